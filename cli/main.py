@@ -1,0 +1,43 @@
+"""The `recadmin` entry point: command groups joined here, user errors turned into one line and an exit code."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from cli import index_cmd, opensearch_cmd, search_cmd, settings_cmd
+from cli.console import err
+from indexer.errors import RecSearchError
+
+app = typer.Typer(
+    name="recadmin",
+    help="Personalized, LLM-enriched search on OpenSearch: index the catalog, learn from events, rank per user.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(opensearch_cmd.app, name="opensearch")
+app.add_typer(index_cmd.app, name="index")
+app.command("search")(search_cmd.search)
+app.command("settings")(settings_cmd.show)
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Run the CLI and return its exit code; user errors print one line to stderr, never a traceback."""
+    try:
+        app(args=argv, prog_name="recadmin")
+    except SystemExit as e:
+        return int(e.code or 0) if not isinstance(e.code, str) else 1
+    except RecSearchError as e:
+        err.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+        return e.exit_code
+    except KeyboardInterrupt:
+        err.print("[bold red]interrupted[/]")
+        return 130
+    return 0
+
+
+def main() -> None:
+    """Console-script entry point."""
+    sys.exit(run())

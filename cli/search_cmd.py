@@ -1,0 +1,23 @@
+"""`recadmin search QUERY`: search the live index from the terminal."""
+
+from __future__ import annotations
+
+import typer
+from rich.table import Table
+
+from cli.console import out
+from indexer import api
+from indexer.settings import get_settings
+
+
+def search(
+    query: str = typer.Argument(..., help="What to search for."),
+    k: int = typer.Option(10, "-k", "--k", min=1, max=1000, help="How many hits."),
+) -> None:
+    """Embed QUERY and print the nearest items (k-NN) from the live index."""
+    hits = api.search(get_settings(), query, k)
+    table = Table("#", "item", "title", "price", "score", title=f"k-NN hits for '{query}'")
+    for rank, hit in enumerate(hits, start=1):
+        price = f"{hit.price:.2f}" if hit.price is not None else ""
+        table.add_row(str(rank), hit.id, hit.title, price, f"{hit.score:.4f}")
+    out.print(table)

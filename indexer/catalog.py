@@ -1,0 +1,214 @@
+"""Catalog input: plain items files (CSV, JSONL, Parquet) with a field mapping, and the Online Retail adapter
+that turns transaction lines into one item per StockCode.
+
+Bad rows never stop a build: each becomes a :class:`Reject` naming the file, line and field, and the caller
+decides whether to go on (the default) or stop (``strict``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from indexer.errors import CatalogError, InputError
+
+FORMATS = ("csv", "jsonl", "parquet")
+ONLINE_RETAIL_COLUMNS = {"InvoiceNo", "StockCode", "Description", "Quantity", "UnitPrice"}
+
+
+@dataclass(frozen=True)
+class Item:
+    """One catalog item, as indexed."""
+
+    id: str
+    title: str
+    description: str = ""
+    category: str = ""
+    price: float | None = None
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+    def text(self) -> str:
+        """The text that is embedded and searched when no enrichment exists."""
+        parts = [self.title, self.description if self.description != self.title else "", self.category]
+        return ". ".join(p for p in parts if p)
+
+
+@dataclass(frozen=True)
+class Reject:
+    """A row that was not used, and why."""
+
+    path: str
+    line: int
+    field: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: field '{self.field}': {self.reason}"
+
+
+@dataclass(frozen=True)
+class FieldMapping:
+    """Which column of the source holds which item field."""
+
+    id: str = "id"
+    title: str = "title"
+    description: str = "description"
+    category: str = "category"
+    price: str = "price"
+
+    @classmethod
+    def parse(cls, spec: str | None) -> FieldMapping:
+        """Parse ``id=StockCode,title=Name`` into a mapping (unnamed fields keep their defaults)."""
+        if not spec:
+            return cls()
+        values: dict[str, str] = {}
+        for part in spec.split(","):
+            key, sep, column = part.partition("=")
+            key = key.strip()
+            if not sep or key not in cls.__dataclass_fields__ or not column.strip():
+                raise InputError(
+                    f"bad field mapping '{part}': use FIELD=COLUMN with FIELD one of "
+                    f"{', '.join(cls.__dataclass_fields__)}",
+                    field="mapping",
+                )
+            values[key] = column.strip()
+        return cls(**values)
+
+
+@dataclass
+class CatalogRead:
+    """Items read from a file, and the rows that were rejected."""
+
+    items: list[Item]
+    rejects: list[Reject]
+    source: str
+
+
+def detect_format(path: Path) -> str:
+    """The file format from its suffix."""
+    suffix = path.suffix.lower().lstrip(".")
+    if suffix in ("json", "ndjson"):
+        suffix = "jsonl"
+    if suffix not in FORMATS:
+        raise CatalogError(f"unknown catalog format '.{suffix}' (use .csv, .jsonl or .parquet)", path=str(path))
+    return suffix
+
+
+def read_catalog(path: Path, mapping: FieldMapping | None = None, fmt: str | None = None) -> CatalogRead:
+    """Read a catalog file: an items file, or Online Retail transactions (detected by their columns)."""
+    if not path.exists():
+        raise CatalogError("catalog file does not exist", path=str(path))
+    if path.is_dir():
+        raise CatalogError("catalog path is a folder, not a file", path=str(path))
+    fmt = fmt or detect_format(path)
+    rows = _read_rows(path, fmt)
+    first = next(rows, None)
+    if first is None:
+        raise CatalogError("catalog file has no rows", path=str(path))
+    line, row = first
+    if ONLINE_RETAIL_COLUMNS <= set(row):
+        from indexer.online_retail import items_from_transactions
+
+        return items_from_transactions(path, _chain(first, rows))
+    return _items_from_rows(path, _chain(first, rows), mapping or FieldMapping())
+
+
+def _chain(first: tuple[int, dict], rest: Iterator[tuple[int, dict]]) -> Iterator[tuple[int, dict]]:
+    yield first
+    yield from rest
+
+
+def _read_rows(path: Path, fmt: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, row) pairs; CSV lines count the header, Parquet rows count from 1."""
+    try:
+        if fmt == "jsonl":
+            return _jsonl_rows(path)
+        import pandas as pd
+
+        if fmt == "csv":
+            frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+            offset = 2
+        else:
+            frame = pd.read_parquet(path)
+            offset = 1
+    except (OSError, UnicodeDecodeError) as e:
+        raise CatalogError(f"cannot read catalog: {e.strerror if isinstance(e, OSError) else e}", path=str(path))
+    except Exception as e:  # pandas/pyarrow raise many parser errors
+        raise CatalogError(f"cannot parse catalog as {fmt}: {str(e).splitlines()[0]}", path=str(path)) from None
+    return ((i + offset, row) for i, row in enumerate(frame.to_dict(orient="records")))
+
+
+def _jsonl_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    try:
+        handle = path.open(encoding="utf-8")
+    except OSError as e:
+        raise CatalogError(f"cannot read catalog: {e.strerror}", path=str(path)) from None
+    return _jsonl_lines(path, handle)
+
+
+def _jsonl_lines(path: Path, handle) -> Iterator[tuple[int, dict[str, Any]]]:
+    with handle:
+        for number, text in enumerate(handle, start=1):
+            if not text.strip():
+                continue
+            try:
+                row = json.loads(text)
+            except json.JSONDecodeError as e:
+                row = {"__error__": f"not valid JSON ({e.msg})"}
+            if not isinstance(row, dict):
+                row = {"__error__": "not a JSON object"}
+            yield number, row
+
+
+def _items_from_rows(path: Path, rows: Iterator[tuple[int, dict]], m: FieldMapping) -> CatalogRead:
+    items: list[Item] = []
+    rejects: list[Reject] = []
+    seen: set[str] = set()
+    for line, row in rows:
+        if "__error__" in row:
+            rejects.append(Reject(str(path), line, "*", row["__error__"]))
+            continue
+        item_id = _text(row.get(m.id))
+        title = _text(row.get(m.title))
+        description = _text(row.get(m.description))
+        if not item_id:
+            rejects.append(Reject(str(path), line, m.id, "missing item id"))
+            continue
+        if not title and not description:
+            rejects.append(Reject(str(path), line, m.title, "missing text (no title and no description)"))
+            continue
+        price_raw = row.get(m.price)
+        price: float | None = None
+        if _text(price_raw):
+            try:
+                price = float(price_raw)
+            except (TypeError, ValueError):
+                rejects.append(Reject(str(path), line, m.price, f"not a number: {price_raw!r}"))
+                continue
+            if math.isnan(price) or price < 0:
+                rejects.append(Reject(str(path), line, m.price, f"not a valid price: {price_raw!r}"))
+                continue
+        if item_id in seen:
+            rejects.append(Reject(str(path), line, m.id, f"duplicate item id {item_id!r} (first one kept)"))
+            continue
+        seen.add(item_id)
+        items.append(Item(item_id, title or description, description, _text(row.get(m.category)), price))
+    return CatalogRead(items, rejects, str(path))
+
+
+def _text(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return str(value).strip()
+
+
+def write_rejects(rejects: list[Reject], target: Path) -> None:
+    """Write rejects as JSON lines (path, line, field, reason) for the user to fix and re-run."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with target.open("w", encoding="utf-8") as out:
+        for r in rejects:
+            out.write(json.dumps(asdict(r)) + "\n")

