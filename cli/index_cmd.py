@@ -1,42 +1,87 @@
-"""`recadmin index ...`: build and inspect the items index."""
+"""`recadmin index ...`: build, update, roll back and inspect the items index."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
-from cli.console import err, out, progress_bar
+from cli.console import err, out
 from indexer import api
 from indexer.catalog import FieldMapping
 from indexer.settings import get_settings
 
-app = typer.Typer(help="Build and inspect the versioned items index.")
+app = typer.Typer(help="Build, update, roll back and inspect the versioned items index.")
+
+CATALOG = typer.Option(..., "--catalog", help="Items file (CSV, JSONL, Parquet) or Online Retail transactions.")
+MAPPING = typer.Option(None, "--mapping", help="Field mapping, e.g. 'id=sku,title=name,price=cost'.")
+STRICT = typer.Option(False, "--strict", help="Stop on the first bad row instead of skipping it.")
+MODEL = typer.Option(
+    None, "--model", help="Embedding model: a folder (e.g. a fine-tuned model) or package:NAME; default "
+    "RECSEARCH_MODELS_EMBEDDING. Recorded in the version's _meta.",
+)  # fmt: skip
+ENRICH = typer.Option(
+    None, "--enrich/--no-enrich", help="LLM-enrich item text (default RECSEARCH_ENRICH_ENABLED)."
+)
+ENRICH_LIMIT = typer.Option(
+    None, "--enrich-limit", min=0, help="Enrich only the first N catalog items (the rest keep their original "
+    "text); cached enrichments make reruns free. Default RECSEARCH_ENRICH_LIMIT (all).",
+)  # fmt: skip
 
 
-@app.command()
-def build(
-    catalog: Path = typer.Option(..., "--catalog", help="Items file (CSV, JSONL, Parquet) or Online Retail transactions."),
-    mapping: str = typer.Option(None, "--mapping", help="Field mapping, e.g. 'id=sku,title=name,price=cost'."),
-    strict: bool = typer.Option(False, "--strict", help="Stop on the first bad row instead of skipping it."),
-) -> None:
-    """Embed every catalog item and write a new index version; the alias moves to it at the end."""
-    settings = get_settings()
+@contextmanager
+def _stages(*names: str) -> Iterator[list[Callable[[int, int], None]]]:
+    """One rich display with a progress bar (items/s) per stage; a bar appears on its first update."""
+    from rich.progress import (
+        BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn,
+    )  # fmt: skip
 
-    def loaded(read) -> None:
-        err.print(f"read {len(read.items):,} items from {read.source}")
-        for reject in read.rejects[:5]:
-            err.print(f"[yellow]skipped[/] {reject}", highlight=False)
-        if len(read.rejects) > 5:
-            err.print(f"[yellow]... and {len(read.rejects) - 5} more[/]")
+    bar = Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(), TimeRemainingColumn(), console=err,
+    )  # fmt: skip
+    tasks: dict[str, int] = {}
 
-    with progress_bar("indexing") as progress:
-        done = api.build_from_catalog(
-            settings, catalog, mapping=FieldMapping.parse(mapping), strict=strict, progress=progress, on_loaded=loaded
-        )
+    def updater(name: str) -> Callable[[int, int], None]:
+        def update(done: int, total: int) -> None:
+            if not bar.live.is_started:
+                bar.start()
+            if name not in tasks:
+                tasks[name] = bar.add_task(name, total=total, rate="")
+            speed = bar.tasks[tasks[name]].speed
+            bar.update(tasks[name], completed=done, total=total, rate=f"{speed:,.0f} items/s" if speed else "")
+
+        return update
+
+    try:
+        yield [updater(n) for n in names]
+    finally:
+        if bar.live.is_started:
+            bar.stop()
+
+
+def _loaded(read) -> None:
+    err.print(f"read {len(read.items):,} items from {read.source}")
+    for reject in read.rejects[:5]:
+        err.print(f"[yellow]skipped[/] {reject}", highlight=False)
+    if len(read.rejects) > 5:
+        err.print(f"[yellow]... and {len(read.rejects) - 5} more[/]")
+
+
+def _report(done, alias: str, verb: str) -> None:
     r = done.result
-    out.print(f"indexed {r.indexed:,} items into {r.index}; alias '{settings.opensearch.index_alias}' now points at it")
+    if done.enrich_stats is not None:
+        s = done.enrich_stats
+        out.print(
+            f"enrichment: {r.enrichment.get('enriched', 0):,} enriched, {r.enrichment.get('rejected', 0):,} dropped "
+            f"by grounding; {s.cached:,} from cache, {s.generated:,} generated ({s.llm_calls} LLM batches)"
+        )
+    out.print(
+        f"{verb} {r.indexed:,} items into {r.index} ({r.embedded:,} embedded, {r.reused:,} vectors reused, "
+        f"{r.skipped:,} unchanged{', resumed' if r.resumed else ''}; {r.deleted:,} deleted)"
+    )
     if r.rejects:
         out.print(f"{len(r.rejects)} rows skipped, listed in {done.rejects_file}")
     if r.pruned:
@@ -44,12 +89,71 @@ def build(
 
 
 @app.command()
+def build(
+    catalog: Path = CATALOG,
+    mapping: str = MAPPING,
+    strict: bool = STRICT,
+    model: str = MODEL,
+    enrich: bool = ENRICH,
+    enrich_limit: int = ENRICH_LIMIT,
+    force: bool = typer.Option(False, "--force", help="Write a new version even when the live one is up to date."),
+) -> None:
+    """Enrich (when on) and embed every catalog item into a new index version; the alias moves to it at the end.
+    A build killed half-way resumes where it stopped; unchanged items reuse their vectors."""
+    settings = get_settings()
+    with _stages("enriching", "indexing") as (enrich_progress, progress):
+        done = api.build_from_catalog(
+            settings, catalog, mapping=FieldMapping.parse(mapping), strict=strict, model=model, enrich=enrich,
+            enrich_limit=enrich_limit, force=force, progress=progress, enrich_progress=enrich_progress,
+            on_loaded=_loaded,
+        )  # fmt: skip
+    if done.result.up_to_date:
+        out.print(f"the live version {done.result.index} is up to date ({done.result.skipped:,} items unchanged); "
+                  "nothing written (--force writes a new version)")  # fmt: skip
+        return
+    _report(done, settings.opensearch.index_alias, "indexed")
+    out.print(f"alias '{settings.opensearch.index_alias}' now points at {done.result.index}")
+
+
+@app.command()
+def update(
+    catalog: Path = CATALOG,
+    mapping: str = MAPPING,
+    strict: bool = STRICT,
+    model: str = MODEL,
+    enrich: bool = ENRICH,
+    enrich_limit: int = ENRICH_LIMIT,
+) -> None:
+    """Bring the live version in line with the catalog: re-enrich and re-embed only changed items, delete
+    removed ones."""
+    settings = get_settings()
+    with _stages("enriching", "updating") as (enrich_progress, progress):
+        done = api.update_from_catalog(
+            settings, catalog, mapping=FieldMapping.parse(mapping), strict=strict, model=model, enrich=enrich,
+            enrich_limit=enrich_limit, progress=progress, enrich_progress=enrich_progress, on_loaded=_loaded,
+        )  # fmt: skip
+    _report(done, settings.opensearch.index_alias, "wrote")
+
+
+@app.command()
+def rollback() -> None:
+    """Point the alias back at the previous complete version."""
+    settings = get_settings()
+    before, after = api.rollback(settings)
+    out.print(f"alias '{settings.opensearch.index_alias}' moved from {before} back to {after}")
+
+
+@app.command()
 def status() -> None:
-    """The versions behind the alias, with document counts."""
+    """The versions behind the alias: documents, live or not, build state, embedding model, enriched items."""
     versions = api.index_versions(get_settings())
-    table = Table("version", "documents", "live", "embedding model")
     for v in versions:
-        table.add_row(v.name, f"{v.docs:,}", "yes" if v.live else "", str(v.meta.get("embedding_model", "")))
-    out.print(table)
+        enriched = v.meta.get("enriched_items")
+        out.print(
+            f"{v.name}  {v.docs:,} documents  {'[bold green]live[/]' if v.live else 'not live'}  "
+            f"{v.meta.get('build_state', 'complete')}  model={v.meta.get('embedding_model', '')}"
+            + (f"  enriched={enriched}" if enriched is not None else ""),
+            highlight=False,
+        )
     if not versions:
         out.print("no index versions yet; run `recadmin index build --catalog PATH`")

@@ -7,6 +7,12 @@ import sys
 import typer
 
 from cli import index_cmd, opensearch_cmd, search_cmd, settings_cmd
+from cli import models_cmd, train_cmd
+from cli import evaluate_cmd, finetune_cmd
+from cli import serve_cmd
+from cli import pipeline_cmd
+from cli import enrich_cmd
+from cli import feedback_cmd, users_cmd
 from cli.console import err
 from indexer.errors import RecSearchError
 
@@ -18,9 +24,18 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(opensearch_cmd.app, name="opensearch")
+app.add_typer(pipeline_cmd.app, name="pipeline")
 app.add_typer(index_cmd.app, name="index")
+app.add_typer(enrich_cmd.app, name="enrich")
 app.command("search")(search_cmd.search)
 app.command("settings")(settings_cmd.show)
+app.add_typer(feedback_cmd.app, name="feedback")
+app.add_typer(users_cmd.app, name="users")
+app.command("train")(train_cmd.train)
+app.add_typer(models_cmd.app, name="models")
+app.command("serve")(serve_cmd.serve)
+app.command("evaluate")(evaluate_cmd.evaluate)
+app.command("finetune")(finetune_cmd.finetune)
 
 
 def run(argv: list[str] | None = None) -> int:

@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from indexer.build import BuildResult, ProgressFn, build_index
-from indexer.catalog import FieldMapping, read_catalog, write_rejects
+from indexer.catalog import CatalogRead, FieldMapping, Item, read_catalog, write_rejects
 from indexer.client import make_client, translate_errors
 from indexer.embedding import Embedder, load_embedder
+from indexer.enrich import Enricher, Enrichment, EnrichStats
 from indexer.errors import InputError
 from indexer.index import IndexVersion, ItemsIndex
-from indexer.search import Hit, knn_search
+from indexer.search import MODES, Hit, bm25_search, hybrid_search, knn_search
 from indexer.settings import Settings
 
 
-def default_embedder(settings: Settings) -> Embedder:
-    """The embedding model the settings name (loaded once per process)."""
+def default_embedder(settings: Settings, model: str | None = None) -> Embedder:
+    """The embedding model the settings name, or ``model`` (a folder or ``package:NAME``); loaded once per process."""
     m = settings.models
-    return load_embedder(m.embedding, m.device, m.embedding_batch_size)
+    return load_embedder(model or m.embedding, m.device, m.embedding_batch_size)
 
 
 def items_index(settings: Settings) -> ItemsIndex:
@@ -34,25 +36,33 @@ def ping(settings: Settings) -> dict:
         return index.client.info()
 
 
+def make_enricher(settings: Settings, embedder: Embedder, llm=None) -> Enricher:
+    """The enrichment pipeline the ``RECSEARCH_ENRICH_*`` settings describe, its cache in the SQL store."""
+    from indexer.enrich_cache import EnrichmentCache
+    from indexer.llm import load_llm
+    from indexer.prompt import load_prompt
+    from indexer.store import make_engine
+
+    e = settings.enrich
+    prompt = load_prompt(e.prompt_file)
+    llm = llm or load_llm(e, settings.state_dir)
+    cache = EnrichmentCache(make_engine(settings.store.url, settings.store.echo), llm.name, prompt.version)
+    return Enricher(
+        llm, embedder, prompt, cache,
+        batch_size=e.batch_size, max_new_tokens=e.max_new_tokens, threshold=e.grounding_threshold, attempts=e.attempts,
+    )  # fmt: skip
+
+
 @dataclass
 class CatalogBuild:
-    """A finished build and where its rejects went."""
+    """A finished build (or update) and where its rejects went."""
 
     result: BuildResult
     rejects_file: Path | None
+    enrich_stats: EnrichStats | None = None
 
 
-def build_from_catalog(
-    settings: Settings,
-    catalog: Path,
-    *,
-    mapping: FieldMapping | None = None,
-    strict: bool = False,
-    embedder: Embedder | None = None,
-    progress: ProgressFn | None = None,
-    on_loaded=None,
-) -> CatalogBuild:
-    """Read ``catalog``, embed every item and make a new index version live."""
+def _read(settings: Settings, catalog: Path, mapping: FieldMapping | None, strict: bool) -> tuple[CatalogRead, Path | None]:
     read = read_catalog(catalog, mapping)
     rejects_file = None
     if read.rejects:
@@ -62,33 +72,161 @@ def build_from_catalog(
             raise InputError(f"{len(read.rejects)} bad rows, first: {read.rejects[0]} (see {rejects_file})")
     if not read.items:
         raise InputError("no usable items in the catalog", path=str(catalog))
+    return read, rejects_file
+
+
+def _enrich(
+    settings: Settings, items: list[Item], embedder: Embedder, enrich: bool | None, limit: int | None, llm,
+    progress: ProgressFn | None,
+) -> tuple[dict[str, Enrichment], EnrichStats | None]:  # fmt: skip
+    on = settings.enrich.enabled if enrich is None else enrich
+    if not on or settings.enrich.backend == "none":
+        return {}, None
+    limit = settings.enrich.limit if limit is None else limit
+    chosen = items if limit is None else items[: max(0, limit)]
+    enricher = make_enricher(settings, embedder, llm)
+    return enricher.enrich(chosen, progress), enricher.stats
+
+
+def build_from_catalog(
+    settings: Settings,
+    catalog: Path,
+    *,
+    mapping: FieldMapping | None = None,
+    strict: bool = False,
+    embedder: Embedder | None = None,
+    model: str | None = None,
+    enrich: bool | None = None,
+    enrich_limit: int | None = None,
+    llm=None,
+    force: bool = False,
+    progress: ProgressFn | None = None,
+    enrich_progress: ProgressFn | None = None,
+    on_loaded: Callable[[CatalogRead], None] | None = None,
+) -> CatalogBuild:
+    """Read ``catalog``, enrich (when on) and embed every item, and make a new index version live.
+
+    ``model`` re-embeds with another embedding model (a folder such as a fine-tuned one, or ``package:NAME``);
+    it is recorded in the version's ``_meta`` as ``embedding_model``. When the live version already holds exactly
+    these documents nothing is written (``result.up_to_date``) unless ``force``."""
+    read, rejects_file = _read(settings, catalog, mapping, strict)
     if on_loaded:
         on_loaded(read)
     index = items_index(settings)
     index.live_version()  # fail fast (unreachable cluster, bad credentials) before loading a model
+    embedder = embedder or default_embedder(settings, model)
+    enrichments, stats = _enrich(settings, read.items, embedder, enrich, enrich_limit, llm, enrich_progress)
     result = build_index(
         index.client,
         index,
         read.items,
-        embedder or default_embedder(settings),
+        embedder,
+        enrichments=enrichments,
         rejects=read.rejects,
         chunk_size=settings.opensearch.bulk_chunk_size,
         progress=progress,
-        meta={"catalog": str(catalog)},
+        meta={"catalog": str(catalog), "enriched_items": sum(e.ok for e in enrichments.values())},
+        force=force,
     )
-    return CatalogBuild(result, rejects_file)
+    result.enrichment = _counts(enrichments)
+    return CatalogBuild(result, rejects_file, stats)
 
 
-def search(settings: Settings, query: str, k: int = 10, embedder: Embedder | None = None) -> list[Hit]:
-    """k-NN search for the text ``query`` on the live index."""
-    if not query.strip():
-        raise InputError("the query is empty", field="query")
+def update_from_catalog(
+    settings: Settings,
+    catalog: Path,
+    *,
+    mapping: FieldMapping | None = None,
+    strict: bool = False,
+    embedder: Embedder | None = None,
+    model: str | None = None,
+    enrich: bool | None = None,
+    enrich_limit: int | None = None,
+    llm=None,
+    progress: ProgressFn | None = None,
+    enrich_progress: ProgressFn | None = None,
+    on_loaded: Callable[[CatalogRead], None] | None = None,
+) -> CatalogBuild:
+    """Bring the live version in line with ``catalog``: only new and changed items are enriched (cache misses)
+    and embedded, removed items are deleted."""
+    from indexer.sync import update_index
+
+    read, rejects_file = _read(settings, catalog, mapping, strict)
+    if on_loaded:
+        on_loaded(read)
     index = items_index(settings)
     index.require_live()
-    vector = (embedder or default_embedder(settings)).encode([query])[0].tolist()
-    return knn_search(index.client, index.alias, vector, k, url=index.url)
+    embedder = embedder or default_embedder(settings, model)
+    enrichments, stats = _enrich(settings, read.items, embedder, enrich, enrich_limit, llm, enrich_progress)
+    result = update_index(
+        index.client, index, read.items, embedder, enrichments=enrichments,
+        chunk_size=settings.opensearch.bulk_chunk_size, progress=progress, meta={"catalog": str(catalog)},
+    )  # fmt: skip
+    result.rejects = read.rejects
+    result.enrichment = _counts(enrichments)
+    return CatalogBuild(result, rejects_file, stats)
+
+
+def _counts(enrichments: dict[str, Enrichment]) -> dict[str, int]:
+    return {
+        "enriched": sum(e.ok for e in enrichments.values()),
+        "rejected": sum(not e.ok for e in enrichments.values()),
+        "cached": sum(e.cached for e in enrichments.values()),
+    }
+
+
+def rollback(settings: Settings) -> tuple[str, str]:
+    """Point the alias back at the previous complete version; returns (from, to)."""
+    return items_index(settings).rollback()
+
+
+def search(
+    settings: Settings, query: str, k: int = 10, embedder: Embedder | None = None, mode: str | None = None
+) -> list[Hit]:
+    """Search the live index for the text ``query``: ``knn`` (vector), ``bm25`` (text) or ``hybrid`` (both,
+    fused with reciprocal rank fusion). The default mode is ``RECSEARCH_SEARCH_MODE``."""
+    if not query.strip():
+        raise InputError("the query is empty", field="query")
+    mode = mode or settings.search.mode
+    if mode not in MODES:
+        raise InputError(f"unknown search mode '{mode}' (use {', '.join(MODES)})", field="mode")
+    index = items_index(settings)
+    live = index.require_live()
+    if mode == "bm25":
+        return bm25_search(index.client, index.alias, query, k, url=index.url)
+    embedder = embedder or default_embedder(settings, index.meta(live).get("embedding_model"))
+    vector = embedder.encode([query])[0].tolist()
+    if mode == "knn":
+        return knn_search(index.client, index.alias, vector, k, url=index.url)
+    s = settings.search
+    return hybrid_search(index.client, index.alias, query, vector, k, max(k, s.candidates), s.rrf_k, url=index.url)
 
 
 def index_versions(settings: Settings) -> list[IndexVersion]:
     """All versions behind the alias."""
     return items_index(settings).versions()
+
+
+def enrich_preview(
+    settings: Settings,
+    catalog: Path,
+    ids: list[str],
+    *,
+    mapping: FieldMapping | None = None,
+    embedder: Embedder | None = None,
+    llm=None,
+) -> list[tuple[Item, Enrichment]]:
+    """The source item and its enrichment (from the cache, else generated and cached) for each id."""
+    from indexer.online_retail import normalize_stock_code
+
+    read = read_catalog(catalog, mapping)
+    by_id = {it.id: it for it in read.items}
+    chosen: list[Item] = []
+    for raw in ids:
+        item = by_id.get(raw) or by_id.get(normalize_stock_code(raw))
+        if item is None:
+            raise InputError(f"no item '{raw}' in the catalog", path=str(catalog), field="id")
+        chosen.append(item)
+    embedder = embedder or default_embedder(settings)
+    enrichments = make_enricher(settings, embedder, llm).enrich(chosen)
+    return [(it, enrichments[it.id]) for it in chosen]

@@ -1,18 +1,29 @@
-"""A full index build: catalog in, embedded items bulk-loaded into a new version, alias swapped at the end."""
+"""Index builds: catalog items (enriched or not) embedded and bulk-loaded into a new version, alias swapped at the end.
+
+Every document carries a ``doc_hash``: a hash of everything in it but the vector, the embedding model included.
+That makes three things cheap:
+
+- a rebuild of an unchanged catalog copies each vector from the live version instead of embedding it again
+  (and the enrichment cache means no LLM call either);
+- a build killed half-way leaves its version marked ``building``; the next build with the same model resumes
+  there, skipping documents already written (ids are item ids, so nothing is duplicated);
+- ``update`` (:mod:`indexer.sync`) rewrites only documents whose hash changed and deletes removed items.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from indexer.catalog import Item, Reject
 from indexer.client import translate_errors
 from indexer.embedding import Embedder
+from indexer.enrich import Enrichment, enriched_text
 from indexer.errors import OpenSearchError
-from indexer.index import ItemsIndex
+from indexer.index import BUILDING, SCHEMA_VERSION, ItemsIndex
 
 if TYPE_CHECKING:
     from opensearchpy import OpenSearch
@@ -20,50 +31,134 @@ if TYPE_CHECKING:
 #: Called with (items done, items in all) as the build goes.
 ProgressFn = Callable[[int, int], None]
 
+EMBED_CHUNK = 256  # items embedded per step: bounds memory whatever the catalog size
+
 
 @dataclass
 class BuildResult:
-    """What a build did."""
+    """What a build (or update) did."""
 
     index: str
     previous: str | None
     indexed: int
     rejects: list[Reject] = field(default_factory=list)
     pruned: list[str] = field(default_factory=list)
+    embedded: int = 0  # documents whose vector was computed
+    reused: int = 0  # documents whose vector was copied from the live version
+    skipped: int = 0  # documents already in place (a resumed build, or unchanged in an update)
+    deleted: int = 0
+    resumed: bool = False
+    up_to_date: bool = False  # nothing changed: the live version stays, no new version was written
+    enrichment: dict[str, int] = field(default_factory=dict)
 
 
 def content_hash(item: Item) -> str:
     """A stable hash of an item's content: a changed item gets a new hash."""
-    payload = json.dumps(
-        [item.id, item.title, item.description, item.category, item.price, item.attributes], sort_keys=True
-    )
-    return hashlib.sha256(payload.encode()).hexdigest()[:32]
+    return item.content_hash()
 
 
-def item_document(item: Item, vector: list[float]) -> dict[str, Any]:
-    """The OpenSearch document of one item."""
-    return {
+def item_document(item: Item, vector: list[float] | None, enrichment: Enrichment | None = None,
+                  model: str = "") -> dict[str, Any]:
+    """The OpenSearch document of one item (``vector`` None: everything but the vector, with its ``doc_hash``)."""
+    ok = enrichment is not None and enrichment.ok
+    doc: dict[str, Any] = {
         "item_id": item.id,
         "title": item.title,
         "description": item.description,
         "category": item.category,
         "price": item.price,
         "text": item.text(),
+        "enriched_description": enrichment.description if ok else "",
+        "enriched_text": enriched_text(item, enrichment),
+        "attributes": dict(enrichment.attributes) if ok else {},
+        "enrichment": {
+            "status": "none" if enrichment is None else "enriched" if ok else "rejected",
+            "model": enrichment.model if enrichment else "",
+            "prompt_version": enrichment.prompt_version if enrichment else "",
+            "similarity": round(enrichment.similarity, 4) if enrichment else 0.0,
+            "reason": enrichment.reason[:256] if enrichment else "",
+        },
         "content_hash": content_hash(item),
-        "vector": vector,
     }
+    payload = json.dumps([doc, model, SCHEMA_VERSION], sort_keys=True, default=str)
+    doc["doc_hash"] = hashlib.sha256(payload.encode()).hexdigest()[:32]
+    if vector is not None:
+        doc["vector"] = vector
+    return doc
 
 
-def embedded_actions(
-    items: Iterable[Item], embedder: Embedder, index: str, chunk: int = 256
+def existing_hashes(client: OpenSearch, index: str, url: str = "") -> dict[str, str]:
+    """``item id -> doc_hash`` of every document in ``index`` (scrolled, only the hash field)."""
+    from opensearchpy.helpers import scan
+
+    with translate_errors(url, index):
+        client.indices.refresh(index=index)
+        return {
+            h["_id"]: (h.get("_source") or {}).get("doc_hash", "")
+            for h in scan(client, index=index, query={"query": {"match_all": {}}}, _source=["doc_hash"], size=1000)
+        }
+
+
+def _vectors_from(client: OpenSearch, index: str, ids: list[str], url: str) -> dict[str, list[float]]:
+    with translate_errors(url, index):
+        found = client.mget(index=index, body={"ids": ids}, _source=["vector"])
+    return {d["_id"]: d["_source"]["vector"] for d in found["docs"] if d.get("found") and d.get("_source")}
+
+
+def document_actions(
+    client: OpenSearch,
+    items: Iterable[Item],
+    enrichments: dict[str, Enrichment],
+    embedder: Embedder,
+    target: str,
+    *,
+    in_target: dict[str, str] | None = None,
+    reuse_from: tuple[str, dict[str, str]] | None = None,
+    result: BuildResult,
+    url: str = "",
 ) -> Iterator[dict[str, Any]]:
-    """Bulk actions for ``items``, embedding ``chunk`` texts at a time so memory stays bounded."""
+    """Bulk actions writing ``items`` into ``target``. Documents already in ``target`` with the same hash are
+    skipped; those whose hash matches in ``reuse_from`` (index, id -> hash) get that index's vector; the rest are
+    embedded, ``EMBED_CHUNK`` at a time."""
+    in_target = in_target or {}
+    batch: list[tuple[Item, dict[str, Any]]] = []
+
+    def flush() -> Iterator[dict[str, Any]]:
+        reusable = [doc["item_id"] for _, doc in batch if reuse_from and reuse_from[1].get(doc["item_id"]) == doc["doc_hash"]]
+        vectors = _vectors_from(client, reuse_from[0], reusable, url) if reusable and reuse_from else {}
+        to_embed = [(it, doc) for it, doc in batch if doc["item_id"] not in vectors]
+        if to_embed:
+            encoded = embedder.encode([doc["enriched_text"] for _, doc in to_embed])
+            for (_, doc), vec in zip(to_embed, encoded, strict=True):
+                vectors[doc["item_id"]] = vec.tolist()
+        result.embedded += len(to_embed)
+        result.reused += len(batch) - len(to_embed)
+        for _, doc in batch:
+            doc["vector"] = vectors[doc["item_id"]]
+            yield {"_op_type": "index", "_index": target, "_id": doc["item_id"], "_source": doc}
+        batch.clear()
+
+    for item in items:
+        doc = item_document(item, None, enrichments.get(item.id), embedder.name)
+        if in_target.get(item.id) == doc["doc_hash"]:
+            result.skipped += 1
+            continue
+        batch.append((item, doc))
+        if len(batch) >= EMBED_CHUNK:
+            yield from flush()
+    if batch:
+        yield from flush()
+
+
+def embedded_actions(items: Iterable[Item], embedder: Embedder, index: str, chunk: int = EMBED_CHUNK) -> Iterator[dict[str, Any]]:
+    """Bulk actions for un-enriched ``items``, embedding ``chunk`` texts at a time (no reuse, no client)."""
     batch: list[Item] = []
 
     def flush() -> Iterator[dict[str, Any]]:
         vectors = embedder.encode([it.text() for it in batch])
         for it, vec in zip(batch, vectors, strict=True):
-            yield {"_op_type": "index", "_index": index, "_id": it.id, "_source": item_document(it, vec.tolist())}
+            yield {"_op_type": "index", "_index": index, "_id": it.id,
+                   "_source": item_document(it, vec.tolist(), None, embedder.name)}
         batch.clear()
 
     for item in items:
@@ -81,8 +176,10 @@ def bulk_load(
     chunk_size: int = 500,
     progress: ProgressFn | None = None,
     url: str = "",
+    start: int = 0,
 ) -> int:
-    """Stream ``actions`` through opensearch-py's ``streaming_bulk``; raises on the first failed document."""
+    """Stream ``actions`` through opensearch-py's ``streaming_bulk``; raises on the first failed document.
+    Progress counts from ``start`` (documents that needed no writing)."""
     from opensearchpy.helpers import streaming_bulk
 
     done = 0
@@ -90,36 +187,87 @@ def bulk_load(
         for ok, info in streaming_bulk(client, actions, chunk_size=chunk_size, raise_on_error=False, max_retries=3):
             if not ok:
                 op = next(iter(info.values()))
-                raise OpenSearchError(f"bulk indexing failed for item '{op.get('_id')}': {op.get('error')}")
+                raise OpenSearchError(f"bulk {op.get('_op_type', 'write')} failed for item '{op.get('_id')}': {op.get('error')}")
             done += 1
-            if progress and (done % 100 == 0 or done == total):
-                progress(done, total)
+            if progress and (done % 100 == 0 or start + done == total):
+                progress(start + done, total)
     return done
+
+
+def delete_missing(client: OpenSearch, index: str, present: dict[str, str], keep: set[str], url: str = "") -> int:
+    """Delete the documents of ``index`` whose id is in ``present`` but not in ``keep``."""
+    doomed = [i for i in present if i not in keep]
+    actions = ({"_op_type": "delete", "_index": index, "_id": i} for i in doomed)
+    return bulk_load(client, actions, len(doomed), url=url) if doomed else 0
 
 
 def build_index(
     client: OpenSearch,
     index: ItemsIndex,
-    items: list[Item],
+    items: Sequence[Item],
     embedder: Embedder,
     *,
+    enrichments: dict[str, Enrichment] | None = None,
     rejects: list[Reject] | None = None,
     chunk_size: int = 500,
     keep_versions: int = 2,
     progress: ProgressFn | None = None,
     meta: dict[str, Any] | None = None,
+    resume: bool = True,
+    force: bool = False,
 ) -> BuildResult:
-    """Build a new version from ``items`` and make it live. On failure the half-built version is deleted and
-    the alias keeps pointing at the previous one."""
-    name = index.create_version(embedder.dimension, {"embedding_model": embedder.name, **(meta or {})})
+    """Build a version from ``items`` and make it live. A half-built version of the same embedding model is
+    resumed; unchanged documents take their vectors from the live version. On an error the half-built version is
+    deleted and the alias keeps its version; a killed process (or Ctrl-C) leaves it for the next build to resume."""
+    enrichments = enrichments or {}
+    key = {"embedding_model": embedder.name, "dimension": embedder.dimension, "schema_version": SCHEMA_VERSION}
+    if not force:
+        unchanged = _unchanged_live(client, index, items, enrichments, embedder)
+        if unchanged:
+            return BuildResult(unchanged, unchanged, 0, rejects or [], skipped=len(items), up_to_date=True)
+    name = index.unfinished_version(key) if resume else None
+    resumed = name is not None
+    if name is None:
+        name = index.create_version(embedder.dimension, {**key, **(meta or {}), "build_state": BUILDING})
+    result = BuildResult(name, None, 0, rejects or [], resumed=resumed)
     try:
-        actions = embedded_actions(items, embedder, name)
-        indexed = bulk_load(client, actions, len(items), chunk_size, progress, index.url)
+        in_target = existing_hashes(client, name, index.url) if resumed else {}
+        live = index.live_version()
+        reuse = None
+        if live and index.meta(live).get("embedding_model") == embedder.name:
+            reuse = (live, existing_hashes(client, live, index.url))
+        actions = document_actions(
+            client, items, enrichments, embedder, name, in_target=in_target, reuse_from=reuse, result=result, url=index.url
+        )
+        written = bulk_load(client, actions, len(items), chunk_size, progress, index.url, start=0)
+        result.deleted = delete_missing(client, name, in_target, {it.id for it in items}, index.url)
+        result.indexed = written + result.skipped
+        if progress:
+            progress(len(items), len(items))
         index.finish_build(name)
-    except BaseException:
+    except Exception:
         with translate_errors(index.url, name):
             client.indices.delete(index=name, ignore_unavailable=True)
         raise
-    previous = index.swap_alias(name)
-    pruned = index.prune(keep_versions)
-    return BuildResult(name, previous, indexed, rejects or [], pruned)
+    result.previous = index.swap_alias(name)
+    result.pruned = index.prune(keep_versions)
+    return result
+
+
+def _unchanged_live(
+    client: OpenSearch, index: ItemsIndex, items: Sequence[Item], enrichments: dict[str, Enrichment], embedder: Embedder
+) -> str | None:
+    """The live version when it already holds exactly these documents (same ids, same hashes, same model)."""
+    live = index.live_version()
+    if not live:
+        return None
+    meta = index.meta(live)
+    if meta.get("embedding_model") != embedder.name or meta.get("schema_version") != SCHEMA_VERSION:
+        return None
+    present = existing_hashes(client, live, index.url)
+    if len(present) != len(items):
+        return None
+    for item in items:
+        if present.get(item.id) != item_document(item, None, enrichments.get(item.id), embedder.name)["doc_hash"]:
+            return None
+    return live

@@ -7,6 +7,7 @@ decides whether to go on (the default) or stop (``strict``).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from collections.abc import Iterator
@@ -35,6 +36,13 @@ class Item:
         """The text that is embedded and searched when no enrichment exists."""
         parts = [self.title, self.description if self.description != self.title else "", self.category]
         return ". ".join(p for p in parts if p)
+
+    def content_hash(self) -> str:
+        """A stable hash of the item's content: a changed item gets a new hash (the enrichment cache key)."""
+        payload = json.dumps(
+            [self.id, self.title, self.description, self.category, self.price, self.attributes], sort_keys=True
+        )
+        return hashlib.sha256(payload.encode()).hexdigest()[:32]
 
 
 @dataclass(frozen=True)

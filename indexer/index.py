@@ -17,7 +17,10 @@ from indexer.errors import IndexMissing, OpenSearchError
 if TYPE_CHECKING:
     from opensearchpy import OpenSearch
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+
+#: ``_meta.build_state`` of a version still being written (a killed build leaves it; the next build resumes it).
+BUILDING, COMPLETE = "building", "complete"
 
 
 def index_body(dimension: int, meta: dict[str, Any], shards: int = 1, replicas: int = 0) -> dict[str, Any]:
@@ -27,6 +30,10 @@ def index_body(dimension: int, meta: dict[str, Any], shards: int = 1, replicas: 
         "settings": {
             "index": {
                 "knn": True,
+                # k-NN 3.5 rebuilds `vector` in _source from the vector files ("derived source"); reading it from a
+                # segment written before a refresh that was followed by more writes (a resumed or updated
+                # version) fails with AlreadyClosedException. Storing the vector in _source avoids that.
+                "knn.derived_source.enabled": False,
                 "number_of_shards": shards,
                 "number_of_replicas": replicas,
                 # Off during the bulk load, switched on by finish_build().
@@ -42,8 +49,30 @@ def index_body(dimension: int, meta: dict[str, Any], shards: int = 1, replicas: 
                 "description": {"type": "text"},
                 "category": text_with_keyword,
                 "price": {"type": "float"},
-                "text": {"type": "text"},
+                "text": {"type": "text"},  # the original item text, always kept
+                "enriched_description": {"type": "text"},
+                "enriched_text": {"type": "text"},  # original + enrichment: what the vector embeds
+                "attributes": {
+                    "type": "object",
+                    "dynamic": "strict",
+                    "properties": {
+                        **{k: text_with_keyword for k in ("category", "material", "colour", "style", "occasion")},
+                        "keywords": text_with_keyword,
+                    },
+                },
+                "enrichment": {
+                    "type": "object",
+                    "dynamic": "strict",
+                    "properties": {
+                        "status": {"type": "keyword"},  # enriched | rejected | none
+                        "model": {"type": "keyword"},
+                        "prompt_version": {"type": "keyword"},
+                        "similarity": {"type": "float"},
+                        "reason": {"type": "keyword", "ignore_above": 256},
+                    },
+                },
                 "content_hash": {"type": "keyword"},
+                "doc_hash": {"type": "keyword"},  # hash of the whole document but the vector: unchanged = reusable
                 "vector": {
                     "type": "knn_vector",
                     "dimension": dimension,
@@ -98,10 +127,44 @@ class ItemsIndex:
         return name
 
     def finish_build(self, name: str) -> None:
-        """Make a freshly loaded version searchable: refresh on, segments refreshed."""
+        """Make a freshly loaded version searchable (refresh on) and mark it complete."""
         with self._errors(name):
             self.client.indices.put_settings(index=name, body={"index": {"refresh_interval": "1s"}})
             self.client.indices.refresh(index=name)
+        self.update_meta(name, {"build_state": COMPLETE})
+
+    def meta(self, name: str) -> dict[str, Any]:
+        """The ``_meta`` of one version."""
+        with self._errors(name):
+            body = self.client.indices.get_mapping(index=name)
+        return (next(iter(body.values())).get("mappings") or {}).get("_meta") or {}
+
+    def update_meta(self, name: str, changes: dict[str, Any]) -> None:
+        """Merge ``changes`` into a version's ``_meta`` (the mapping API replaces ``_meta`` as a whole)."""
+        meta = {**self.meta(name), **changes}
+        with self._errors(name):
+            self.client.indices.put_mapping(index=name, body={"_meta": meta})
+
+    def unfinished_version(self, meta_match: dict[str, Any]) -> str | None:
+        """The newest version left half-built (newer than the live one) whose ``_meta`` matches ``meta_match``:
+        a build killed half-way resumes there instead of starting over."""
+        live = self.live_version()
+        for v in reversed(self.versions()):
+            if live and v.name <= live:
+                break
+            if v.meta.get("build_state") == BUILDING and all(v.meta.get(k) == val for k, val in meta_match.items()):
+                return v.name
+        return None
+
+    def rollback(self) -> tuple[str, str]:
+        """Point the alias back at the newest complete version older than the live one; returns (from, to)."""
+        live = self.require_live()
+        older = [v for v in self.versions() if v.name < live and v.meta.get("build_state", COMPLETE) == COMPLETE]
+        if not older:
+            raise OpenSearchError(f"no earlier version of '{self.alias}' to roll back to (only {live} exists)")
+        target = older[-1].name
+        self.swap_alias(target)
+        return live, target
 
     def swap_alias(self, name: str) -> str | None:
         """Point the alias at ``name`` atomically; returns the version it pointed at before."""

@@ -121,6 +121,20 @@ class LocalNode:
         self._run_tool("opensearch-plugin", "install", "--batch", f"file://{zip_path}")
         marker.write_text(digest)
 
+    def _stale_plugins(self, status: NodeStatus) -> list[str]:
+        """Extra plugins the running node does not have as configured: not loaded, or installed from another zip."""
+        stale = []
+        for extra in self.s.extra_plugins:
+            zip_path = extra.resolve()
+            if not zip_path.exists():
+                raise NodeError(f"plugin zip {zip_path} does not exist")
+            name = _plugin_name(zip_path)
+            marker = self.dist / "plugins" / name / ".installed-from"
+            digest = hashlib.sha256(zip_path.read_bytes()).hexdigest()
+            if name not in status.plugins or not marker.exists() or marker.read_text() != digest:
+                stale.append(name)
+        return stale
+
     def _run_tool(self, tool: str, *args: str) -> None:
         proc = subprocess.run(
             [str(self.dist / "bin" / tool), *args], capture_output=True, text=True, env=self._java_env()
@@ -161,10 +175,14 @@ class LocalNode:
     # ---- lifecycle ---------------------------------------------------------------------------------------------
 
     def start(self) -> NodeStatus:
-        """Start the node and wait for cluster health; a running node is left as it is."""
+        """Start the node and wait for cluster health. A running node is left as it is, unless an extra plugin
+        zip changed or is not loaded: then it is stopped, the plugin (re)installed and the node started again."""
         current = self.status()
         if current.running and current.health:
-            return current
+            stale = self._stale_plugins(current)
+            if not stale:
+                return current
+            self.stop()  # plugins load only at start-up
         if current.pid is None and self._http_json("/") is not None:
             raise NodeError(
                 f"port {self.s.http_port} is already served by a process this project did not start; "

@@ -1,4 +1,9 @@
-"""Queries against the items alias: k-NN over the vector (BM25 and hybrid arrive with the indexer issue)."""
+"""Queries against the items alias: k-NN over the vector, BM25 over the text fields, and hybrid (both, fused).
+
+The node has no neural-search plugin (so no ``hybrid`` query type); hybrid retrieval runs both queries and fuses
+their rankings client-side with reciprocal rank fusion, ``score(d) = sum over lists of 1 / (rrf_k + rank)``, which
+needs no score normalisation between BM25 and cosine scores.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,22 @@ from indexer.client import translate_errors
 if TYPE_CHECKING:
     from opensearchpy import OpenSearch
 
-SOURCE_FIELDS = ["item_id", "title", "description", "category", "price"]
+MODES = ("knn", "bm25", "hybrid")
+SOURCE_FIELDS = ["item_id", "title", "description", "category", "price", "enriched_description"]
+#: BM25 fields and boosts: the title counts most; the enriched text and attributes widen recall.
+BM25_FIELDS = [
+    "title^3",
+    "description^1.5",
+    "category^1.5",
+    "text",
+    "enriched_description",
+    "attributes.category",
+    "attributes.material",
+    "attributes.colour",
+    "attributes.style",
+    "attributes.occasion",
+    "attributes.keywords^1.5",
+]
 
 
 @dataclass(frozen=True)
@@ -22,6 +42,7 @@ class Hit:
     title: str
     category: str = ""
     price: float | None = None
+    enriched_description: str = ""
 
 
 def knn_query(vector: list[float], k: int, filters: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -30,6 +51,15 @@ def knn_query(vector: list[float], k: int, filters: dict[str, Any] | None = None
     if filters:
         knn["filter"] = {"bool": {"filter": [{"term": {f: v}} for f, v in filters.items()]}}
     return {"size": k, "_source": SOURCE_FIELDS, "query": {"knn": {"vector": knn}}}
+
+
+def bm25_query(text: str, k: int) -> dict[str, Any]:
+    """The body of a BM25 search for ``text`` over title, original text, enriched text and attributes."""
+    return {
+        "size": k,
+        "_source": SOURCE_FIELDS,
+        "query": {"multi_match": {"query": text, "fields": BM25_FIELDS, "type": "best_fields", "tie_breaker": 0.3}},
+    }
 
 
 def hits_from_response(response: dict[str, Any]) -> list[Hit]:
@@ -44,6 +74,7 @@ def hits_from_response(response: dict[str, Any]) -> list[Hit]:
                 title=src.get("title", ""),
                 category=src.get("category") or "",
                 price=src.get("price"),
+                enriched_description=src.get("enriched_description") or "",
             )
         )
     return out
@@ -56,3 +87,49 @@ def knn_search(
     with translate_errors(url, alias):
         response = client.search(index=alias, body=knn_query(vector, k, filters))
     return hits_from_response(response)
+
+
+def bm25_search(client: OpenSearch, alias: str, text: str, k: int = 10, url: str = "") -> list[Hit]:
+    """The ``k`` best BM25 matches for ``text``."""
+    with translate_errors(url, alias):
+        response = client.search(index=alias, body=bm25_query(text, k))
+    return hits_from_response(response)
+
+
+def rrf_fuse(rankings: list[list[Hit]], k: int, rrf_k: int = 60) -> list[Hit]:
+    """Reciprocal rank fusion of several rankings; the fused score replaces each hit's score."""
+    scores: dict[str, float] = {}
+    first: dict[str, Hit] = {}
+    for ranking in rankings:
+        for rank, hit in enumerate(ranking, start=1):
+            scores[hit.id] = scores.get(hit.id, 0.0) + 1.0 / (rrf_k + rank)
+            first.setdefault(hit.id, hit)
+    order = sorted(scores, key=lambda i: (-scores[i], i))[:k]
+    return [
+        Hit(i, scores[i], first[i].title, first[i].category, first[i].price, first[i].enriched_description)
+        for i in order
+    ]
+
+
+def hybrid_search(
+    client: OpenSearch,
+    alias: str,
+    text: str,
+    vector: list[float],
+    k: int = 10,
+    candidates: int = 100,
+    rrf_k: int = 60,
+    url: str = "",
+) -> list[Hit]:
+    """BM25 and k-NN, ``candidates`` hits each, fused with RRF (one ``_msearch`` round trip)."""
+    body: list[dict[str, Any]] = [{}, bm25_query(text, candidates), {}, knn_query(vector, candidates)]
+    with translate_errors(url, alias):
+        response = client.msearch(index=alias, body=body)
+    rankings = []
+    for part in response["responses"]:
+        if "error" in part:
+            from indexer.errors import OpenSearchError
+
+            raise OpenSearchError(f"search on '{alias}' failed: {part['error'].get('reason', part['error'])}")
+        rankings.append(hits_from_response(part))
+    return rrf_fuse(rankings, k, rrf_k)

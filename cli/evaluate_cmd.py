@@ -1,0 +1,90 @@
+"""`recadmin evaluate`: measure the rankers against the baselines; a table here, JSON and HTML in the reports folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from cli.console import err, out
+from indexer.settings import get_settings
+
+
+def _table(run: dict, k: int) -> Table:
+    full = run["protocol"] == "full"
+    title = (
+        f"{run['split']} split · already-bought {run['mode']} · "
+        + ("full ranking over the catalog" if full else f"sampled ({run['negatives']} negatives per target)")
+        + f" · {run['cases']} users, {run['targets']} targets ({run['repeat_targets']} repeat purchases)"
+    )
+    names = (["ndcg", "recall", "hr", "mrr", "map", "precision", "f1", "coverage"] if full else ["ndcg", "hr"])
+    columns = [f"{n}@{k}" for n in names] + ([] if full else ["mrr"])
+    table = Table("ranker", *columns, f"Δndcg@{k} vs best baseline [95% CI]", title=title, title_justify="left")
+    for row in run["rows"]:
+        ci = row.get("vs_best_baseline", {}).get(f"ndcg@{k}")
+        if ci:
+            rel = f" {ci['relative']:+.1%}" if ci["relative"] is not None else ""
+            mark = "[green]" if ci["low"] > 0 else "[red]" if ci["high"] < 0 else ""
+            delta = f"{mark}{ci['diff']:+.4f} [{ci['low']:+.4f}, {ci['high']:+.4f}]{rel}"
+        else:
+            delta = "(best baseline)" if row["name"] == run["best_baseline"] else ""
+        table.add_row(escape(row["name"]), *(f"{row['metrics'][c]:.4f}" for c in columns), delta)
+    return table
+
+
+def evaluate(
+    events: Path = typer.Option(
+        None, "--events", help="Events file (Parquet/CSV/JSONL with user_id,item_id,ts, or Online Retail); "
+        "default: the events store."
+    ),
+    index: list[str] = typer.Option(
+        None, "--index", help="LABEL=ALIAS of an index to evaluate (repeatable); the first is the primary. "
+        "Default: base=<RECSEARCH_OPENSEARCH_INDEX_ALIAS>."
+    ),
+    split: list[str] = typer.Option(["time", "leave-last-out"], "--split", help="time and/or leave-last-out."),
+    max_users: int = typer.Option(None, "--max-users", min=0, help="Test users per split (0 = all)."),
+    cutoff: str = typer.Option(None, "--cutoff", help="Time split date (ISO); default 30 days before the end."),
+    attention: bool = typer.Option(
+        False, "--attention", help="Also train the attention reranker on each split's training events (per index)."
+    ),
+    checkpoint: list[str] = typer.Option(
+        None, "--checkpoint", help="A trained ranker checkpoint to evaluate as is (repeatable; LABEL=PATH). Honest "
+        "only when it was trained on events before the time split's cutoff."
+    ),
+    name: str = typer.Option(None, "--name", help="Report file name (without extension)."),
+    reports_dir: Path = typer.Option(None, "--reports-dir", help="Where to write the JSON and HTML reports."),
+) -> None:
+    """Evaluate baselines (and attention rankers) on a time split and leave-last-out, full ranking and sampled."""
+    from ranker.evaluation import EvaluateRequest, parse_indexes
+    from ranker.evaluation import evaluate as run
+
+    settings = get_settings()
+    request = EvaluateRequest(
+        events=events,
+        indexes=parse_indexes(index or [], settings.opensearch.index_alias),
+        splits=tuple(split),
+        max_users=max_users,
+        cutoff=cutoff,
+        name=name,
+        reports_dir=reports_dir,
+    )
+    extra = None
+    if attention or checkpoint:
+        from ranker.evaluation.attention import attention_factory
+
+        extra = attention_factory(settings, checkpoint or [], train=attention)
+    with err.status("evaluating") as status:
+        done = run(settings, request, extra_rankers=extra, report=lambda m: status.update(m))
+    result = done.result
+    for s in result["splits"]:
+        out.print(
+            f"[bold]{s['name']}[/]: {s['train_events']:,} training events, {s['test_users']:,} test users, "
+            f"{s['evaluated_users']:,} evaluated" + (f", cutoff {s['cutoff']}" if s["cutoff"] else ""),
+            highlight=False,
+        )
+    k = 10 if 10 in result["config"]["ks"] else result["config"]["ks"][0]
+    for run_ in result["runs"]:
+        out.print(_table(run_, k))
+    out.print(f"JSON: {done.json_path}\nHTML: {done.html_path}  ({result['seconds']:.0f} s)")

@@ -1,0 +1,62 @@
+"""`recadmin feedback ...`: bring the shop's behaviour in (event files) and keep it in step with the catalog."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from cli.console import err, out, progress_bar
+from indexer.settings import get_settings
+from ranker import feedback_api
+
+app = typer.Typer(help="Import feedback events and keep them in step with the catalog.")
+
+
+@app.command("import")
+def import_(
+    path: Path = typer.Argument(..., help="Event file: CSV, JSONL or Parquet (Online Retail and UBI built in)."),
+    fmt: str = typer.Option(
+        None, "--format", help="online-retail, ubi, csv, jsonl or parquet (default: from the suffix and columns)."
+    ),
+    mapping: str = typer.Option(
+        None, "--mapping", help="Columns, e.g. \"user_id=customer,item_id=sku,ts=time,type='purchase'\"."
+    ),
+    check_catalog: bool = typer.Option(
+        True, "--catalog-check/--no-catalog-check", help="Flag events whose item is not in the live index."
+    ),
+) -> None:
+    """Import events (idempotent: importing a file again adds nothing; a killed import re-runs to completion)."""
+    settings = get_settings()
+    with progress_bar("importing events") as progress:
+        r = feedback_api.import_file(
+            settings, path, fmt=fmt, mapping=mapping, check_catalog=check_catalog, progress=progress
+        )
+    if r.resumed:
+        err.print("an earlier import of this file did not finish; it is completed now")
+    for reject in r.first_rejects:
+        err.print(f"[yellow]rejected[/] {reject}", highlight=False)
+    if r.rejected > len(r.first_rejects):
+        err.print(f"[yellow]... and {r.rejected - len(r.first_rejects):,} more[/]")
+    out.print(
+        f"{r.rows_read:,} rows read from {path} ({r.format}): {r.events_added:,} events added, "
+        f"{r.already_stored:,} already stored or repeated, {r.rejected:,} rejected "
+        f"({r.events_per_second:,.0f} events/s)"
+    )
+    if r.skipped:
+        out.print("skipped on purpose: " + ", ".join(f"{n:,} {why}" for why, n in r.skipped.items()))
+    if r.not_in_catalog:
+        out.print(f"{r.not_in_catalog:,} events name items not in the catalog (kept, flagged, not in profiles)")
+    if r.rejects_file:
+        out.print(f"rejected rows are listed in {r.rejects_file}")
+
+
+@app.command("sync-catalog")
+def sync_catalog() -> None:
+    """Flag events of items that left the live index (and unflag returned ones); rebuild the touched profiles."""
+    s = feedback_api.sync_with_catalog(get_settings())
+    out.print(
+        f"{s.items_left:,} items left the catalog, {s.items_back:,} came back; "
+        f"{s.events_flagged:,} events flagged, {s.events_unflagged:,} unflagged; "
+        f"{s.profiles_rebuilt:,} profiles rebuilt"
+    )

@@ -1,0 +1,47 @@
+"""`recadmin models list|activate`: the registered ranker versions and which one the service uses."""
+
+from __future__ import annotations
+
+import typer
+from rich.table import Table
+
+from cli.console import out
+from indexer.settings import get_settings
+from indexer.store import make_engine
+
+app = typer.Typer(help="The registered ranker versions and which one is active.")
+
+
+@app.command("list")
+def list_models() -> None:
+    """Every ranker version with its validation metrics; * marks the active one."""
+    from ranker.registry import list_versions
+
+    settings = get_settings()
+    versions = list_versions(make_engine(settings.store.url))
+    if not versions:
+        out.print("no ranker versions yet; train one with `recadmin train`")
+        return
+    table = Table("", "version", "created (UTC)", "val ndcg@10", "val hr@10", "popularity ndcg@10", "checkpoint")
+    for v in versions:
+        m = v.metrics
+        table.add_row(
+            "*" if v.active else "",
+            v.version,
+            v.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+            f"{m.get('val_ndcg@10', float('nan')):.4f}",
+            f"{m.get('val_hr@10', float('nan')):.4f}",
+            f"{m.get('val_popularity_ndcg@10', float('nan')):.4f}",
+            str(v.path),
+        )
+    out.print(table)
+
+
+@app.command("activate")
+def activate(version: str = typer.Argument(..., help="The version to serve, e.g. v3.")) -> None:
+    """Make VERSION the active ranker (the service picks it up on its next model load)."""
+    from ranker.registry import activate_version
+
+    settings = get_settings()
+    found = activate_version(make_engine(settings.store.url), version)
+    out.print(f"ranker {found.version} is active ({found.path})", highlight=False)

@@ -1,0 +1,56 @@
+"""`recadmin train`: fit the attention reranker on the events and register the new model version."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from cli.console import err, out, progress_bar
+from indexer.settings import get_settings
+
+
+def train(
+    events: Path = typer.Option(
+        None, "--events", help="Online Retail transactions file to train on (default: the imported events)."
+    ),
+    epochs: int = typer.Option(None, "--epochs", min=1, help="Epochs at most (default RECSEARCH_RANKER_EPOCHS)."),
+    seed: int = typer.Option(None, "--seed", help="Random seed (default RECSEARCH_RANKER_SEED)."),
+    device: str = typer.Option(None, "--device", help="auto, cpu or cuda (default RECSEARCH_RANKER_DEVICE)."),
+    activate: bool = typer.Option(
+        None, "--activate/--no-activate", help="Make the new version active (default: only when none is active)."
+    ),
+) -> None:
+    """Train the attention reranker (next-item objective, time-based validation) and register a version."""
+    from ranker.train import TrainOptions
+    from ranker.train_run import train_and_register
+
+    settings = get_settings()
+    options = TrainOptions.from_settings(settings.ranker, epochs=epochs, seed=seed, device=device)
+    with progress_bar("training") as update:
+        run = train_and_register(
+            settings,
+            events_file=events,
+            options=options,
+            activate=activate,
+            progress=update,
+            log=lambda line: err.print(line, highlight=False),
+        )
+    reg, info = run.registered, run.fit.info
+    out.print(
+        f"registered ranker [bold]{reg.version}[/] ({'active' if reg.active else 'not active'}) at {reg.path}; "
+        f"{info['train_examples']} training examples on {info['device']} in {info['seconds']} s",
+        highlight=False,
+    )
+    table = Table("validation metric", "ranker", "popularity", "repeat+popularity", "random")
+    for name in ("ndcg@10", "hr@10", "mrr"):
+        m = reg.metrics
+        table.add_row(
+            name,
+            f"{m[f'val_{name}']:.4f}",
+            f"{m[f'val_popularity_{name}']:.4f}",
+            f"{m[f'val_repeat_popularity_{name}']:.4f}",
+            f"{m[f'val_random_{name}']:.4f}",
+        )
+    out.print(table)

@@ -1,0 +1,96 @@
+package org.recsearch.opensearch.rerank;
+
+import java.io.IOException;
+import java.util.Objects;
+
+import org.opensearch.core.ParseField;
+import org.opensearch.core.common.ParsingException;
+import org.opensearch.core.common.io.stream.StreamInput;
+import org.opensearch.core.common.io.stream.StreamOutput;
+import org.opensearch.core.xcontent.XContentBuilder;
+import org.opensearch.core.xcontent.XContentParser;
+import org.opensearch.search.SearchExtBuilder;
+
+/**
+ * The user a search is for, carried in the request: {@code "ext": {"personalize": {"user_id": "12347"}}}.
+ *
+ * <p>A number is accepted as the user id (shops often keep numeric customer ids) and turned into a string, as the
+ * ranker's contract wants string ids. Any other field is refused with a message naming it.
+ */
+public final class PersonalizeRequestExt extends SearchExtBuilder {
+
+    public static final String NAME = "personalize";
+    static final ParseField USER_ID = new ParseField("user_id");
+
+    private final String userId;
+
+    public PersonalizeRequestExt(String userId) {
+        this.userId = userId;
+    }
+
+    public PersonalizeRequestExt(StreamInput in) throws IOException {
+        this.userId = in.readOptionalString();
+    }
+
+    /** The user id, or null when the request named none. */
+    public String userId() {
+        return userId;
+    }
+
+    @Override
+    public String getWriteableName() {
+        return NAME;
+    }
+
+    @Override
+    public void writeTo(StreamOutput out) throws IOException {
+        out.writeOptionalString(userId);
+    }
+
+    @Override
+    public XContentBuilder toXContent(XContentBuilder builder, Params params) throws IOException {
+        builder.startObject(NAME);
+        if (userId != null) {
+            builder.field(USER_ID.getPreferredName(), userId);
+        }
+        return builder.endObject();
+    }
+
+    /** Parse the object after {@code "personalize":}. */
+    public static PersonalizeRequestExt parse(XContentParser parser) throws IOException {
+        XContentParser.Token token = parser.currentToken();
+        if (token != XContentParser.Token.START_OBJECT) {
+            token = parser.nextToken();
+        }
+        if (token != XContentParser.Token.START_OBJECT) {
+            throw new ParsingException(parser.getTokenLocation(), "[ext." + NAME + "] must be an object like {\"user_id\": \"12347\"}");
+        }
+        String userId = null;
+        String field = null;
+        while ((token = parser.nextToken()) != XContentParser.Token.END_OBJECT) {
+            if (token == XContentParser.Token.FIELD_NAME) {
+                field = parser.currentName();
+            } else if (USER_ID.match(field, parser.getDeprecationHandler())) {
+                if (token == XContentParser.Token.VALUE_STRING || token == XContentParser.Token.VALUE_NUMBER) {
+                    userId = parser.text();
+                } else if (token != XContentParser.Token.VALUE_NULL) {
+                    throw new ParsingException(parser.getTokenLocation(), "[ext." + NAME + ".user_id] must be a string");
+                }
+            } else {
+                throw new ParsingException(
+                    parser.getTokenLocation(), "[ext." + NAME + "] has an unknown field [" + field + "]; expected [user_id]");
+            }
+        }
+        return new PersonalizeRequestExt(userId == null || userId.isBlank() ? null : userId);
+    }
+
+    @Override
+    public int hashCode() {
+        return Objects.hash(NAME, userId);
+    }
+
+    @Override
+    public boolean equals(Object obj) {
+        return obj instanceof PersonalizeRequestExt other && Objects.equals(userId, other.userId);
+    }
+}

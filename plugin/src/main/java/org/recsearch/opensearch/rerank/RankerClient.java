@@ -1,0 +1,29 @@
+package org.recsearch.opensearch.rerank;
+
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+
+/**
+ * The ranker as the processor sees it: one asynchronous {@code POST /v1/rerank}. The HTTP implementation is
+ * {@link HttpRankerClient}; unit tests pass a fake.
+ */
+public interface RankerClient {
+
+    /** One hit sent to the ranker: its item id and its OpenSearch score. */
+    record Candidate(String id, float score) {}
+
+    /** One result of the ranker: the item id and the ranker's score (higher is better). */
+    record Scored(String id, double score) {}
+
+    /**
+     * The ranker's answer. When {@code personalized} is false, {@code reason} says why ({@code unknown_user},
+     * {@code no_history}, ...) and the results are in the order sent.
+     */
+    record Answer(boolean personalized, String reason, String modelVersion, List<Scored> results) {}
+
+    /**
+     * Ask the ranker to score {@code candidates} for {@code userId}. The future completes exceptionally on a
+     * transport error, a non-2xx status or a malformed body; the caller bounds it with its own timeout too.
+     */
+    CompletableFuture<Answer> rerank(RerankConfig config, String userId, List<Candidate> candidates);
+}

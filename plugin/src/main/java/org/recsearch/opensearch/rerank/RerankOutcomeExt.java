@@ -1,0 +1,111 @@
+package org.recsearch.opensearch.rerank;
+
+import java.io.IOException;
+import java.util.Objects;
+
+import org.opensearch.core.common.io.stream.StreamInput;
+import org.opensearch.core.common.io.stream.StreamOutput;
+import org.opensearch.core.xcontent.XContentBuilder;
+import org.opensearch.core.xcontent.XContentParser;
+import org.opensearch.search.SearchExtBuilder;
+
+/**
+ * What the processor did, added to the response: {@code "ext": {"personalized_rerank": {"personalized": true, ...}}}.
+ *
+ * <p>{@code reason} says why the original order came back ({@code no_user}, {@code unknown_user},
+ * {@code ranker_timeout}, {@code ranker_error}, ...) and {@code detail} gives the cause in words, so a shop can see
+ * from a single response why it was not personalised.
+ */
+public final class RerankOutcomeExt extends SearchExtBuilder {
+
+    public static final String NAME = "personalized_rerank";
+
+    private final boolean personalized;
+    private final String reason;
+    private final String detail;
+    private final String userId;
+    private final String modelVersion;
+    private final int reranked;
+    private final long tookMs;
+
+    public RerankOutcomeExt(boolean personalized, String reason, String detail, String userId, String modelVersion, int reranked, long tookMs) {
+        this.personalized = personalized;
+        this.reason = reason;
+        this.detail = detail;
+        this.userId = userId;
+        this.modelVersion = modelVersion;
+        this.reranked = reranked;
+        this.tookMs = tookMs;
+    }
+
+    public RerankOutcomeExt(StreamInput in) throws IOException {
+        this(in.readBoolean(), in.readOptionalString(), in.readOptionalString(), in.readOptionalString(),
+            in.readOptionalString(), in.readVInt(), in.readVLong());
+    }
+
+    public boolean personalized() {
+        return personalized;
+    }
+
+    public String reason() {
+        return reason;
+    }
+
+    public String detail() {
+        return detail;
+    }
+
+    public int reranked() {
+        return reranked;
+    }
+
+    @Override
+    public String getWriteableName() {
+        return NAME;
+    }
+
+    @Override
+    public void writeTo(StreamOutput out) throws IOException {
+        out.writeBoolean(personalized);
+        out.writeOptionalString(reason);
+        out.writeOptionalString(detail);
+        out.writeOptionalString(userId);
+        out.writeOptionalString(modelVersion);
+        out.writeVInt(reranked);
+        out.writeVLong(tookMs);
+    }
+
+    @Override
+    public XContentBuilder toXContent(XContentBuilder builder, Params params) throws IOException {
+        builder.startObject(NAME);
+        builder.field("personalized", personalized);
+        builder.field("reason", reason);
+        if (detail != null) {
+            builder.field("detail", detail);
+        }
+        builder.field("user_id", userId);
+        builder.field("model_version", modelVersion);
+        builder.field("reranked", reranked);
+        builder.field("took_ms", tookMs);
+        return builder.endObject();
+    }
+
+    /** This ext only appears in responses; a request that sends it gets it ignored (it is parsed and dropped). */
+    public static RerankOutcomeExt parse(XContentParser parser) throws IOException {
+        parser.skipChildren();
+        return new RerankOutcomeExt(false, "request", null, null, null, 0, 0);
+    }
+
+    @Override
+    public int hashCode() {
+        return Objects.hash(personalized, reason, detail, userId, modelVersion, reranked, tookMs);
+    }
+
+    @Override
+    public boolean equals(Object obj) {
+        return obj instanceof RerankOutcomeExt o
+            && personalized == o.personalized && reranked == o.reranked && tookMs == o.tookMs
+            && Objects.equals(reason, o.reason) && Objects.equals(detail, o.detail)
+            && Objects.equals(userId, o.userId) && Objects.equals(modelVersion, o.modelVersion);
+    }
+}

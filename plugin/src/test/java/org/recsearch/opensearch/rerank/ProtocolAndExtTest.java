@@ -1,0 +1,59 @@
+package org.recsearch.opensearch.rerank;
+
+import static org.junit.Assert.assertEquals;
+import static org.junit.Assert.assertNull;
+import static org.junit.Assert.assertThrows;
+import static org.junit.Assert.assertTrue;
+
+import java.io.ByteArrayInputStream;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.util.List;
+
+import org.junit.Test;
+import org.opensearch.common.xcontent.json.JsonXContent;
+import org.opensearch.core.common.ParsingException;
+import org.opensearch.core.xcontent.DeprecationHandler;
+import org.opensearch.core.xcontent.NamedXContentRegistry;
+import org.opensearch.core.xcontent.XContentParser;
+
+public class ProtocolAndExtTest {
+
+    private static PersonalizeRequestExt parseExt(String json) throws IOException {
+        try (XContentParser p = JsonXContent.jsonXContent.createParser(NamedXContentRegistry.EMPTY, DeprecationHandler.IGNORE_DEPRECATIONS, json)) {
+            p.nextToken();
+            return PersonalizeRequestExt.parse(p);
+        }
+    }
+
+    @Test
+    public void requestBodyFollowsTheContract() throws IOException {
+        byte[] body = RankerProtocol.requestBody("12347", List.of(new RankerClient.Candidate("85123A", 0.93f)));
+        assertEquals("{\"user_id\":\"12347\",\"hits\":[{\"id\":\"85123A\",\"score\":0.93}]}", new String(body, StandardCharsets.UTF_8));
+    }
+
+    @Test
+    public void answerIsParsedAndBadAnswersNameTheField() throws IOException {
+        String ok = "{\"user_id\":\"1\",\"personalized\":true,\"reason\":null,\"model_version\":\"v3\","
+            + "\"results\":[{\"id\":\"21814\",\"score\":0.81,\"retrieval_score\":0.9,\"explanations\":[]}]}";
+        RankerClient.Answer a = RankerProtocol.parseAnswer(new ByteArrayInputStream(ok.getBytes(StandardCharsets.UTF_8)));
+        assertTrue(a.personalized());
+        assertNull(a.reason());
+        assertEquals("v3", a.modelVersion());
+        assertEquals(List.of(new RankerClient.Scored("21814", 0.81)), a.results());
+        IOException e = assertThrows(IOException.class,
+            () -> RankerProtocol.parseAnswer(new ByteArrayInputStream("{\"personalized\":true,\"results\":[{\"id\":\"x\"}]}".getBytes(StandardCharsets.UTF_8))));
+        assertTrue(e.getMessage().contains("results.0"));
+        e = assertThrows(IOException.class, () -> RankerProtocol.parseAnswer(new ByteArrayInputStream("{}".getBytes(StandardCharsets.UTF_8))));
+        assertTrue(e.getMessage().contains("personalized"));
+    }
+
+    @Test
+    public void extCarriesTheUserAndRefusesUnknownFields() throws IOException {
+        assertEquals("12347", parseExt("{\"user_id\": \"12347\"}").userId());
+        assertEquals("12347", parseExt("{\"user_id\": 12347}").userId());
+        assertNull(parseExt("{\"user_id\": \"\"}").userId());
+        ParsingException e = assertThrows(ParsingException.class, () -> parseExt("{\"user\": \"1\"}"));
+        assertTrue(e.getMessage().contains("[user]"));
+    }
+}

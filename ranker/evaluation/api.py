@@ -1,0 +1,120 @@
+"""`recadmin evaluate` as one library call: load events and the catalog from the real index, build the rankers,
+run every split and protocol, write the JSON and HTML reports."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from indexer.client import make_client
+from indexer.errors import InputError
+from indexer.settings import Settings
+from ranker.evaluation.baselines import (
+    Bm25LastItem,
+    CoOccurrence,
+    HistoryKnn,
+    MostPopular,
+    Recommender,
+    RepeatThenPopular,
+)
+from ranker.evaluation.catalog import Catalog, OpenSearchItems, load_catalog
+from ranker.evaluation.interactions import load_events
+from ranker.evaluation.reembed import cached_embedder
+from ranker.evaluation.report import write_reports
+from ranker.evaluation.runner import EvalConfig, run_evaluation
+
+#: Builds extra rankers (e.g. the attention reranker) from the loaded indexes: {label: (catalog, search)}.
+RankerFactory = Callable[[dict[str, tuple[Catalog, OpenSearchItems]]], list[Recommender]]
+
+
+@dataclass
+class EvaluationRun:
+    """The result dict and where the reports went."""
+
+    result: dict
+    json_path: Path
+    html_path: Path
+
+
+@dataclass
+class EvaluateRequest:
+    """What to evaluate: the events, the indexes (label -> alias; the first is the primary) and the options."""
+
+    events: Path | None = None
+    indexes: dict[str, str] = field(default_factory=dict)
+    splits: Sequence[str] = ("time", "leave-last-out")
+    max_users: int | None = None
+    cutoff: str | None = None
+    name: str | None = None
+    reports_dir: Path | None = None
+
+
+def parse_indexes(specs: Sequence[str], default_alias: str) -> dict[str, str]:
+    """``["base=items", "finetuned=items-ft"]`` -> ``{"base": "items", "finetuned": "items-ft"}``."""
+    if not specs:
+        return {"base": default_alias}
+    out: dict[str, str] = {}
+    for spec in specs:
+        label, sep, alias = spec.partition("=")
+        if not sep:
+            label, alias = spec, spec
+        if not label.strip() or not alias.strip() or label in out:
+            raise InputError(f"bad --index '{spec}': use LABEL=ALIAS with a unique LABEL", field="index")
+        out[label.strip()] = alias.strip()
+    return out
+
+
+def config_from_settings(settings: Settings, request: EvaluateRequest) -> EvalConfig:
+    """The run's configuration: ``RECSEARCH_EVAL_*`` with the request's overrides."""
+    e = settings.evaluation
+    ks = tuple(sorted(set(e.ks)))
+    if not ks or ks[0] < 1:
+        raise InputError("RECSEARCH_EVAL_KS must hold positive integers", field="ks")
+    return EvalConfig(
+        ks=ks,
+        cutoff=request.cutoff if request.cutoff is not None else e.cutoff,
+        horizon_days=e.horizon_days,
+        max_users=e.max_users if request.max_users is None else request.max_users,
+        seed=e.seed,
+        sampled_negatives=e.sampled_negatives,
+        bootstrap_samples=e.bootstrap_samples,
+        splits=tuple(request.splits),
+        ci_metrics=tuple(f"{m}@{10 if 10 in ks else ks[0]}" for m in ("ndcg", "recall", "hr", "mrr")),
+        primary=f"ndcg@{10 if 10 in ks else ks[0]}",
+    )
+
+
+def evaluate(
+    settings: Settings,
+    request: EvaluateRequest,
+    *,
+    extra_rankers: RankerFactory | None = None,
+    report: Callable[[str], None] | None = None,
+) -> EvaluationRun:
+    """Evaluate the baselines (and any extra rankers) and write the reports."""
+    report = report or (lambda message: None)
+    config = config_from_settings(settings, request)
+    indexes = request.indexes or {"base": settings.opensearch.index_alias}
+    client = make_client(settings.opensearch)
+    loaded: dict[str, tuple[Catalog, OpenSearchItems]] = {}
+    for label, alias in indexes.items():
+        report(f"loading catalog '{label}' from index {alias}")
+        loaded[label] = (load_catalog(client, alias, settings.opensearch.url, cached_embedder(settings)),
+                         OpenSearchItems(client, alias, settings.opensearch.url))  # fmt: skip
+    primary_label = next(iter(loaded))
+    catalog, search = loaded[primary_label]
+    report("loading events")
+    events = load_events(settings, request.events)
+    rankers: list[Recommender] = [
+        MostPopular(catalog), RepeatThenPopular(catalog), CoOccurrence(catalog), Bm25LastItem(catalog, search)
+    ]
+    for label, (cat, s) in loaded.items():
+        rankers.append(HistoryKnn(cat, s, name=f"knn-history-mean[{label}]"))
+    if extra_rankers:
+        rankers += extra_rankers(loaded)
+    result = run_evaluation(events, catalog, rankers, config, report)
+    result["indexes"] = {label: {"alias": alias, "meta": loaded[label][0].meta} for label, alias in indexes.items()}
+    result["events"]["source"] = str(request.events) if request.events else settings.store.url
+    json_path, html_path = write_reports(result, request.reports_dir or settings.evaluation.reports_dir, request.name)
+    return EvaluationRun(result, json_path, html_path)

@@ -1,0 +1,145 @@
+"""The attention reranker as an evaluated ranker: two stages, like the service.
+
+1. Candidates: k-NN from the real index on the mean of the history vectors, the co-occurrence baseline's top
+   items (fitted on the same training events), and, when already-bought items are eligible, the user's own
+   recent items. Every candidate's retrieval score is its cosine with the history mean, which is what the
+   ranker saw in training (``ranker.dataset.retrieval_proxy``).
+2. :class:`ranker.scoring.Scorer` reranks them with a model trained in :meth:`AttentionReranker.fit` on the
+   split's training events only (``ranker.train.fit``), so the test period stays unseen. A fixed checkpoint can be
+   given instead; it is only honest when it was trained on events before the split's cutoff.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+
+from ranker.evaluation.baselines import CoOccurrence, history_mean
+from ranker.evaluation.catalog import Catalog, ItemSearch
+from ranker.evaluation.splits import TestCase
+
+
+class _Past:
+    """A history entry in the shape the scorer reads (``ranker.profiles.Interaction``)."""
+
+    __slots__ = ("item_id", "type", "ts", "weight")
+
+    def __init__(self, item_id: str, ts: datetime):
+        self.item_id, self.type, self.ts, self.weight = item_id, "purchase", ts, 1.0
+
+
+class AttentionReranker:
+    """Candidates from the index (+ co-occurrence), reranked by the attention model."""
+
+    kind = "model"
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        search: ItemSearch,
+        *,
+        name: str = "attention",
+        train_options=None,
+        checkpoint=None,
+        candidates: int = 200,
+        max_train_examples: int | None = None,
+        log: Callable[[str], None] | None = None,
+    ):
+        self.catalog, self.search, self.name = catalog, search, name
+        self.train_options, self.fixed, self.candidates = train_options, checkpoint, candidates
+        self.max_train_examples, self.log = max_train_examples, log
+        self.cooc = CoOccurrence(catalog, name=f"{name}-candidates")
+        self.scorer = None
+        self.fit_info: dict = {}
+        from ranker.item_vectors import ItemVectors
+
+        self.vectors = ItemVectors.from_arrays(catalog.ids, catalog.vectors, None, catalog.prices)
+
+    def fit(self, train: pd.DataFrame) -> None:
+        from ranker.checkpoint import Checkpoint
+        from ranker.scoring import Scorer
+
+        self.cooc.fit(train)
+        if self.fixed is not None:
+            checkpoint = self.fixed
+        else:
+            from ranker.train import TrainOptions, fit
+
+            result = fit(train, self.vectors, self.train_options or TrainOptions(), log=self.log,
+                         max_train_examples=self.max_train_examples)  # fmt: skip
+            checkpoint = Checkpoint(result.model, f"eval-{self.name}", result.item_stats, result.metrics, result.info)
+            self.fit_info = {"seconds": result.info.get("seconds"), "train_examples": result.info.get("train_examples"),
+                             "best_epoch": result.metrics.get("best_epoch")}  # fmt: skip
+        length = (self.train_options.history_length if self.train_options else 50)
+        self.scorer = Scorer(checkpoint, self.vectors, history_length=length, explanations=0)
+        self.now = train["ts"].max()
+
+    def _history(self, case: TestCase) -> list[_Past]:
+        return [_Past(i, pd.Timestamp(ts).to_pydatetime()) for i, ts in zip(reversed(case.history),
+                                                                           reversed(case.history_ts))]  # fmt: skip
+
+    def _rank(self, case: TestCase, items: Sequence[str]) -> list[tuple[str, float]]:
+        from ranker.scoring import Candidate
+
+        mean = history_mean(self.catalog, case)
+        retrieval = self.catalog.vectors_of(items) @ mean if mean is not None else np.zeros(len(items))
+        # Recency is measured from when the user came back (as in training: from the target basket's time).
+        now = pd.Timestamp(case.at if case.at is not None else self.now)
+        now = (now.tz_localize("UTC") if now.tzinfo is None else now).to_pydatetime()  # naive times are UTC
+        scored = self.scorer.score(self._history(case),
+                                   [Candidate(i, float(r)) for i, r in zip(items, retrieval)], now=now)  # fmt: skip
+        return [(s.id, s.score) for s in scored]
+
+    def recommend(self, cases: Sequence[TestCase], k: int, exclude_seen: bool) -> list[list[str]]:
+        means = [history_mean(self.catalog, c) for c in cases]
+        asked = [i for i, m in enumerate(means) if m is not None]
+        knn: dict[int, list[str]] = {}
+        if asked:
+            skip = [sorted(cases[i].seen) if exclude_seen else [] for i in asked]
+            found = self.search.knn(np.stack([means[i] for i in asked]), self.candidates, skip)
+            knn = {i: [item for item, _ in ranked] for i, ranked in zip(asked, found, strict=True)}
+        out = []
+        for i, case in enumerate(cases):
+            pool = list(dict.fromkeys(knn.get(i, []) + self.cooc.recommend([case], self.candidates, exclude_seen)[0]))
+            if not exclude_seen:
+                pool += [h for h in dict.fromkeys(reversed(case.history)) if h in self.catalog and h not in pool][:50]
+            out.append([item for item, _ in self._rank(case, pool)[:k]] if pool else [])
+        return out
+
+    def score(self, case: TestCase, items: Sequence[str]) -> np.ndarray:
+        ranked = dict(self._rank(case, list(items)))
+        return np.array([ranked[i] for i in items])
+
+
+def attention_factory(settings, checkpoints: Sequence[str] = (), train: bool = True, log=None):
+    """A ranker factory for :func:`ranker.evaluation.api.evaluate`: per index, an attention ranker trained on
+    each split's training events (``train``), and one row per fixed checkpoint file on the primary index."""
+
+    def build(loaded: dict) -> list:
+        from ranker.checkpoint import load_checkpoint
+        from ranker.train import TrainOptions
+
+        e = settings.evaluation
+        options = TrainOptions.from_settings(settings.ranker, epochs=e.ranker_epochs)
+        rankers: list = []
+        if train:
+            for label, (catalog, search) in loaded.items():
+                rankers.append(AttentionReranker(
+                    catalog, search, name=f"attention[{label}]", train_options=options, candidates=e.candidates,
+                    max_train_examples=e.ranker_train_examples or None, log=log,
+                ))  # fmt: skip
+        catalog, search = next(iter(loaded.values()))
+        for spec in checkpoints:
+            label, sep, path = spec.partition("=")
+            path = path if sep else label
+            checkpoint = load_checkpoint(path)
+            rankers.append(AttentionReranker(
+                catalog, search, name=f"attention[{label if sep else checkpoint.version}]", checkpoint=checkpoint,
+                candidates=e.candidates,
+            ))  # fmt: skip
+        return rankers
+
+    return build

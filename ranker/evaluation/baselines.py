@@ -1,0 +1,217 @@
+"""The baselines every ranker is measured against, fitted on the same training events in the same run.
+
+* :class:`MostPopular` — the catalog ordered by how often it was bought in the training events;
+* :class:`CoOccurrence` — item-to-item: items bought in the same basket as the user's history items;
+* :class:`HistoryKnn` — k-NN from the real index on the mean of the user's history vectors;
+* :class:`Bm25LastItem` — BM25 from the real index on the text of the user's last item.
+
+Each implements :class:`Recommender`: ``recommend`` ranks the whole catalog (top ``k``), ``score`` scores given
+items (for the sampled-negatives protocol).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+import numpy as np
+import pandas as pd
+
+from ranker.evaluation.catalog import Catalog, ItemSearch
+from ranker.evaluation.splits import TestCase
+
+
+class Recommender(Protocol):
+    """A ranker under evaluation; ``kind`` is ``baseline`` or ``model``."""
+
+    name: str
+    kind: str
+
+    def fit(self, train: pd.DataFrame) -> None:
+        """Learn from the training events of a split (events before the test period only)."""
+
+    def recommend(self, cases: Sequence[TestCase], k: int, exclude_seen: bool) -> list[list[str]]:
+        """The top ``k`` catalog items for each case; without already-bought items when ``exclude_seen``."""
+
+    def score(self, case: TestCase, items: Sequence[str]) -> np.ndarray:
+        """A score per item in ``items`` for this case (higher is better)."""
+
+
+def _top(scores: np.ndarray, catalog: Catalog, k: int, skip: frozenset[str]) -> list[str]:
+    scores = scores.copy()
+    for item in skip:
+        pos = catalog.position.get(item)
+        if pos is not None:
+            scores[pos] = -np.inf
+    top = np.argpartition(-scores, min(k, len(scores) - 1))[:k]
+    top = top[np.argsort(-scores[top], kind="stable")]
+    return [catalog.ids[i] for i in top if np.isfinite(scores[i])]
+
+
+class MostPopular:
+    """Every user gets the best sellers of the training period."""
+
+    kind = "baseline"
+
+    def __init__(self, catalog: Catalog, name: str = "most-popular"):
+        self.catalog, self.name = catalog, name
+        self.counts = np.zeros(len(catalog), dtype=np.float64)
+
+    def fit(self, train: pd.DataFrame) -> None:
+        counts = train["item_id"].value_counts()
+        self.counts = np.array([counts.get(i, 0) for i in self.catalog.ids], dtype=np.float64)
+
+    def recommend(self, cases: Sequence[TestCase], k: int, exclude_seen: bool) -> list[list[str]]:
+        return [_top(self.counts, self.catalog, k, c.seen if exclude_seen else frozenset()) for c in cases]
+
+    def score(self, case: TestCase, items: Sequence[str]) -> np.ndarray:
+        return np.array([self.counts[self.catalog.position[i]] for i in items])
+
+
+class RepeatThenPopular:
+    """The user's own items first (most often bought, then most recent), then the best sellers: the baseline
+    to beat when already-bought items are eligible (with them excluded it is :class:`MostPopular`)."""
+
+    kind = "baseline"
+
+    def __init__(self, catalog: Catalog, name: str = "repeat-then-popular"):
+        self.catalog, self.name = catalog, name
+        self.popular = MostPopular(catalog)
+
+    def fit(self, train: pd.DataFrame) -> None:
+        self.popular.fit(train)
+
+    def _scores(self, case: TestCase) -> np.ndarray:
+        # Popularity is in [0, 1]; each own purchase adds 1, so any own item outranks any other, the most
+        # often bought first; the newest purchase of an item adds up to 0.5 so recent items win ties.
+        scores = self.popular.counts / max(float(self.popular.counts.max()), 1.0)
+        seen: set[int] = set()
+        for age, item in enumerate(reversed(case.history)):
+            pos = self.catalog.position.get(item)
+            if pos is not None:
+                scores[pos] += 1.0 + (0.5 / (1 + age) if pos not in seen else 0.0)
+                seen.add(pos)
+        return scores
+
+    def recommend(self, cases: Sequence[TestCase], k: int, exclude_seen: bool) -> list[list[str]]:
+        return [_top(self._scores(c), self.catalog, k, c.seen if exclude_seen else frozenset()) for c in cases]
+
+    def score(self, case: TestCase, items: Sequence[str]) -> np.ndarray:
+        scores = self._scores(case)
+        return np.array([scores[self.catalog.position[i]] for i in items])
+
+
+class CoOccurrence:
+    """Item-to-item: score(j) = sum over the user's distinct history items i of the number of training baskets
+    holding both i and j; popularity breaks ties so every list is full."""
+
+    kind = "baseline"
+
+    def __init__(self, catalog: Catalog, name: str = "co-occurrence", recent_items: int = 50):
+        self.catalog, self.name, self.recent_items = catalog, name, recent_items
+        self.matrix = np.zeros((0, 0), dtype=np.float32)
+        self.popularity = np.zeros(len(catalog))
+
+    def fit(self, train: pd.DataFrame) -> None:
+        from scipy import sparse
+
+        known = train[train["item_id"].isin(self.catalog.position)]
+        baskets = known.groupby(["user_id", "ts"], sort=False).ngroup().to_numpy()
+        items = known["item_id"].map(self.catalog.position).to_numpy()
+        b = sparse.csr_matrix(
+            (np.ones(len(items), dtype=np.float32), (baskets, items)),
+            shape=(int(baskets.max()) + 1 if len(baskets) else 0, len(self.catalog)),
+        )
+        b.data[:] = 1.0  # an item bought twice in one basket counts once
+        co = (b.T @ b).tocsr()
+        co.setdiag(0)
+        co.eliminate_zeros()
+        self.matrix = co
+        counts = np.asarray(b.sum(axis=0)).ravel()
+        self.popularity = counts / max(counts.max(), 1.0)
+
+    def _scores(self, case: TestCase) -> np.ndarray:
+        recent = list(dict.fromkeys(reversed(case.history)))[: self.recent_items]
+        rows = [self.catalog.position[i] for i in recent if i in self.catalog.position]
+        scores = np.asarray(self.matrix[rows].sum(axis=0)).ravel() if rows else np.zeros(len(self.catalog))
+        return scores + 1e-3 * self.popularity
+
+    def recommend(self, cases: Sequence[TestCase], k: int, exclude_seen: bool) -> list[list[str]]:
+        return [_top(self._scores(c), self.catalog, k, c.seen if exclude_seen else frozenset()) for c in cases]
+
+    def score(self, case: TestCase, items: Sequence[str]) -> np.ndarray:
+        scores = self._scores(case)
+        return np.array([scores[self.catalog.position[i]] for i in items])
+
+
+def history_mean(catalog: Catalog, case: TestCase) -> np.ndarray | None:
+    """The unit-length mean of the vectors of the user's distinct history items (None when none is known)."""
+    vectors = catalog.vectors_of(list(dict.fromkeys(case.history)))
+    if not len(vectors):
+        return None
+    mean = vectors.mean(axis=0)
+    return mean / max(float(np.linalg.norm(mean)), 1e-12)
+
+
+class HistoryKnn:
+    """k-NN search of the real index with the mean of the user's history vectors as the query."""
+
+    kind = "baseline"
+
+    def __init__(self, catalog: Catalog, search: ItemSearch, name: str = "knn-history-mean"):
+        self.catalog, self.search, self.name = catalog, search, name
+
+    def fit(self, train: pd.DataFrame) -> None:
+        """Nothing to learn: the item vectors come from the index."""
+
+    def recommend(self, cases: Sequence[TestCase], k: int, exclude_seen: bool) -> list[list[str]]:
+        out: list[list[str]] = [[] for _ in cases]
+        asked = [(i, history_mean(self.catalog, c)) for i, c in enumerate(cases)]
+        asked = [(i, v) for i, v in asked if v is not None]
+        if asked:
+            vectors = np.stack([v for _, v in asked])
+            skip = [sorted(cases[i].seen) if exclude_seen else [] for i, _ in asked]
+            for (i, _), ranked in zip(asked, self.search.knn(vectors, k, skip), strict=True):
+                out[i] = [item for item, _ in ranked]
+        return out
+
+    def score(self, case: TestCase, items: Sequence[str]) -> np.ndarray:
+        mean = history_mean(self.catalog, case)
+        if mean is None:
+            return np.zeros(len(items))
+        return self.catalog.vectors_of(items) @ mean
+
+
+def last_known_item(catalog: Catalog, case: TestCase) -> str | None:
+    """The most recent history item that is in the catalog."""
+    return next((i for i in reversed(case.history) if i in catalog), None)
+
+
+class Bm25LastItem:
+    """BM25 search of the real index with the text of the user's last item as the query."""
+
+    kind = "baseline"
+
+    def __init__(self, catalog: Catalog, search: ItemSearch, name: str = "bm25-last-item"):
+        self.catalog, self.search, self.name = catalog, search, name
+
+    def fit(self, train: pd.DataFrame) -> None:
+        """Nothing to learn: BM25 statistics live in the index."""
+
+    def recommend(self, cases: Sequence[TestCase], k: int, exclude_seen: bool) -> list[list[str]]:
+        out: list[list[str]] = [[] for _ in cases]
+        asked = [(i, last_known_item(self.catalog, c)) for i, c in enumerate(cases)]
+        asked = [(i, item) for i, item in asked if item is not None]
+        if asked:
+            texts = [self.catalog.text_of(item) for _, item in asked]
+            skip = [sorted(cases[i].seen) if exclude_seen else [] for i, _ in asked]
+            for (i, _), ranked in zip(asked, self.search.bm25(texts, k, skip), strict=True):
+                out[i] = [item for item, _ in ranked]
+        return out
+
+    def score(self, case: TestCase, items: Sequence[str]) -> np.ndarray:
+        last = last_known_item(self.catalog, case)
+        if last is None:
+            return np.zeros(len(items))
+        found = self.search.bm25_scores(self.catalog.text_of(last), items)
+        return np.array([found.get(i, 0.0) for i in items])

@@ -1,0 +1,173 @@
+"""The catalog as the evaluation sees it: every item of a live index (ids, searchable text, vectors), and the
+searches the baselines run against that index.
+
+:class:`ItemSearch` is the interface; :class:`OpenSearchItems` runs real k-NN and BM25 queries (batched with
+``_msearch``); unit tests pass a small in-memory fake.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+
+from indexer.client import translate_errors
+from indexer.errors import IndexMissing, OpenSearchError
+
+if TYPE_CHECKING:
+    from opensearchpy import OpenSearch
+
+#: (item id, score) pairs, best first.
+Ranked = list[tuple[str, float]]
+
+
+@dataclass
+class Catalog:
+    """Every item of one index: ids, the text that was indexed, unit-length vectors and the index's metadata."""
+
+    ids: list[str]
+    texts: list[str]
+    vectors: np.ndarray
+    meta: dict[str, Any] = field(default_factory=dict)
+    prices: list[float | None] | None = None
+
+    def __post_init__(self) -> None:
+        self.position = {item: i for i, item in enumerate(self.ids)}
+
+    def __contains__(self, item: object) -> bool:
+        return item in self.position
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def vectors_of(self, items: Sequence[str]) -> np.ndarray:
+        """Vectors of the known ``items`` (unknown ones are skipped)."""
+        rows = [self.position[i] for i in items if i in self.position]
+        return self.vectors[rows]
+
+    def text_of(self, item: str) -> str:
+        return self.texts[self.position[item]]
+
+
+class ItemSearch(Protocol):
+    """Searches over one index; ``exclude[i]`` lists ids the i-th query must not return."""
+
+    def knn(self, vectors: np.ndarray, k: int, exclude: Sequence[Sequence[str]]) -> list[Ranked]: ...
+
+    def bm25(self, texts: Sequence[str], k: int, exclude: Sequence[Sequence[str]]) -> list[Ranked]: ...
+
+    def bm25_scores(self, text: str, ids: Sequence[str]) -> dict[str, float]: ...
+
+
+#: Re-embeds texts with the model an index was built with: (model name from the index _meta, texts) -> vectors.
+EmbedFn = Callable[[str, list[str]], np.ndarray]
+
+
+def _scan(client: OpenSearch, index: str, fields: list[str], page: int = 1000) -> list[dict]:
+    """Every document, paged with ``search_after`` on ``item_id``. Not a scroll: on OpenSearch 3.5 a scroll over a
+    k-NN index with derived vector source breaks later vector reads of that index (``AlreadyClosedException``)."""
+    docs: list[dict] = []
+    after = None
+    while True:
+        body: dict[str, Any] = {"size": page, "_source": fields, "sort": [{"item_id": "asc"}],
+                                "query": {"match_all": {}}}  # fmt: skip
+        if after is not None:
+            body["search_after"] = after
+        hits = client.search(index=index, body=body)["hits"]["hits"]
+        docs += [hit["_source"] | {"_id": hit["_id"]} for hit in hits]
+        if len(hits) < page:
+            return docs
+        after = hits[-1]["sort"]
+
+
+def load_catalog(client: OpenSearch, alias: str, url: str = "", embed: EmbedFn | None = None) -> Catalog:
+    """Scroll the live index behind ``alias`` into memory (Online Retail: ~3.9k items, a few MB).
+
+    When the cluster cannot return the stored vectors (k-NN 3.5's derived vector source can fail with
+    ``AlreadyClosedException`` on a live index) and ``embed`` is given, the texts are re-embedded with the model
+    named in the index's ``_meta.embedding_model``: the same model on the same text gives the indexed vectors."""
+    with translate_errors(url, alias):
+        if not client.indices.exists(index=alias):
+            raise IndexMissing(
+                f"index '{alias}' does not exist on {url}; build it with `recadmin index build --catalog PATH`"
+            )
+        mapping = client.indices.get_mapping(index=alias)
+        version, body = next(iter(mapping.items()))
+        meta = dict(body["mappings"].get("_meta", {}))
+        meta["version"] = version
+    try:
+        with translate_errors(url, alias):
+            docs = _scan(client, version, ["item_id", "text", "title", "price", "vector"])
+    except OpenSearchError:
+        if embed is None or not meta.get("embedding_model"):
+            raise
+        with translate_errors(url, alias):
+            docs = _scan(client, version, ["item_id", "text", "title", "price"])
+        texts = [d.get("text") or d.get("title") or "" for d in docs]
+        vectors = embed(str(meta["embedding_model"]), texts) if docs else np.zeros((0, 1))
+        for doc, vector in zip(docs, vectors, strict=True):
+            doc["vector"] = vector
+        meta["vectors"] = "re-embedded locally (the cluster could not return stored vectors)"
+    if not docs:
+        raise IndexMissing(f"index '{alias}' on {url} has no items")
+    ids = [str(d.get("item_id", d["_id"])) for d in docs]
+    texts = [d.get("text") or d.get("title") or "" for d in docs]
+    matrix = np.asarray([d["vector"] for d in docs], dtype=np.float32)
+    matrix /= np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
+    return Catalog(ids, texts, matrix, meta, [d.get("price") for d in docs])
+
+
+def _must_not(ids: Sequence[str]) -> list[dict]:
+    return [{"terms": {"item_id": list(ids)}}] if ids else []
+
+
+class OpenSearchItems:
+    """k-NN and BM25 queries against the real index, sent ``batch`` at a time through ``_msearch``."""
+
+    def __init__(self, client: OpenSearch, alias: str, url: str = "", batch: int = 50):
+        self.client, self.alias, self.url, self.batch = client, alias, url, batch
+
+    def _msearch(self, bodies: list[dict]) -> list[Ranked]:
+        out: list[Ranked] = []
+        for start in range(0, len(bodies), self.batch):
+            lines: list[dict] = []
+            for body in bodies[start : start + self.batch]:
+                lines += [{"index": self.alias}, body]
+            with translate_errors(self.url, self.alias):
+                response = self.client.msearch(body=lines)
+            for r in response["responses"]:
+                if "error" in r:
+                    raise OpenSearchError(f"search on '{self.alias}' failed: {r['error']}")
+                out.append([(h["_source"]["item_id"], float(h["_score"] or 0.0)) for h in r["hits"]["hits"]])
+        return out
+
+    def knn(self, vectors: np.ndarray, k: int, exclude: Sequence[Sequence[str]]) -> list[Ranked]:
+        bodies = []
+        for vector, skip in zip(vectors, exclude, strict=True):
+            query: dict[str, Any] = {"vector": [float(x) for x in vector], "k": k}
+            if skip:
+                # Filtered k-NN (Lucene engine): the excluded items never take a slot of the k.
+                query["filter"] = {"bool": {"must_not": _must_not(skip)}}
+            bodies.append({"size": k, "_source": ["item_id"], "query": {"knn": {"vector": query}}})
+        return self._msearch(bodies)
+
+    def bm25(self, texts: Sequence[str], k: int, exclude: Sequence[Sequence[str]]) -> list[Ranked]:
+        bodies = [
+            {
+                "size": k,
+                "_source": ["item_id"],
+                "query": {"bool": {"must": [{"match": {"text": text}}], "must_not": _must_not(skip)}},
+            }
+            for text, skip in zip(texts, exclude, strict=True)
+        ]
+        return self._msearch(bodies)
+
+    def bm25_scores(self, text: str, ids: Sequence[str]) -> dict[str, float]:
+        body = {
+            "size": len(ids),
+            "_source": ["item_id"],
+            "query": {"bool": {"must": [{"match": {"text": text}}], "filter": [{"terms": {"item_id": list(ids)}}]}},
+        }
+        return dict(self._msearch([body])[0])

@@ -1,0 +1,156 @@
+"""Evaluation output for machines and people: the result as JSON, and a self-contained HTML report with plots
+(metric@K curves per split and mode, NDCG by user activity) embedded as PNG images."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+ATTRIBUTION_NOTE = "Every number comes from one run; the confidence intervals are paired bootstrap, 95%."
+
+
+def _fmt(value: object) -> str:
+    return f"{value:.4f}" if isinstance(value, float) else html.escape(str(value))
+
+
+def _png(fig) -> str:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def _curves(run: dict, ks: list[int]) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display on servers
+    import matplotlib.pyplot as plt
+
+    metrics = ("ndcg", "recall", "hr") if run["protocol"] == "full" else ("ndcg", "hr")
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.2))
+    for ax, metric in zip(axes, metrics, strict=True):
+        for row in run["rows"]:
+            ax.plot(ks, [row["metrics"][f"{metric}@{k}"] for k in ks], marker="o", label=row["name"])
+        ax.set_xlabel("K")
+        ax.set_ylabel(f"{metric}@K")
+        ax.set_xticks(ks)
+        ax.grid(alpha=0.3)
+    axes[-1].legend(fontsize=7, loc="best")
+    fig.suptitle(f"{run['split']} / already-bought {run['mode']} / {run['protocol']}", fontsize=10)
+    image = _png(fig)
+    plt.close(fig)
+    return image
+
+
+def _activity(run: dict, metric: str) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    groups = list(run["by_activity"])
+    names = [row["name"] for row in run["rows"]]
+    fig, ax = plt.subplots(figsize=(8, 3.2))
+    width = 0.8 / max(len(names), 1)
+    for i, name in enumerate(names):
+        ax.bar(np.arange(len(groups)) + i * width, [run["by_activity"][g][name] for g in groups], width, label=name)
+    ax.set_xticks(np.arange(len(groups)) + 0.4 - width / 2)
+    ax.set_xticklabels([f"{g}\n({run['by_activity'][g]['cases']} users)" for g in groups], fontsize=8)
+    ax.set_xlabel("distinct items in the user's history")
+    ax.set_ylabel(metric)
+    ax.legend(fontsize=7)
+    ax.set_title(f"{metric} by user activity: {run['split']} / already-bought {run['mode']}", fontsize=10)
+    image = _png(fig)
+    plt.close(fig)
+    return image
+
+
+def _table(run: dict, ks: list[int]) -> str:
+    metric_names = [m for m in run["rows"][0]["metrics"] if m.split("@")[-1] in map(str, ks) or "@" not in m]
+    head = "".join(f"<th>{html.escape(m)}</th>" for m in metric_names)
+    body = []
+    for row in run["rows"]:
+        cells = "".join(f"<td>{_fmt(row['metrics'][m])}</td>" for m in metric_names)
+        ci = row.get("vs_best_baseline", {}).get("ndcg@10")
+        ci_text = (
+            f"{ci['diff']:+.4f} [{ci['low']:+.4f}, {ci['high']:+.4f}]"
+            + (f" ({ci['relative']:+.1%})" if ci["relative"] is not None else "")
+            if ci else ("best baseline" if row["name"] == run["best_baseline"] else "")
+        )  # fmt: skip
+        body.append(f"<tr><th>{html.escape(row['name'])}</th><td>{row['kind']}</td>{cells}<td>{ci_text}</td></tr>")
+    return (
+        f"<table><tr><th>ranker</th><th>kind</th>{head}<th>NDCG@10 vs best baseline (95% CI)</th></tr>"
+        + "".join(body)
+        + "</table>"
+    )
+
+
+def render_html(result: dict) -> str:
+    """The whole report as one HTML page."""
+    ks = list(result["config"]["ks"])
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'><title>recsearch evaluation</title><style>"
+        "body{font-family:sans-serif;margin:2em;max-width:1400px}table{border-collapse:collapse;font-size:12px}"
+        "td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}th:first-child{text-align:left}"
+        "</style></head><body><h1>recsearch evaluation</h1>",
+        f"<p>{html.escape(ATTRIBUTION_NOTE)} Generated {html.escape(result.get('generated', ''))}.</p>",
+        "<h2>Data</h2><pre>" + html.escape(json.dumps({k: result[k] for k in ("events", "catalog")}, indent=2))
+        + "</pre><h2>Splits</h2><pre>" + html.escape(json.dumps(result["splits"], indent=2)) + "</pre>",
+    ]  # fmt: skip
+    for run in result["runs"]:
+        title = f"{run['split']} split, already-bought items {run['mode']}, {run['protocol']} protocol"
+        detail = (
+            f"{run['cases']} users, {run['targets']} targets, {run['repeat_targets']} of them repeat purchases"
+            + (f"; each target ranked against {run['negatives']} sampled negatives" if run["protocol"] == "sampled"
+               else "; ranked over the whole catalog")
+        )  # fmt: skip
+        parts.append(f"<h2>{html.escape(title)}</h2><p>{html.escape(detail)}</p>{_table(run, ks)}")
+        parts.append(f"<p><img src='data:image/png;base64,{_curves(run, ks)}'></p>")
+        if run.get("by_activity"):
+            parts.append(f"<p><img src='data:image/png;base64,{_activity(run, result['config']['primary'])}'></p>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def render_markdown(result: dict, k: int = 10) -> str:
+    """The result as Markdown tables (one per split, mode and protocol), for docs and pull requests."""
+    lines = []
+    for run in result["runs"]:
+        full = run["protocol"] == "full"
+        names = ["ndcg", "recall", "hr", "mrr", "map", "precision", "f1", "coverage"] if full else ["ndcg", "hr"]
+        cols = [f"{n}@{k}" for n in names] + ([] if full else ["mrr"])
+        what = "full ranking over the catalog" if full else f"sampled, {run['negatives']} negatives per target"
+        lines += [
+            f"**{run['split']} split, already-bought {run['mode']}, {what}**: {run['cases']} users, "
+            f"{run['targets']} targets, {run['repeat_targets']} repeat purchases",
+            "",
+            "| ranker | " + " | ".join(cols) + f" | Δndcg@{k} vs best baseline [95% CI] |",
+            "| --- |" + " ---: |" * (len(cols) + 1),
+        ]
+        for row in run["rows"]:
+            ci = row.get("vs_best_baseline", {}).get(f"ndcg@{k}")
+            if ci:
+                rel = f" ({ci['relative']:+.1%})" if ci["relative"] is not None else ""
+                delta = f"{ci['diff']:+.4f} [{ci['low']:+.4f}, {ci['high']:+.4f}]{rel}"
+            else:
+                delta = "best baseline" if row["name"] == run["best_baseline"] else ""
+            cells = " | ".join(f"{row['metrics'][c]:.4f}" for c in cols)
+            lines.append(f"| {row['name']} | {cells} | {delta} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def write_reports(result: dict, folder: Path, name: str | None = None) -> tuple[Path, Path]:
+    """Write ``<name>.json`` and ``<name>.html`` into ``folder``; returns both paths."""
+    result.setdefault("generated", datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"))
+    stem = name or "evaluation-" + datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    folder.mkdir(parents=True, exist_ok=True)
+    json_path, html_path = folder / f"{stem}.json", folder / f"{stem}.html"
+    json_path.write_text(json.dumps(result, indent=2, default=str))
+    html_path.write_text(render_html(result))
+    (folder / f"{stem}.md").write_text(render_markdown(result))
+    return json_path, html_path

@@ -1,0 +1,115 @@
+"""Train/test splits that never show a ranker the future.
+
+* :func:`time_split` — fit on every event before the cutoff T; test each user who has history before T on the
+  distinct items they buy in ``[T, T + horizon)``. Nothing at or after T is in the training events or a history.
+* :func:`leave_last_out` — each user's last basket (their events at their last timestamp) is the target, the
+  earlier events are the history. The training events are everything except the held-out baskets, so other
+  users' later events can be in them (the known weakness of this protocol; the time split has none).
+
+Targets outside the catalog cannot be retrieved by anything and are dropped (and counted).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import numpy as np
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class TestCase:
+    """One test user: what they did before (oldest first, repeats kept) and what they bought next."""
+
+    __test__ = False  # not a pytest test class
+
+    user_id: str
+    history: tuple[str, ...]
+    history_ts: tuple[pd.Timestamp, ...]
+    targets: tuple[str, ...]
+    #: When the user came back (their first test event): the moment a live system would rank for them.
+    at: pd.Timestamp | None = None
+
+    @property
+    def seen(self) -> frozenset[str]:
+        """Distinct items in the history (the 'already bought' set)."""
+        return frozenset(self.history)
+
+    @property
+    def repeat_targets(self) -> int:
+        """How many targets the user had bought before."""
+        seen = self.seen
+        return sum(1 for t in self.targets if t in seen)
+
+    def without_history_targets(self) -> TestCase | None:
+        """The case with already-bought targets removed; None when nothing new is left."""
+        seen = self.seen
+        fresh = tuple(t for t in self.targets if t not in seen)
+        return TestCase(self.user_id, self.history, self.history_ts, fresh, self.at) if fresh else None
+
+
+@dataclass
+class Split:
+    """Training events and test cases of one protocol."""
+
+    name: str
+    train: pd.DataFrame
+    cases: list[TestCase]
+    cutoff: pd.Timestamp | None = None
+    stats: dict[str, int] = field(default_factory=dict)
+
+
+def _cases(history: pd.DataFrame, future: pd.DataFrame, catalog: Collection[str] | None) -> tuple[list[TestCase], dict]:
+    stats = {"future_users": int(future["user_id"].nunique()), "cold_users": 0, "targets_not_in_catalog": 0}
+    by_user = {u: g for u, g in history.groupby("user_id", sort=False)}
+    cases = []
+    for user, g in future.groupby("user_id", sort=True):
+        past = by_user.get(user)
+        if past is None:
+            stats["cold_users"] += 1  # no history: nothing to personalise from
+            continue
+        targets = list(dict.fromkeys(g["item_id"]))
+        if catalog is not None:
+            kept = [t for t in targets if t in catalog]
+            stats["targets_not_in_catalog"] += len(targets) - len(kept)
+            targets = kept
+        if not targets:
+            continue
+        cases.append(TestCase(str(user), tuple(past["item_id"]), tuple(past["ts"]), tuple(targets), g["ts"].min()))
+    return cases, stats
+
+
+def time_split(
+    events: pd.DataFrame,
+    cutoff: pd.Timestamp | str | None = None,
+    horizon_days: float = 30.0,
+    catalog: Collection[str] | None = None,
+) -> Split:
+    """Fit on events before ``cutoff`` (default: ``horizon_days`` before the last event); test on each user's
+    distinct items in ``[cutoff, cutoff + horizon_days)``."""
+    horizon = timedelta(days=horizon_days)
+    t = pd.Timestamp(cutoff) if cutoff is not None else events["ts"].max() - horizon
+    train = events[events["ts"] < t]
+    future = events[(events["ts"] >= t) & (events["ts"] < t + horizon)]
+    cases, stats = _cases(train, future, catalog)
+    return Split("time", train.reset_index(drop=True), cases, t, stats)
+
+
+def leave_last_out(events: pd.DataFrame, catalog: Collection[str] | None = None) -> Split:
+    """Hold out each user's last basket (their events at their last timestamp); users with one basket only
+    give no test case but stay in the training events."""
+    last_ts = events.groupby("user_id")["ts"].transform("max")
+    baskets = events.groupby("user_id")["ts"].transform("nunique")
+    held = (events["ts"] == last_ts) & (baskets > 1)
+    cases, stats = _cases(events[~held & (baskets > 1)], events[held], catalog)
+    return Split("leave-last-out", events[~held].reset_index(drop=True), cases, None, stats)
+
+
+def sample_cases(cases: list[TestCase], max_users: int, seed: int) -> list[TestCase]:
+    """At most ``max_users`` cases, drawn at random (reproducibly); all of them when ``max_users`` is 0."""
+    if not max_users or len(cases) <= max_users:
+        return list(cases)
+    picked = np.random.default_rng(seed).choice(len(cases), size=max_users, replace=False)
+    return [cases[i] for i in sorted(picked)]

@@ -1,0 +1,124 @@
+"""The write path of events: one batch in, stored and reflected in profiles, in one transaction.
+
+A batch is first loaded into a temporary staging table (SQLite: ``executemany``; PostgreSQL: ``COPY``), then
+three set-based statements do the rest inside the database (measured faster than ``executemany`` straight into
+the indexed tables, even on SQLite):
+
+1. new events go into ``events`` (``ON CONFLICT DO NOTHING``: an event id already stored adds nothing);
+2. the batch's in-catalog events that name an item go into ``profile_entries``;
+3. each user of the batch keeps only the newest N profile entries (one window-function ``DELETE``).
+
+The caller's transaction wraps all three, so a batch is in both tables or in neither: an import killed half-way
+keeps every committed batch, and running it again only adds what is missing. No ORM object is built per row."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+
+#: Column order of a staged row: (event_id, user_id, item_id, type, ts_text, quantity, value, query, session_id,
+#: in_catalog); ts_text is ``YYYY-MM-DD HH:MM:SS.ffffff`` in UTC.
+STAGE_COLUMNS = (
+    "event_id", "user_id", "item_id", "type", "ts", "quantity", "value", "query", "session_id", "in_catalog",
+)  # fmt: skip
+StagedRow = tuple
+
+_STAGE_DDL = {
+    "sqlite": "CREATE TEMP TABLE IF NOT EXISTS event_batch (event_id TEXT, user_id TEXT, item_id TEXT, type TEXT, "
+    "ts TEXT, quantity REAL, value REAL, query TEXT, session_id TEXT, in_catalog INTEGER)",
+    "postgresql": "CREATE TEMP TABLE IF NOT EXISTS event_batch (event_id VARCHAR(128), user_id VARCHAR(128), "
+    "item_id VARCHAR(128), type VARCHAR(32), ts TIMESTAMP, quantity DOUBLE PRECISION, value DOUBLE PRECISION, "
+    "query VARCHAR(1024), session_id VARCHAR(128), in_catalog BOOLEAN)",
+}
+_COLUMNS = ", ".join(STAGE_COLUMNS)
+# "WHERE true": SQLite needs a WHERE before ON CONFLICT in INSERT ... SELECT to parse it.
+_INSERT_EVENTS = text(
+    f"INSERT INTO events ({_COLUMNS}) SELECT {_COLUMNS} FROM event_batch WHERE true ON CONFLICT (event_id) DO NOTHING"
+)
+# From the staged rows, not from events: their catalog flags are the current ones (checked for this batch).
+_INSERT_PROFILE = text(
+    "INSERT INTO profile_entries (user_id, event_id, item_id, type, ts) "
+    "SELECT user_id, event_id, item_id, type, ts FROM event_batch WHERE in_catalog AND item_id <> '' "
+    "ON CONFLICT (user_id, event_id) DO NOTHING"
+)
+TRIM_SQL = (
+    "DELETE FROM profile_entries WHERE (user_id, event_id) IN ("
+    " SELECT user_id, event_id FROM ("
+    "  SELECT user_id, event_id, row_number() OVER (PARTITION BY user_id ORDER BY ts DESC, event_id DESC) AS rn"
+    "  FROM profile_entries WHERE user_id IN ({users})"
+    " ) ranked WHERE rn > :keep)"
+)
+# Only users over N need the window: most users of a batch are under it (Online Retail: 91 events on average).
+_TRIM_BATCH = text(
+    TRIM_SQL.format(
+        users="SELECT user_id FROM profile_entries WHERE user_id IN (SELECT DISTINCT user_id FROM event_batch) "
+        "GROUP BY user_id HAVING COUNT(*) > :keep"
+    )
+)
+
+
+@dataclass
+class BatchResult:
+    """What one batch did."""
+
+    staged: int
+    added: int
+    users: int
+
+
+def write_batch(conn: Connection, rows: Sequence[StagedRow], history_length: int) -> BatchResult:
+    """Store ``rows`` and update the profiles of their users, inside the caller's transaction."""
+    if not rows:
+        return BatchResult(0, 0, 0)
+    dialect = conn.dialect.name
+    if dialect not in _STAGE_DDL:
+        raise NotImplementedError(f"event storage supports SQLite and PostgreSQL, not {dialect}")
+    if dialect == "sqlite":
+        # A 64 MB page cache (the default is 2 MB) keeps the index pages of a bulk import in memory, and
+        # checkpointing the WAL every 80 MB instead of every 4 MB writes the hot pages less often (~+30%).
+        conn.exec_driver_sql("PRAGMA cache_size=-65536")
+        conn.exec_driver_sql("PRAGMA wal_autocheckpoint=20000")
+    conn.exec_driver_sql(_STAGE_DDL[dialect])
+    conn.exec_driver_sql("DELETE FROM event_batch")
+    if dialect == "postgresql":
+        _copy_rows(conn, rows)
+    else:
+        placeholders = ", ".join("?" * len(STAGE_COLUMNS))
+        conn.exec_driver_sql(f"INSERT INTO event_batch ({_COLUMNS}) VALUES ({placeholders})", list(rows))
+    added = conn.execute(_INSERT_EVENTS).rowcount
+    conn.execute(_INSERT_PROFILE)
+    conn.execute(_TRIM_BATCH, {"keep": history_length})
+    users = conn.execute(text("SELECT COUNT(DISTINCT user_id) FROM event_batch")).scalar_one()
+    conn.exec_driver_sql("DELETE FROM event_batch")
+    return BatchResult(len(rows), int(added), int(users))
+
+
+def _copy_rows(conn: Connection, rows: Sequence[StagedRow]) -> None:
+    # COPY is PostgreSQL's bulk path: one round trip per batch instead of one per row.
+    cursor = conn.connection.driver_connection.cursor()
+    with cursor.copy(f"COPY event_batch ({_COLUMNS}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row[:9] + (bool(row[9]),))
+
+
+def rebuild_profiles(conn: Connection, user_ids: Sequence[str], history_length: int) -> None:
+    """Recompute the profiles of ``user_ids`` from their stored events (after catalog changes)."""
+    for start in range(0, len(user_ids), 500):
+        chunk = list(user_ids[start : start + 500])
+        params = {f"u{i}": u for i, u in enumerate(chunk)}
+        users = ", ".join(f":u{i}" for i in range(len(chunk)))
+        conn.execute(text(f"DELETE FROM profile_entries WHERE user_id IN ({users})"), params)
+        conn.execute(
+            text(
+                "INSERT INTO profile_entries (user_id, event_id, item_id, type, ts) "
+                "SELECT user_id, event_id, item_id, type, ts FROM ("
+                " SELECT user_id, event_id, item_id, type, ts, row_number() OVER ("
+                "  PARTITION BY user_id ORDER BY ts DESC, event_id DESC) AS rn"
+                f" FROM events WHERE user_id IN ({users}) AND in_catalog AND item_id <> ''"
+                ") ranked WHERE rn <= :keep"
+            ),
+            {**params, "keep": history_length},
+        )

@@ -1,0 +1,7 @@
+"""The ranking service (FastAPI): search, recommendations, similar items, the plugin's rerank endpoint, events,
+health and metrics, and the demo storefront. Build it with :func:`create_app`."""
+
+from ranker.service.app import create_app
+from ranker.service.deps import ServiceDeps
+
+__all__ = ["ServiceDeps", "create_app"]

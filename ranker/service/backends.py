@@ -1,0 +1,230 @@
+"""The real parts behind the service's Protocols: OpenSearch queries, item titles, event aggregates.
+
+Everything here talks to an outside system; unit tests replace these with fakes through
+:class:`ranker.service.deps.ServiceDeps`."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from indexer.client import make_client, translate_errors
+from indexer.errors import OpenSearchError
+from indexer.index import ItemsIndex
+from indexer.search import Hit, hits_from_response
+from indexer.settings import Settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from ranker.service.ports import Catalog
+
+
+#: What the service shows of an item; smaller than the indexer's full source (no long enriched text per hit).
+RESULT_FIELDS = ["item_id", "title", "category", "price"]
+
+
+def filter_clauses(filters: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """OpenSearch filter clauses for the service's :class:`~ranker.service.schemas.Filters`."""
+    if not filters:
+        return []
+    clauses: list[dict[str, Any]] = []
+    if filters.get("category"):
+        clauses.append({"term": {"category.raw": filters["category"]}})
+    price = {op: filters[key] for op, key in (("gte", "min_price"), ("lte", "max_price")) if filters.get(key) is not None}
+    if price:
+        clauses.append({"range": {"price": price}})
+    return clauses
+
+
+class OpenSearchCatalog:
+    """The live items index, queried with the service's own (short) timeout."""
+
+    def __init__(self, settings: Settings):
+        os_settings = settings.opensearch.model_copy(
+            update={"timeout_s": settings.service.opensearch_timeout_s, "max_retries": 1}
+        )
+        self.client = make_client(os_settings)
+        self.alias = os_settings.index_alias
+        self.url = os_settings.url
+        self.index = ItemsIndex(self.client, self.alias, self.url)
+
+    def _errors(self):
+        return translate_errors(self.url, self.alias)
+
+    def knn(self, vector: Sequence[float], k: int, filters: dict[str, Any] | None = None) -> list[Hit]:
+        """The ``k`` nearest items to ``vector`` that pass ``filters``."""
+        with self._errors():
+            return hits_from_response(self.client.search(index=self.alias, body=self._knn_body(vector, k, filters)))
+
+    @staticmethod
+    def _knn_body(vector: Sequence[float], k: int, filters: dict[str, Any] | None) -> dict[str, Any]:
+        knn: dict[str, Any] = {"vector": [float(x) for x in vector], "k": k}
+        clauses = filter_clauses(filters)
+        if clauses:
+            knn["filter"] = {"bool": {"filter": clauses}}
+        return {"size": k, "_source": RESULT_FIELDS, "query": {"knn": {"vector": knn}}}
+
+    def hybrid(
+        self, query: str, vector: Sequence[float], k: int, filters: dict[str, Any] | None = None
+    ) -> list[Hit] | None:
+        """BM25 and k-NN (``k`` hits each, both filtered) fused with the indexer's reciprocal rank fusion, in one
+        ``_msearch``; None when the indexer has no hybrid search."""
+        from indexer import search as indexer_search
+
+        bm25_query = getattr(indexer_search, "bm25_query", None)
+        rrf_fuse = getattr(indexer_search, "rrf_fuse", None)
+        if bm25_query is None or rrf_fuse is None:
+            return None
+        bm25 = bm25_query(query, k)
+        bm25["_source"] = RESULT_FIELDS
+        clauses = filter_clauses(filters)
+        if clauses:
+            bm25["query"] = {"bool": {"must": [bm25["query"]], "filter": clauses}}
+        body = [{}, bm25, {}, self._knn_body(vector, k, filters)]
+        with self._errors():
+            response = self.client.msearch(index=self.alias, body=body)
+        rankings = []
+        for part in response["responses"]:
+            if "error" in part:
+                raise OpenSearchError(f"search on '{self.alias}' failed: {part['error'].get('reason', part['error'])}")
+            rankings.append(hits_from_response(part))
+        return rrf_fuse(rankings, k)
+
+    def items(self, ids: Sequence[str]) -> dict[str, Hit]:
+        """Title, category and price of the ids that exist in the live index."""
+        if not ids:
+            return {}
+        with self._errors():
+            response = self.client.mget(index=self.alias, body={"ids": list(ids)}, _source=RESULT_FIELDS)
+        docs = [d for d in response["docs"] if d.get("found")]
+        hits = hits_from_response({"hits": {"hits": [{**d, "_score": 0.0} for d in docs]}})
+        return {h.id: h for h in hits}
+
+    def vectors(self, ids: Sequence[str]) -> dict[str, list[float]]:
+        """The stored vectors of the ids that exist."""
+        if not ids:
+            return {}
+        with self._errors():
+            response = self.client.mget(index=self.alias, body={"ids": list(ids)}, _source=["item_id", "vector"])
+        return {d["_source"].get("item_id", d["_id"]): d["_source"]["vector"] for d in response["docs"] if d.get("found")}
+
+    def ping(self) -> str:
+        """The live index version (raises ClusterUnreachable / IndexMissing)."""
+        return self.index.require_live()
+
+
+class TitleCache:
+    """Item titles for explanations, kept in memory so a warm /v1/rerank makes no extra OpenSearch call."""
+
+    def __init__(self, catalog: Catalog, max_size: int = 200_000):
+        self.catalog = catalog
+        self.max_size = max_size
+        self._titles: dict[str, str] = {}
+
+    def titles(self, ids: Sequence[str]) -> dict[str, str]:
+        """Titles of ``ids`` (unknown ids map to an empty string)."""
+        missing = [i for i in dict.fromkeys(ids) if i not in self._titles]
+        if missing:
+            found = self.catalog.items(missing)
+            if len(self._titles) + len(missing) > self.max_size:
+                self._titles.clear()
+            for i in missing:
+                self._titles[i] = found[i].title if i in found else ""
+        return {i: self._titles.get(i, "") for i in ids}
+
+    def remember(self, hits: Sequence[Hit]) -> None:
+        """Keep the titles of hits a search already returned."""
+        for h in hits:
+            self._titles[h.id] = h.title
+
+
+class EventsActivity:
+    """Item popularity and active users from the imported events (``ranker.events.load_events_frame``),
+    recomputed at most every ``refresh_s`` seconds."""
+
+    def __init__(self, engine: Engine, refresh_s: float = 600.0):
+        self.engine = engine
+        self.refresh_s = refresh_s
+        self._lock = threading.Lock()
+        self._at = 0.0
+        self._popular: list[tuple[str, float]] = []
+        self._users: list[str] = []
+
+    def _refresh(self) -> None:
+        with self._lock:
+            if self._at and time.monotonic() - self._at < self.refresh_s:
+                return
+            from ranker.events import load_events_frame
+
+            frame = load_events_frame(self.engine)
+            if len(frame):
+                # Popularity = distinct buyers (or viewers when nobody bought): robust to one huge order.
+                bought = frame[frame["type"] == "purchase"]
+                basis = bought if len(bought) else frame
+                counts = basis.groupby("item_id")["user_id"].nunique().sort_values(ascending=False)
+                total = float(counts.sum()) or 1.0
+                self._popular = [(str(i), float(c) / total) for i, c in counts.items()]
+                self._users = [str(u) for u in frame["user_id"].value_counts().index]
+            else:
+                self._popular, self._users = [], []
+            self._at = time.monotonic()
+
+    def popular(self, k: int, exclude: set[str] | None = None) -> list[tuple[str, float]]:
+        """The ``k`` most bought items, leaving out ``exclude``."""
+        self._refresh()
+        exclude = exclude or set()
+        return [(i, s) for i, s in self._popular if i not in exclude][:k]
+
+    def active_users(self, k: int) -> list[str]:
+        """The ``k`` users with the most events."""
+        self._refresh()
+        return self._users[:k]
+
+
+def load_item_vectors(settings: Settings, page_size: int = 1000):
+    """Every item vector of the live index version as :class:`ranker.item_vectors.ItemVectors`.
+
+    Pages with ``search_after`` on ``item_id`` instead of a scroll: on OpenSearch 3.5 with k-NN derived source
+    (the default), a scroll over a k-NN index leaves the index's vector files closed, and every later search
+    on that index fails with ``already_closed_exception`` (seen on this project's node; plain searches are fine).
+    """
+    from ranker.item_vectors import ItemVectors
+
+    catalog = OpenSearchCatalog(settings)
+    version = catalog.index.require_live()
+    ids: list[str] = []
+    vectors: list[list[float]] = []
+    titles: list[str] = []
+    prices: list[float | None] = []
+    after: list | None = None
+    with translate_errors(catalog.url, version):
+        while True:
+            body: dict[str, Any] = {
+                "size": page_size,
+                "_source": ["item_id", "vector", "title", "price"],
+                "query": {"match_all": {}},
+                "sort": [{"item_id": "asc"}],
+            }
+            if after is not None:
+                body["search_after"] = after
+            hits = catalog.client.search(index=version, body=body)["hits"]["hits"]
+            for h in hits:
+                src = h.get("_source") or {}
+                if src.get("vector"):
+                    ids.append(str(src.get("item_id", h["_id"])))
+                    vectors.append(src["vector"])
+                    titles.append(src.get("title") or "")
+                    prices.append(src.get("price"))
+            if len(hits) < page_size:
+                break
+            after = hits[-1]["sort"]
+    if not ids:
+        from indexer.errors import IndexMissing
+
+        raise IndexMissing(f"index '{version}' on {catalog.url} holds no item vectors; build it first")
+    import numpy as np
+
+    return ItemVectors(ids, np.asarray(vectors, dtype=np.float32), titles, prices, source=version)

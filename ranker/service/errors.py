@@ -1,0 +1,83 @@
+"""One place that turns errors into HTTP answers: a JSON body with ``error`` (one line naming the field or the
+cause) and, for validation errors, FastAPI's ``detail`` list.
+
+    InputError / validation error     422  (the message names the request field)
+    body over the size limit          413  (ranker.service.limits)
+    OpenSearchError (down, no index)  503  (clear message; the shop can fall back to its own search)
+    other RecSearchError              503
+    anything else                     500  (logged; never expected)
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from indexer.errors import InputError, OpenSearchError, RecSearchError
+from ranker.service.lazy import ComponentUnavailable
+
+log = logging.getLogger("recsearch.service")
+
+
+def field_path(loc: tuple | list) -> str:
+    """``("body", "hits", 3, "id")`` -> ``hits[3].id``; query and path parameters keep their name."""
+    parts = list(loc)
+    if len(parts) > 1 and parts[0] in ("body", "query", "path", "header"):
+        parts = parts[1:]  # where it came from; the field's own name follows
+    out = ""
+    for p in parts:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out
+
+
+def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+    errors = exc.errors()
+    first = errors[0] if errors else {"loc": ("body",), "msg": "invalid request"}
+    name = field_path(first.get("loc", ("body",)))
+    detail = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in errors]
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return JSONResponse({"error": f"field '{name}': {first.get('msg', 'invalid')}{more}", "detail": detail}, 422)
+
+
+def _input(_: Request, exc: InputError) -> JSONResponse:
+    loc = ["body", exc.field] if exc.field else ["body"]
+    return JSONResponse({"error": str(exc), "detail": [{"loc": loc, "msg": str(exc), "type": "value_error"}]}, 422)
+
+
+def _opensearch(_: Request, exc: OpenSearchError) -> JSONResponse:
+    log.warning("opensearch unavailable: %s", exc)
+    return JSONResponse({"error": f"search is unavailable: {exc}"}, 503, headers={"Retry-After": "5"})
+
+
+def _recsearch(_: Request, exc: RecSearchError) -> JSONResponse:
+    return JSONResponse({"error": str(exc)}, 503)
+
+
+def _component(_: Request, exc: ComponentUnavailable) -> JSONResponse:
+    if isinstance(exc.__cause__, OpenSearchError):
+        return _opensearch(_, exc.__cause__)
+    return JSONResponse({"error": str(exc)}, 503, headers={"Retry-After": "5"})
+
+
+def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    return JSONResponse({"error": str(exc.detail)}, exc.status_code, headers=getattr(exc, "headers", None))
+
+
+def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+    log.exception("unexpected error")
+    return JSONResponse({"error": f"internal error ({type(exc).__name__})"}, 500)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the mapping above on ``app``."""
+    app.add_exception_handler(RequestValidationError, _validation)
+    app.add_exception_handler(InputError, _input)
+    app.add_exception_handler(OpenSearchError, _opensearch)
+    app.add_exception_handler(RecSearchError, _recsearch)
+    app.add_exception_handler(ComponentUnavailable, _component)
+    app.add_exception_handler(StarletteHTTPException, _http)
+    app.add_exception_handler(Exception, _unexpected)

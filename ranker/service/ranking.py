@@ -1,0 +1,129 @@
+"""Personalized ordering of candidates for one user, with the graceful fallbacks of docs/architecture.md.
+
+Whatever fails (no user, no history, profile store or model down) the caller still gets every candidate back,
+in retrieval order with ``score = retrieval_score`` and a ``reason`` saying why; never an exception."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from ranker.service.deps import ServiceDeps
+from ranker.service.lazy import ComponentUnavailable
+from ranker.service.metrics import ServiceMetrics
+
+log = logging.getLogger("recsearch.service")
+
+
+@dataclass
+class Ranked:
+    """One candidate after ranking."""
+
+    id: str
+    score: float
+    retrieval_score: float
+    explanations: list[dict] = field(default_factory=list)
+
+
+@dataclass
+class Ranking:
+    """The ordered candidates and whether (and why not) they were personalized."""
+
+    results: list[Ranked]
+    personalized: bool
+    reason: str | None
+    model_version: str | None
+    history_ids: list[str] = field(default_factory=list)
+
+
+def retrieval_order(hits: Sequence[tuple[str, float]], reason: str, history_ids: list[str] | None = None) -> Ranking:
+    """The candidates as they came, marked as not personalized."""
+    results = [Ranked(i, s, s) for i, s in hits]
+    return Ranking(results, False, reason, None, history_ids or [])
+
+
+def _candidate_class():
+    try:
+        from ranker.scoring import Candidate
+    except ImportError:
+        from ranker.service.ports import Candidate
+    return Candidate
+
+
+def load_history(deps: ServiceDeps, user_id: str, metrics: ServiceMetrics | None = None) -> list | None:
+    """The user's newest interactions, or None when the profile store cannot be read."""
+    try:
+        return list(deps.profiles.get().history(user_id, limit=deps.settings.service.history_limit))
+    except Exception as e:  # the store is an outside system: any failure degrades to retrieval order
+        log.warning("profile store failed for user %r: %s", user_id, e)
+        if metrics:
+            metrics.component_errors.labels("profile_store").inc()
+        return None
+
+
+def empty_history_reason(deps: ServiceDeps, user_id: str) -> str:
+    """``no_history`` for a user the store knows (events, none usable), else ``unknown_user``."""
+    known = getattr(deps.profiles.get(), "known", None)
+    try:
+        return "no_history" if known is not None and known(user_id) else "unknown_user"
+    except Exception:  # the store just answered history(); a failing extra check only loses the nuance
+        return "unknown_user"
+
+
+def rank(
+    deps: ServiceDeps,
+    user_id: str | None,
+    hits: Sequence[tuple[str, float]],
+    *,
+    history: list | None = None,
+    metrics: ServiceMetrics | None = None,
+) -> Ranking:
+    """Order ``hits`` (id, retrieval score) for ``user_id``; ``history`` when the caller already read it."""
+    if not user_id:
+        return _counted(retrieval_order(hits, "no_user"), metrics)
+    if history is None:
+        history = load_history(deps, user_id, metrics)
+        if history is None:
+            return _counted(retrieval_order(hits, "profile_store_unavailable"), metrics)
+    history_ids = [h.item_id for h in history]
+    if not history:
+        return _counted(retrieval_order(hits, empty_history_reason(deps, user_id)), metrics)
+    if not hits:
+        return Ranking([], True, None, None, history_ids)
+    try:
+        ranker = deps.get_ranker()
+        Candidate = _candidate_class()
+        scored = ranker.score(history, [Candidate(id=i, retrieval_score=float(s)) for i, s in hits])
+        version = str(getattr(ranker, "version", "") or "") or None
+    except (ComponentUnavailable, Exception) as e:  # model missing or failing: keep the retrieval order
+        log.warning("ranker failed for user %r: %s", user_id, e)
+        if metrics:
+            metrics.component_errors.labels("model").inc()
+        return _counted(retrieval_order(hits, "model_unavailable", history_ids), metrics)
+    results = _with_titles(deps, scored)
+    if metrics:
+        metrics.personalized.labels("true").inc()
+    return Ranking(results, True, None, version, history_ids)
+
+
+def _with_titles(deps: ServiceDeps, scored: list) -> list[Ranked]:
+    top = deps.settings.service.explanations
+    wanted = [e.item_id for s in scored for e in list(s.explanations)[:top]]
+    titles = deps.titles(list(dict.fromkeys(wanted))) if wanted else {}
+    out = []
+    for s in scored:
+        explanations = [
+            {"item_id": e.item_id, "title": titles.get(e.item_id, ""), "weight": float(e.weight), "type": e.type}
+            for e in list(s.explanations)[:top]
+        ]
+        out.append(Ranked(s.id, float(s.score), float(s.retrieval_score), explanations))
+    out.sort(key=lambda r: r.score, reverse=True)
+    return out
+
+
+def _counted(ranking: Ranking, metrics: ServiceMetrics | None) -> Ranking:
+    if metrics:
+        metrics.personalized.labels("false").inc()
+        metrics.fallbacks.labels(ranking.reason or "").inc()
+    return ranking

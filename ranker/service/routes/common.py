@@ -1,0 +1,49 @@
+"""Helpers the routers share: the app's container and metrics, limits, and result assembly."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from fastapi import Request
+
+from indexer.errors import InputError
+from indexer.search import Hit
+from ranker.service.deps import ServiceDeps
+from ranker.service.metrics import ServiceMetrics
+from ranker.service.ranking import Ranking
+from ranker.service.schemas import ItemResult
+
+
+def deps_of(request: Request) -> ServiceDeps:
+    return request.app.state.deps
+
+
+def metrics_of(request: Request) -> ServiceMetrics:
+    return request.app.state.metrics
+
+
+def check_k(deps: ServiceDeps, k: int) -> None:
+    """Refuse a result count over the configured maximum, naming the field."""
+    limit = deps.settings.service.max_k
+    if k > limit:
+        raise InputError(f"at most {limit} results per request (RECSEARCH_SERVICE_MAX_K), got {k}", field="k")
+
+
+def item_results(ranking: Ranking, hits: Sequence[Hit], k: int) -> list[ItemResult]:
+    """The first ``k`` ranked results with the title, category and price their hit carried."""
+    info = {h.id: h for h in hits}
+    out = []
+    for r in ranking.results[:k]:
+        h = info.get(r.id)
+        out.append(
+            ItemResult(
+                id=r.id,
+                score=r.score,
+                retrieval_score=r.retrieval_score,
+                explanations=r.explanations,
+                title=h.title if h else "",
+                category=h.category if h else "",
+                price=h.price if h else None,
+            )
+        )
+    return out

@@ -1,0 +1,40 @@
+"""Item vectors loaded from the live index of the real node."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from indexer import api
+from indexer.errors import IndexMissing
+from ranker.item_vectors import ItemVectors
+
+pytestmark = pytest.mark.integration
+
+
+def test_vectors_titles_and_prices_come_from_the_live_version_page_by_page(settings, fake_embedder, tmp_path):
+    catalog = tmp_path / "items.jsonl"
+    catalog.write_text(
+        "".join(f'{{"id": "{i}", "title": "item number {i}", "price": {i}.5}}\n' for i in range(7))
+        + '{"id": "x", "title": "no price"}\n'
+    )
+    first = api.build_from_catalog(settings, catalog, embedder=fake_embedder).result
+    items = ItemVectors.from_index(settings, page_size=3)  # three pages
+    assert sorted(items.ids) == ["0", "1", "2", "3", "4", "5", "6", "x"] and items.source == first.index
+    vecs, known = items.get(["3", "nope"])
+    assert known.tolist() == [True, False]
+    assert np.allclose(vecs[0], fake_embedder.encode(["item number 3"])[0], atol=1e-6)
+    assert items.title("3") == "item number 3" and items.prices[items.row["3"]] == 3.5
+    assert np.isnan(items.prices[items.row["x"]])
+    # Loading must leave the index readable (a scroll over a k-NN index with derived source breaks later reads).
+    assert len(ItemVectors.from_index(settings)) == 8
+    assert items.reload_if_moved(settings) is items
+    catalog.write_text('{"id": "9", "title": "new item"}\n')
+    second = api.build_from_catalog(settings, catalog, embedder=fake_embedder).result
+    moved = items.reload_if_moved(settings)
+    assert moved.source == second.index and moved.ids == ["9"]
+
+
+def test_no_index_is_a_clear_error(settings):
+    with pytest.raises(IndexMissing, match="does not exist"):
+        ItemVectors.from_index(settings)

@@ -1,0 +1,192 @@
+"""Fakes of the service's outside parts (OpenSearch, profile store, ranker, event statistics) for unit tests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+
+from indexer.errors import ClusterUnreachable, ModelError
+from indexer.search import Hit
+from indexer.settings import ServiceSettings, Settings
+from ranker.service import ServiceDeps, create_app
+from ranker.service.ports import Explanation, Scored
+
+ITEMS = {
+    "A1": ("RED HEART MUG", [1.0, 0.0, 0.0, 0.0]),
+    "A2": ("RED HEART CUP", [0.9, 0.1, 0.0, 0.0]),
+    "B1": ("BLUE STAR PLATE", [0.0, 1.0, 0.0, 0.0]),
+    "B2": ("BLUE STAR BOWL", [0.1, 0.9, 0.0, 0.0]),
+    "C1": ("GREEN LEAF VASE", [0.0, 0.0, 1.0, 0.0]),
+}
+
+
+@dataclass(frozen=True)
+class FakeInteraction:
+    item_id: str
+    type: str
+    ts: datetime
+    weight: float
+
+
+class FakeCatalog:
+    """Cosine k-NN over :data:`ITEMS`; ``down`` makes every call fail like an unreachable cluster."""
+
+    def __init__(self, hybrid: bool = False):
+        self.down = False
+        self.with_hybrid = hybrid
+        self.knn_calls: list[dict] = []
+
+    def _check(self):
+        if self.down:
+            raise ClusterUnreachable("cannot reach OpenSearch at http://fake:9200 (ConnectionError)")
+
+    def knn(self, vector, k, filters=None):
+        self._check()
+        self.knn_calls.append({"k": k, "filters": filters})
+        q = np.asarray(vector, dtype=np.float32)
+        scored = []
+        for i, (title, v) in ITEMS.items():
+            v = np.asarray(v, dtype=np.float32)
+            cos = float(q @ v / (np.linalg.norm(q) * np.linalg.norm(v) + 1e-9))
+            scored.append(Hit(i, (1 + cos) / 2, title, "kitchen", 2.5))
+        return sorted(scored, key=lambda h: h.score, reverse=True)[:k]
+
+    def hybrid(self, query, vector, k, filters=None):
+        self._check()
+        return [Hit(h.id, h.score + 1.0, h.title, h.category, h.price) for h in self.knn(vector, k, filters)] if self.with_hybrid else None
+
+    def items(self, ids):
+        self._check()
+        return {i: Hit(i, 0.0, ITEMS[i][0], "kitchen", 2.5) for i in ids if i in ITEMS}
+
+    def vectors(self, ids):
+        self._check()
+        return {i: ITEMS[i][1] for i in ids if i in ITEMS}
+
+    def ping(self):
+        self._check()
+        return "items-v1"
+
+
+class FakeVectors:
+    def __init__(self):
+        self.ids = list(ITEMS)
+        self.row = {i: n for n, i in enumerate(self.ids)}
+        self.vectors = np.asarray([v for _, v in ITEMS.values()], dtype=np.float32)
+        self.dim = 4
+
+    def get(self, ids):
+        rows = np.asarray([self.row.get(i, -1) for i in ids])
+        out = self.vectors[np.where(rows >= 0, rows, 0)].copy()
+        out[rows < 0] = 0
+        return out, rows >= 0
+
+    def title(self, item_id):
+        return ITEMS[item_id][0] if item_id in ITEMS else ""
+
+
+class FakeProfiles:
+    """In-memory profiles; ``fail`` makes reads and writes raise like a broken database."""
+
+    def __init__(self, histories: dict[str, list[tuple[str, str]]] | None = None):
+        self.fail = False
+        self.events: dict[str, list] = {}
+        self.histories: dict[str, list[FakeInteraction]] = {}
+        for user, items in (histories or {}).items():
+            self.histories[user] = [FakeInteraction(i, t, datetime(2011, 12, 1), 1.0) for i, t in items]
+            self.events[user] = list(items)
+
+    def _check(self):
+        if self.fail:
+            raise RuntimeError("database is locked")
+
+    def history(self, user_id, limit=None):
+        self._check()
+        return list(self.histories.get(user_id, []))[:limit]
+
+    def known(self, user_id):
+        return user_id in self.events
+
+    def ingest(self, events):
+        self._check()
+        for e in events:
+            self.events.setdefault(e.user_id, []).append((e.item_id, e.type))
+            if e.item_id:
+                self.histories.setdefault(e.user_id, []).insert(
+                    0, FakeInteraction(e.item_id, e.type, datetime(2011, 12, 2), 1.0)
+                )
+        return {"received": len(events), "added": len(events)}
+
+    def delete_user(self, user_id):
+        self._check()
+        gone = len(self.events.pop(user_id, []))
+        self.histories.pop(user_id, None)
+        return {"events": gone, "profile_entries": gone}
+
+    def export_user(self, user_id):
+        return {"user_id": user_id, "events": [list(e) for e in self.events.get(user_id, [])]}
+
+
+class FakeRanker:
+    """Scores a candidate by how many history items share its first letter (ties: retrieval score), and names
+    the newest such history item as the explanation. ``fail`` raises like a broken model."""
+
+    version = "v-test"
+
+    def __init__(self):
+        self.fail = False
+        self.calls = 0
+
+    def score(self, history, candidates):
+        self.calls += 1
+        if self.fail:
+            raise ModelError("checkpoint is corrupt")
+        out = []
+        for c in candidates:
+            same = [h for h in history if h.item_id[0] == c.id[0]]
+            out.append(Scored(c.id, len(same) + c.retrieval_score / 10, c.retrieval_score,
+                              [Explanation(h.item_id, 0.9, h.type) for h in same[:1]]))  # fmt: skip
+        return sorted(out, key=lambda s: s.score, reverse=True)
+
+
+class FakeActivity:
+    def popular(self, k, exclude=None):
+        ranked = [("C1", 0.5), ("B1", 0.3), ("A1", 0.2), ("ZZ", 0.1)]  # ZZ is not in the catalog
+        return [(i, s) for i, s in ranked if i not in (exclude or set())][:k]
+
+    def active_users(self, k):
+        return ["u1", "u2"][:k]
+
+
+def make_app(service: dict | None = None, **parts):
+    """An app over fakes; ``service`` overrides ServiceSettings fields; ``parts`` replace single fakes."""
+    settings = Settings(service=ServiceSettings(**(service or {})))
+    fakes = dict(
+        embedder=_Embedder(),
+        catalog=FakeCatalog(),
+        vectors=FakeVectors(),
+        profiles=FakeProfiles({"u1": [("A1", "purchase"), ("A2", "view")], "u2": [("B1", "purchase")]}),
+        ranker=FakeRanker(),
+        activity=FakeActivity(),
+    )
+    fakes.update(parts)
+    deps = ServiceDeps(settings, **fakes)
+    return create_app(settings, deps=deps), fakes
+
+
+class _Embedder:
+    name, dimension = "fake", 4
+
+    def __init__(self):
+        self.calls = 0
+
+    def encode(self, texts, batch_size=None):
+        self.calls += 1
+        out = np.zeros((len(texts), 4), dtype=np.float32)
+        for n, t in enumerate(texts):
+            t = t.lower()
+            out[n] = [("red" in t or "heart" in t), ("blue" in t or "star" in t), "green" in t, 0.1]
+            out[n] /= np.linalg.norm(out[n])
+        return out

@@ -1,0 +1,151 @@
+"""The event model, content ids, the column mapping and the per-chunk checks (no database)."""
+
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from pydantic import ValidationError
+
+from indexer.errors import InputError
+from ranker.event_mapping import EventMapping, check_chunk
+from ranker.event_sources import read_chunks
+from ranker.events import EventIn, event_id_for
+
+
+def _error_fields(exc: ValidationError) -> set[str]:
+    return {".".join(str(p) for p in e["loc"]) or e["type"] for e in exc.errors()}
+
+
+def test_event_in_names_the_bad_field():
+    with pytest.raises(ValidationError) as e:
+        EventIn(user_id="u1", item_id="A", type="Not A Type!")
+    assert _error_fields(e.value) == {"type"}
+    with pytest.raises(ValidationError) as e:
+        EventIn(user_id="", item_id="A", type="view")
+    assert _error_fields(e.value) == {"user_id"}
+    with pytest.raises(ValidationError) as e:
+        EventIn(user_id="u1", item_id="A", type="view", quantity=float("inf"))
+    assert _error_fields(e.value) == {"quantity"}
+    with pytest.raises(ValidationError) as e:
+        EventIn(user_id="u1", type="purchase")
+    assert "item_id is required for 'purchase' events" in str(e.value)
+    with pytest.raises(ValidationError) as e:
+        EventIn(user_id="u1", item_id="A", type="view", colour="red")
+    assert _error_fields(e.value) == {"colour"}
+
+
+def test_event_in_accepts_custom_types_numbers_and_search_without_item():
+    e = EventIn(user_id=12347, item_id="85123A", type=" Wishlist ", ts="2011-01-02T03:04:05+02:00")
+    assert (e.user_id, e.type) == ("12347", "wishlist")
+    assert e.stored_ts() == datetime(2011, 1, 2, 1, 4, 5)  # converted to naive UTC
+    search = EventIn(user_id="u1", type="search", query="red mug")
+    assert search.item_id is None
+
+
+def test_content_id_is_stable_and_depends_on_every_field():
+    ts = datetime(2011, 1, 2, 3, 4, 5)
+    a = EventIn(user_id="u", item_id="i", type="view", ts=ts)
+    b = EventIn(user_id="u", item_id="i", type="view", ts=ts.replace(tzinfo=timezone(timedelta(0))))
+    assert a.resolved_id(a.stored_ts()) == b.resolved_id(b.stored_ts())
+    base = ("u", "i", "view", "2011-01-02 03:04:05.000000", 1.0, 2.0, "q", "s")
+    ids = {event_id_for(*base)}
+    for position, other in enumerate(("v", "j", "click", "2011-01-02 03:04:06.000000", 2.0, 3.0, "r", "t")):
+        changed = list(base)
+        changed[position] = other
+        ids.add(event_id_for(*changed))
+    assert len(ids) == 9
+    assert EventIn(user_id="u", item_id="i", type="view", ts=ts, event_id="own").resolved_id(ts) == "own"
+
+
+def test_mapping_parse_and_errors():
+    m = EventMapping.parse("user_id=customer, item_id=sku,type='purchase'")
+    assert (m.user_id, m.item_id, m.type, m.ts) == ("customer", "sku", "'purchase'", "ts")
+    with pytest.raises(InputError, match="bad event mapping 'colour=x'"):
+        EventMapping.parse("colour=x")
+
+
+def test_check_chunk_reports_line_field_and_reason():
+    frame = pd.DataFrame(
+        {
+            "line": [2, 3, 4, 5, 6, 7, 8],
+            "user_id": ["u1", "", "u3", "u4", "u5", "u6", "u7"],
+            "item_id": ["A", "B", "", "D", "E", "F", ""],
+            "type": ["view", "view", "click", "Bad Type", "purchase", "purchase", "search"],
+            "ts": ["2011-01-01T10:00:00", "2011-01-01", "2011-01-01", "2011-01-01", "yesterday", "2011-01-01", "2011-01-01"],
+            "quantity": ["1", "", "", "", "", "two", ""],
+        }
+    )
+    rows, rejects = check_chunk(frame, "events.csv")
+    assert [(r.line, r.field) for r in rejects] == [(3, "user_id"), (4, "item_id"), (5, "type"), (6, "ts"), (7, "quantity")]
+    assert str(rejects[-1]) == "events.csv:7: field 'quantity': not a number: 'two'"
+    assert [(r[1], r[2], r[3], r[4], r[5]) for r in rows] == [
+        ("u1", "A", "view", "2011-01-01 10:00:00.000000", 1.0),
+        ("u7", "", "search", "2011-01-01 00:00:00.000000", None),
+    ]
+
+
+def test_online_retail_purchases_skip_cancellations_and_anonymous_lines(tmp_path):
+    path = tmp_path / "retail.parquet"
+    pd.DataFrame(
+        {
+            "InvoiceNo": ["536365", "536365", "C536379", "536380", "536381"],
+            "StockCode": ["85123a", "71053", "D", "22423", "22423"],
+            "Description": ["HEART", "LANTERN", "Discount", "CAKESTAND", "CAKESTAND"],
+            "Quantity": [6.0, 2.0, -1.0, 1.0, -3.0],
+            "InvoiceDate": pd.to_datetime(["2010-12-01 08:26"] * 5),
+            "UnitPrice": [2.55, 3.39, 27.5, 12.75, 12.75],
+            "CustomerID": pd.array([17850, 17850, 14527, None, 13000], dtype="Int64"),
+            "Country": ["United Kingdom"] * 5,
+        }
+    ).to_parquet(path)
+    (chunk,) = read_chunks(path, "parquet", EventMapping(), 100)
+    assert chunk.rows_read == 5
+    assert dict(chunk.skipped) == {"cancellation": 1, "no customer": 1, "quantity <= 0": 1}
+    rows, rejects = check_chunk(chunk.frame, str(path))
+    assert rejects == []
+    assert [(r[1], r[2], r[3], r[5], r[6], r[8]) for r in rows] == [
+        ("17850", "85123A", "purchase", 6.0, 15.3, "536365"),
+        ("17850", "71053", "purchase", 2.0, 6.78, "536365"),
+    ]
+
+
+def test_ubi_events_map_to_types_users_and_items(tmp_path):
+    path = tmp_path / "ubi.jsonl"
+    path.write_text(
+        "\n".join(
+            [
+                '{"action_name": "product_click", "client_id": "c1", "query_id": "q1", "timestamp": "2024-05-01T10:00:00Z",'
+                ' "event_attributes": {"object": {"object_id": "SKU-1", "object_id_field": "sku"}, "session_id": "s1"}}',
+                '{"_id": "doc-7", "_source": {"action_name": "add_to_cart", "user_id": "u9", "client_id": "c9",'
+                ' "timestamp": "2024-05-01T10:01:00Z", "event_attributes": {"object": {"object_id": "SKU-2"}}}}',
+                '{"action_name": "on_search", "client_id": "c1", "timestamp": "2024-05-01T09:59:00Z", "message": "red mug"}',
+                '{"action_name": "login", "client_id": "c1", "timestamp": "2024-05-01T09:58:00Z"}',
+                "not json",
+            ]
+        )
+        + "\n"
+    )
+    (chunk,) = read_chunks(path, "ubi", EventMapping(), 100)
+    assert dict(chunk.skipped) == {"UBI event without an object": 1}
+    assert chunk.frame["__error__"].notna().sum() == 1
+    frame = chunk.frame[chunk.frame["__error__"].isna()]
+    rows, rejects = check_chunk(frame, str(path))
+    assert rejects == []
+    got = [(r[0] if r[0] == "doc-7" else "hash", r[1], r[2], r[3], r[7], r[8]) for r in rows]
+    assert got == [
+        ("hash", "c1", "SKU-1", "click", None, "s1"),
+        ("doc-7", "u9", "SKU-2", "add_to_cart", None, None),
+        ("hash", "c1", "", "search", "red mug", None),
+    ]
+
+
+def test_missing_required_column_names_it(tmp_path):
+    path = tmp_path / "e.csv"
+    path.write_text("customer,sku,when\n1,A,2011-01-01\n")
+    with pytest.raises(InputError, match="column 'user_id' for user_id not found .* --mapping user_id=COLUMN"):
+        list(read_chunks(path, "csv", EventMapping(), 10))
+    (chunk,) = read_chunks(path, "csv", EventMapping.parse("user_id=customer,item_id=sku,ts=when,type='view'"), 10)
+    rows, _ = check_chunk(chunk.frame, str(path))
+    assert [(r[1], r[2], r[3]) for r in rows] == [("1", "A", "view")]
+    assert chunk.frame["line"].tolist() == [2]

@@ -1,0 +1,27 @@
+"""The pipeline definition `recadmin pipeline install` stores, and how a refused setting is reported."""
+
+from __future__ import annotations
+
+from pydantic import SecretStr
+
+from indexer.pipeline import PROCESSOR_TYPE, _refusal, pipeline_body
+from indexer.settings import PipelineSettings
+
+
+def test_body_carries_every_setting_and_the_key_only_when_set():
+    p = PipelineSettings(ranker_url="http://ranker:8000", blend_weight=0.3, timeout_ms=150, max_hits=50)
+    proc = pipeline_body(p)["response_processors"][0][PROCESSOR_TYPE]
+    assert (proc["ranker_url"], proc["blend_weight"], proc["timeout_ms"], proc["max_hits"]) == ("http://ranker:8000", 0.3, 150, 50)
+    assert proc["id_field"] == "item_id" and proc["ignore_failure"] is True and "api_key" not in proc
+    keyed = pipeline_body(p.model_copy(update={"api_key": SecretStr("k1")}))
+    assert keyed["response_processors"][0][PROCESSOR_TYPE]["api_key"] == "k1"
+
+
+def test_a_refusal_names_the_setting_and_its_environment_variable():
+    class Refused(Exception):
+        info = {"error": {"root_cause": [{"reason": "[blend_weight] must be between 0 and 1, got [1.5]",
+                                          "property_name": "blend_weight"}]}}  # fmt: skip
+
+    message = _refusal("personalized", Refused())
+    assert "'blend_weight' must be between 0 and 1" in message
+    assert "RECSEARCH_PIPELINE_BLEND_WEIGHT" in message and "[" not in message
