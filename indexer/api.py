@@ -18,9 +18,14 @@ from indexer.settings import Settings
 
 
 def default_embedder(settings: Settings, model: str | None = None) -> Embedder:
-    """The embedding model the settings name, or ``model`` (a folder or ``package:NAME``); loaded once per process."""
+    """The embedding model the settings name, or ``model``: a folder, ``package:NAME``, or the version name of a
+    fine-tuned model under ``<state dir>/models/embedding/`` (what `recadmin finetune` prints). Loaded once."""
     m = settings.models
-    return load_embedder(model or m.embedding, m.device, m.embedding_batch_size)
+    spec = model or m.embedding
+    versioned = settings.state_dir / "models" / "embedding" / spec
+    if model and not spec.startswith("package:") and not Path(spec).exists() and versioned.is_dir():
+        spec = str(versioned.resolve())
+    return load_embedder(spec, m.device, m.embedding_batch_size)
 
 
 def items_index(settings: Settings) -> ItemsIndex:

@@ -95,7 +95,6 @@ def _refusal(name: str, e: Exception) -> str:
     reason = reason.replace("[", "'").replace("]", "'")
     where = f" (setting {prop}: RECSEARCH_PIPELINE_{prop.upper()})" if prop else " (see RECSEARCH_PIPELINE_*)"
     return f"OpenSearch refused pipeline '{name}': {reason}{where}"
-    return pipeline_status(settings, client)
 
 
 def remove_pipeline(settings: Settings, client: OpenSearch | None = None) -> bool:

