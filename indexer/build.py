@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import queue
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -169,6 +172,52 @@ def embedded_actions(items: Iterable[Item], embedder: Embedder, index: str, chun
         yield from flush()
 
 
+_DONE = object()
+
+
+@contextmanager
+def prefetched(items: Iterable[Any], depth: int) -> Iterator[Iterator[Any]]:
+    """Iterate ``items`` in a background thread, at most ``depth`` ahead of the consumer (bounded memory).
+    An exception in the producer is re-raised in the consumer; leaving the block stops the producer."""
+    buffer: queue.Queue = queue.Queue(maxsize=max(1, depth))
+    stop = threading.Event()
+
+    def offer(entry: tuple[bool, Any]) -> bool:
+        while not stop.is_set():
+            try:
+                buffer.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not offer((True, item)):
+                    return
+            offer((True, _DONE))
+        except BaseException as e:  # handed to the consumer, which raises it in its own thread
+            offer((False, e))
+
+    def consume() -> Iterator[Any]:
+        while True:
+            ok, item = buffer.get()
+            if not ok:
+                raise item
+            if item is _DONE:
+                return
+            yield item
+
+    worker = threading.Thread(target=produce, name="bulk-prefetch", daemon=True)
+    worker.start()
+    try:
+        yield consume()
+    finally:
+        stop.set()
+        worker.join(timeout=30)
+
+
 def bulk_load(
     client: OpenSearch,
     actions: Iterable[dict[str, Any]],
@@ -178,13 +227,17 @@ def bulk_load(
     url: str = "",
     start: int = 0,
 ) -> int:
-    """Stream ``actions`` through opensearch-py's ``streaming_bulk``; raises on the first failed document.
-    Progress counts from ``start`` (documents that needed no writing)."""
+    """Stream ``actions`` through opensearch-py's ``streaming_bulk`` (retries 429s); raises on the first failed
+    document. Progress counts from ``start`` (documents that needed no writing).
+
+    The actions are drawn ahead in a thread of their own (:func:`prefetched`), so embedding the next chunk
+    overlaps with OpenSearch indexing the previous one instead of taking turns with it."""
     from opensearchpy.helpers import streaming_bulk
 
     done = 0
-    with translate_errors(url):
-        for ok, info in streaming_bulk(client, actions, chunk_size=chunk_size, raise_on_error=False, max_retries=3):
+    with translate_errors(url), prefetched(actions, depth=2 * chunk_size) as ahead:
+        results = streaming_bulk(client, ahead, chunk_size=chunk_size, raise_on_error=False, max_retries=3)
+        for ok, info in results:
             if not ok:
                 op = next(iter(info.values()))
                 raise OpenSearchError(f"bulk {op.get('_op_type', 'write')} failed for item '{op.get('_id')}': {op.get('error')}")
