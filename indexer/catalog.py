@@ -58,6 +58,21 @@ class Reject:
         return f"{self.path}:{self.line}: field '{self.field}': {self.reason}"
 
 
+def parse_mapping_spec(spec: str | None, known: tuple[str, ...], what: str) -> dict[str, str]:
+    """``a=col1,b=col2`` as ``{"a": "col1", "b": "col2"}``; a name outside ``known`` or a pair without ``=`` is an
+    :class:`InputError` naming the part (``what`` says which mapping, e.g. "field mapping")."""
+    values: dict[str, str] = {}
+    for part in spec.split(",") if spec else []:
+        key, sep, column = part.partition("=")
+        key = key.strip()
+        if not sep or key not in known or not column.strip():
+            raise InputError(
+                f"bad {what} '{part}': use FIELD=COLUMN with FIELD one of {', '.join(known)}", field="mapping"
+            )
+        values[key] = column.strip()
+    return values
+
+
 @dataclass(frozen=True)
 class FieldMapping:
     """Which column of the source holds which item field."""
@@ -71,20 +86,7 @@ class FieldMapping:
     @classmethod
     def parse(cls, spec: str | None) -> FieldMapping:
         """Parse ``id=StockCode,title=Name`` into a mapping (unnamed fields keep their defaults)."""
-        if not spec:
-            return cls()
-        values: dict[str, str] = {}
-        for part in spec.split(","):
-            key, sep, column = part.partition("=")
-            key = key.strip()
-            if not sep or key not in cls.__dataclass_fields__ or not column.strip():
-                raise InputError(
-                    f"bad field mapping '{part}': use FIELD=COLUMN with FIELD one of "
-                    f"{', '.join(cls.__dataclass_fields__)}",
-                    field="mapping",
-                )
-            values[key] = column.strip()
-        return cls(**values)
+        return cls(**parse_mapping_spec(spec, tuple(cls.__dataclass_fields__), "field mapping"))
 
 
 @dataclass

@@ -13,7 +13,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 import pandas as pd
 
-from indexer.errors import InputError
+from indexer.catalog import parse_mapping_spec
 from ranker.events import MAX_ID_LENGTH, MAX_QUERY_LENGTH, TYPE_PATTERN
 
 FIELDS = ("event_id", "user_id", "item_id", "type", "ts", "quantity", "value", "query", "session_id")
@@ -39,19 +39,7 @@ class EventMapping:
     @classmethod
     def parse(cls, spec: str | None) -> EventMapping:
         """Parse ``user_id=customer,item_id=sku,type='purchase'`` (unnamed fields keep their defaults)."""
-        if not spec:
-            return cls()
-        values: dict[str, str] = {}
-        for part in spec.split(","):
-            key, sep, column = part.partition("=")
-            key = key.strip()
-            if not sep or key not in FIELDS or not column.strip():
-                raise InputError(
-                    f"bad event mapping '{part}': use FIELD=COLUMN with FIELD one of {', '.join(FIELDS)}",
-                    field="mapping",
-                )
-            values[key] = column.strip()
-        return cls(**values)
+        return cls(**parse_mapping_spec(spec, tuple(FIELDS), "event mapping"))
 
     def items(self) -> list[tuple[str, str]]:
         """(event field, source column or quoted constant) pairs."""
