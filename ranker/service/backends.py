@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from indexer.client import make_client, translate_errors
 from indexer.errors import OpenSearchError
 from indexer.index import ItemsIndex
-from indexer.search import Hit, hits_from_response
+from indexer.search import Hit, bm25_query, hits_from_response, knn_query, rrf_fuse
 from indexer.settings import Settings
 
 if TYPE_CHECKING:
@@ -61,23 +61,18 @@ class OpenSearchCatalog:
 
     @staticmethod
     def _knn_body(vector: Sequence[float], k: int, filters: dict[str, Any] | None) -> dict[str, Any]:
-        knn: dict[str, Any] = {"vector": [float(x) for x in vector], "k": k}
+        body = knn_query([float(x) for x in vector], k)
+        body["_source"] = RESULT_FIELDS
         clauses = filter_clauses(filters)
         if clauses:
-            knn["filter"] = {"bool": {"filter": clauses}}
-        return {"size": k, "_source": RESULT_FIELDS, "query": {"knn": {"vector": knn}}}
+            body["query"]["knn"]["vector"]["filter"] = {"bool": {"filter": clauses}}
+        return body
 
     def hybrid(
         self, query: str, vector: Sequence[float], k: int, filters: dict[str, Any] | None = None
     ) -> list[Hit] | None:
         """BM25 and k-NN (``k`` hits each, both filtered) fused with the indexer's reciprocal rank fusion, in one
-        ``_msearch``; None when the indexer has no hybrid search."""
-        from indexer import search as indexer_search
-
-        bm25_query = getattr(indexer_search, "bm25_query", None)
-        rrf_fuse = getattr(indexer_search, "rrf_fuse", None)
-        if bm25_query is None or rrf_fuse is None:
-            return None
+        ``_msearch``."""
         bm25 = bm25_query(query, k)
         bm25["_source"] = RESULT_FIELDS
         clauses = filter_clauses(filters)
