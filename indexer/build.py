@@ -153,25 +153,6 @@ def document_actions(
         yield from flush()
 
 
-def embedded_actions(items: Iterable[Item], embedder: Embedder, index: str, chunk: int = EMBED_CHUNK) -> Iterator[dict[str, Any]]:
-    """Bulk actions for un-enriched ``items``, embedding ``chunk`` texts at a time (no reuse, no client)."""
-    batch: list[Item] = []
-
-    def flush() -> Iterator[dict[str, Any]]:
-        vectors = embedder.encode([it.text() for it in batch])
-        for it, vec in zip(batch, vectors, strict=True):
-            yield {"_op_type": "index", "_index": index, "_id": it.id,
-                   "_source": item_document(it, vec.tolist(), None, embedder.name)}
-        batch.clear()
-
-    for item in items:
-        batch.append(item)
-        if len(batch) >= chunk:
-            yield from flush()
-    if batch:
-        yield from flush()
-
-
 _DONE = object()
 
 
