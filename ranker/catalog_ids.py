@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
-from sqlalchemy import select, text, update
+from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 
 from indexer.settings import Settings
@@ -107,18 +107,3 @@ def _set_flag(conn, table, items: list[str], value: bool) -> int:
 def _chunks(values: list[str], size: int):
     for start in range(0, len(values), size):
         yield values[start : start + size]
-
-
-def flagged_items(engine: Engine, limit: int = 20) -> list[tuple[str, int]]:
-    """Items named by events but not in the catalog, with their event counts, most frequent first."""
-    with engine.connect() as conn:
-        return [
-            (row[0], int(row[1]))
-            for row in conn.execute(
-                text(
-                    "SELECT item_id, COUNT(*) AS n FROM events WHERE NOT in_catalog AND item_id <> '' "
-                    "GROUP BY item_id ORDER BY n DESC, item_id LIMIT :limit"
-                ),
-                {"limit": limit},
-            )
-        ]
