@@ -26,7 +26,7 @@ from indexer.client import translate_errors
 from indexer.embedding import Embedder
 from indexer.enrich import Enrichment, enriched_text
 from indexer.errors import OpenSearchError
-from indexer.index import BUILDING, SCHEMA_VERSION, ItemsIndex
+from indexer.index import BUILDING, SCHEMA_VERSION, ItemsIndex, iter_documents
 
 if TYPE_CHECKING:
     from opensearchpy import OpenSearch
@@ -91,14 +91,12 @@ def item_document(item: Item, vector: list[float] | None, enrichment: Enrichment
 
 
 def existing_hashes(client: OpenSearch, index: str, url: str = "") -> dict[str, str]:
-    """``item id -> doc_hash`` of every document in ``index`` (scrolled, only the hash field)."""
-    from opensearchpy.helpers import scan
-
+    """``item id -> doc_hash`` of every document in ``index`` (paged, only the hash field)."""
     with translate_errors(url, index):
         client.indices.refresh(index=index)
         return {
             h["_id"]: (h.get("_source") or {}).get("doc_hash", "")
-            for h in scan(client, index=index, query={"query": {"match_all": {}}}, _source=["doc_hash"], size=1000)
+            for h in iter_documents(client, index, ["item_id", "doc_hash"])
         }
 
 

@@ -45,20 +45,19 @@ class SetCatalog:
 
 
 class OpenSearchCatalog(SetCatalog):
-    """The item ids of the live index behind the configured alias, read once (a scroll over ``item_id``)."""
+    """The item ids of the live index behind the configured alias, read once (paged over ``item_id``)."""
 
     def __init__(self, settings: Settings):
-        from opensearchpy.helpers import scan
-
         from indexer.api import items_index
         from indexer.client import translate_errors
+        from indexer.index import iter_documents
 
         index = items_index(settings)
         live = index.require_live()
         with translate_errors(index.url, live):
             ids = {
                 str(hit["_source"]["item_id"])
-                for hit in scan(index.client, index=index.alias, query={"_source": ["item_id"]}, size=2000)
+                for hit in iter_documents(index.client, live, ["item_id"], page_size=2000)
             }
         super().__init__(ids)
         self.index = live

@@ -61,6 +61,7 @@ class ItemVectors:
         """Every document of the live index version (item_id, vector, title, price), paged by item_id."""
         from indexer.api import items_index
         from indexer.client import translate_errors
+        from indexer.index import iter_documents
 
         index = items_index(settings)
         version = index.require_live()
@@ -68,29 +69,15 @@ class ItemVectors:
         vectors: list[list[float]] = []
         titles: list[str] = []
         prices: list[float | None] = []
-        # Pages by search_after on item_id, never a scroll: on OpenSearch 3.5 with k-NN derived source, a scroll
-        # over a k-NN index leaves its vector files closed and every later vector read on the index fails
-        # (already_closed_exception) until the index is reopened. A version does not change once built, so
-        # search_after without a point in time sees one consistent set of documents.
-        after: list | None = None
         with translate_errors(index.url, version):
-            while True:
-                body: dict = {"size": page_size, "_source": _FIELDS, "query": {"match_all": {}}}
-                body["sort"] = [{"item_id": "asc"}]
-                if after is not None:
-                    body["search_after"] = after
-                hits = index.client.search(index=version, body=body)["hits"]["hits"]
-                for doc in hits:
-                    src = doc.get("_source") or {}
-                    if not src.get("vector"):
-                        continue
-                    ids.append(str(src.get("item_id", doc["_id"])))
-                    vectors.append(src["vector"])
-                    titles.append(src.get("title") or "")
-                    prices.append(src.get("price"))
-                if len(hits) < page_size:
-                    break
-                after = hits[-1]["sort"]
+            for doc in iter_documents(index.client, version, _FIELDS, page_size):
+                src = doc.get("_source") or {}
+                if not src.get("vector"):
+                    continue
+                ids.append(str(src.get("item_id", doc["_id"])))
+                vectors.append(src["vector"])
+                titles.append(src.get("title") or "")
+                prices.append(src.get("price"))
         if not ids:
             raise IndexMissing(f"index '{version}' on {index.url} holds no item vectors; build it first")
         dims = {len(v) for v in vectors}

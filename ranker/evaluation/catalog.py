@@ -15,6 +15,7 @@ import numpy as np
 
 from indexer.client import translate_errors
 from indexer.errors import IndexMissing, OpenSearchError
+from indexer.index import iter_documents
 
 if TYPE_CHECKING:
     from opensearchpy import OpenSearch
@@ -65,21 +66,9 @@ class ItemSearch(Protocol):
 EmbedFn = Callable[[str, list[str]], np.ndarray]
 
 
-def _scan(client: OpenSearch, index: str, fields: list[str], page: int = 1000) -> list[dict]:
-    """Every document, paged with ``search_after`` on ``item_id``. Not a scroll: on OpenSearch 3.5 a scroll over a
-    k-NN index with derived vector source breaks later vector reads of that index (``AlreadyClosedException``)."""
-    docs: list[dict] = []
-    after = None
-    while True:
-        body: dict[str, Any] = {"size": page, "_source": fields, "sort": [{"item_id": "asc"}],
-                                "query": {"match_all": {}}}  # fmt: skip
-        if after is not None:
-            body["search_after"] = after
-        hits = client.search(index=index, body=body)["hits"]["hits"]
-        docs += [hit["_source"] | {"_id": hit["_id"]} for hit in hits]
-        if len(hits) < page:
-            return docs
-        after = hits[-1]["sort"]
+def _scan(client: OpenSearch, index: str, fields: list[str]) -> list[dict]:
+    """Every document's ``_source`` with its ``_id`` (paged, never a scroll: see :func:`indexer.index.iter_documents`)."""
+    return [hit["_source"] | {"_id": hit["_id"]} for hit in iter_documents(client, index, fields)]
 
 
 def load_catalog(client: OpenSearch, alias: str, url: str = "", embed: EmbedFn | None = None) -> Catalog:
