@@ -152,26 +152,31 @@ def _read_rows(path: Path, fmt: str) -> Iterator[tuple[int, dict[str, Any]]]:
     return ((i + offset, row) for i, row in enumerate(frame.to_dict(orient="records")))
 
 
-def _jsonl_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+def jsonl_records(path: Path, what: str = "catalog", error: type[InputError] = CatalogError) -> Iterator[tuple[int, dict | str]]:
+    """(line, object) for each non-empty line of a JSON-lines file; a string instead of an object says why that
+    line is unusable. A file that cannot be opened or is not UTF-8 raises ``error`` naming ``what``."""
     try:
         handle = path.open(encoding="utf-8")
     except OSError as e:
-        raise CatalogError(f"cannot read catalog: {e.strerror}", path=str(path)) from None
-    return _jsonl_lines(path, handle)
-
-
-def _jsonl_lines(path: Path, handle) -> Iterator[tuple[int, dict[str, Any]]]:
+        raise error(f"cannot read {what}: {e.strerror}", path=str(path)) from None
     with handle:
-        for number, text in enumerate(handle, start=1):
-            if not text.strip():
-                continue
-            try:
-                row = json.loads(text)
-            except json.JSONDecodeError as e:
-                row = {"__error__": f"not valid JSON ({e.msg})"}
-            if not isinstance(row, dict):
-                row = {"__error__": "not a JSON object"}
-            yield number, row
+        try:
+            for number, text in enumerate(handle, start=1):
+                if not text.strip():
+                    continue
+                try:
+                    row = json.loads(text)
+                except json.JSONDecodeError as e:
+                    yield number, f"not valid JSON ({e.msg})"
+                    continue
+                yield number, row if isinstance(row, dict) else "not a JSON object"
+        except UnicodeDecodeError as e:
+            raise error(f"{what} is not UTF-8 text ({e.reason})", path=str(path)) from None
+
+
+def _jsonl_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    for number, row in jsonl_records(path):
+        yield number, row if isinstance(row, dict) else {"__error__": row}
 
 
 def _items_from_rows(path: Path, rows: Iterator[tuple[int, dict]], m: FieldMapping) -> CatalogRead:

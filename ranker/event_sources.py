@@ -29,6 +29,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from indexer.catalog import jsonl_records
 from indexer.errors import InputError
 from indexer.online_retail import normalize_stock_code
 from ranker.event_mapping import FIELDS, REQUIRED, EventMapping, constant
@@ -170,27 +171,6 @@ def _online_retail(frame: pd.DataFrame) -> Chunk:
     return Chunk(out.reset_index(drop=True), len(frame), +skipped)
 
 
-def _json_rows(path: Path) -> Iterator[tuple[int, dict | str]]:
-    """(line, object) per non-empty line; a string instead of an object says why the line is unusable."""
-    try:
-        handle = path.open(encoding="utf-8")
-    except OSError as e:
-        raise InputError(f"cannot read event file: {e.strerror}", path=str(path)) from None
-    with handle:
-        try:
-            for number, text in enumerate(handle, start=1):
-                if not text.strip():
-                    continue
-                try:
-                    row = json.loads(text)
-                except json.JSONDecodeError as e:
-                    yield number, f"not valid JSON ({e.msg})"
-                    continue
-                yield number, row if isinstance(row, dict) else "not a JSON object"
-        except UnicodeDecodeError as e:
-            raise InputError(f"event file is not UTF-8 text ({e.reason})", path=str(path)) from None
-
-
 def _path(row: dict, dotted: str):
     value = row
     for part in dotted.split("."):
@@ -236,7 +216,7 @@ def _json_chunks(path: Path, chunk_rows: int, convert, skip_reason: str = "") ->
     lines: list[int] = []
     skipped: Counter = Counter()
     read = 0
-    for line, row in _json_rows(path):
+    for line, row in jsonl_records(path, "event file", InputError):
         read += 1
         event = {"event_id": None, "user_id": "", "type": ""} if isinstance(row, str) else convert(row)
         if isinstance(row, str):

@@ -121,3 +121,10 @@ def test_rejects_file_is_jsonl(tmp_path):
     target = tmp_path / "out" / "rejects.jsonl"
     write_rejects(read.rejects, target)
     assert json.loads(target.read_text()) == {"path": str(path), "line": 2, "field": "id", "reason": "missing item id"}
+
+
+def test_jsonl_catalog_that_is_not_utf8_is_one_clear_error(tmp_path):
+    path = tmp_path / "items.jsonl"
+    path.write_bytes(b'{"id": "1", "title": "ok"}\n{"id": "2", "title": "caf\xe9"}\n')
+    with pytest.raises(CatalogError, match=r"items.jsonl: catalog is not UTF-8 text"):
+        read_catalog(path)
