@@ -109,12 +109,17 @@ class LocalNode:
             d.mkdir(parents=True, exist_ok=True)
         self._hand_over()
 
-    def _install_plugin(self, name: str, zip_path: Path) -> None:
+    def _installed_from(self, name: str, zip_path: Path) -> tuple[bool, Path, str]:
+        """Whether plugin ``name`` was installed from exactly ``zip_path``'s bytes; with its marker and digest."""
         if not zip_path.exists():
             raise NodeError(f"plugin zip {zip_path} does not exist")
         marker = self.dist / "plugins" / name / ".installed-from"
         digest = hashlib.sha256(zip_path.read_bytes()).hexdigest()
-        if marker.exists() and marker.read_text() == digest:
+        return marker.exists() and marker.read_text() == digest, marker, digest
+
+    def _install_plugin(self, name: str, zip_path: Path) -> None:
+        current, marker, digest = self._installed_from(name, zip_path)
+        if current:
             return
         if (self.dist / "plugins" / name).exists():
             self._run_tool("opensearch-plugin", "remove", name)
@@ -129,9 +134,7 @@ class LocalNode:
             if not zip_path.exists():
                 raise NodeError(f"plugin zip {zip_path} does not exist")
             name = _plugin_name(zip_path)
-            marker = self.dist / "plugins" / name / ".installed-from"
-            digest = hashlib.sha256(zip_path.read_bytes()).hexdigest()
-            if name not in status.plugins or not marker.exists() or marker.read_text() != digest:
+            if name not in status.plugins or not self._installed_from(name, zip_path)[0]:
                 stale.append(name)
         return stale
 
