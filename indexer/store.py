@@ -24,6 +24,8 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
+    # Temporary tables (the event import's staging table) and sorts in memory, not in temporary files.
+    cursor.execute("PRAGMA temp_store=MEMORY")
     cursor.close()
 
 

@@ -5,6 +5,10 @@ profile updates and its progress row in ONE transaction (:func:`ranker.event_wri
 So an import killed half-way keeps every committed batch, and running it again stores only what is missing
 (event ids are the idempotency key); importing the same file twice adds nothing.
 
+A first import into an empty store leaves the ``events`` indexes that the write path never reads (by user, by item)
+to the end and builds each once by sorting (:func:`ranker.event_tables.defer_indexes`); an import killed before
+that gets them from the next import or :class:`ranker.profiles.ProfileStore`.
+
 Bad rows never stop an import: each is reported with file, line, field and reason, and written to the reject file
 ``<state_dir>/rejects/<file stem>.events-rejects.jsonl`` (rewritten by every run of that file).
 """
@@ -33,7 +37,7 @@ from indexer.store import create_tables
 from ranker.catalog_ids import CatalogIds, CatalogSync, sync_catalog
 from ranker.event_mapping import EventMapping, RowReject, check_chunk
 from ranker.event_sources import Chunk, file_format, read_chunks
-from ranker.event_tables import EventImport
+from ranker.event_tables import EventImport, defer_indexes, ensure_indexes
 from ranker.event_writer import write_batch
 
 ProgressFn = Callable[[int, int], None]
@@ -116,12 +120,18 @@ def import_events(
     rejects_file = settings.state_dir / "rejects" / f"{path.stem}.events-rejects.jsonl"
     rejects_file.parent.mkdir(parents=True, exist_ok=True)
     skipped: Counter = Counter()
+    with engine.begin() as conn:
+        deferred = defer_indexes(conn)
     try:
         _import_batches(engine, settings, path, fmt, mapping, catalog_ids, run_id, rejects_file, result, skipped,
                         progress, total)  # fmt: skip
     except Exception:
         _finish_run(engine, run_id, "failed")  # a clear error, not an unfinished import to "resume"
         raise
+    finally:
+        if deferred:
+            with engine.begin() as conn:
+                ensure_indexes(conn)
     _finish_run(engine, run_id, "done")
     result.skipped = {k: v for k, v in skipped.items() if v}
     result.seconds = time.perf_counter() - started
@@ -198,8 +208,10 @@ def _checked_rows(chunk: Chunk, path: str) -> tuple[list[tuple], list[RowReject]
 def _flag(rows: list[tuple], catalog_ids: np.ndarray) -> tuple[list[tuple], int]:
     items = pd.Series([r[2] for r in rows], dtype=object)
     inside = items.isin(catalog_ids).to_numpy() | (items == "").to_numpy()
-    flagged = [r if ok else r[:9] + (0,) for r, ok in zip(rows, inside, strict=True)]
-    return flagged, int((~inside).sum())
+    outside = np.flatnonzero(~inside)
+    for pos in outside:  # only the few rows outside the catalog are rebuilt
+        rows[pos] = rows[pos][:9] + (0,)
+    return rows, len(outside)
 
 
 def _start_run(engine: Engine, path: Path, fmt: str) -> tuple[int, bool]:

@@ -4,6 +4,10 @@
     profile_entries   the newest N in-catalog interactions of each user: what the ranker reads
     event_imports     one row per imported file: how far it got, so a killed import is visible and re-run
 
+A first load into an empty ``events`` table builds its secondary indexes (:data:`BULK_LOAD_INDEXES`) once at the
+end instead of row by row (see :func:`ranker.event_import.import_events`); :func:`ensure_indexes` rebuilds any that
+a killed first load left missing.
+
 Profiles hold only item, type and time; weights (type weight x time decay) are computed when read, so a change of
 ``RECSEARCH_EVENTS_TYPE_WEIGHTS`` or of the half-life applies at once without rewriting anything.
 """
@@ -12,7 +16,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, DateTime, Index, String
+from sqlalchemy import Column, DateTime, Index, String, select
+from sqlalchemy.engine import Connection
 from sqlmodel import Field, SQLModel
 
 
@@ -64,3 +69,29 @@ class EventImport(SQLModel, table=True):
     events_added: int = 0
     rejected: int = 0
     status: str = Field(default="running", sa_column=Column(String(16), nullable=False))
+
+
+#: Indexes of ``events`` that the write path never reads (lookups by user, by item): cheaper to build once by
+#: sorting than to maintain row by row during a bulk load (~20% of a first import's database time).
+BULK_LOAD_INDEXES = ("ix_events_user_ts", "ix_events_item")
+
+
+def _bulk_load_indexes() -> list[Index]:
+    return sorted((i for i in EventRow.__table__.indexes if i.name in BULK_LOAD_INDEXES), key=lambda i: i.name)
+
+
+def defer_indexes(conn: Connection) -> bool:
+    """On an empty ``events`` table, drop :data:`BULK_LOAD_INDEXES` (True: the caller rebuilds them with
+    :func:`ensure_indexes` when the load ends); on a non-empty one, make sure they exist and return False."""
+    if conn.execute(select(EventRow.__table__.c.event_id).limit(1)).first() is not None:
+        ensure_indexes(conn)
+        return False
+    for index in _bulk_load_indexes():
+        index.drop(conn, checkfirst=True)
+    return True
+
+
+def ensure_indexes(conn: Connection) -> None:
+    """Create whichever of :data:`BULK_LOAD_INDEXES` is missing (after a bulk load, or one that was killed)."""
+    for index in _bulk_load_indexes():
+        index.create(conn, checkfirst=True)

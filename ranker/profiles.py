@@ -21,7 +21,7 @@ from sqlalchemy.engine import Engine
 from indexer.settings import EventsSettings, Settings
 from indexer.store import create_tables
 from ranker.catalog_ids import CatalogIds
-from ranker.event_tables import EventRow, ProfileEntry
+from ranker.event_tables import EventRow, ProfileEntry, ensure_indexes
 from ranker.event_writer import write_batch
 from ranker.events import EventIn, ts_text
 
@@ -62,6 +62,8 @@ class ProfileStore:
         self.settings = settings.events if isinstance(settings, Settings) else settings
         self.catalog = catalog
         create_tables(engine)
+        with engine.begin() as conn:
+            ensure_indexes(conn)  # after a first import that was killed before it built them
 
     # -- reading ---------------------------------------------------------------------------------------------
     def history(self, user_id: str, limit: int | None = None, now: datetime | None = None) -> list[Interaction]:

@@ -249,3 +249,47 @@ def test_failed_import_is_marked_failed_not_resumable(store_url, tmp_path):
     with engine.connect() as conn:
         runs = conn.execute(select(EventImport.__table__.c.status).order_by(EventImport.__table__.c.id)).scalars().all()
     assert runs == ["failed", "done"]
+
+
+def _event_indexes(engine) -> set[str]:
+    from sqlalchemy import inspect
+
+    return {i["name"] for i in inspect(engine).get_indexes("events")}
+
+
+def test_first_import_builds_the_user_and_item_indexes_at_the_end(store_url, tmp_path):
+    from ranker.event_tables import BULK_LOAD_INDEXES
+
+    s = _settings(store_url, tmp_path, batch_size=700)
+    engine = make_engine(store_url)
+    rows = _events(n_users=3, per_user=400)  # batches over the 500 rows of one staging statement
+    import_events(engine, s, _csv(tmp_path / "e.csv", rows))
+    assert set(BULK_LOAD_INDEXES) <= _event_indexes(engine)
+    assert _count(engine, EventRow) == 1200 and _count(engine, ProfileEntry) == 15
+    expected = sorted((r for r in rows if r[0] == "u1"), key=lambda r: r[3], reverse=True)[:5]
+    assert [(h.item_id, h.type) for h in ProfileStore(engine, s).history("u1")] == [(r[1], r[2]) for r in expected]
+    # a first import killed before its end leaves them missing: the next store or import builds them
+    with engine.begin() as conn:
+        for name in BULK_LOAD_INDEXES:
+            conn.exec_driver_sql(f"DROP INDEX {name}")
+    ProfileStore(engine, s)
+    assert set(BULK_LOAD_INDEXES) <= _event_indexes(engine)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f"DROP INDEX {BULK_LOAD_INDEXES[0]}")
+    again = import_events(engine, s, tmp_path / "e.csv")
+    assert (again.events_added, again.already_stored) == (0, 1200)
+    assert set(BULK_LOAD_INDEXES) <= _event_indexes(engine)
+
+
+def test_first_import_that_fails_still_builds_the_indexes(store_url, tmp_path):
+    from ranker.event_tables import BULK_LOAD_INDEXES
+
+    s = _settings(store_url, tmp_path)
+    engine = make_engine(store_url)
+    path = tmp_path / "e.csv"
+    path.write_text("customer,sku,when\n1,A,2011-01-01\n")
+    from indexer.errors import InputError
+
+    with pytest.raises(InputError):
+        import_events(engine, s, path)
+    assert set(BULK_LOAD_INDEXES) <= _event_indexes(engine)

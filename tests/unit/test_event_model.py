@@ -148,3 +148,53 @@ def test_missing_required_column_names_it(tmp_path):
     rows, _ = check_chunk(chunk.frame, str(path))
     assert [(r[1], r[2], r[3]) for r in rows] == [("1", "A", "view")]
     assert chunk.frame["line"].tolist() == [2]
+
+
+def test_chunk_content_ids_are_event_id_for_of_each_row():
+    # The import computes ids column-wise; they must be the ids that ingest and the service compute row by row.
+    frame = pd.DataFrame(
+        {
+            "line": [2, 3, 4, 5, 6],
+            "user_id": ["17850", "17850", "  u2 ", "u3", "u3"],
+            "item_id": ["A", "A", "", "B", "B"],
+            "type": ["PURCHASE", "purchase", "search", "view", "view"],
+            "ts": ["2011-01-01T10:00", "2011-01-01T10:00", "2011-01-01T10:00:00.5+01:00", "2011-01-02", "2011-01-02"],
+            "quantity": [6, None, None, 0.1, 0.1],
+            "value": [15.3, 0.0, None, -0.0, 1e-7],
+            "query": [None, None, "red mug", None, None],
+            "session_id": ["536365", "536365", None, None, None],
+            "event_id": [None, None, None, None, "own-1"],
+        }
+    )
+    rows, rejects = check_chunk(frame, "e.csv")
+    assert not rejects and len(rows) == 5
+    for row in rows[:4]:
+        assert row[0] == event_id_for(*row[1:9])
+    assert rows[0][1:3] == ("17850", "A") and rows[0][3] == "purchase" and rows[0][0] != rows[1][0]
+    assert rows[2][4] == "2011-01-01 09:00:00.500000" and rows[2][7] == "red mug" and rows[2][8] is None
+    assert rows[4][0] == "own-1"
+
+
+def test_text_columns_convert_per_value_and_keep_json_numbers_apart():
+    from ranker.event_mapping import _text
+
+    assert _text(pd.Series([17850.0, None, 12347.0, 17850.0])).tolist() == ["17850", "", "12347", "17850"]
+    assert _text(pd.Series([" a", "b ", None, " a"], dtype="string")).tolist() == ["a", "b", "", "a"]
+    # JSON values of mixed types: 1 and 1.0 are equal as keys but different texts
+    assert _text(pd.Series([1, 1.0, "1", None], dtype=object)).tolist() == ["1", "1.0", "1", ""]
+
+
+def test_online_retail_parquet_reads_only_the_columns_it_maps(tmp_path):
+    path = tmp_path / "retail.parquet"
+    columns = {
+        "InvoiceNo": ["536365"], "StockCode": ["85123a "], "Description": ["MUG"], "Quantity": [6.0],
+        "InvoiceDate": pd.to_datetime(["2010-12-01 08:26"]), "UnitPrice": [2.55], "CustomerID": [17850],
+        "Country": ["UK"],
+    }  # fmt: skip
+    pd.DataFrame(columns).to_parquet(path)
+    from ranker.event_sources import ONLINE_RETAIL_COLUMNS, _table_chunks
+
+    (raw,) = _table_chunks(path, "parquet", 10, ONLINE_RETAIL_COLUMNS)
+    assert set(raw.columns) == ONLINE_RETAIL_COLUMNS | {"line"}
+    (chunk,) = read_chunks(path, "parquet", EventMapping(), 10)
+    assert chunk.frame[["user_id", "item_id", "quantity", "value"]].values.tolist() == [["17850", "85123A", 6.0, 15.3]]
