@@ -1,4 +1,4 @@
-"""`recadmin finetune`: fine-tune the embedding model on co-purchase and sequence pairs; saves a new version."""
+"""`recadmin finetune`: fine-tune the embedding model on purchase histories (or pairs); saves a new version."""
 
 from __future__ import annotations
 
@@ -25,16 +25,15 @@ def finetune(
                                       help="Time budget (RECSEARCH_FINETUNE_MAX_MINUTES)."),
     list_: bool = typer.Option(False, "--list", help="List the fine-tuned versions and exit."),
 ) -> None:
-    """Fine-tune the sentence-transformers model (MultipleNegativesRankingLoss, in-batch negatives)."""
+    """Fine-tune the sentence-transformers model for k-NN on the history mean (RECSEARCH_FINETUNE_OBJECTIVE)."""
     from ranker import finetune as ft
 
     settings = get_settings()
     if list_:
         for meta in ft.list_versions(settings):
-            v = meta["validation"]
             out.print(
                 f"{meta['version']}  base={meta['base_model']}  until={meta['until']}  steps={meta['steps']}  "
-                f"pair accuracy {v['pair_accuracy_before']:.3f} -> {v['pair_accuracy_after']:.3f}",
+                f"{ft.describe_validation(meta['validation'])}",
                 highlight=False,
             )
         return
@@ -43,12 +42,15 @@ def finetune(
             settings, events_path=events, alias=index, until=until, all_events=all_events,
             max_steps=max_steps, max_minutes=max_minutes, on_step=lambda s, n, _loss: progress(s, n),
         )  # fmt: skip
-    v = result.validation
-    err.print(f"trained on {result.pairs:,} pairs from {result.text_source}, events before {result.until}")
+    err.print(
+        f"trained on {result.pairs:,} {result.recipe.get('objective', 'pairs')} examples from {result.text_source}, "
+        f"events before {result.until}"
+    )
     out.print(
         f"saved {result.version} to {result.path} ({result.steps} steps in {result.seconds:.0f} s, "
         f"stopped by {result.stopped_by}; loss {result.losses[0]:.3f} -> {result.losses[-1]:.3f}; "
-        f"held-out pair accuracy {v['pair_accuracy_before']:.3f} -> {v['pair_accuracy_after']:.3f})",
+        f"weights of step {result.selected_step} kept)",
         highlight=False,
     )
+    out.print(f"held-out, base -> fine-tuned: {ft.describe_validation(result.validation)}", highlight=False)
     out.print(f"re-embed the catalog with it: recadmin index build --catalog PATH --model {result.path}")
