@@ -7,6 +7,9 @@ Baselines measured in the same run, interleaved call by call on the same inputs:
              dot product with the mean history vector, sort (the floor of any personalized scoring in Python);
     torch    the same model run as a torch module under ``torch.inference_mode`` (what the Scorer replaces).
 
+Also timed, not a goal: ``explained``, the same ``Scorer.score`` call followed by reading every result's
+explanations (the scorer builds them on first access; /v1/rerank reads all, /v1/search only the k it returns).
+
 The item table has the Online Retail shape (3,891 items x 384 dims, seeded random unit vectors) and the model the
 default shape (attention 64, hidden 64), untrained but seeded: a trained one costs exactly the same. Pass
 ``--checkpoint PATH`` to time a trained checkpoint instead (random vectors of its dimension).
@@ -65,7 +68,8 @@ def main() -> None:
     import torch
 
     from ranker.checkpoint import Checkpoint, load_checkpoint
-    from ranker.features import FEATURE_NAMES, ItemStats
+    from bench.synthetic_stats import synthetic_stats
+    from ranker.features import FEATURE_NAMES
     from ranker.item_vectors import ItemVectors
     from ranker.model import AttentionRanker, RankerConfig
     from ranker.scoring import Candidate, Scorer
@@ -85,8 +89,9 @@ def main() -> None:
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     items = ItemVectors.from_arrays(ids, vectors, prices=list(rng.uniform(0.5, 20, n_items)))
     if ck is None:
-        config = RankerConfig(item_dim=dim, num_features=len(FEATURE_NAMES), feature_names=FEATURE_NAMES)
-        stats = ItemStats.fit({i: float(rng.integers(1, 500)) for i in ids}, items.prices)
+        config = RankerConfig(item_dim=dim, num_features=len(FEATURE_NAMES), feature_names=FEATURE_NAMES,
+                              feature_history=200)  # fmt: skip
+        stats = synthetic_stats(ids, items.prices)
         ck = Checkpoint(AttentionRanker(config).eval(), "bench", stats)
     scorer = Scorer(ck, items, history_length=args.history, explanations=3, threads=1)
     model = ck.model.eval()
@@ -128,7 +133,16 @@ def main() -> None:
         order = torch.argsort(scores[0], descending=True).tolist()
         return [(candidates[i].id, float(scores[0, i])) for i in order]
 
-    paths = {"scorer": lambda h, c: scorer.score(h, c, now=now), "dot": dot_baseline, "torch": torch_forward}
+    def explained(history, candidates):
+        results = scorer.score(history, candidates, now=now)
+        for r in results:
+            r.explanations  # noqa: B018  read: built now
+        return results
+
+    paths = {
+        "scorer": lambda h, c: scorer.score(h, c, now=now), "dot": dot_baseline, "torch": torch_forward,
+        "explained": explained,
+    }  # fmt: skip
     times: dict[str, list[float]] = {name: [] for name in paths}
     # CPU time of the calling thread per call: what the code costs without the time other processes held the core
     # (on a shared machine wall-clock p99 is mostly preemption; both are reported, the goal is on wall clock).
@@ -158,9 +172,9 @@ def main() -> None:
     result["setup"] = {"candidates": args.candidates, "history": args.history, "items": n_items, "dim": dim,
                        "attention_dim": ck.config.attention_dim, "calls": calls, "threads": 1}  # fmt: skip
     print(f"scoring {args.candidates} candidates x {args.history} history items, {calls} calls per path, 1 thread")
-    for name in ("scorer", "dot", "torch"):
+    for name in ("scorer", "dot", "torch", "explained"):
         r = result[name]
-        print(f"  {name:7s} p50 {r['p50_ms']:.3f} ms   p99 {r['p99_ms']:.3f} ms   "
+        print(f"  {name:9s} p50 {r['p50_ms']:.3f} ms   p99 {r['p99_ms']:.3f} ms   "
               f"(thread CPU time: p50 {r['cpu_p50_ms']:.3f} ms, p99 {r['cpu_p99_ms']:.3f} ms)")
     g = result["goal"]
     print(

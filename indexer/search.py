@@ -8,7 +8,10 @@ needs no score normalisation between BM25 and cosine scores.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from indexer.client import translate_errors
 
@@ -62,10 +65,48 @@ def bm25_query(text: str, k: int) -> dict[str, Any]:
     }
 
 
+#: What a result list shows, read from doc values (columnar, per field) instead of ``_source``: a hit's stored
+#: ``_source`` holds its 384-float vector and the long enriched text, and the fetch phase decompresses and parses
+#: all of it (even with ``_source`` filtering) for every hit; for a 100-hit candidate pool that is most of the query.
+DISPLAY_DOCVALUES = ["item_id", "title.raw", "category.raw", "price"]
+
+
+def docvalue_body(body: dict[str, Any]) -> dict[str, Any]:
+    """``body`` fetching no stored fields (no ``_source``, no ``_id``) but :data:`DISPLAY_DOCVALUES`, read back by
+    :func:`hits_from_response`. A title longer than the keyword's ``ignore_above`` (512) has no doc value: such a
+    hit comes back with an empty title (the catalog gives every item one: read such hits' titles with ``mget``)."""
+    out = {k: v for k, v in body.items() if k != "_source"}
+    out["stored_fields"] = "_none_"
+    out["docvalue_fields"] = DISPLAY_DOCVALUES
+    return out
+
+
+@lru_cache(maxsize=4096)  # prices repeat; numpy's repr costs microseconds per hit
+def _float32_value(x: float) -> float:
+    # A float field's doc value is the float32 nearest the indexed number (2.95 -> 2.950000047683716); its shortest
+    # float32 repr is the number as written in the document, which is what _source gives back.
+    return float(str(np.float32(x)))
+
+
+def _hit_from_docvalues(h: dict[str, Any], fields: dict[str, list[Any]]) -> Hit:
+    price = fields.get("price")
+    return Hit(
+        id=(fields.get("item_id") or [h.get("_id")])[0],
+        score=float(h["_score"] or 0.0),
+        title=(fields.get("title.raw") or [""])[0],
+        category=(fields.get("category.raw") or [""])[0],
+        price=_float32_value(price[0]) if price else None,
+    )
+
+
 def hits_from_response(response: dict[str, Any]) -> list[Hit]:
-    """Turn a search response into :class:`Hit` objects."""
+    """Turn a search response into :class:`Hit` objects (from ``_source``, or from the doc values of a
+    :func:`docvalue_body` search)."""
     out = []
     for h in response["hits"]["hits"]:
+        if "_source" not in h and "_id" not in h:  # a docvalue_body search: no stored fields at all
+            out.append(_hit_from_docvalues(h, h.get("fields") or {}))
+            continue
         src = h.get("_source") or {}
         out.append(
             Hit(

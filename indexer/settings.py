@@ -103,6 +103,15 @@ class RankerSettings(BaseSettings):
     patience: int = Field(2, description="Epochs without a better validation NDCG@10 before training stops.")
     batch_size: int = Field(128, description="Training examples per step; the other positives are in-batch negatives.")
     negatives: int = Field(16, description="Uniformly sampled negatives per training example.")
+    hard_negatives: int = Field(
+        16, description="Hard negatives per training example: half the user's own past items, half co-purchases."
+    )
+    feature_history: int = Field(
+        200, description="Newest history events the repeat and co-occurrence features read (attention reads fewer)."
+    )
+    horizon_days: float = Field(
+        30.0, description="Items a user bought within this many days of a training basket are never its negatives."
+    )
     in_batch_negatives: int = Field(32, description="Other examples' next items used as negatives per example.")
     learning_rate: float = Field(2e-3, description="AdamW learning rate.")
     weight_decay: float = Field(1e-4, description="AdamW weight decay (regularization).")
@@ -141,18 +150,44 @@ class EvalSettings(BaseSettings):
 
 
 class FinetuneSettings(BaseSettings):
-    """How `recadmin finetune` trains the embedding model on co-purchase and sequence pairs."""
+    """How `recadmin finetune` trains the embedding model for k-NN on the mean of a customer's history vectors."""
 
     model_config = _group("RECSEARCH_FINETUNE_")
 
-    max_steps: int = Field(300, description="Optimizer steps at most.")
-    max_minutes: float = Field(10.0, description="Wall-clock budget; training stops at whichever limit comes first.")
-    batch_size: int = Field(32, description="Pairs per batch; the other pairs in a batch are the negatives.")
-    learning_rate: float = Field(2e-5, description="AdamW learning rate.")
-    max_pairs: int = Field(50000, description="Training pairs sampled at most (weighted by sqrt of their count).")
-    min_pair_count: int = Field(3, description="Pairs seen together fewer times than this are left out (noise).")
-    sequence_gap_days: float = Field(
-        90.0, description="Items a user bought in consecutive baskets at most this many days apart form a pair."
+    objective: str = Field(
+        "history", description="`history`: train a linear layer on the frozen encoder so that the mean of a "
+        "customer's history vectors ranks the items they buy next (the k-NN baseline's own objective; cheap on a "
+        "CPU); `pairs`: train the whole encoder on pairs of items bought within `WINDOW_DAYS` (in-batch negatives)."
+    )
+    max_steps: int = Field(3000, description="Optimizer steps at most.")
+    max_minutes: float = Field(
+        15.0, description="Wall-clock budget (held-out checks included); training stops at whichever limit comes "
+        "first, and the learning-rate schedule is fitted to the steps this budget allows at the measured pace."
+    )
+    batch_size: int = Field(
+        128, description="Pairs (or history examples) per batch; the other pairs in a batch are the negatives."
+    )
+    learning_rate: float = Field(3e-5, description="Peak AdamW learning rate of the encoder (objective `pairs`).")
+    head_learning_rate: float = Field(1e-3, description="Peak AdamW learning rate of the linear layer (objective "
+                                      "`history`).")
+    warmup_fraction: float = Field(
+        0.1, description="Linear warm-up over this share of the steps that will run, then linear decay to zero."
+    )
+    max_pairs: int = Field(100000, description="Distinct training pairs (or history examples) drawn at most.")
+    window_days: float = Field(
+        30.0, description="Pairs: an item of a basket with an item the same customer bought at most this many days "
+        "before it (the same basket included)."
+    )
+    popularity_damping: float = Field(
+        0.5, description="Items are drawn for pairs with weight popularity ** -damping (0: as bought; 1: uniform), "
+        "so best sellers do not dominate."
+    )
+    holdout_users: int = Field(
+        300, description="Customers kept out of training (at most 10%) for the held-out check of k-NN on the "
+        "history mean."
+    )
+    checks: int = Field(
+        10, description="Held-out checks during training (the last at the end); the best one's weights are saved."
     )
     seed: int = Field(13, description="Random seed for pair sampling and shuffling.")
 

@@ -8,12 +8,14 @@ split by time: those whose basket is in the newest ``validation_fraction`` of th
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
 
 from indexer.errors import InputError
-from ranker.features import AlignedStats, candidate_features, recency_buckets
+from ranker.cooccurrence import CoOccurrence
+from ranker.features import TREND_DAYS, AlignedStats, candidate_features, recency_buckets, repeat_rates
 from ranker.item_vectors import ItemVectors
 from ranker.model import RankerConfig
 
@@ -32,6 +34,11 @@ class NextItemData:
     target: np.ndarray  # (X,) int64 item row of the next item
     target_day: np.ndarray  # (X,) float64
     cutoff_day: float  # examples with target_day >= cutoff_day validate
+    basket_end: np.ndarray  # (X,) index one past the last event of the example's basket
+    horizon_end: np.ndarray  # (X,) index one past the user's last event within the horizon after the basket
+    basket: np.ndarray  # (E,) int64 basket key of each event (the index of its first event)
+    event_user: np.ndarray  # (E,) int64 user key of each event (the index of the user's first event)
+    target_event: np.ndarray  # (E,) bool: the event is of a target type (what the trend feature counts)
 
     @property
     def train_index(self) -> np.ndarray:
@@ -47,6 +54,45 @@ class NextItemData:
         counts = np.bincount(rows, minlength=len(ids))
         return {ids[r]: float(c) for r, c in enumerate(counts) if c > 0}
 
+    def cooccurrence(self, ids: list[str]) -> CoOccurrence:
+        """Pairs bought in the same basket among the training period's events (no validation basket in it)."""
+        before = self.days < self.cutoff_day
+        return CoOccurrence.fit(self.basket[before], np.asarray(ids, dtype=object)[self.item_rows[before]])
+
+    def repeat_rates(self, ids: list[str]) -> tuple[dict[str, float], float]:
+        """Each item's share of buyers who bought it again, in the training period (:func:`repeat_rates`)."""
+        before = self.days < self.cutoff_day
+        items = np.asarray(ids, dtype=object)[self.item_rows[before]]
+        return repeat_rates(self.event_user[before], self.basket[before], items)
+
+    @cached_property
+    def _trend_keys(self) -> tuple[np.ndarray, float]:
+        span = float(self.days.max(initial=0.0)) + TREND_DAYS + 1.0
+        keys = self.item_rows[self.target_event] * span + self.days[self.target_event]
+        return np.sort(keys), span
+
+    def trend_counts(self, rows: np.ndarray, at_day: np.ndarray) -> np.ndarray:
+        """(B, C): target events of item ``rows[b, c]`` in the TREND_DAYS before ``at_day[b]`` (row -1: 0)."""
+        keys, span = self._trend_keys
+        at = rows * span + at_day[:, None]
+        counts = np.searchsorted(keys, at, side="left") - np.searchsorted(keys, at - TREND_DAYS, side="left")
+        return np.where(rows >= 0, counts, 0).astype(np.float32)
+
+    def latest_trend(self, ids: list[str]) -> tuple[dict[str, float], float]:
+        """Target events per item in the data's last TREND_DAYS (what serving reads), and the feature's scale."""
+        end = float(self.days.max(initial=0.0))
+        recent = self.target_event & (self.days > end - TREND_DAYS)
+        counts = np.bincount(self.item_rows[recent], minlength=len(ids))
+        return {ids[r]: float(c) for r, c in enumerate(counts) if c > 0}, float(np.log1p(counts.max(initial=0)) or 1.0)
+
+    def soon_items(self, x: int) -> np.ndarray:
+        """The item rows the example's user bought from its basket on, within the horizon (never negatives)."""
+        return self.item_rows[self.hist_end[x] : self.horizon_end[x]]
+
+    def basket_items(self, x: int) -> np.ndarray:
+        """The item rows of example ``x``'s basket (the target and what was bought with it)."""
+        return self.item_rows[self.hist_end[x] : self.basket_end[x]]
+
 
 def build_examples(
     events: pd.DataFrame,
@@ -56,6 +102,7 @@ def build_examples(
     target_types: tuple[str, ...] = ("purchase",),
     targets_per_basket: int = 3,
     validation_fraction: float = 0.1,
+    horizon_days: float = 30.0,
     seed: int = 0,
 ) -> NextItemData:
     """Examples from an events frame (``ranker.events.load_events_frame`` columns) over the items in ``items``."""
@@ -85,6 +132,15 @@ def build_examples(
     cand = cand.sort_values(["basket", "key"], kind="stable")
     cand = cand[cand.groupby("basket").cumcount() < targets_per_basket].sort_values("i", kind="stable")
     chosen = cand["i"].to_numpy()
+    # One past each basket's last event: the start of the next basket (or of the next user, or the end).
+    starts = np.flatnonzero(new_basket)
+    next_start = np.r_[starts[1:], n]
+    basket_end = next_start[np.searchsorted(starts, basket_start[chosen], side="left")]
+    # Events are sorted by (user, time): "user then day" keys find the end of each example's horizon at once.
+    user_key = np.cumsum(new_user) - 1
+    span_days = float(days.max()) + horizon_days + 1.0
+    keys = user_key * span_days + days
+    horizon_end = np.searchsorted(keys, user_key[chosen] * span_days + days[chosen] + horizon_days, side="left")
     type_index = {t: config.type_index(t) for t in frame["type"].unique()}
     span = float(days.max())
     return NextItemData(
@@ -96,6 +152,11 @@ def build_examples(
         target=frame["row"].to_numpy()[chosen].astype(np.int64),
         target_day=days[chosen],
         cutoff_day=span * (1.0 - validation_fraction) if span > 0 else np.inf,
+        basket_end=basket_end.astype(np.int64),
+        horizon_end=np.maximum(horizon_end, basket_end).astype(np.int64),
+        basket=basket_start.astype(np.int64),
+        event_user=user_start.astype(np.int64),
+        target_event=frame["type"].isin(target_types).to_numpy(),
     )
 
 
@@ -112,18 +173,44 @@ class Batch:
     hist_mask: np.ndarray  # (B, H) bool
 
 
-def history_arrays(data: NextItemData, ex: np.ndarray, length: int, buckets: int) -> tuple[np.ndarray, ...]:
-    """(rows, types, recency, mask), each (B, H), of the newest ``length`` events before each example's basket."""
+def _window(data: NextItemData, ex: np.ndarray, length: int) -> tuple[np.ndarray, np.ndarray]:
+    """Event positions (B, H), oldest .. newest, of the newest ``length`` events before each example's basket,
+    and the mask of real slots."""
     end = data.hist_end[ex]
     start = np.maximum(data.user_start[ex], end - length)
-    pos = end[:, None] - length + np.arange(length)[None, :]  # (B, H) oldest .. newest
+    pos = end[:, None] - length + np.arange(length)[None, :]
     mask = pos >= start[:, None]
-    pos = np.where(mask, pos, 0)
+    return np.where(mask, pos, 0), mask
+
+
+def history_arrays(data: NextItemData, ex: np.ndarray, length: int, buckets: int) -> tuple[np.ndarray, ...]:
+    """(rows, types, recency, mask), each (B, H), of the newest ``length`` events before each example's basket."""
+    pos, mask = _window(data, ex, length)
     rows = np.where(mask, data.item_rows[pos], 0)
     types = np.where(mask, data.types[pos], 0)
     age = data.target_day[ex][:, None] - data.days[pos]
     recency = np.where(mask, recency_buckets(age, buckets), 0)
     return rows, types, recency, mask
+
+
+def feature_history(data: NextItemData, ex: np.ndarray, length: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(rows with -1 in padded slots, mask, age in days at the basket), each (B, H): the history the scalar
+    features read (:func:`ranker.features.candidate_features`)."""
+    pos, mask = _window(data, ex, length)
+    rows = np.where(mask, data.item_rows[pos], -1)
+    age = np.where(mask, data.target_day[ex][:, None] - data.days[pos], 0.0)
+    return rows, mask, age
+
+
+def bought_soon(data: NextItemData, ex: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """(B, K) bool: the user of ``ex[b]`` bought ``rows[b, k]`` in the horizon from the example's basket on: a
+    candidate that is wanted, just not in this basket, so it is no negative either."""
+    return np.stack([np.isin(rows[i], data.soon_items(x)) for i, x in enumerate(ex)]) if len(ex) else rows > 0
+
+
+def in_basket(data: NextItemData, ex: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """(B, K) bool: ``rows[b, k]`` was bought in example ``ex[b]``'s basket (a positive, never a negative)."""
+    return np.stack([np.isin(rows[i], data.basket_items(x)) for i, x in enumerate(ex)]) if len(ex) else rows > 0
 
 
 def retrieval_proxy(vectors: np.ndarray, hist_rows: np.ndarray, mask: np.ndarray, cand_rows: np.ndarray) -> np.ndarray:
@@ -146,18 +233,28 @@ def make_batch(
     negatives: np.ndarray,
     in_batch: int = 0,
 ) -> Batch:
-    """Candidates = [positive, sampled ``negatives`` (B, K), the positives of the batch's first ``in_batch``
-    examples (in-batch negatives: popular items show up as often as they are bought)]. Each row's own positive
-    among them is marked invalid."""
+    """Candidates = [positive, ``negatives`` (B, K: sampled, hard ones included), the positives of the batch's first
+    ``in_batch`` examples (in-batch negatives: popular items show up as often as they are bought)]. Every candidate
+    the user bought in the example's basket or within the horizon after it is marked invalid (it is not a negative),
+    except column 0."""
     pos = data.target[ex]
     parts = [pos[:, None], negatives]
     if in_batch > 0:
         shared = pos[: min(in_batch, len(ex))]
         parts.append(np.broadcast_to(shared[None, :], (len(ex), len(shared))))
     cand = np.concatenate(parts, axis=1)  # (B, C)
-    valid = cand != pos[:, None]
-    valid[:, 0] = True  # accidental hits (a negative that is the positive) do not count
+    cand_in_basket = in_basket(data, ex, cand)
+    valid = ~bought_soon(data, ex, cand)
+    valid[:, 0] = True
     rows, types, recency, mask = history_arrays(data, ex, history_length, config.recency_buckets)
     retrieval = retrieval_proxy(vectors, rows, mask, cand)
-    features = candidate_features(retrieval, cand, np.where(mask, rows, -1), mask, stats)
+    f_rows, f_mask, f_age = feature_history(data, ex, config.feature_history)
+    # A training basket is inside the co-occurrence counts: its own pairs (history item and candidate both in it)
+    # are taken out, else the feature would know the answer. Validation baskets are after the counts' cutoff.
+    counted = (data.target_day[ex] < data.cutoff_day)[:, None]
+    leave_out = (cand_in_basket & counted, in_basket(data, ex, f_rows) & f_mask & counted)
+    trend = data.trend_counts(cand, data.target_day[ex]) if "trend" in config.features else None
+    features = candidate_features(
+        retrieval, cand, f_rows, f_mask, stats, f_age, config.features, leave_out=leave_out, trend_counts=trend
+    )
     return Batch(cand, valid, features, rows, types, recency, mask)

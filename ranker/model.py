@@ -18,6 +18,8 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch import nn
 
+from ranker.features import FEATURE_NAMES
+
 #: Event types with their own learned embedding; index 0 is every other (custom or unknown) type.
 DEFAULT_EVENT_TYPES = ("purchase", "add_to_cart", "click", "view", "search")
 
@@ -35,6 +37,13 @@ class RankerConfig:
     recency_buckets: int = 13
     dropout: float = 0.1
     feature_names: tuple[str, ...] = field(default_factory=tuple)
+    #: Newest history events the scalar features (repeat, co-occurrence, ...) read; attention reads fewer.
+    feature_history: int = 50
+
+    @property
+    def features(self) -> tuple[str, ...]:
+        """The scalar features in model-input order (older configs without names used the first ones)."""
+        return self.feature_names or FEATURE_NAMES[: self.num_features]
 
     def to_dict(self) -> dict:
         """Plain types only, so a checkpoint loads with ``torch.load(weights_only=True)``."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
@@ -49,14 +49,110 @@ class Explanation:
     type: str
 
 
-@dataclass(slots=True)
 class Scored:
-    """A candidate with the ranker's score (higher is better) and the history items that explain it."""
+    """A candidate with the ranker's score (higher is better) and the history items that explain it.
 
-    id: str
-    score: float
-    retrieval_score: float
-    explanations: list[Explanation] = field(default_factory=list)
+    ``explanations`` of a result from :meth:`Scorer.score` is built on first access, from the attention weights of
+    that call: a caller that shows ten of a hundred results builds ten lists, not a hundred. Compares, prints and
+    constructs like a dataclass ``Scored(id, score, retrieval_score, explanations=[])``.
+    """
+
+    __slots__ = ("id", "score", "retrieval_score", "_explanations", "_explainer", "_row")
+
+    def __init__(
+        self, id: str, score: float, retrieval_score: float, explanations: list[Explanation] | None = None
+    ) -> None:
+        self.id = id
+        self.score = score
+        self.retrieval_score = retrieval_score
+        self._explanations = [] if explanations is None else explanations
+        self._explainer: _Explainer | None = None
+        self._row = -1
+
+    @classmethod
+    def _pending(cls, id: str, score: float, retrieval_score: float, explainer: _Explainer, row: int) -> Scored:
+        out = cls.__new__(cls)
+        out.id, out.score, out.retrieval_score = id, score, retrieval_score
+        out._explanations, out._explainer, out._row = None, explainer, row
+        return out
+
+    @property
+    def explanations(self) -> list[Explanation]:
+        """The history items that drove the score, most weight first (empty for an unknown candidate)."""
+        explanations = self._explanations
+        if explanations is None:  # the explainer stays: another thread may be reading it at the same time
+            explanations = self._explanations = self._explainer.row(self._row)
+        return explanations
+
+    @explanations.setter
+    def explanations(self, value: list[Explanation]) -> None:
+        self._explanations, self._explainer = value, None
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Scored):
+            return NotImplemented
+        return (self.id, self.score, self.retrieval_score, self.explanations) == (
+            other.id, other.score, other.retrieval_score, other.explanations,
+        )  # fmt: skip
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like a dataclass with eq
+
+    def __repr__(self) -> str:
+        return (
+            f"Scored(id={self.id!r}, score={self.score!r}, retrieval_score={self.retrieval_score!r}, "
+            f"explanations={self.explanations!r})"
+        )
+
+
+class _Explainer:
+    """The explanations of one :meth:`Scorer.score` call, worked out for every candidate at once on the first
+    access of any result's ``explanations``: per candidate, the ``n`` history items with the most attention weight
+    (the weights of a repeated item summed, so an item bought five times is named once; its newest event names
+    the type, as the history is newest first)."""
+
+    __slots__ = ("_weights", "_hist", "_hist_rows", "_unknown", "_n", "_done")
+
+    def __init__(self, weights: np.ndarray, hist: list[Any], hist_rows: np.ndarray, unknown: np.ndarray, n: int):
+        self._weights, self._hist, self._hist_rows, self._unknown, self._n = weights, hist, hist_rows, unknown, n
+        self._done: tuple[list[list[int]], list[list[float]], list[tuple[str, str]], list[bool]] | None = None
+
+    def row(self, c: int) -> list[Explanation]:
+        """The explanations of candidate ``c`` (its position in the candidates given)."""
+        done = self._done
+        if done is None:
+            # Set once, as one tuple: two threads reading the same results at worst both compute it.
+            done = self._done = self._compute()
+        top, top_w, names, unknown = done
+        if unknown[c]:
+            return []
+        return [Explanation(names[u][0], w, names[u][1]) for u, w in zip(top[c], top_w[c]) if w > 0]
+
+    def _compute(self) -> tuple[list[list[int]], list[list[float]], list[tuple[str, str]], list[bool]]:
+        hist, weights = self._hist, self._weights
+        # Distinct history items in order of first (newest) occurrence: a dict beats np.unique's sort at H ~ 50.
+        slot: dict[int, int] = {}
+        inverse = [slot.setdefault(r, len(slot)) for r in self._hist_rows.tolist()]
+        first: list[int] = [0] * len(slot)
+        for i in reversed(range(len(inverse))):
+            first[inverse[i]] = i
+        names = [(hist[i].item_id, hist[i].type) for i in first]
+        if len(slot) < len(inverse):
+            onehot = np.zeros((len(inverse), len(slot)), dtype=weights.dtype)
+            onehot[np.arange(len(inverse)), inverse] = 1.0
+            per_item = weights @ onehot  # (C, U)
+        else:
+            per_item = weights.copy()  # (C, U = H), overwritten below
+        n = min(self._n, per_item.shape[1])
+        # Top n per row by n argmax passes (ties: the newer item): cheaper than sorting every row for n << U.
+        rows = np.arange(per_item.shape[0])
+        top = np.empty((per_item.shape[0], n), dtype=np.int64)
+        top_w = np.empty((per_item.shape[0], n), dtype=per_item.dtype)
+        for j in range(n):
+            best = per_item.argmax(axis=1)
+            top[:, j] = best
+            top_w[:, j] = per_item[rows, best]
+            per_item[rows, best] = -1.0
+        return top.tolist(), top_w.tolist(), names, self._unknown.tolist()
 
 
 def _np(t: Any) -> np.ndarray:
@@ -121,6 +217,23 @@ class Scorer:
             checkpoint, item_vectors, history_length=self.history_length, explanations=self.explanations, threads=None
         )
 
+    def companions(self, history: Sequence[HistoryEntry], n: int) -> list[str]:
+        """Up to ``n`` items most often bought together with the user's history (the checkpoint's co-occurrence
+        counts over its feature history), best first: recommendation candidates beside the k-NN ones."""
+        rows = self.item_vectors.rows([h.item_id for h in history[: self.config.feature_history]])
+        rows = rows[rows >= 0]
+        if not len(rows) or self.stats.cooc.nnz == 0:
+            return []
+        sums = np.asarray(self.stats.cooc[rows].sum(axis=0)).ravel()[:-1]  # the last column is the unknown item
+        top = np.argsort(-sums, kind="stable")[:n]
+        return [self.item_vectors.ids[i] for i in top if sums[i] > 0]
+
+    def trending(self, n: int) -> list[str]:
+        """Up to ``n`` items that sold most in the training data's last days (the ``trend`` feature), best first."""
+        trend = self.stats.trend[:-1]
+        top = np.argsort(-trend, kind="stable")[:n]
+        return [self.item_vectors.ids[i] for i in top if trend[i] > 0]
+
     def _types(self, types: Sequence[str]) -> np.ndarray:
         cache = self._type_index
         out = []
@@ -147,24 +260,35 @@ class Scorer:
     ) -> list[Scored]:
         """Every candidate scored and sorted by score (ties keep the order given), with explanations.
 
-        ``history`` is newest first (only the first ``history_length`` count); ``now`` (default: the current UTC
-        time) is what the recency of each history item is measured from.
+        ``history`` is newest first: attention reads the first ``history_length`` entries, the repeat and
+        co-occurrence features the first ``feature_history`` of the checkpoint's config; ``now`` (default: the
+        current UTC time) is what the recency of each history item is measured from.
         """
         if not candidates:
             return []
         vectors = self.item_vectors
-        hist = [h for h in history[: self.history_length] if h.item_id in vectors.row]
-        hist_rows = vectors.rows([h.item_id for h in hist])  # (H,)
+        # The features read the longer history (the checkpoint's feature_history), attention its newest part.
+        window = max(self.config.feature_history, self.history_length)
+        known = [h for h in history[:window] if h.item_id in vectors.row]
+        n_attend = sum(1 for h in history[: self.history_length] if h.item_id in vectors.row)
+        feat_hist = known[: self.config.feature_history]
+        hist = known[:n_attend]
+        ages = self._ages_days(known, now or datetime.now(UTC)) if known else np.zeros(0)
+        known_rows = vectors.rows([h.item_id for h in known])
+        hist_rows = known_rows[:n_attend]  # (H,)
         cand_rows = vectors.rows([c.id for c in candidates])  # (C,)
         retrieval = np.fromiter((c.retrieval_score for c in candidates), dtype=np.float32, count=len(candidates))
         unknown = cand_rows < 0
         q = self._q[cand_rows]  # (C, A); row -1 is the unknown-item row
-        mask = np.ones((1, len(hist)), dtype=bool)
-        feats = candidate_features(retrieval[None], cand_rows[None], hist_rows[None], mask, self.stats)[0]  # (C, F)
+        n_feat = len(feat_hist)
+        feats = candidate_features(
+            retrieval[None], cand_rows[None], known_rows[None, :n_feat], np.ones((1, n_feat), dtype=bool),
+            self.stats, ages[None, :n_feat], self.config.features,
+        )[0]  # (C, F)  # fmt: skip
         pre = self._q_hidden[cand_rows] + feats @ self._w1_feat + self._b1  # (C, hidden)
         if hist:
             types = self._types([h.type for h in hist])
-            rec = recency_buckets(self._ages_days(hist, now or datetime.now(UTC)), self.config.recency_buckets)
+            rec = recency_buckets(ages[:n_attend], self.config.recency_buckets)
             k = self._k[hist_rows] + self._type_k[types] + self._rec_k[rec]  # (H, A)
             v = self._v[hist_rows] + self._type_v[types] + self._rec_v[rec]  # (H, A)
             logits = (q @ k.T) * self._scale  # (C, H)
@@ -188,36 +312,14 @@ class Scorer:
         hist_rows: np.ndarray,
         unknown: np.ndarray,
     ) -> list[Scored]:
-        n = min(self.explanations, len(hist))
-        if n:
-            # Sum the weight of repeated history items, so an item bought five times is named once.
-            uniq, first, inverse = np.unique(hist_rows, return_index=True, return_inverse=True)
-            if len(uniq) < len(hist_rows):
-                onehot = np.zeros((len(hist_rows), len(uniq)), dtype=np.float32)
-                onehot[np.arange(len(hist_rows)), inverse] = 1.0
-                per_item = weights @ onehot  # (C, U)
-            else:
-                per_item, first = weights.copy(), np.arange(len(hist_rows))
-            n = min(n, per_item.shape[1])
-            # Top n per row by n argmax passes: cheaper than sorting every row for n << U.
-            rows = np.arange(per_item.shape[0])
-            top = np.empty((per_item.shape[0], n), dtype=np.int64)
-            top_w = np.empty((per_item.shape[0], n), dtype=np.float32)
-            for j in range(n):
-                best = per_item.argmax(axis=1)
-                top[:, j], top_w[:, j] = best, per_item[rows, best]
-                per_item[rows, best] = -1.0
-            # The newest occurrence names the event type (history is newest first).
-            names = [(hist[i].item_id, hist[i].type) for i in first]
-            top, top_w = top.tolist(), top_w.tolist()
+        # Sorting is all the scoring call does here: the explanations are worked out when first read.
         order = np.argsort(-scores, kind="stable").tolist()
-        unknown_list = unknown.tolist()
         score_list = scores.tolist()
-        out = []
-        for c in order:
-            cand = candidates[c]
-            expl = []
-            if n and not unknown_list[c]:
-                expl = [Explanation(names[u][0], w, names[u][1]) for u, w in zip(top[c], top_w[c]) if w > 0]
-            out.append(Scored(cand.id, score_list[c], cand.retrieval_score, expl))
-        return out
+        n = min(self.explanations, len(hist))
+        if not n:
+            return [Scored(candidates[c].id, score_list[c], candidates[c].retrieval_score) for c in order]
+        explainer = _Explainer(weights, hist, hist_rows, unknown, n)
+        pending = Scored._pending
+        return [
+            pending((cand := candidates[c]).id, score_list[c], cand.retrieval_score, explainer, c) for c in order
+        ]

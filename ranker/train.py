@@ -1,9 +1,10 @@
 """Fitting the attention ranker on next-item examples, and a full training run that registers a version.
 
-Each step scores, per example, the true next item against uniformly sampled negatives and the other examples'
-next items (in-batch negatives) with a sampled softmax. AdamW with weight decay and dropout regularise; validation
-NDCG@10 on the newest events (time split) picks the best epoch and stops training after ``patience`` epochs
-without improvement. The same seed and data give the same model. Uses CUDA when there is one (``device=auto``).
+Each step scores, per example, the true next item against hard negatives (the user's own past items and what is
+bought with them: what the reranker meets in production, :mod:`ranker.negatives`), uniformly sampled negatives and
+the other examples' next items (in-batch negatives) with a sampled softmax. AdamW with weight decay and dropout
+regularise; validation NDCG@10 on the newest events (time split) picks the best epoch and stops training after
+``patience`` epochs without improvement. The same seed and data give the same model. Uses CUDA when there is one (``device=auto``).
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from ranker.dataset import Batch, build_examples, make_batch
 from ranker.features import FEATURE_NAMES, ItemStats
 from ranker.item_vectors import ItemVectors
 from ranker.model import AttentionRanker, RankerConfig
-from ranker.validation import Validator, sample_negatives
+from ranker.negatives import hard_draw_rates, neighbour_steps, sample_hard, sample_negatives
+from ranker.validation import Validator
 
 #: Called with (steps done, steps in all).
 ProgressFn = Callable[[int, int], None]
@@ -39,7 +41,10 @@ class TrainOptions:
     patience: int = 2
     batch_size: int = 128
     negatives: int = 16
+    hard_negatives: int = 16
     in_batch_negatives: int = 32
+    feature_history: int = 200
+    horizon_days: float = 30.0
     learning_rate: float = 2e-3
     weight_decay: float = 1e-4
     targets_per_basket: int = 3
@@ -134,6 +139,7 @@ def fit(
         num_features=len(FEATURE_NAMES),
         dropout=options.dropout,
         feature_names=FEATURE_NAMES,
+        feature_history=options.feature_history,
     )
     data = build_examples(
         events,
@@ -142,6 +148,7 @@ def fit(
         target_types=options.target_types,
         targets_per_basket=options.targets_per_basket,
         validation_fraction=options.validation_fraction,
+        horizon_days=options.horizon_days,
         seed=options.seed,
     )
     train_ex = data.train_index
@@ -152,7 +159,13 @@ def fit(
             f"too few events to train: {len(train_ex)} training and {len(data.validation_index)} validation "
             "examples (a user needs at least two baskets, and events must span time)"
         )
-    stats = ItemStats.fit(data.target_counts(items.ids), items.prices)
+    stats = ItemStats.fit(
+        data.target_counts(items.ids),
+        items.prices,
+        data.cooccurrence(items.ids),
+        data.repeat_rates(items.ids),
+        data.latest_trend(items.ids),
+    )
     aligned = stats.aligned(items.ids, items.prices)
     validator = Validator(
         data, items.vectors, aligned, config, options.history_length,
@@ -170,7 +183,8 @@ def fit(
     # Expected times an item is drawn as a negative of one example: uniformly K/N, in-batch M x its target share.
     target_share = np.bincount(data.target[train_ex], minlength=len(items)) / len(train_ex)
     draws = options.negatives / len(items) + min(options.in_batch_negatives, options.batch_size) * target_share
-    log_q = np.log(np.maximum(draws, 1e-12)).astype(np.float32)  # (N,)
+    # Hard negatives add per-example draws (the user's own items, their co-purchases): see hard_draw_rates.
+    steps = neighbour_steps(aligned.cooc)
     steps_per_epoch = -(-len(train_ex) // options.batch_size)
     total = steps_per_epoch * options.epochs
     best: tuple[float, dict, dict] | None = None
@@ -183,11 +197,21 @@ def fit(
         losses = []
         for start in range(0, len(order), options.batch_size):
             ex = order[start : start + options.batch_size]
-            neg = sample_negatives(rng, len(items), data.target[ex], options.negatives)
+            neg = np.concatenate([
+                sample_hard(rng, data, ex, aligned.cooc, options.hard_negatives, options.feature_history),
+                sample_negatives(rng, len(items), data.target[ex], options.negatives),
+            ], axis=1)  # fmt: skip
             batch = make_batch(
                 data, ex, items.vectors, aligned, config, options.history_length, neg, options.in_batch_negatives
             )
-            correction = torch.from_numpy(log_q[batch.cand_rows]).to(device) if options.log_q_correction else None
+            correction = None
+            if options.log_q_correction:
+                expected = draws[batch.cand_rows]
+                if options.hard_negatives:
+                    expected = expected + hard_draw_rates(
+                        data, ex, batch.cand_rows, steps, options.hard_negatives, options.feature_history
+                    )
+                correction = torch.from_numpy(np.log(np.maximum(expected, 1e-12)).astype(np.float32)).to(device)
             loss = loss_fn(run(batch), torch.from_numpy(batch.valid).to(device), correction)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -214,7 +238,10 @@ def fit(
     model = model.cpu().eval()
     metrics = {f"val_{k}": v for k, v in best[2].items() if k not in ("epoch", "train_loss")}
     metrics["train_loss"] = best[2]["train_loss"]
-    metrics.update({f"val_{k}": v for k, v in validator.baselines().items()})
+    baselines = validator.baselines()
+    metrics.update({f"val_{k}": v for k, v in baselines.items()})
+    if log:
+        log("validation baselines: " + ", ".join(f"{k} {v:.4f}" for k, v in baselines.items() if "ndcg" in k))
     metrics["best_epoch"] = float(best[2]["epoch"])
     info = {
         "device": device,

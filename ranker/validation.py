@@ -1,8 +1,9 @@
 """Validation of a ranker during training: rank each held-out next item among sampled negatives.
 
-Each validation example gets the true next item plus ``negatives`` items drawn uniformly from the catalog (fixed by
-the seed, so every epoch and every baseline sees the same candidates). Metrics: HR@10, NDCG@10 and MRR of the
-true item. Baselines on the same candidates: random order, popularity, and "bought before, then popularity".
+Each validation example gets the true next item plus ``negatives`` items: ``hard`` of them the user's own past
+items and co-occurrence neighbours (what a reranker has to order in production), the rest drawn uniformly from the
+catalog; fixed by the seed, so every epoch and every baseline sees the same candidates (items bought in the same
+basket are not negatives: they are left out). Metrics: HR@10, NDCG@10 and MRR of the true item. Baselines on the same candidates: random order, popularity, and "bought before, then popularity".
 """
 
 from __future__ import annotations
@@ -12,22 +13,20 @@ from collections.abc import Callable
 import numpy as np
 
 from ranker.dataset import Batch, NextItemData, make_batch
-from ranker.features import FEATURE_NAMES, AlignedStats
+from ranker.features import AlignedStats
 from ranker.model import RankerConfig
+from ranker.negatives import sample_hard, sample_negatives
 
-_REPEAT = FEATURE_NAMES.index("repeat")
 
-
-def sample_negatives(rng: np.random.Generator, n_items: int, positives: np.ndarray, k: int) -> np.ndarray:
-    """(B, k) item rows drawn uniformly, redrawn where they hit the row's positive (catalogs of >1 item)."""
-    neg = rng.integers(0, n_items, size=(len(positives), k))
-    if n_items > 1:
-        for _ in range(10):
-            hit = neg == positives[:, None]
-            if not hit.any():
-                break
-            neg[hit] = rng.integers(0, n_items, size=int(hit.sum()))
-    return neg
+def repeated(rows: np.ndarray) -> np.ndarray:
+    """(B, C) bool: the item of ``rows[b, c]`` is already in an earlier column of row b."""
+    order = np.argsort(rows, axis=1, kind="stable")
+    sorted_rows = np.take_along_axis(rows, order, axis=1)
+    dup_sorted = np.zeros(rows.shape, dtype=bool)
+    dup_sorted[:, 1:] = sorted_rows[:, 1:] == sorted_rows[:, :-1]
+    out = np.zeros(rows.shape, dtype=bool)
+    np.put_along_axis(out, order, dup_sorted, axis=1)
+    return out
 
 
 def rank_metrics(scores: np.ndarray, k: int = 10) -> dict[str, float]:
@@ -53,6 +52,7 @@ class Validator:
         history_length: int,
         *,
         negatives: int = 99,
+        hard: int = 40,
         max_examples: int = 3000,
         batch_size: int = 256,
         seed: int = 0,
@@ -65,16 +65,22 @@ class Validator:
         self.batches: list[Batch] = []
         for start in range(0, len(ex), batch_size):
             part = ex[start : start + batch_size]
-            neg = sample_negatives(rng, len(vectors), data.target[part], negatives)
-            self.batches.append(make_batch(data, part, vectors, stats, config, history_length, neg))
+            neg = np.concatenate([
+                sample_hard(rng, data, part, stats.cooc, min(hard, negatives), config.feature_history),
+                sample_negatives(rng, len(vectors), data.target[part], negatives - min(hard, negatives)),
+            ], axis=1)  # fmt: skip
+            batch = make_batch(data, part, vectors, stats, config, history_length, neg)
+            batch.valid &= ~repeated(batch.cand_rows)  # each item counts once in a ranking
+            self.batches.append(batch)
         self._stats = stats
         self._seed = seed
+        self._repeat = config.features.index("repeat")
 
     def evaluate(self, score_fn: Callable[[Batch], np.ndarray]) -> dict[str, float]:
         """Metrics of ``score_fn`` (Batch -> (B, C) scores) over every validation example."""
         if not self.batches:
             return {}
-        return rank_metrics(np.concatenate([score_fn(b) for b in self.batches]))
+        return rank_metrics(np.concatenate([np.where(b.valid, score_fn(b), -np.inf) for b in self.batches]))
 
     def baselines(self) -> dict[str, float]:
         """Random, popularity and repeat-then-popularity on the same candidates, prefixed by their name."""
@@ -84,7 +90,7 @@ class Validator:
             "random": lambda b: rng.random(b.cand_rows.shape),
             "popularity": lambda b: self._stats.popularity[b.cand_rows],
             # log1p(times in history) first: bought-before items first, popular first among them.
-            "repeat_popularity": lambda b: b.features[..., _REPEAT] * 10.0 + self._stats.popularity[b.cand_rows],
+            "repeat_popularity": lambda b: b.features[..., self._repeat] * 10.0 + self._stats.popularity[b.cand_rows],
         }
         for name, fn in fns.items():
             out.update({f"{name}_{k}": v for k, v in self.evaluate(fn).items()})

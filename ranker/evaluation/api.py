@@ -15,6 +15,7 @@ from ranker.evaluation.baselines import (
     CoOccurrence,
     HistoryKnn,
     MostPopular,
+    RecentlyPopular,
     Recommender,
     RepeatThenPopular,
 )
@@ -107,7 +108,12 @@ def evaluate(
     report("loading events")
     events = load_events(settings, request.events)
     rankers: list[Recommender] = [
-        MostPopular(catalog), RepeatThenPopular(catalog), CoOccurrence(catalog), Bm25LastItem(catalog, search)
+        MostPopular(catalog),
+        RecentlyPopular(catalog),
+        RepeatThenPopular(catalog),
+        RepeatThenPopular(catalog, "repeat-then-recently-popular", RecentlyPopular(catalog)),
+        CoOccurrence(catalog),
+        Bm25LastItem(catalog, search),
     ]
     for label, (cat, s) in loaded.items():
         rankers.append(HistoryKnn(cat, s, name=f"knn-history-mean[{label}]"))

@@ -1,8 +1,9 @@
 """The attention reranker as an evaluated ranker: two stages, like the service.
 
 1. Candidates: k-NN from the real index on the mean of the history vectors, the co-occurrence baseline's top
-   items (fitted on the same training events), and, when already-bought items are eligible, the user's own
-   recent items. Every candidate's retrieval score is its cosine with the history mean, which is what the
+   items (fitted on the same training events), the items that sold most in the training events' last days (the
+   model's ``trend`` feature), and, when already-bought items are eligible, the user's own newest 200 distinct
+   items. Every candidate's retrieval score is its cosine with the history mean, which is what the
    ranker saw in training (``ranker.dataset.retrieval_proxy``).
 2. :class:`ranker.scoring.Scorer` reranks them with a model trained in :meth:`AttentionReranker.fit` on the
    split's training events only (``ranker.train.fit``), so the test period stays unseen. A fixed checkpoint can be
@@ -51,6 +52,11 @@ class AttentionReranker:
         self.catalog, self.search, self.name = catalog, search, name
         self.train_options, self.fixed, self.candidates = train_options, checkpoint, candidates
         self.max_train_examples, self.log = max_train_examples, log
+        #: The user's own newest distinct items added to the pool when already-bought items are eligible.
+        self.own_items = 200
+        #: The best sellers of the training data's last days added to every pool.
+        self.trending_items = 100
+        self.trending: list[str] = []
         self.cooc = CoOccurrence(catalog, name=f"{name}-candidates")
         self.scorer = None
         self.fit_info: dict = {}
@@ -75,6 +81,9 @@ class AttentionReranker:
                              "best_epoch": result.metrics.get("best_epoch")}  # fmt: skip
         length = (self.train_options.history_length if self.train_options else 50)
         self.scorer = Scorer(checkpoint, self.vectors, history_length=length, explanations=0)
+        trend = self.scorer.stats.trend[:-1]  # aligned with the catalog rows (the last row is the unknown item)
+        top = np.argsort(-trend, kind="stable")[: self.trending_items]
+        self.trending = [self.catalog.ids[i] for i in top if trend[i] > 0]
         self.now = train["ts"].max()
 
     def _history(self, case: TestCase) -> list[_Past]:
@@ -103,9 +112,12 @@ class AttentionReranker:
             knn = {i: [item for item, _ in ranked] for i, ranked in zip(asked, found, strict=True)}
         out = []
         for i, case in enumerate(cases):
-            pool = list(dict.fromkeys(knn.get(i, []) + self.cooc.recommend([case], self.candidates, exclude_seen)[0]))
+            trending = [t for t in self.trending if not (exclude_seen and t in case.seen)]
+            pool = list(dict.fromkeys(knn.get(i, []) + self.cooc.recommend([case], self.candidates, exclude_seen)[0]
+                                      + trending))  # fmt: skip
             if not exclude_seen:
-                pool += [h for h in dict.fromkeys(reversed(case.history)) if h in self.catalog and h not in pool][:50]
+                own = [h for h in dict.fromkeys(reversed(case.history)) if h in self.catalog and h not in pool]
+                pool += own[: self.own_items]
             out.append([item for item, _ in self._rank(case, pool)[:k]] if pool else [])
         return out
 

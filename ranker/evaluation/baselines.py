@@ -1,6 +1,8 @@
 """The baselines every ranker is measured against, fitted on the same training events in the same run.
 
 * :class:`MostPopular` — the catalog ordered by how often it was bought in the training events;
+* :class:`RecentlyPopular` — the same over the last 14 days of the training events (what sells now);
+* :class:`RepeatThenPopular` — the user's own items first, then the best sellers (overall or recent ones);
 * :class:`CoOccurrence` — item-to-item: items bought in the same basket as the user's history items;
 * :class:`HistoryKnn` — k-NN from the real index on the mean of the user's history vectors;
 * :class:`Bm25LastItem` — BM25 from the real index on the text of the user's last item.
@@ -18,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ranker.evaluation.catalog import Catalog, ItemSearch
+from ranker.features import TREND_DAYS
 from ranker.evaluation.splits import TestCase
 
 
@@ -68,15 +71,27 @@ class MostPopular:
         return np.array([self.counts[self.catalog.position[i]] for i in items])
 
 
+class RecentlyPopular(MostPopular):
+    """The best sellers of the training period's last ``days`` (seasonal items, new arrivals): the time-aware
+    popularity baseline, as the ranker has a feature of the same kind (``trend``)."""
+
+    def __init__(self, catalog: Catalog, name: str = "recently-popular", days: float = TREND_DAYS):
+        super().__init__(catalog, name)
+        self.days = days
+
+    def fit(self, train: pd.DataFrame) -> None:
+        super().fit(train[train["ts"] >= train["ts"].max() - pd.Timedelta(days=self.days)])
+
+
 class RepeatThenPopular:
     """The user's own items first (most often bought, then most recent), then the best sellers: the baseline
     to beat when already-bought items are eligible (with them excluded it is :class:`MostPopular`)."""
 
     kind = "baseline"
 
-    def __init__(self, catalog: Catalog, name: str = "repeat-then-popular"):
+    def __init__(self, catalog: Catalog, name: str = "repeat-then-popular", popular: MostPopular | None = None):
         self.catalog, self.name = catalog, name
-        self.popular = MostPopular(catalog)
+        self.popular = popular or MostPopular(catalog)
 
     def fit(self, train: pd.DataFrame) -> None:
         self.popular.fit(train)

@@ -13,16 +13,17 @@ from typing import TYPE_CHECKING, Any
 from indexer.client import make_client, translate_errors
 from indexer.errors import OpenSearchError
 from indexer.index import ItemsIndex
-from indexer.search import Hit, bm25_query, hits_from_response, knn_query, rrf_fuse
+from indexer.search import Hit, bm25_query, docvalue_body, hits_from_response, knn_query, rrf_fuse
 from indexer.settings import Settings
 
 if TYPE_CHECKING:
+    from opensearchpy import OpenSearch
     from sqlalchemy.engine import Engine
 
     from ranker.service.ports import Catalog
 
 
-#: What the service shows of an item; smaller than the indexer's full source (no long enriched text per hit).
+#: What the service shows of an item, read by id (``mget``); searches read the same from doc values instead.
 RESULT_FIELDS = ["item_id", "title", "category", "price"]
 
 
@@ -39,14 +40,25 @@ def filter_clauses(filters: dict[str, Any] | None) -> list[dict[str, Any]]:
     return clauses
 
 
+def uncompressed(client: OpenSearch) -> OpenSearch:
+    """``client`` sending its requests and taking its answers without gzip. A search body carries the query vector
+    (384 floats, ~8 kB of JSON) that gzip at level 9 takes about half a millisecond to pack, and the node then gzips
+    the answer back: on the request path of every search, for a node that is normally on the same network."""
+    for connection in client.transport.connection_pool.connections:
+        connection.http_compress = False
+        connection.headers.pop("accept-encoding", None)
+    client.transport.kwargs["http_compress"] = False  # connections opened later (sniffing) alike
+    return client
+
+
 class OpenSearchCatalog:
-    """The live items index, queried with the service's own (short) timeout."""
+    """The live items index, queried with the service's own (short) timeout, uncompressed."""
 
     def __init__(self, settings: Settings):
         os_settings = settings.opensearch.model_copy(
             update={"timeout_s": settings.service.opensearch_timeout_s, "max_retries": 1}
         )
-        self.client = make_client(os_settings)
+        self.client = uncompressed(make_client(os_settings))
         self.alias = os_settings.index_alias
         self.url = os_settings.url
         self.index = ItemsIndex(self.client, self.alias, self.url)
@@ -57,24 +69,35 @@ class OpenSearchCatalog:
     def knn(self, vector: Sequence[float], k: int, filters: dict[str, Any] | None = None) -> list[Hit]:
         """The ``k`` nearest items to ``vector`` that pass ``filters``."""
         with self._errors():
-            return hits_from_response(self.client.search(index=self.alias, body=self._knn_body(vector, k, filters)))
+            response = self.client.search(index=self.alias, body=self._knn_body(vector, k, filters))
+        return self._titled(hits_from_response(response))
 
     @staticmethod
     def _knn_body(vector: Sequence[float], k: int, filters: dict[str, Any] | None) -> dict[str, Any]:
-        body = knn_query([float(x) for x in vector], k)
-        body["_source"] = RESULT_FIELDS
+        # Candidate pools of ~100 hits: the result fields come from doc values, not _source (see docvalue_body).
+        body = docvalue_body(knn_query([float(x) for x in vector], k))
         clauses = filter_clauses(filters)
         if clauses:
             body["query"]["knn"]["vector"]["filter"] = {"bool": {"filter": clauses}}
         return body
+
+    def _titled(self, hits: list[Hit]) -> list[Hit]:
+        """``hits`` with the titles doc values could not give (over the keyword's 512 characters) read by id."""
+        untitled = [h.id for h in hits if not h.title]
+        if not untitled:
+            return hits
+        found = self.items(untitled)
+        return [
+            Hit(h.id, h.score, found[h.id].title, h.category, h.price) if not h.title and h.id in found else h
+            for h in hits
+        ]
 
     def hybrid(
         self, query: str, vector: Sequence[float], k: int, filters: dict[str, Any] | None = None
     ) -> list[Hit] | None:
         """BM25 and k-NN (``k`` hits each, both filtered) fused with the indexer's reciprocal rank fusion, in one
         ``_msearch``."""
-        bm25 = bm25_query(query, k)
-        bm25["_source"] = RESULT_FIELDS
+        bm25 = docvalue_body(bm25_query(query, k))
         clauses = filter_clauses(filters)
         if clauses:
             bm25["query"] = {"bool": {"must": [bm25["query"]], "filter": clauses}}
@@ -86,7 +109,7 @@ class OpenSearchCatalog:
             if "error" in part:
                 raise OpenSearchError(f"search on '{self.alias}' failed: {part['error'].get('reason', part['error'])}")
             rankings.append(hits_from_response(part))
-        return rrf_fuse(rankings, k)
+        return self._titled(rrf_fuse(rankings, k))
 
     def items(self, ids: Sequence[str]) -> dict[str, Hit]:
         """Title, category and price of the ids that exist in the live index."""

@@ -37,9 +37,11 @@ class Ranking:
     history_ids: list[str] = field(default_factory=list)
 
 
-def retrieval_order(hits: Sequence[tuple[str, float]], reason: str, history_ids: list[str] | None = None) -> Ranking:
-    """The candidates as they came, marked as not personalized."""
-    results = [Ranked(i, s, s) for i, s in hits]
+def retrieval_order(
+    hits: Sequence[tuple[str, float]], reason: str, history_ids: list[str] | None = None, limit: int | None = None
+) -> Ranking:
+    """The (first ``limit``) candidates as they came, marked as not personalized."""
+    results = [Ranked(i, s, s) for i, s in hits[:limit]]
     return Ranking(results, False, reason, None, history_ids or [])
 
 
@@ -52,9 +54,12 @@ def _candidate_class():
 
 
 def load_history(deps: ServiceDeps, user_id: str, metrics: ServiceMetrics | None = None) -> list | None:
-    """The user's newest interactions, or None when the profile store cannot be read."""
+    """The user's newest interactions (the whole profile: attention reads the newest ``history_limit``, the repeat
+    and co-occurrence features more), or None when the profile store cannot be read."""
+    settings = deps.settings
     try:
-        return list(deps.profiles.get().history(user_id, limit=deps.settings.service.history_limit))
+        limit = max(settings.service.history_limit, settings.events.history_length)
+        return list(deps.profiles.get().history(user_id, limit=limit))
     except Exception as e:  # the store is an outside system: any failure degrades to retrieval order
         log.warning("profile store failed for user %r: %s", user_id, e)
         if metrics:
@@ -78,17 +83,21 @@ def rank(
     *,
     history: list | None = None,
     metrics: ServiceMetrics | None = None,
+    limit: int | None = None,
 ) -> Ranking:
-    """Order ``hits`` (id, retrieval score) for ``user_id``; ``history`` when the caller already read it."""
+    """Order ``hits`` (id, retrieval score) for ``user_id``; ``history`` when the caller already read it.
+
+    ``limit``: only the first ``limit`` results are returned (all when None), and only theirs get titled
+    explanations: all the hits are still scored."""
     if not user_id:
-        return _counted(retrieval_order(hits, "no_user"), metrics)
+        return _counted(retrieval_order(hits, "no_user", limit=limit), metrics)
     if history is None:
         history = load_history(deps, user_id, metrics)
         if history is None:
-            return _counted(retrieval_order(hits, "profile_store_unavailable"), metrics)
+            return _counted(retrieval_order(hits, "profile_store_unavailable", limit=limit), metrics)
     history_ids = [h.item_id for h in history]
     if not history:
-        return _counted(retrieval_order(hits, empty_history_reason(deps, user_id)), metrics)
+        return _counted(retrieval_order(hits, empty_history_reason(deps, user_id), limit=limit), metrics)
     if not hits:
         return Ranking([], True, None, None, history_ids)
     try:
@@ -96,30 +105,38 @@ def rank(
         Candidate = _candidate_class()
         scored = ranker.score(history, [Candidate(id=i, retrieval_score=float(s)) for i, s in hits])
         version = str(getattr(ranker, "version", "") or "") or None
+        # Inside the try: the scorer works out explanations when they are first read, here.
+        results = _with_titles(deps, scored, limit)
     except (ComponentUnavailable, Exception) as e:  # model missing or failing: keep the retrieval order
         log.warning("ranker failed for user %r: %s", user_id, e)
         if metrics:
             metrics.component_errors.labels("model").inc()
-        return _counted(retrieval_order(hits, "model_unavailable", history_ids), metrics)
-    results = _with_titles(deps, scored)
+        return _counted(retrieval_order(hits, "model_unavailable", history_ids, limit), metrics)
     if metrics:
         metrics.personalized.labels("true").inc()
     return Ranking(results, True, None, version, history_ids)
 
 
-def _with_titles(deps: ServiceDeps, scored: list) -> list[Ranked]:
+def _with_titles(deps: ServiceDeps, scored: list, limit: int | None = None) -> list[Ranked]:
+    # Sorted (stable) before the cut: the ranker's results come sorted, a stand-in's may not.
+    kept = sorted(scored, key=lambda s: s.score, reverse=True)[:limit]
     top = deps.settings.service.explanations
-    wanted = [e.item_id for s in scored for e in list(s.explanations)[:top]]
+    # Explanations are read only for the results kept (the scorer builds them on first access).
+    shown = [list(s.explanations)[:top] for s in kept]
+    wanted = [e.item_id for explanations in shown for e in explanations]
     titles = deps.titles(list(dict.fromkeys(wanted))) if wanted else {}
-    out = []
-    for s in scored:
-        explanations = [
-            {"item_id": e.item_id, "title": titles.get(e.item_id, ""), "weight": float(e.weight), "type": e.type}
-            for e in list(s.explanations)[:top]
-        ]
-        out.append(Ranked(s.id, float(s.score), float(s.retrieval_score), explanations))
-    out.sort(key=lambda r: r.score, reverse=True)
-    return out
+    return [
+        Ranked(
+            s.id,
+            float(s.score),
+            float(s.retrieval_score),
+            [
+                {"item_id": e.item_id, "title": titles.get(e.item_id, ""), "weight": float(e.weight), "type": e.type}
+                for e in explanations
+            ],
+        )
+        for s, explanations in zip(kept, shown, strict=True)
+    ]
 
 
 def _counted(ranking: Ranking, metrics: ServiceMetrics | None) -> Ranking:

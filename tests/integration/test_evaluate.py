@@ -42,8 +42,8 @@ def test_evaluate_the_baselines_and_the_attention_ranker_on_the_real_index(setti
     runs = {(r["split"], r["mode"], r["protocol"]): r for r in result["runs"]}
     assert len(runs) == 8
     names = [row["name"] for row in runs[("time", "eligible", "full")]["rows"]]
-    assert names == ["most-popular", "repeat-then-popular", "co-occurrence", "bm25-last-item",
-                     "knn-history-mean[base]", "attention[base]"]  # fmt: skip
+    assert names == ["most-popular", "recently-popular", "repeat-then-popular", "repeat-then-recently-popular",
+                     "co-occurrence", "bm25-last-item", "knn-history-mean[base]", "attention[base]"]  # fmt: skip
     for split in result["splits"]:
         assert 0 < split["evaluated_users"] <= 40
     for run in result["runs"]:
@@ -94,6 +94,8 @@ def test_finetune_saves_a_loadable_version_trained_before_the_cutoff(settings, m
     s = settings.model_copy(update={"finetune": settings.finetune.model_copy(update={"batch_size": 8})})
     result = finetune_from_settings(s, events_path=retail_slice, max_steps=2)
     assert result.steps == 2 and result.stopped_by == "max_steps"
+    assert 0 <= result.selected_step <= result.steps  # the weights of the best held-out check are the ones saved
+    assert {"history_mean_ndcg@10_before", "history_mean_ndcg@10_after"} <= set(result.validation)
     assert pd.Timestamp(result.until) < pd.read_parquet(retail_slice)["InvoiceDate"].max()
     tuned = load_embedder(str(result.path))
     assert tuned.encode(["heart t-light holder"]).shape == (1, minilm.dimension)

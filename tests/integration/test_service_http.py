@@ -145,3 +145,21 @@ def test_a_store_that_cannot_open_gives_the_opensearch_order_flagged(stack, tmp_
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def test_search_results_show_the_documents_fields_read_from_doc_values(stack, http):
+    from indexer.client import make_client
+
+    client = make_client(stack.settings.opensearch)
+    for body in ({"query": "heart t-light holder", "k": 10, "mode": "knn", "user_id": HEART_USER},
+                 {"query": "heart t-light holder", "k": 10, "mode": "hybrid"},
+                 {"query": "ceramic mug", "k": 3, "mode": "knn", "filters": {"min_price": 1.0}}):  # fmt: skip
+        r = http.post("/v1/search", json=body)
+        assert r.status_code == 200 and "retrieve;dur=" in r.headers["server-timing"]
+        results = r.json()["results"]
+        assert len(results) == body["k"]
+        docs = client.mget(index=stack.settings.opensearch.index_alias, body={"ids": [x["id"] for x in results]})
+        source = {d["_id"]: d["_source"] for d in docs["docs"]}
+        for x in results:
+            want = source[x["id"]]
+            assert (x["title"], x["category"], x["price"]) == (want["title"], want.get("category") or "", want["price"])

@@ -105,3 +105,15 @@ def test_repeat_then_popular_puts_own_items_first_most_bought_then_newest(catalo
     history = ["lamp", "candle", "lamp", "mug-red"]
     assert rep.recommend([case(history)], 4, False)[0] == ["lamp", "mug-red", "candle", "plate"]
     assert rep.recommend([case(history)], 2, True)[0] == ["plate", "card"]  # = most popular without own items
+
+
+def test_recently_popular_counts_only_the_last_days_and_repeat_then_uses_it(catalog):
+    from ranker.evaluation.baselines import RecentlyPopular, RepeatThenPopular
+
+    recent = RecentlyPopular(catalog, days=3)  # 2024-01-03 .. 01-06: card x3, plate x1
+    recent.fit(TRAIN)
+    assert recent.recommend([case([])], 2, False)[0] == ["card", "plate"]
+    assert MostPopular(catalog).name != recent.name == "recently-popular"
+    mixed = RepeatThenPopular(catalog, "repeat-then-recently-popular", RecentlyPopular(catalog, days=3))
+    mixed.fit(TRAIN)
+    assert mixed.recommend([case(["bowl"])], 3, False)[0] == ["bowl", "card", "plate"]

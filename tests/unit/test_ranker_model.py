@@ -138,8 +138,8 @@ def torch_scores(ck: Checkpoint, items: ItemVectors, history, candidates) -> np.
     stats = ck.item_stats.aligned(items.ids, items.prices)
     mask = np.ones((1, len(history)), dtype=bool)
     retrieval = np.array([[c.retrieval_score for c in candidates]], dtype=np.float32)
-    feats = candidate_features(retrieval, cand_rows[None], hist_rows[None], mask, stats)
     ages = np.array([(NOW - h.ts).total_seconds() / 86400 for h in history])
+    feats = candidate_features(retrieval, cand_rows[None], hist_rows[None], mask, stats, ages[None], config.features)
     with torch.no_grad():
         scores, _ = ck.model(
             torch.from_numpy(items.vectors[cand_rows])[None],

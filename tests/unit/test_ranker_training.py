@@ -49,11 +49,13 @@ def test_training_learns_the_users_cluster_and_beats_the_baselines():
     events, items = clustered_shop()
     result = fit(events, items, TrainOptions(epochs=4, patience=4, seed=1, **SMALL))
     losses = [e["train_loss"] for e in result.epochs]
-    assert losses[-1] < losses[0] * 0.8
+    assert losses[-1] < losses[0] * 0.85
     m = result.metrics
-    # 15 of 120 items are the user's cluster: a ranker that learned it puts the next item in the top 10 of 100.
+    # 15 of 120 items are the user's cluster; 40 of the 99 validation negatives are hard (the user's own past items
+    # and their co-purchases, nearly all of the same cluster), so even a ranker that learned the cluster has to guess
+    # within it (the cluster's next item is random): it must still put it in the top 10 most of the time.
     assert m["val_hr@10"] > 0.6, m
-    assert m["val_hr@10"] > 2 * m["val_random_hr@10"] and m["val_hr@10"] > m["val_popularity_hr@10"] + 0.3, m
+    assert m["val_hr@10"] > 3 * m["val_random_hr@10"] and m["val_hr@10"] > m["val_popularity_hr@10"] + 0.3, m
     assert m["val_ndcg@10"] > m["val_repeat_popularity_ndcg@10"], m
 
     # Served through the numpy scorer, a user's own cluster comes first and is explained by its own history.

@@ -144,3 +144,26 @@ def test_storefront_page_and_openapi_docs_are_served():
     assert c.get("/v1/storefront/users").json() == {"users": ["u1", "u2"]}
     assert "/v1/rerank" in c.get("/openapi.json").json()["paths"]
     assert c.get("/docs").status_code == 200
+
+
+def test_recommend_adds_the_models_co_purchases_and_trending_items_to_the_knn_candidates():
+    from tests.unit.service_fakes import FakeRanker
+
+    class PoolRanker(FakeRanker):
+        seen: list[str] = []
+
+        def score(self, history, candidates):
+            PoolRanker.seen = [c.id for c in candidates]
+            return super().score(history, candidates)
+
+        def companions(self, history, n):
+            return ["C1", "A1", "NOT-IN-CATALOG"]
+
+        def trending(self, n):
+            return ["B1"]
+
+    c, _ = client(ranker=PoolRanker(), service={"candidates": 1})
+    body = c.get("/v1/recommend/u1?k=1&include_purchased=false").json()
+    assert body["personalized"] is True
+    # k-NN gives A2 (A1 is bought and excluded); the model adds C1 and B1, never the bought A1 or an unknown id.
+    assert sorted(PoolRanker.seen) == ["A2", "B1", "C1"]

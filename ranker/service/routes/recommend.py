@@ -1,5 +1,6 @@
-"""GET /v1/recommend/{user_id}: k-NN candidates around the user's history, reranked; popularity for a user
-without history (marked ``personalized: false`` with the reason)."""
+"""GET /v1/recommend/{user_id}: candidates around the user's history (k-NN on the history's mean vector, items
+bought together with it, items selling now, and the user's own items when repeats are allowed), reranked;
+popularity for a user without history (marked ``personalized: false`` with the reason)."""
 
 from __future__ import annotations
 
@@ -37,6 +38,23 @@ def user_vector(deps: ServiceDeps, history: list) -> np.ndarray | None:
 def history_candidates(deps: ServiceDeps, history: list, user_vec: np.ndarray, exclude: set[str]) -> list[Hit]:
     """Items the user interacted with, scored by cosine to the user vector: repeat purchases are common."""
     ids = [i for i in dict.fromkeys(h.item_id for h in history) if i not in exclude]
+    vecs, known = deps.vectors_for(ids)
+    return [Hit(i, float(v @ user_vec), "") for i, v, k in zip(ids, vecs, known, strict=True) if k]
+
+
+def model_candidates(deps: ServiceDeps, history: list, user_vec: np.ndarray, exclude: set[str], n: int) -> list[Hit]:
+    """Items bought together with the history and the items selling now, from the active model's statistics
+    (the ranker was trained to order exactly these), scored by cosine to the user vector; none without a model."""
+    try:
+        ranker = deps.get_ranker()
+        ids = [*getattr(ranker, "companions", lambda h, n: [])(history, n),
+               *getattr(ranker, "trending", lambda n: [])(n)]  # fmt: skip
+    except Exception as e:  # no model (or a broken one): the k-NN candidates still get ranked or returned
+        log.warning("no model candidates: %s", e)
+        return []
+    ids = [i for i in dict.fromkeys(ids) if i not in exclude]
+    if not ids:
+        return []
     vecs, known = deps.vectors_for(ids)
     return [Hit(i, float(v @ user_vec), "") for i, v, k in zip(ids, vecs, known, strict=True) if k]
 
@@ -82,15 +100,16 @@ def recommend(
     exclude = set() if include else bought
     n = max(k, settings.candidates)
     hits = [h for h in deps.catalog.get().knn(vec.tolist(), n + len(exclude)) if h.id not in exclude][:n]
-    if include:
-        seen = {h.id for h in hits}
-        extra = [h for h in history_candidates(deps, history, vec, exclude) if h.id not in seen]
-        if extra:
-            info = deps.catalog.get().items([h.id for h in extra])
-            hits += [Hit(h.id, h.score, info[h.id].title, info[h.id].category, info[h.id].price)
-                     for h in extra if h.id in info]  # fmt: skip
-            hits.sort(key=lambda h: h.score, reverse=True)
-    ranking = rank(deps, user_id, [(h.id, h.score) for h in hits], history=history, metrics=metrics)
+    extra = history_candidates(deps, history, vec, exclude) if include else []
+    extra += model_candidates(deps, history, vec, exclude, n)
+    seen = {h.id for h in hits}
+    extra = [h for h in extra if h.id not in seen and not seen.add(h.id)]  # each item once
+    if extra:
+        info = deps.catalog.get().items([h.id for h in extra])
+        hits += [Hit(h.id, h.score, info[h.id].title, info[h.id].category, info[h.id].price)
+                 for h in extra if h.id in info]  # fmt: skip
+        hits.sort(key=lambda h: h.score, reverse=True)
+    ranking = rank(deps, user_id, [(h.id, h.score) for h in hits], history=history, metrics=metrics, limit=k)
     return _response(user_id, ranking, hits, k, "history_knn")
 
 

@@ -19,7 +19,7 @@ log = logging.getLogger("recsearch.service")
 
 
 @router.post("/v1/search", response_model=SearchResponse, dependencies=[Depends(require("read"))])
-def search(body: SearchRequest, request: Request, response: Response) -> SearchResponse:
+def search(body: SearchRequest, request: Request) -> Response:
     """Search the catalog for ``query`` and order the results for ``user_id`` (with explanations).
 
     The ``Server-Timing`` header gives the time spent embedding, retrieving and ranking."""
@@ -49,12 +49,9 @@ def search(body: SearchRequest, request: Request, response: Response) -> SearchR
     if hits is None:
         hits, source = catalog.knn(vector, n, filters), "knn"
     t2 = time.perf_counter()
-    ranking = rank(deps, body.user_id, [(h.id, h.score) for h in hits], metrics=metrics)
+    ranking = rank(deps, body.user_id, [(h.id, h.score) for h in hits], metrics=metrics, limit=body.k)
     t3 = time.perf_counter()
-    response.headers["Server-Timing"] = (
-        f"embed;dur={(t1 - t0) * 1000:.2f}, retrieve;dur={(t2 - t1) * 1000:.2f}, rank;dur={(t3 - t2) * 1000:.2f}"
-    )
-    return SearchResponse(
+    out = SearchResponse(
         query=body.query,
         user_id=body.user_id,
         personalized=ranking.personalized,
@@ -63,3 +60,6 @@ def search(body: SearchRequest, request: Request, response: Response) -> SearchR
         source=source,
         results=item_results(ranking, hits, body.k),
     )
+    timing = f"embed;dur={(t1 - t0) * 1000:.2f}, retrieve;dur={(t2 - t1) * 1000:.2f}, rank;dur={(t3 - t2) * 1000:.2f}"
+    # Serialized here, once: FastAPI would otherwise validate the response again against response_model.
+    return Response(out.model_dump_json(), media_type="application/json", headers={"Server-Timing": timing})

@@ -1,0 +1,126 @@
+"""Item-to-item co-occurrence ("bought together"): how many baskets hold both items, kept for the top neighbours.
+
+Built from the training events at training time, shipped in the checkpoint (keyed by item id, so it survives a
+rebuilt index), and aligned with an item table's rows for scoring. Per user and candidate the ranker's ``cooc``
+features sum the counts between the candidate and each history item (:func:`history_sums`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import sparse
+
+#: Neighbours kept per item: enough for every candidate a reranker sees; bounds the checkpoint (N x 200 pairs).
+DEFAULT_NEIGHBOURS = 200
+
+
+@dataclass
+class CoOccurrence:
+    """Pair counts over a vocabulary of item ids, as a CSR matrix (row item -> its top neighbours)."""
+
+    ids: list[str]
+    matrix: sparse.csr_matrix  # (V, V) float32, symmetric up to pruning, zero diagonal
+
+    @classmethod
+    def fit(cls, baskets: np.ndarray, items: list[str] | np.ndarray, neighbours: int = DEFAULT_NEIGHBOURS):
+        """``baskets``: a basket key per event (any hashable ints), ``items``: the item id of each event."""
+        items = np.asarray(items, dtype=object)
+        if len(items) == 0:
+            return cls.empty()
+        ids, item_idx = np.unique(items.astype(str), return_inverse=True)
+        _, basket_idx = np.unique(np.asarray(baskets), return_inverse=True)
+        b = sparse.csr_matrix(
+            (np.ones(len(item_idx), dtype=np.float32), (basket_idx, item_idx)),
+            shape=(int(basket_idx.max()) + 1, len(ids)),
+        )
+        b.data[:] = 1.0  # an item twice in one basket counts once
+        co = (b.T @ b).tocsr()
+        co.setdiag(0)
+        co.eliminate_zeros()
+        return cls([str(i) for i in ids], _top_per_row(co, neighbours))
+
+    @classmethod
+    def empty(cls) -> CoOccurrence:
+        return cls([], sparse.csr_matrix((0, 0), dtype=np.float32))
+
+    def to_dict(self) -> dict:
+        m = self.matrix
+        return {"ids": [str(i) for i in self.ids], "indptr": m.indptr.tolist(), "indices": m.indices.tolist(),
+                "counts": m.data.tolist()}  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, d: dict | None) -> CoOccurrence:
+        if not d or not d.get("ids"):
+            return cls.empty()
+        n = len(d["ids"])
+        m = sparse.csr_matrix(
+            (np.asarray(d["counts"], dtype=np.float32), np.asarray(d["indices"]), np.asarray(d["indptr"])),
+            shape=(n, n),
+        )
+        return cls(list(d["ids"]), m)
+
+    def aligned(self, ids: list[str]) -> sparse.csr_matrix:
+        """The counts between the rows of an item table (``ids``), plus a last all-zero row/column for unknown
+        items (row -1): (N + 1, N + 1) CSR."""
+        n = len(ids)
+        if not self.ids:
+            return sparse.csr_matrix((n + 1, n + 1), dtype=np.float32)
+        position = {item: r for r, item in enumerate(ids)}
+        to_row = np.array([position.get(i, n) for i in self.ids], dtype=np.int64)  # vocabulary -> table row
+        coo = self.matrix.tocoo()
+        rows, cols = to_row[coo.row], to_row[coo.col]
+        keep = (rows < n) & (cols < n)
+        return sparse.csr_matrix((coo.data[keep], (rows[keep], cols[keep])), shape=(n + 1, n + 1), dtype=np.float32)
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, CoOccurrence)
+            and self.ids == other.ids
+            and self.matrix.shape == other.matrix.shape
+            and (self.matrix != other.matrix).nnz == 0
+        )
+
+
+def _top_per_row(m: sparse.csr_matrix, k: int) -> sparse.csr_matrix:
+    """Keep the ``k`` largest entries of each row."""
+    m = m.tocsr().astype(np.float32)
+    counts = np.diff(m.indptr)
+    if counts.max(initial=0) <= k:
+        m.sort_indices()
+        return m
+    keep = np.zeros(m.nnz, dtype=bool)
+    for r in np.flatnonzero(counts):
+        lo, hi = m.indptr[r], m.indptr[r + 1]
+        if hi - lo <= k:
+            keep[lo:hi] = True
+        else:
+            keep[lo + np.argpartition(-m.data[lo:hi], k - 1)[:k]] = True
+    rows = np.repeat(np.arange(m.shape[0]), counts)
+    out = sparse.csr_matrix((m.data[keep], (rows[keep], m.indices[keep])), shape=m.shape)
+    out.sort_indices()
+    return out
+
+
+def history_sums(
+    matrix: sparse.csr_matrix, hist_rows: np.ndarray, weights: np.ndarray, cand_rows: np.ndarray
+) -> np.ndarray:
+    """For each user b and candidate c: sum over h of weights[b, h] * matrix[hist_rows[b, h], cand_rows[b, c]].
+
+    matrix: aligned (N + 1, N + 1) CSR (row -1 = unknown); hist_rows, weights: (B, H) (weight 0 = padding);
+    cand_rows: (B, C). Returns (B, C) float32.
+    """
+    b, h = hist_rows.shape
+    n = matrix.shape[0]
+    if b == 0 or h == 0 or matrix.nnz == 0:
+        return np.zeros(cand_rows.shape, dtype=np.float32)
+    # One sparse (B, N) "user profile" row per user, times the matrix: every user's sums over all items at once.
+    select = sparse.csr_matrix(
+        (weights.ravel().astype(np.float32), hist_rows.ravel() % n, np.arange(0, b * h + 1, h)), shape=(b, n)
+    )
+    sums = (select @ matrix).tocsr()  # (B, N)
+    cand = cand_rows % n
+    if b * n <= 20_000_000:
+        return np.take_along_axis(sums.toarray(), cand, axis=1).astype(np.float32)
+    return np.vstack([sums[i].toarray()[0, cand[i]] for i in range(b)]).astype(np.float32)
