@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse
 
+#: Largest users x items for the one-bincount path of :func:`history_sums` (a dense B x N sum array).
+BINCOUNT_LIMIT = 4_000_000
 #: Neighbours kept per item: enough for every candidate a reranker sees; bounds the checkpoint (N x 200 pairs).
 DEFAULT_NEIGHBOURS = 200
 
@@ -115,12 +117,28 @@ def history_sums(
     n = matrix.shape[0]
     if b == 0 or h == 0 or matrix.nnz == 0:
         return np.zeros(cand_rows.shape, dtype=np.float32)
+    cand = cand_rows % n
+    if b * n <= BINCOUNT_LIMIT:
+        # Gather the history rows' neighbours straight from the CSR arrays and add them up per user with one
+        # bincount: no sparse-matrix objects (their construction costs more than the sums for one request).
+        rows = hist_rows.ravel() % n
+        weights = weights.ravel().astype(np.float32)
+        keep = weights != 0
+        rows, weights = rows[keep], weights[keep]
+        user = np.repeat(np.arange(b), h)[keep]
+        starts, lengths = matrix.indptr[rows], matrix.indptr[rows + 1] - matrix.indptr[rows]
+        total = int(lengths.sum())
+        if total == 0:
+            return np.zeros(cand_rows.shape, dtype=np.float32)
+        offsets = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(total)
+        keys = np.repeat(user * n, lengths) + matrix.indices[offsets]
+        sums = np.bincount(keys, weights=matrix.data[offsets] * np.repeat(weights, lengths), minlength=b * n)
+        return sums.reshape(b, n)[np.arange(b)[:, None], cand].astype(np.float32)
     # One sparse (B, N) "user profile" row per user, times the matrix: every user's sums over all items at once.
     select = sparse.csr_matrix(
         (weights.ravel().astype(np.float32), hist_rows.ravel() % n, np.arange(0, b * h + 1, h)), shape=(b, n)
     )
     sums = (select @ matrix).tocsr()  # (B, N)
-    cand = cand_rows % n
     if b * n <= 20_000_000:
         return np.take_along_axis(sums.toarray(), cand, axis=1).astype(np.float32)
     return np.vstack([sums[i].toarray()[0, cand[i]] for i in range(b)]).astype(np.float32)
