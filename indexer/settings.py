@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -111,6 +112,10 @@ class RankerSettings(BaseSettings):
     )
     horizon_days: float = Field(
         30.0, description="Items a user bought within this many days of a training basket are never its negatives."
+    )
+    loss: Literal["softmax", "bpr"] = Field(
+        "softmax", description="Training loss: sampled softmax of the next item against its negatives, or bpr "
+        "(pairwise). A multi-positive softmax over every item bought within the horizon measured worse."
     )
     in_batch_negatives: int = Field(32, description="Other examples' next items used as negatives per example.")
     learning_rate: float = Field(2e-3, description="AdamW learning rate.")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -15,16 +14,9 @@ from ranker.features import FEATURE_NAMES, ItemStats, candidate_features, recenc
 from ranker.item_vectors import ItemVectors
 from ranker.model import AttentionRanker, RankerConfig
 from ranker.scoring import Candidate, Scorer
+from tests.unit.ranker_synthetic import Interaction
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
-
-
-@dataclass
-class Interaction:
-    item_id: str
-    type: str
-    ts: datetime
-    weight: float = 1.0
 
 
 def random_inputs(b=2, c=5, h=4, d=12, f=6, seed=0):

@@ -3,7 +3,6 @@ computation gives; ``Scored`` still constructs, compares and prints like the dat
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -13,17 +12,10 @@ from ranker.features import ItemStats
 from ranker.item_vectors import ItemVectors
 from ranker.model import AttentionRanker, RankerConfig
 from ranker.scoring import Candidate, Explanation, Scored, Scorer
+from tests.unit.ranker_synthetic import Interaction
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 TYPES = ("purchase", "view", "click", "add_to_cart")
-
-
-@dataclass
-class Interaction:
-    item_id: str
-    type: str
-    ts: datetime
-    weight: float = 1.0
 
 
 def scorer(explanations: int = 3, n: int = 40, dim: int = 8) -> Scorer:
