@@ -110,33 +110,52 @@ def history_sums(
 ) -> np.ndarray:
     """For each user b and candidate c: sum over h of weights[b, h] * matrix[hist_rows[b, h], cand_rows[b, c]].
 
-    matrix: aligned (N + 1, N + 1) CSR (row -1 = unknown); hist_rows, weights: (B, H) (weight 0 = padding);
-    cand_rows: (B, C). Returns (B, C) float32.
+    matrix: aligned (N + 1, N + 1) CSR (row -1 = unknown); hist_rows: (B, H); weights: (B, H) (weight 0 =
+    padding) or (K, B, H) for K weightings of the same history at once; cand_rows: (B, C).
+    Returns (B, C) float32, or (K, B, C) for stacked weights.
     """
+    stacked = weights.ndim == 3
+    weights = weights if stacked else weights[None]
+    k = weights.shape[0]
     b, h = hist_rows.shape
     n = matrix.shape[0]
     if b == 0 or h == 0 or matrix.nnz == 0:
-        return np.zeros(cand_rows.shape, dtype=np.float32)
+        out = np.zeros((k, *cand_rows.shape), dtype=np.float32)
+        return out if stacked else out[0]
     cand = cand_rows % n
     if b * n <= BINCOUNT_LIMIT:
-        # Gather the history rows' neighbours straight from the CSR arrays and add them up per user with one
-        # bincount: no sparse-matrix objects (their construction costs more than the sums for one request).
-        rows = hist_rows.ravel() % n
-        weights = weights.ravel().astype(np.float32)
-        keep = weights != 0
-        rows, weights = rows[keep], weights[keep]
-        user = np.repeat(np.arange(b), h)[keep]
-        starts, lengths = matrix.indptr[rows], matrix.indptr[rows + 1] - matrix.indptr[rows]
-        total = int(lengths.sum())
-        if total == 0:
-            return np.zeros(cand_rows.shape, dtype=np.float32)
-        offsets = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(total)
-        keys = np.repeat(user * n, lengths) + matrix.indices[offsets]
-        sums = np.bincount(keys, weights=matrix.data[offsets] * np.repeat(weights, lengths), minlength=b * n)
-        return sums.reshape(b, n)[np.arange(b)[:, None], cand].astype(np.float32)
-    # One sparse (B, N) "user profile" row per user, times the matrix: every user's sums over all items at once.
+        out = _sums_by_bincount(matrix, hist_rows % n, weights, cand)
+    else:
+        out = np.stack([_sums_by_product(matrix, hist_rows % n, w, cand) for w in weights])
+    return out if stacked else out[0]
+
+
+def _sums_by_bincount(matrix: sparse.csr_matrix, rows: np.ndarray, weights: np.ndarray, cand: np.ndarray):
+    """Gather the history rows' neighbours straight from the CSR arrays and add them up per user with bincount:
+    no sparse-matrix objects (building them costs more than the sums of one request)."""
+    k, (b, h), n = weights.shape[0], rows.shape, matrix.shape[0]
+    rows, w = rows.ravel(), weights.reshape(k, b * h).astype(np.float32)
+    keep = (w != 0).any(axis=0)
+    rows, w, user = rows[keep], w[:, keep], np.repeat(np.arange(b), h)[keep]
+    starts, lengths = matrix.indptr[rows], matrix.indptr[rows + 1] - matrix.indptr[rows]
+    total = int(lengths.sum())
+    if total == 0:
+        return np.zeros((k, *cand.shape), dtype=np.float32)
+    offsets = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(total)
+    keys = np.repeat(user * n, lengths) + matrix.indices[offsets]
+    counts = matrix.data[offsets]
+    picked = np.arange(b)[:, None] * n + cand  # (B, C) positions in the flat (B, N) sums
+    return np.stack([
+        np.bincount(keys, weights=counts * np.repeat(wk, lengths), minlength=b * n)[picked] for wk in w
+    ]).astype(np.float32)  # fmt: skip
+
+
+def _sums_by_product(matrix: sparse.csr_matrix, rows: np.ndarray, weights: np.ndarray, cand: np.ndarray):
+    """One sparse (B, N) "user profile" row per user, times the matrix: every user's sums over all items."""
+    b, h = rows.shape
+    n = matrix.shape[0]
     select = sparse.csr_matrix(
-        (weights.ravel().astype(np.float32), hist_rows.ravel() % n, np.arange(0, b * h + 1, h)), shape=(b, n)
+        (weights.ravel().astype(np.float32), rows.ravel(), np.arange(0, b * h + 1, h)), shape=(b, n)
     )
     sums = (select @ matrix).tocsr()  # (B, N)
     if b * n <= 20_000_000:

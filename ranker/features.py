@@ -156,16 +156,6 @@ def minmax(x: np.ndarray) -> np.ndarray:
     return np.where(span > 0, (x - lo) / np.where(span > 0, span, 1.0), 1.0).astype(np.float32)
 
 
-def repeat_counts(cand_rows: np.ndarray, hist_rows: np.ndarray, hist_mask: np.ndarray) -> np.ndarray:
-    """How often each candidate is in the history. cand_rows (B, C), hist_rows (B, H), hist_mask (B, H) -> (B, C)."""
-    return _same(cand_rows, hist_rows, hist_mask).sum(axis=-1).astype(np.float32)
-
-
-def _same(cand_rows: np.ndarray, hist_rows: np.ndarray, hist_mask: np.ndarray) -> np.ndarray:
-    """(B, C, H): candidate c is history item h (a real slot, a known item)."""
-    return (cand_rows[:, :, None] == hist_rows[:, None, :]) & hist_mask[:, None, :] & (cand_rows[:, :, None] >= 0)
-
-
 def decay(age_days: np.ndarray, half_life_days: float) -> np.ndarray:
     """0.5 ** (age / half-life); future events count as age 0."""
     return np.exp2(-np.maximum(age_days, 0.0) / half_life_days).astype(np.float32)
@@ -193,9 +183,11 @@ def candidate_features(
     """
     if age_days is None:
         age_days = np.zeros(hist_rows.shape)
-    same = _same(cand_rows, hist_rows, hist_mask)  # (B, C, H)
+    past: PastStats | None = None
     columns = {}
     for name in names:
+        if name in ("repeat", "repeat_recent", "last_seen", "repeat_due") and past is None:
+            past = past_stats(cand_rows, hist_rows, hist_mask, age_days)
         if name == "retrieval":
             col = minmax(retrieval.astype(np.float32))
         elif name == "popularity":
@@ -205,20 +197,18 @@ def candidate_features(
         elif name == "price_known":
             col = stats.price_known[cand_rows]
         elif name == "repeat":
-            col = np.log1p(same.sum(axis=-1).astype(np.float32))
+            col = np.log1p(past.count)
         elif name == "has_history":
             col = np.broadcast_to(hist_mask.any(axis=1, keepdims=True), cand_rows.shape).astype(np.float32)
         elif name == "repeat_recent":
-            w = decay(age_days, REPEAT_HALF_LIFE_DAYS) * hist_mask
-            col = np.log1p(np.einsum("bch,bh->bc", same.astype(np.float32), w))
+            col = np.log1p(past.decayed)
         elif name == "last_seen":
-            closeness = 1.0 / (1.0 + np.log2(1.0 + np.maximum(age_days, 0.0)))  # (B, H)
-            col = np.where(same, closeness[:, None, :], 0.0).max(axis=-1, initial=0.0)
+            col = np.where(past.count > 0, 1.0 / (1.0 + np.log2(1.0 + past.last_age)), 0.0)
         elif name == "trend":
             counts = stats.trend[cand_rows] if trend_counts is None else trend_counts
             col = np.log1p(counts) / max(stats.trend_scale, 1e-6)
         elif name == "repeat_due":
-            col = repeat_due(same, age_days)
+            col = repeat_due(past)
         elif name == "item_repeat_rate":
             col = stats.repeat_rate[cand_rows]
         elif name == "user_repeat_share":
@@ -234,16 +224,51 @@ def candidate_features(
     return np.stack([columns[n] for n in names], axis=-1).astype(np.float32)
 
 
-def repeat_due(same: np.ndarray, age_days: np.ndarray) -> np.ndarray:
+@dataclass
+class PastStats:
+    """Per (user, candidate), from the user's history events of that item: how many, their weights 0.5^(age / 30
+    days) summed, and the ages (days) of the newest and the oldest (0 when there is none). Each (B, C)."""
+
+    count: np.ndarray
+    decayed: np.ndarray
+    last_age: np.ndarray
+    first_age: np.ndarray
+
+
+def past_stats(cand_rows: np.ndarray, hist_rows: np.ndarray, hist_mask: np.ndarray, age_days: np.ndarray):
+    """:class:`PastStats` by grouping the history by (user, item) once and looking the candidates up: cheaper
+    than comparing every candidate with every history event."""
+    b = len(cand_rows)
+    zeros = np.zeros(cand_rows.shape, dtype=np.float32)
+    if not hist_mask.any():
+        return PastStats(zeros, zeros, zeros, zeros)
+    span = int(max(cand_rows.max(initial=0), hist_rows.max(initial=0))) + 2
+    keys = (np.arange(b)[:, None] * span + hist_rows)[hist_mask]
+    ages = np.maximum(age_days, 0.0)[hist_mask]
+    order = np.argsort(keys, kind="stable")
+    keys, ages = keys[order], ages[order]
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+    uniq = keys[starts]
+    count = np.diff(np.r_[starts, len(keys)]).astype(np.float32)
+    decayed = np.add.reduceat(decay(ages, REPEAT_HALF_LIFE_DAYS), starts)
+    last, first = np.minimum.reduceat(ages, starts), np.maximum.reduceat(ages, starts)
+    wanted = np.arange(b)[:, None] * span + cand_rows
+    pos = np.minimum(np.searchsorted(uniq, wanted), len(uniq) - 1)
+    found = (uniq[pos] == wanted) & (cand_rows >= 0)
+
+    def pick(values: np.ndarray) -> np.ndarray:
+        return np.where(found, values[pos], 0.0).astype(np.float32)
+
+    return PastStats(pick(count), pick(decayed), pick(last), pick(first))
+
+
+def repeat_due(past: PastStats) -> np.ndarray:
     """(B, C): exp(-|log(days since the last purchase / mean days between purchases)|) for candidates bought at
-    least twice (more than half a day apart); 0 otherwise. ``same``: (B, C, H) from :func:`_same`."""
-    ages = np.broadcast_to(np.maximum(age_days, 0.0)[:, None, :], same.shape)
-    last = np.where(same, ages, np.inf).min(axis=-1)
-    first = np.where(same, ages, -np.inf).max(axis=-1)
-    n = same.sum(axis=-1)
-    gap = np.where(n > 1, (first - last) / np.maximum(n - 1, 1), 0.0)
+    least twice (more than half a day apart on average); 0 otherwise."""
+    n = past.count
+    gap = np.where(n > 1, (past.first_age - past.last_age) / np.maximum(n - 1, 1), 0.0)
     ok = (n > 1) & (gap > 0.5)
-    ratio = np.where(ok, (last + 0.5) / np.where(ok, gap, 1.0), 1.0)
+    ratio = np.where(ok, (past.last_age + 0.5) / np.where(ok, gap, 1.0), 1.0)
     return np.where(ok, np.exp(-np.abs(np.log(ratio))), 0.0).astype(np.float32)
 
 
@@ -274,22 +299,16 @@ def _cooc_columns(cand_rows, hist_rows, hist_mask, age_days, stats: AlignedStats
     """Both co-occurrence features with one sparse product: weights [all history | recent history]."""
     mask = hist_mask.astype(np.float32)
     recent = decay(age_days, COOC_HALF_LIFE_DAYS) * mask
-    b = len(hist_rows)
-    sums = history_sums(
-        stats.cooc,
-        np.concatenate([hist_rows, hist_rows]),
-        np.concatenate([mask, recent]),
-        np.concatenate([cand_rows, cand_rows]),
-    )
+    sums = history_sums(stats.cooc, hist_rows, np.stack([mask, recent]), cand_rows)  # (2, B, C)
     if leave_out is not None:
         # The basket added one to each (history item, candidate) pair it holds, the candidate itself excepted.
         cand_in, hist_in = leave_out
         own = cand_in[:, :, None] & hist_in[:, None, :] & (cand_rows[:, :, None] != hist_rows[:, None, :])
         own = own.astype(np.float32)
-        sums[:b] -= np.einsum("bch,bh->bc", own, mask)
-        sums[b:] -= np.einsum("bch,bh->bc", own, recent)
+        sums[0] -= np.einsum("bch,bh->bc", own, mask)
+        sums[1] -= np.einsum("bch,bh->bc", own, recent)
         np.maximum(sums, 0.0, out=sums)
-    return {"cooc": np.log1p(sums[:b]), "cooc_recent": np.log1p(sums[b:])}
+    return {"cooc": np.log1p(sums[0]), "cooc_recent": np.log1p(sums[1])}
 
 
 def recency_buckets(age_days: np.ndarray, buckets: int) -> np.ndarray:

@@ -188,16 +188,28 @@ def test_validation_counts_each_candidate_item_once():
 
 
 def test_repeat_due_peaks_when_the_usual_gap_has_passed():
-    from ranker.features import repeat_due
+    from ranker.features import past_stats, repeat_due
 
     hist = np.array([[0, 0, 0, 1, 2, 2]])  # item 0 every 30 days, last 30 days ago; item 1 once; item 2 same day
     ages = np.array([[30.0, 60.0, 90.0, 5.0, 3.0, 3.0]])
     mask = np.ones((1, 6), dtype=bool)
-    same = (np.array([[0, 1, 2]])[:, :, None] == hist[:, None, :]) & mask[:, None, :]
-    due = repeat_due(same, ages)[0]
-    assert due[0] == pytest.approx(np.exp(-abs(np.log(30.5 / 30))), rel=1e-5) and due[1] == 0 and due[2] == 0
-    early = repeat_due(same, ages - 25.0)[0]  # bought 5 days ago: not due yet
+    cand = np.array([[0, 1, 2, 3, -1]])
+    due = repeat_due(past_stats(cand, hist, mask, ages))[0]
+    assert due[0] == pytest.approx(np.exp(-abs(np.log(30.5 / 30))), rel=1e-5) and due[1:].tolist() == [0, 0, 0, 0]
+    early = repeat_due(past_stats(cand, hist, mask, ages - 25.0))[0]  # bought 5 days ago: not due yet
     assert early[0] < due[0]
+
+
+def test_past_stats_group_each_users_history_by_item():
+    from ranker.features import past_stats
+
+    hist = np.array([[4, 2, 4, 9], [4, 4, 7, 7]])
+    mask = np.array([[True, True, True, True], [True, True, False, False]])  # user 1's 7s are padding
+    ages = np.array([[1.0, 2.0, 3.0, 4.0], [10.0, 20.0, 0.0, 0.0]])
+    past = past_stats(np.array([[4, 7, -1], [4, 7, 2]]), hist, mask, ages)
+    assert past.count.tolist() == [[2, 0, 0], [2, 0, 0]]
+    assert past.last_age.tolist() == [[1, 0, 0], [10, 0, 0]] and past.first_age.tolist() == [[3, 0, 0], [20, 0, 0]]
+    assert past.decayed[0, 0] == pytest.approx(0.5 ** (1 / 30) + 0.5 ** (3 / 30), rel=1e-5)
 
 
 def test_scorer_offers_co_purchases_and_trending_items_as_candidates():
