@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse
 
+#: Largest aligned table (cells) also kept dense, as float16 (16M cells: 32 MB, a catalog of 4,000 items).
+DENSE_LIMIT = 16_000_000
 #: Largest users x items for the one-bincount path of :func:`history_sums` (a dense B x N sum array).
 BINCOUNT_LIMIT = 4_000_000
 #: Neighbours kept per item: enough for every candidate a reranker sees; bounds the checkpoint (N x 200 pairs).
@@ -105,14 +107,26 @@ def _top_per_row(m: sparse.csr_matrix, k: int) -> sparse.csr_matrix:
     return out
 
 
+def dense_table(matrix: sparse.csr_matrix, limit: int = DENSE_LIMIT) -> np.ndarray | None:
+    """The aligned counts as a dense float16 array when it has at most ``limit`` cells (else None)."""
+    n = matrix.shape[0]
+    if n * n > limit or matrix.nnz == 0:
+        return None
+    return matrix.toarray().astype(np.float16)
+
+
 def history_sums(
-    matrix: sparse.csr_matrix, hist_rows: np.ndarray, weights: np.ndarray, cand_rows: np.ndarray
+    matrix: sparse.csr_matrix,
+    hist_rows: np.ndarray,
+    weights: np.ndarray,
+    cand_rows: np.ndarray,
+    dense: np.ndarray | None = None,
 ) -> np.ndarray:
     """For each user b and candidate c: sum over h of weights[b, h] * matrix[hist_rows[b, h], cand_rows[b, c]].
 
     matrix: aligned (N + 1, N + 1) CSR (row -1 = unknown); hist_rows: (B, H); weights: (B, H) (weight 0 =
-    padding) or (K, B, H) for K weightings of the same history at once; cand_rows: (B, C).
-    Returns (B, C) float32, or (K, B, C) for stacked weights.
+    padding) or (K, B, H) for K weightings of the same history at once; cand_rows: (B, C); ``dense``: the same
+    counts from :func:`dense_table`, used when given. Returns (B, C) float32, or (K, B, C) for stacked weights.
     """
     stacked = weights.ndim == 3
     weights = weights if stacked else weights[None]
@@ -123,7 +137,10 @@ def history_sums(
         out = np.zeros((k, *cand_rows.shape), dtype=np.float32)
         return out if stacked else out[0]
     cand = cand_rows % n
-    if b * n <= BINCOUNT_LIMIT:
+    if dense is not None:
+        block = dense[(hist_rows % n)[:, :, None], cand[:, None, :]].astype(np.float32)  # (B, H, C)
+        out = np.einsum("kbh,bhc->kbc", weights.astype(np.float32), block)
+    elif b * n <= BINCOUNT_LIMIT:
         out = _sums_by_bincount(matrix, hist_rows % n, weights, cand)
     else:
         out = np.stack([_sums_by_product(matrix, hist_rows % n, w, cand) for w in weights])

@@ -40,7 +40,7 @@ import numpy as np
 from scipy import sparse
 
 from indexer.errors import ModelError
-from ranker.cooccurrence import CoOccurrence, history_sums
+from ranker.cooccurrence import CoOccurrence, dense_table, history_sums
 
 FEATURE_NAMES = (
     "retrieval", "popularity", "price", "price_known", "repeat", "has_history",
@@ -144,6 +144,9 @@ class AlignedStats:
         # Row -1 (an unknown item) reads this appended zero.
         self.repeat_rate = np.append(self.repeat_rate, 0.0).astype(np.float32)
         self.trend = np.append(self.trend, 0.0).astype(np.float32)
+        #: The counts as a dense float16 table too when it is small (3.9k items: 30 MB): a request then gathers its
+        #: (history x candidates) block directly, several times faster than walking the sparse rows.
+        self.cooc_dense = dense_table(self.cooc)
         self.popularity = np.append(self.popularity, 0.0).astype(np.float32)
         self.price = np.append(self.price, 0.0).astype(np.float32)
         self.price_known = np.append(self.price_known, 0.0).astype(np.float32)
@@ -299,7 +302,7 @@ def _cooc_columns(cand_rows, hist_rows, hist_mask, age_days, stats: AlignedStats
     """Both co-occurrence features with one sparse product: weights [all history | recent history]."""
     mask = hist_mask.astype(np.float32)
     recent = decay(age_days, COOC_HALF_LIFE_DAYS) * mask
-    sums = history_sums(stats.cooc, hist_rows, np.stack([mask, recent]), cand_rows)  # (2, B, C)
+    sums = history_sums(stats.cooc, hist_rows, np.stack([mask, recent]), cand_rows, stats.cooc_dense)  # (2, B, C)
     if leave_out is not None:
         # The basket added one to each (history item, candidate) pair it holds, the candidate itself excepted.
         cand_in, hist_in = leave_out

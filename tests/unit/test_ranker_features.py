@@ -245,3 +245,20 @@ def test_history_sums_gives_the_same_answer_on_its_sparse_path(monkeypatch):
     dense = table.toarray()
     expected = np.einsum("bh,bhc->bc", weights, dense[(hist % 301)[:, :, None], (cand % 301)[:, None, :]])
     assert np.allclose(fast, expected, atol=1e-5)
+
+
+def test_history_sums_from_the_dense_table_match_the_sparse_rows():
+    from scipy import sparse
+
+    from ranker.cooccurrence import dense_table
+
+    rng = np.random.default_rng(4)
+    table = sparse.random(201, 201, density=0.05, format="csr", random_state=5, dtype=np.float32) * 7
+    table.data = np.round(table.data)  # counts
+    table.eliminate_zeros()
+    hist, cand = rng.integers(-1, 200, size=(3, 30)), rng.integers(-1, 200, size=(3, 12))
+    weights = np.stack([rng.random((3, 30)), rng.random((3, 30))]).astype(np.float32)
+    dense = dense_table(table)
+    assert dense is not None and dense_table(table, limit=100) is None
+    assert np.allclose(history_sums(table, hist, weights, cand, dense), history_sums(table, hist, weights, cand),
+                       rtol=1e-3)  # fmt: skip
