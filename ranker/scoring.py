@@ -268,13 +268,15 @@ class Scorer:
             return []
         vectors = self.item_vectors
         # The features read the longer history (the checkpoint's feature_history), attention its newest part.
-        window = max(self.config.feature_history, self.history_length)
-        known = [h for h in history[:window] if h.item_id in vectors.row]
-        n_attend = sum(1 for h in history[: self.history_length] if h.item_id in vectors.row)
+        window = list(history[: max(self.config.feature_history, self.history_length)])
+        rows = vectors.rows([h.item_id for h in window])
+        found = rows >= 0
+        known = [h for h, f in zip(window, found.tolist()) if f]  # items of the table only, newest first
+        known_rows = rows[found]
+        n_attend = int(found[: self.history_length].sum())
         feat_hist = known[: self.config.feature_history]
         hist = known[:n_attend]
         ages = self._ages_days(known, now or datetime.now(UTC)) if known else np.zeros(0)
-        known_rows = vectors.rows([h.item_id for h in known])
         hist_rows = known_rows[:n_attend]  # (H,)
         cand_rows = vectors.rows([c.id for c in candidates])  # (C,)
         retrieval = np.fromiter((c.retrieval_score for c in candidates), dtype=np.float32, count=len(candidates))
