@@ -14,6 +14,8 @@ from scipy import sparse
 
 #: Largest aligned table (cells) also kept dense, as float16 (16M cells: 32 MB, a catalog of 4,000 items).
 DENSE_LIMIT = 16_000_000
+#: Largest history x items (cells) copied row by row out of the dense table for one request.
+ROW_GATHER_LIMIT = 2_000_000
 #: Largest users x items for the one-bincount path of :func:`history_sums` (a dense B x N sum array).
 BINCOUNT_LIMIT = 4_000_000
 #: Neighbours kept per item: enough for every candidate a reranker sees; bounds the checkpoint (N x 200 pairs).
@@ -138,7 +140,11 @@ def history_sums(
         return out if stacked else out[0]
     cand = cand_rows % n
     if dense is not None:
-        block = dense[(hist_rows % n)[:, :, None], cand[:, None, :]].astype(np.float32)  # (B, H, C)
+        rows = hist_rows % n
+        if b * h * n <= ROW_GATHER_LIMIT:  # whole rows first: sequential reads, then a gather in cache (2x faster)
+            block = np.take_along_axis(dense[rows], cand[:, None, :], axis=2).astype(np.float32)  # (B, H, C)
+        else:
+            block = dense[rows[:, :, None], cand[:, None, :]].astype(np.float32)  # (B, H, C)
         out = np.einsum("kbh,bhc->kbc", weights.astype(np.float32), block)
     elif b * n <= BINCOUNT_LIMIT:
         out = _sums_by_bincount(matrix, hist_rows % n, weights, cand)

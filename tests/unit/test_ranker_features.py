@@ -247,8 +247,10 @@ def test_history_sums_gives_the_same_answer_on_its_sparse_path(monkeypatch):
     assert np.allclose(fast, expected, atol=1e-5)
 
 
-def test_history_sums_from_the_dense_table_match_the_sparse_rows():
+def test_history_sums_from_the_dense_table_match_the_sparse_rows(monkeypatch):
     from scipy import sparse
+
+    import ranker.cooccurrence as cooccurrence
 
     from ranker.cooccurrence import dense_table
 
@@ -260,5 +262,7 @@ def test_history_sums_from_the_dense_table_match_the_sparse_rows():
     weights = np.stack([rng.random((3, 30)), rng.random((3, 30))]).astype(np.float32)
     dense = dense_table(table)
     assert dense is not None and dense_table(table, limit=100) is None
-    assert np.allclose(history_sums(table, hist, weights, cand, dense), history_sums(table, hist, weights, cand),
-                       rtol=1e-3)  # fmt: skip
+    expected = history_sums(table, hist, weights, cand)
+    assert np.allclose(history_sums(table, hist, weights, cand, dense), expected, rtol=1e-3)  # rows copied first
+    monkeypatch.setattr(cooccurrence, "ROW_GATHER_LIMIT", 0)
+    assert np.allclose(history_sums(table, hist, weights, cand, dense), expected, rtol=1e-3)  # cells gathered
