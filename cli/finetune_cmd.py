@@ -27,13 +27,15 @@ def finetune(
 ) -> None:
     """Fine-tune the sentence-transformers model for k-NN on the history mean (RECSEARCH_FINETUNE_OBJECTIVE)."""
     from ranker import finetune as ft
+    from ranker.embedding_versions import list_versions
+    from ranker.finetune_check import describe_validation
 
     settings = get_settings()
     if list_:
-        for meta in ft.list_versions(settings):
+        for meta in list_versions(settings):
             out.print(
                 f"{meta['version']}  base={meta['base_model']}  until={meta['until']}  steps={meta['steps']}  "
-                f"{ft.describe_validation(meta['validation'])}",
+                f"{describe_validation(meta['validation'])}",
                 highlight=False,
             )
         return
@@ -52,5 +54,5 @@ def finetune(
         f"weights of step {result.selected_step} kept)",
         highlight=False,
     )
-    out.print(f"held-out, base -> fine-tuned: {ft.describe_validation(result.validation)}", highlight=False)
+    out.print(f"held-out, base -> fine-tuned: {describe_validation(result.validation)}", highlight=False)
     out.print(f"re-embed the catalog with it: recadmin index build --catalog PATH --model {result.path}")

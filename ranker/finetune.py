@@ -30,13 +30,10 @@ index holds, so an enriched catalog trains on its enriched text. The model is sa
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -45,9 +42,10 @@ import pandas as pd
 from indexer.embedding import resolve_model_path
 from indexer.errors import InputError, ModelError
 from indexer.settings import Settings
+from ranker.embedding_versions import append_head, embedding_models_dir, new_version, save_version
+from ranker.finetune_check import heldout_check
 from ranker.finetune_data import (
     HistoryExamples,
-    HoldoutCase,
     PairSet,
     batches_without_repeats,
     behaviour_pairs,
@@ -62,11 +60,6 @@ VALIDATION_PAIRS = 500
 PRIMARY = "history_mean_ndcg@10"
 #: Cosine scale of the softmaxes (the temperature of MultipleNegativesRankingLoss).
 SCALE = 20.0
-
-
-def embedding_models_dir(settings: Settings) -> Path:
-    """Where fine-tuned embedding models are kept, one folder per version."""
-    return Path(settings.state_dir) / "models" / "embedding"
 
 
 @dataclass
@@ -99,63 +92,6 @@ def _encode(model, texts: list[str]) -> np.ndarray:
     return model.encode(
         texts, batch_size=64, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
     )
-
-
-def heldout_check(
-    vectors: np.ndarray, items: list[str], cases: list[HoldoutCase], pairs: list[tuple[str, str]]
-) -> dict[str, float]:
-    """The item space as the k-NN baseline uses it, on held-out customers (see the module docstring).
-
-    ``history_mean_*``: full ranking of the catalog by cosine with the mean history vector, history items
-    eligible; ``*_excluded``: history items removed from the ranking and from the targets; ``pair_recall@10``:
-    the held-out pair's positive among the 10 nearest catalog items of its anchor (the anchor itself left out).
-    ``vectors`` are the unit-length vectors of ``items``, in that order."""
-    from ranker.evaluation.metrics import case_metrics
-
-    position = {item: i for i, item in enumerate(items)}
-    ids = np.asarray(items)
-    rows: dict[str, list[float]] = {"ndcg": [], "recall": [], "ndcg_x": [], "recall_x": []}
-    for case in cases:
-        mean = vectors[[position[i] for i in case.history]].mean(axis=0)
-        scores = vectors @ (mean / max(float(np.linalg.norm(mean)), 1e-12))
-        m = case_metrics(list(ids[np.argsort(-scores)[:10]]), case.targets, (10,))
-        rows["ndcg"].append(m["ndcg@10"])
-        rows["recall"].append(m["recall@10"])
-        new = set(case.targets) - set(case.history)
-        if new:
-            scores[[position[i] for i in case.history]] = -np.inf
-            m = case_metrics(list(ids[np.argsort(-scores)[:10]]), new, (10,))
-            rows["ndcg_x"].append(m["ndcg@10"])
-            rows["recall_x"].append(m["recall@10"])
-    out = {
-        "history_mean_ndcg@10": float(np.mean(rows["ndcg"])) if cases else 0.0,
-        "history_mean_recall@10": float(np.mean(rows["recall"])) if cases else 0.0,
-        "history_mean_ndcg@10_excluded": float(np.mean(rows["ndcg_x"])) if rows["ndcg_x"] else 0.0,
-        "history_mean_recall@10_excluded": float(np.mean(rows["recall_x"])) if rows["recall_x"] else 0.0,
-    }
-    if pairs:
-        a = vectors[[position[x] for x, _ in pairs]]
-        sims = a @ vectors.T
-        sims[np.arange(len(pairs)), [position[x] for x, _ in pairs]] = -np.inf
-        top = np.argpartition(-sims, 10, axis=1)[:, :10] if len(items) > 11 else np.argsort(-sims, axis=1)[:, :10]
-        out["pair_recall@10"] = float(np.mean([position[y] in top[k] for k, (_, y) in enumerate(pairs)]))
-    return out
-
-
-def describe_validation(v: dict) -> str:
-    """One line of held-out numbers, base -> fine-tuned (older versions recorded a pair accuracy only)."""
-    if "pair_accuracy_before" in v:
-        return f"pair accuracy {v['pair_accuracy_before']:.3f} -> {v['pair_accuracy_after']:.3f}"
-    names = ("history_mean_ndcg@10", "history_mean_ndcg@10_excluded", "history_mean_recall@10", "pair_recall@10")
-    return ", ".join(
-        f"{n.removeprefix('history_mean_')} {v[n + '_before']:.4f} -> {v[n + '_after']:.4f}"
-        for n in names if n + "_before" in v
-    ) + f" ({v.get('holdout_users', 0)} customers, {v.get('pairs', 0)} pairs)"
-
-
-def new_version(now: datetime | None = None) -> str:
-    """``ft-20261127t221503``: sortable, one per second."""
-    return "ft-" + (now or datetime.now(UTC)).strftime("%Y%m%dt%H%M%S")
 
 
 class _Plan:
@@ -360,7 +296,7 @@ def finetune(
     assert best is not None
     if cfg.objective == "history":
         head.load_state_dict(best[2])
-        _append_head(model, head)
+        append_head(model, head)
     else:
         model.load_state_dict(best[2])
     model.eval()
@@ -382,46 +318,8 @@ def finetune(
                 "window_days": cfg.window_days, "popularity_damping": cfg.popularity_damping,
                 "selected_check": {k: v for k, v in chosen.items() if k != "step"}},
     )  # fmt: skip
-    _save(model, result, target)
+    save_version(model, result.as_dict(), target)
     return result
-
-
-def _append_head(model, head) -> None:
-    """Append the trained linear layer and a final normalisation to the model, as standard modules that any
-    sentence-transformers loader (``recadmin index build --model``) rebuilds."""
-    import torch
-
-    try:
-        from sentence_transformers.sentence_transformer.models import Dense, Normalize
-    except ImportError:  # older sentence-transformers
-        from sentence_transformers.models import Dense, Normalize
-    dense = Dense(head.in_features, head.out_features, bias=True, activation_function=torch.nn.Identity())
-    dense.linear.load_state_dict(head.state_dict())
-    model.append(dense.to(model.device))
-    model.append(Normalize())
-
-
-def _save(model, result: FinetuneResult, target: Path) -> None:
-    """Write into a temporary folder, then rename: a crash never leaves a half-written version."""
-    if target.exists():
-        raise ModelError(f"model version folder {target} already exists")
-    tmp = target.with_name(target.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.parent.mkdir(parents=True, exist_ok=True)
-    model.save(str(tmp), create_model_card=False)
-    (tmp / "finetune.json").write_text(json.dumps(result.as_dict(), indent=2))
-    os.replace(tmp, target)
-
-
-def list_versions(settings: Settings) -> list[dict]:
-    """The fine-tuned models on disk, oldest first, each with its ``finetune.json``."""
-    folder = embedding_models_dir(settings)
-    out = []
-    for path in sorted(folder.glob("ft-*")) if folder.exists() else []:
-        meta_file = path / "finetune.json"
-        if path.is_dir() and meta_file.exists():
-            out.append(json.loads(meta_file.read_text()))
-    return out
 
 
 def default_until(settings: Settings, events: pd.DataFrame) -> pd.Timestamp:

@@ -88,7 +88,8 @@ def test_evaluate_errors_are_clear(settings, tmp_path):
 
 def test_finetune_saves_a_loadable_version_trained_before_the_cutoff(settings, minilm, retail_slice):
     from indexer.embedding import load_embedder
-    from ranker.finetune import finetune_from_settings, list_versions
+    from ranker.embedding_versions import list_versions
+    from ranker.finetune import finetune_from_settings
 
     api.build_from_catalog(settings, retail_slice, embedder=minilm)
     s = settings.model_copy(update={"finetune": settings.finetune.model_copy(update={"batch_size": 8})})

@@ -9,7 +9,8 @@ import pandas as pd
 
 import numpy as np
 
-from ranker.finetune import _Plan, heldout_check
+from ranker.finetune import _Plan
+from ranker.finetune_check import heldout_check
 from ranker.finetune_data import batches_without_repeats, behaviour_pairs, history_examples, holdout_users
 from tests.unit.eval_fakes import events
 
