@@ -24,7 +24,6 @@ import json
 import os
 import sys
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -38,14 +37,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 GOAL_P99_MS = 1.0
-
-
-@dataclass
-class Interaction:
-    item_id: str
-    type: str
-    ts: datetime
-    weight: float = 1.0
 
 
 def pct(values: list[float], q: float) -> float:
@@ -72,6 +63,7 @@ def main() -> None:
     from ranker.features import FEATURE_NAMES
     from ranker.item_vectors import ItemVectors
     from ranker.model import AttentionRanker, RankerConfig
+    from ranker.profiles import Interaction
     from ranker.scoring import Candidate, Scorer
 
     torch.set_num_threads(1)

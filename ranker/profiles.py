@@ -37,7 +37,7 @@ class Interaction:
     item_id: str
     type: str
     ts: datetime
-    weight: float
+    weight: float = 1.0
 
 
 @dataclass

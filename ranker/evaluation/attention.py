@@ -13,23 +13,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import datetime
 
 import numpy as np
 import pandas as pd
 
-from ranker.evaluation.baselines import CoOccurrence, history_mean
+from ranker.evaluation.baselines import CoOccurrence, HistoryKnn, history_mean
 from ranker.evaluation.catalog import Catalog, ItemSearch
 from ranker.evaluation.splits import TestCase
-
-
-class _Past:
-    """A history entry in the shape the scorer reads (``ranker.profiles.Interaction``)."""
-
-    __slots__ = ("item_id", "type", "ts", "weight")
-
-    def __init__(self, item_id: str, ts: datetime):
-        self.item_id, self.type, self.ts, self.weight = item_id, "purchase", ts, 1.0
+from ranker.profiles import Interaction
 
 
 class AttentionReranker:
@@ -58,6 +49,7 @@ class AttentionReranker:
         self.trending_items = 100
         self.trending: list[str] = []
         self.cooc = CoOccurrence(catalog, name=f"{name}-candidates")
+        self.knn = HistoryKnn(catalog, search, name=f"{name}-candidates")
         self.scorer = None
         self.fit_info: dict = {}
         from ranker.item_vectors import ItemVectors
@@ -86,8 +78,8 @@ class AttentionReranker:
         self.trending = [self.catalog.ids[i] for i in top if trend[i] > 0]
         self.now = train["ts"].max()
 
-    def _history(self, case: TestCase) -> list[_Past]:
-        return [_Past(i, pd.Timestamp(ts).to_pydatetime()) for i, ts in zip(reversed(case.history),
+    def _history(self, case: TestCase) -> list[Interaction]:
+        return [Interaction(i, "purchase", pd.Timestamp(ts).to_pydatetime()) for i, ts in zip(reversed(case.history),
                                                                            reversed(case.history_ts))]  # fmt: skip
 
     def _rank(self, case: TestCase, items: Sequence[str]) -> list[tuple[str, float]]:
@@ -103,17 +95,11 @@ class AttentionReranker:
         return [(s.id, s.score) for s in scored]
 
     def recommend(self, cases: Sequence[TestCase], k: int, exclude_seen: bool) -> list[list[str]]:
-        means = [history_mean(self.catalog, c) for c in cases]
-        asked = [i for i, m in enumerate(means) if m is not None]
-        knn: dict[int, list[str]] = {}
-        if asked:
-            skip = [sorted(cases[i].seen) if exclude_seen else [] for i in asked]
-            found = self.search.knn(np.stack([means[i] for i in asked]), self.candidates, skip)
-            knn = {i: [item for item, _ in ranked] for i, ranked in zip(asked, found, strict=True)}
+        knn = self.knn.recommend(cases, self.candidates, exclude_seen)
         out = []
         for i, case in enumerate(cases):
             trending = [t for t in self.trending if not (exclude_seen and t in case.seen)]
-            pool = list(dict.fromkeys(knn.get(i, []) + self.cooc.recommend([case], self.candidates, exclude_seen)[0]
+            pool = list(dict.fromkeys(knn[i] + self.cooc.recommend([case], self.candidates, exclude_seen)[0]
                                       + trending))  # fmt: skip
             if not exclude_seen:
                 own = [h for h in dict.fromkeys(reversed(case.history)) if h in self.catalog and h not in pool]

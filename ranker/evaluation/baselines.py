@@ -168,6 +168,18 @@ def history_mean(catalog: Catalog, case: TestCase) -> np.ndarray | None:
     return mean / max(float(np.linalg.norm(mean)), 1e-12)
 
 
+def _search_per_case(cases: Sequence[TestCase], queries: list, run, exclude_seen: bool) -> list[list[str]]:
+    """One batched index search for the cases that have a query (None: no query, empty list): ``run(queries,
+    skip)`` returns the ranked (item, score) lists, ``skip`` each case's already-bought items when excluded."""
+    out: list[list[str]] = [[] for _ in cases]
+    asked = [i for i, q in enumerate(queries) if q is not None]
+    if asked:
+        skip = [sorted(cases[i].seen) if exclude_seen else [] for i in asked]
+        for i, ranked in zip(asked, run([queries[i] for i in asked], skip), strict=True):
+            out[i] = [item for item, _ in ranked]
+    return out
+
+
 class HistoryKnn:
     """k-NN search of the real index with the mean of the user's history vectors as the query."""
 
@@ -180,15 +192,8 @@ class HistoryKnn:
         """Nothing to learn: the item vectors come from the index."""
 
     def recommend(self, cases: Sequence[TestCase], k: int, exclude_seen: bool) -> list[list[str]]:
-        out: list[list[str]] = [[] for _ in cases]
-        asked = [(i, history_mean(self.catalog, c)) for i, c in enumerate(cases)]
-        asked = [(i, v) for i, v in asked if v is not None]
-        if asked:
-            vectors = np.stack([v for _, v in asked])
-            skip = [sorted(cases[i].seen) if exclude_seen else [] for i, _ in asked]
-            for (i, _), ranked in zip(asked, self.search.knn(vectors, k, skip), strict=True):
-                out[i] = [item for item, _ in ranked]
-        return out
+        queries = [history_mean(self.catalog, c) for c in cases]
+        return _search_per_case(cases, queries, lambda q, skip: self.search.knn(np.stack(q), k, skip), exclude_seen)
 
     def score(self, case: TestCase, items: Sequence[str]) -> np.ndarray:
         mean = history_mean(self.catalog, case)
@@ -214,15 +219,10 @@ class Bm25LastItem:
         """Nothing to learn: BM25 statistics live in the index."""
 
     def recommend(self, cases: Sequence[TestCase], k: int, exclude_seen: bool) -> list[list[str]]:
-        out: list[list[str]] = [[] for _ in cases]
-        asked = [(i, last_known_item(self.catalog, c)) for i, c in enumerate(cases)]
-        asked = [(i, item) for i, item in asked if item is not None]
-        if asked:
-            texts = [self.catalog.text_of(item) for _, item in asked]
-            skip = [sorted(cases[i].seen) if exclude_seen else [] for i, _ in asked]
-            for (i, _), ranked in zip(asked, self.search.bm25(texts, k, skip), strict=True):
-                out[i] = [item for item, _ in ranked]
-        return out
+        def run(items: list[str], skip: list[list[str]]):
+            return self.search.bm25([self.catalog.text_of(i) for i in items], k, skip)
+
+        return _search_per_case(cases, [last_known_item(self.catalog, c) for c in cases], run, exclude_seen)
 
     def score(self, case: TestCase, items: Sequence[str]) -> np.ndarray:
         last = last_known_item(self.catalog, case)

@@ -4,7 +4,6 @@ scoring a real customer with the registered model."""
 from __future__ import annotations
 
 import math
-from datetime import datetime
 
 import pandas as pd
 import pytest
@@ -15,6 +14,7 @@ from indexer.settings import get_settings
 from indexer.store import make_engine
 from ranker import registry
 from ranker.item_vectors import ItemVectors
+from ranker.profiles import Interaction
 from ranker.retail_frame import events_from_online_retail
 from ranker.scoring import Candidate, Scorer
 from ranker.train import TrainOptions
@@ -37,11 +37,6 @@ def retail_slice(tmp_path_factory):
     path = tmp_path_factory.mktemp("retail") / "slice.parquet"
     frame[keep].to_parquet(path)
     return path
-
-
-class Interaction:
-    def __init__(self, item_id: str, type: str, ts: datetime):
-        self.item_id, self.type, self.ts, self.weight = item_id, type, ts, 1.0
 
 
 def test_train_register_and_score_a_real_customer(settings, fake_embedder, retail_slice):

@@ -2,23 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
-
 import numpy as np
 import pandas as pd
 
 from ranker.item_vectors import ItemVectors
-
-
-@dataclass
-class Interaction:
-    """A history entry in the shape the scorer reads (``ranker.profiles.Interaction``)."""
-
-    item_id: str
-    type: str
-    ts: datetime
-    weight: float = 1.0
 
 
 def clustered_shop(

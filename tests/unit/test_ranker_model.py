@@ -13,8 +13,8 @@ from ranker.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from ranker.features import FEATURE_NAMES, ItemStats, candidate_features, recency_buckets
 from ranker.item_vectors import ItemVectors
 from ranker.model import AttentionRanker, RankerConfig
+from ranker.profiles import Interaction
 from ranker.scoring import Candidate, Scorer
-from tests.unit.ranker_synthetic import Interaction
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -11,8 +11,8 @@ from ranker.checkpoint import Checkpoint
 from ranker.features import ItemStats
 from ranker.item_vectors import ItemVectors
 from ranker.model import AttentionRanker, RankerConfig
+from ranker.profiles import Interaction
 from ranker.scoring import Candidate, Explanation, Scored, Scorer
-from tests.unit.ranker_synthetic import Interaction
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 TYPES = ("purchase", "view", "click", "add_to_cart")
