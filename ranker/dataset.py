@@ -85,13 +85,12 @@ class NextItemData:
         counts = np.bincount(self.item_rows[recent], minlength=len(ids))
         return {ids[r]: float(c) for r, c in enumerate(counts) if c > 0}, float(np.log1p(counts.max(initial=0)) or 1.0)
 
-    def soon_items(self, x: int) -> np.ndarray:
-        """The item rows the example's user bought from its basket on, within the horizon (never negatives)."""
-        return self.item_rows[self.hist_end[x] : self.horizon_end[x]]
-
-    def basket_items(self, x: int) -> np.ndarray:
-        """The item rows of example ``x``'s basket (the target and what was bought with it)."""
-        return self.item_rows[self.hist_end[x] : self.basket_end[x]]
+    def bought_from_basket(self, ex: np.ndarray, rows: np.ndarray, ends: np.ndarray) -> np.ndarray:
+        """(B, K) bool: the user of example ``ex[b]`` bought ``rows[b, k]`` from its basket on, before event index
+        ``ends[ex[b]]`` (``basket_end``: in the basket; ``horizon_end``: within the horizon)."""
+        if not len(ex):
+            return np.zeros(rows.shape, dtype=bool)
+        return np.stack([np.isin(rows[i], self.item_rows[self.hist_end[x] : ends[x]]) for i, x in enumerate(ex)])
 
 
 def build_examples(
@@ -205,12 +204,12 @@ def feature_history(data: NextItemData, ex: np.ndarray, length: int) -> tuple[np
 def bought_soon(data: NextItemData, ex: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """(B, K) bool: the user of ``ex[b]`` bought ``rows[b, k]`` in the horizon from the example's basket on: a
     candidate that is wanted, just not in this basket, so it is no negative either."""
-    return np.stack([np.isin(rows[i], data.soon_items(x)) for i, x in enumerate(ex)]) if len(ex) else rows > 0
+    return data.bought_from_basket(ex, rows, data.horizon_end)
 
 
 def in_basket(data: NextItemData, ex: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """(B, K) bool: ``rows[b, k]`` was bought in example ``ex[b]``'s basket (a positive, never a negative)."""
-    return np.stack([np.isin(rows[i], data.basket_items(x)) for i, x in enumerate(ex)]) if len(ex) else rows > 0
+    return data.bought_from_basket(ex, rows, data.basket_end)
 
 
 def retrieval_proxy(vectors: np.ndarray, hist_rows: np.ndarray, mask: np.ndarray, cand_rows: np.ndarray) -> np.ndarray:
