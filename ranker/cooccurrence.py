@@ -16,8 +16,6 @@ from scipy import sparse
 DENSE_LIMIT = 16_000_000
 #: Largest history x items (cells) copied row by row out of the dense table for one request.
 ROW_GATHER_LIMIT = 2_000_000
-#: Largest users x items for the one-bincount path of :func:`history_sums` (a dense B x N sum array).
-BINCOUNT_LIMIT = 4_000_000
 #: Neighbours kept per item: enough for every candidate a reranker sees; bounds the checkpoint (N x 200 pairs).
 DEFAULT_NEIGHBOURS = 200
 
@@ -146,16 +144,14 @@ def history_sums(
         else:
             block = dense[rows[:, :, None], cand[:, None, :]].astype(np.float32)  # (B, H, C)
         out = np.einsum("kbh,bhc->kbc", weights.astype(np.float32), block)
-    elif b * n <= BINCOUNT_LIMIT:
-        out = _sums_by_bincount(matrix, hist_rows % n, weights, cand)
     else:
-        out = np.stack([_sums_by_product(matrix, hist_rows % n, w, cand) for w in weights])
+        out = _sums_from_rows(matrix, hist_rows % n, weights, cand)
     return out if stacked else out[0]
 
 
-def _sums_by_bincount(matrix: sparse.csr_matrix, rows: np.ndarray, weights: np.ndarray, cand: np.ndarray):
-    """Gather the history rows' neighbours straight from the CSR arrays and add them up per user with bincount:
-    no sparse-matrix objects (building them costs more than the sums of one request)."""
+def _sums_from_rows(matrix: sparse.csr_matrix, rows: np.ndarray, weights: np.ndarray, cand: np.ndarray):
+    """Gather the history rows' neighbours straight from the CSR arrays, keep those that are one of the user's
+    candidates, and add them up with bincount: memory bounded by the entries read, whatever the catalog size."""
     k, (b, h), n = weights.shape[0], rows.shape, matrix.shape[0]
     rows, w = rows.ravel(), weights.reshape(k, b * h).astype(np.float32)
     keep = (w != 0).any(axis=0)
@@ -165,22 +161,13 @@ def _sums_by_bincount(matrix: sparse.csr_matrix, rows: np.ndarray, weights: np.n
     if total == 0:
         return np.zeros((k, *cand.shape), dtype=np.float32)
     offsets = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(total)
-    keys = np.repeat(user * n, lengths) + matrix.indices[offsets]
-    counts = matrix.data[offsets]
-    picked = np.arange(b)[:, None] * n + cand  # (B, C) positions in the flat (B, N) sums
+    keys = np.repeat(user * n, lengths) + matrix.indices[offsets]  # (user, neighbour) of every entry read
+    # Each distinct (user, candidate) once (a candidate may be listed twice); entries of other items are dropped.
+    wanted, slot_of = np.unique(np.arange(b)[:, None] * n + cand, return_inverse=True)
+    pos = np.minimum(np.searchsorted(wanted, keys), len(wanted) - 1)
+    hit = wanted[pos] == keys
+    counts = matrix.data[offsets][hit]
     return np.stack([
-        np.bincount(keys, weights=counts * np.repeat(wk, lengths), minlength=b * n)[picked] for wk in w
+        np.bincount(pos[hit], weights=counts * np.repeat(wk, lengths)[hit], minlength=len(wanted))[slot_of]
+        .reshape(cand.shape) for wk in w
     ]).astype(np.float32)  # fmt: skip
-
-
-def _sums_by_product(matrix: sparse.csr_matrix, rows: np.ndarray, weights: np.ndarray, cand: np.ndarray):
-    """One sparse (B, N) "user profile" row per user, times the matrix: every user's sums over all items."""
-    b, h = rows.shape
-    n = matrix.shape[0]
-    select = sparse.csr_matrix(
-        (weights.ravel().astype(np.float32), rows.ravel(), np.arange(0, b * h + 1, h)), shape=(b, n)
-    )
-    sums = (select @ matrix).tocsr()  # (B, N)
-    if b * n <= 20_000_000:
-        return np.take_along_axis(sums.toarray(), cand, axis=1).astype(np.float32)
-    return np.vstack([sums[i].toarray()[0, cand[i]] for i in range(b)]).astype(np.float32)
