@@ -167,3 +167,17 @@ def test_recommend_adds_the_models_co_purchases_and_trending_items_to_the_knn_ca
     assert body["personalized"] is True
     # k-NN gives A2 (A1 is bought and excluded); the model adds C1 and B1, never the bought A1 or an unknown id.
     assert sorted(PoolRanker.seen) == ["A2", "B1", "C1"]
+
+
+def test_recommend_keeps_the_knn_candidates_when_the_models_own_candidates_fail():
+    from indexer.errors import ModelError
+    from tests.unit.service_fakes import FakeRanker
+
+    class BrokenStats(FakeRanker):
+        def companions(self, history, n):
+            raise ModelError("checkpoint statistics are corrupt")
+
+    c, _ = client(ranker=BrokenStats())
+    response = c.get("/v1/recommend/u1?k=3")
+    assert response.status_code == 200 and response.json()["personalized"] is True
+    assert len(response.json()["results"]) == 3
