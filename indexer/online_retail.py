@@ -1,7 +1,8 @@
 """The Online Retail adapter: transaction lines in, one catalog item per StockCode out.
 
 Stock codes are upper-cased (the data has ``85123a`` beside ``85123A``). Each item takes its most frequent description (stock codes carry several over time) and the median unit price of
-its sales. Cancellations (invoice starting with ``C``), non-positive quantities and prices, and lines without a
+its sales. Items come out best-selling first (most sales lines; first appearance breaks ties), so ``index build
+--enrich-limit N`` has the LLM enrich the N items that sell most. Cancellations (invoice starting with ``C``), non-positive quantities and prices, and lines without a
 description or with a note instead of one (``?``, lower-case stock notes) do not count.
 
 Data: Chen, D. (2015). Online Retail [Dataset]. UCI Machine Learning Repository.
@@ -36,6 +37,7 @@ def items_from_transactions(path: Path, rows: Iterator[tuple[int, dict]]) -> Cat
     descriptions: dict[str, Counter[str]] = defaultdict(Counter)
     prices: dict[str, list[float]] = defaultdict(list)
     first_line: dict[str, int] = {}
+    sales: Counter[str] = Counter()
     for line, row in rows:
         code = normalize_stock_code(row.get("StockCode"))
         if not code:
@@ -46,6 +48,7 @@ def items_from_transactions(path: Path, rows: Iterator[tuple[int, dict]]) -> Cat
         price = _number(row.get("UnitPrice"))
         if invoice.startswith("C") or quantity is None or quantity <= 0:
             continue
+        sales[code] += 1
         text = str(row.get("Description") or "").strip()
         if text and _is_real_description(text):
             descriptions[code][" ".join(text.split())] += 1
@@ -62,6 +65,7 @@ def items_from_transactions(path: Path, rows: Iterator[tuple[int, dict]]) -> Cat
         title = min(counts.items(), key=lambda kv: (-kv[1], kv[0]))[0]
         price = round(statistics.median(prices[code]), 2) if prices.get(code) else None
         items.append(Item(id=code, title=title, price=price))
+    items.sort(key=lambda item: -sales[item.id])  # stable: ties keep the order of first appearance
     return CatalogRead(items, rejects, str(path))
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import String, bindparam, delete, func, select, type_coerce
 from sqlalchemy.engine import Engine
 
 from indexer.settings import EventsSettings, Settings
@@ -27,7 +27,20 @@ from ranker.events import EventIn, ts_text
 
 _P = ProfileEntry.__table__.c
 _E = EventRow.__table__.c
-_HISTORY = select(_P.item_id, _P.type, _P.ts, _P.event_id)
+# The read path of every ranked request: one statement (compiled once, cached by SQLAlchemy) whose time column comes
+# back as the driver gives it: SQLAlchemy's DateTime parsing of SQLite's text costs more than the query itself.
+_HISTORY = (
+    select(_P.item_id, _P.type, type_coerce(_P.ts, String).label("ts"))
+    .where(_P.user_id == bindparam("user_id"))
+    .order_by(_P.ts.desc(), _P.event_id.desc())
+    .limit(bindparam("n"))
+)
+
+
+def _as_datetime(ts: Any) -> datetime:
+    """A stored time as a naive datetime: SQLite gives the text :func:`ranker.events.ts_text` wrote,
+    PostgreSQL a datetime."""
+    return ts if isinstance(ts, datetime) else datetime.fromisoformat(ts)
 
 
 @dataclass(frozen=True)
@@ -69,17 +82,17 @@ class ProfileStore:
     def history(self, user_id: str, limit: int | None = None, now: datetime | None = None) -> list[Interaction]:
         """The user's newest interactions first (at most ``limit``, default N); empty for an unknown user."""
         n = min(limit or self.settings.history_length, self.settings.history_length)
-        query = _HISTORY.where(_P.user_id == user_id).order_by(_P.ts.desc(), _P.event_id.desc()).limit(n)
         with self.engine.connect() as conn:
-            rows = conn.execute(query).all()
+            rows = conn.execute(_HISTORY, {"user_id": user_id, "n": n}).all()
         if not rows:
             return []
-        reference = now.replace(tzinfo=None) if now is not None else rows[0].ts
+        times = [_as_datetime(ts) for _, _, ts in rows]
+        reference = now.replace(tzinfo=None) if now is not None else times[0]
         half_life_s = self.settings.decay_half_life_days * 86400.0
         weights = self.settings.type_weights
         default = self.settings.default_weight
         out = []
-        for item_id, type_, ts, _ in rows:
+        for (item_id, type_, _), ts in zip(rows, times, strict=True):
             age = max((reference - ts).total_seconds(), 0.0)
             decay = 0.5 ** (age / half_life_s) if half_life_s > 0 else 1.0
             out.append(Interaction(item_id, type_, ts, weights.get(type_, default) * decay))

@@ -76,6 +76,17 @@ def test_online_retail_transactions_become_one_item_per_stock_code(tmp_path):
     assert [(r.field, r.line) for r in read.rejects] == [("Description", 6)]
 
 
+def test_online_retail_items_come_best_selling_first_so_the_enrich_limit_takes_the_best_sellers(tmp_path):
+    path = tmp_path / "tx.csv"
+    rows = [("1", "A", "APPLE MUG", 1, 1.0), ("2", "B", "BLUE BOWL", 1, 1.0), ("3", "C", "CAKE TIN", 1, 1.0)]
+    rows += [("4", "B", "BLUE BOWL", 1, 1.0), ("5", "C", "CAKE TIN", 1, 1.0), ("6", "C", "CAKE TIN", 1, 1.0)]
+    rows += [("C7", "A", "APPLE MUG", 5, 1.0)] * 3 + [("8", "D", "DOOR SIGN", 1, 1.0)]  # cancellations do not count
+    pd.DataFrame(rows, columns=["InvoiceNo", "StockCode", "Description", "Quantity", "UnitPrice"]).to_csv(
+        path, index=False
+    )
+    assert [i.id for i in read_catalog(path).items] == ["C", "B", "A", "D"]  # 3, 2, 1, 1 sales; A appeared first
+
+
 def test_missing_unreadable_and_unknown_catalogs_raise_one_clear_error(tmp_path):
     with pytest.raises(CatalogError, match=r"nope.csv: catalog file does not exist"):
         read_catalog(tmp_path / "nope.csv")
