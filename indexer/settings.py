@@ -121,7 +121,10 @@ class RankerSettings(BaseSettings):
     learning_rate: float = Field(2e-3, description="AdamW learning rate.")
     weight_decay: float = Field(1e-4, description="AdamW weight decay (regularization).")
     targets_per_basket: int = Field(3, description="Next-item targets drawn at most from each basket (invoice).")
-    validation_fraction: float = Field(0.1, description="Newest share of the event time span held out for validation.")
+    validation_fraction: float = Field(
+        0.03, gt=0.0, lt=1.0, description="Newest share of the event time span held out for validation (early "
+        "stopping); small, so training sees the newest behaviour (0.03 beat 0.1 on Online Retail at two cutoffs).",
+    )
     validation_examples: int = Field(3000, description="Validation examples scored per epoch at most.")
     seed: int = Field(42, description="Random seed; the same seed and data give the same model.")
     device: str = Field("auto", description="Torch device for training: auto (CUDA when there is one), cpu, cuda.")

@@ -48,20 +48,27 @@ class NextItemData:
     def validation_index(self) -> np.ndarray:
         return np.flatnonzero(self.target_day >= self.cutoff_day)
 
-    def target_counts(self, ids: list[str]) -> dict[str, float]:
-        """Target events per item id among the training examples' events (popularity without the future)."""
-        rows = self.item_rows[self.days < self.cutoff_day]
+    def _period(self, through_end: bool) -> np.ndarray:
+        """(E,) bool: the events of the training period, or every event with ``through_end``."""
+        return np.ones(len(self.days), dtype=bool) if through_end else self.days < self.cutoff_day
+
+    def target_counts(self, ids: list[str], through_end: bool = False) -> dict[str, float]:
+        """Target events per item id among the training examples' events (popularity without the future);
+        ``through_end``: among all events (what a trained model serves with)."""
+        rows = self.item_rows[self._period(through_end)]
         counts = np.bincount(rows, minlength=len(ids))
         return {ids[r]: float(c) for r, c in enumerate(counts) if c > 0}
 
-    def cooccurrence(self, ids: list[str]) -> CoOccurrence:
-        """Pairs bought in the same basket among the training period's events (no validation basket in it)."""
-        before = self.days < self.cutoff_day
+    def cooccurrence(self, ids: list[str], through_end: bool = False) -> CoOccurrence:
+        """Pairs bought in the same basket among the training period's events (no validation basket in it), or
+        among all events."""
+        before = self._period(through_end)
         return CoOccurrence.fit(self.basket[before], np.asarray(ids, dtype=object)[self.item_rows[before]])
 
-    def repeat_rates(self, ids: list[str]) -> tuple[dict[str, float], float]:
-        """Each item's share of buyers who bought it again, in the training period (:func:`repeat_rates`)."""
-        before = self.days < self.cutoff_day
+    def repeat_rates(self, ids: list[str], through_end: bool = False) -> tuple[dict[str, float], float]:
+        """Each item's share of buyers who bought it again, in the training period or over all events
+        (:func:`repeat_rates`)."""
+        before = self._period(through_end)
         items = np.asarray(ids, dtype=object)[self.item_rows[before]]
         return repeat_rates(self.event_user[before], self.basket[before], items)
 

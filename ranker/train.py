@@ -18,7 +18,7 @@ import pandas as pd
 
 from indexer.errors import InputError
 from indexer.settings import RankerSettings
-from ranker.dataset import Batch, build_examples, make_batch
+from ranker.dataset import Batch, NextItemData, build_examples, make_batch
 from ranker.features import FEATURE_NAMES, ItemStats
 from ranker.item_vectors import ItemVectors
 from ranker.model import AttentionRanker, RankerConfig
@@ -48,7 +48,7 @@ class TrainOptions:
     learning_rate: float = 2e-3
     weight_decay: float = 1e-4
     targets_per_basket: int = 3
-    validation_fraction: float = 0.1
+    validation_fraction: float = 0.03
     validation_examples: int = 3000
     seed: int = 42
     device: str = "auto"
@@ -157,15 +157,10 @@ def fit(
     if len(train_ex) == 0 or len(data.validation_index) == 0:
         raise InputError(
             f"too few events to train: {len(train_ex)} training and {len(data.validation_index)} validation "
-            "examples (a user needs at least two baskets, and events must span time)"
+            "examples (a user needs at least two baskets, and events must span time; validation takes the newest "
+            f"{options.validation_fraction:.0%} of it: RECSEARCH_RANKER_VALIDATION_FRACTION)"
         )
-    stats = ItemStats.fit(
-        data.target_counts(items.ids),
-        items.prices,
-        data.cooccurrence(items.ids),
-        data.repeat_rates(items.ids),
-        data.latest_trend(items.ids),
-    )
+    stats = _item_stats(data, items, through_end=False)
     aligned = stats.aligned(items.ids, items.prices)
     validator = Validator(
         data, items.vectors, aligned, config, options.history_length,
@@ -252,4 +247,17 @@ def fit(
         "item_vectors_source": items.source,
         "options": {f.name: getattr(options, f.name) for f in fields(options)},
     }
-    return FitResult(model, stats, metrics, epochs, info)
+    # Training and validation read statistics of the training period only (validation baskets must not be in
+    # them); the model is served with statistics of every event, so its popularity, co-purchase and repeat
+    # features are as fresh as its trend (the validation window is the newest, most telling part of the data).
+    return FitResult(model, _item_stats(data, items, through_end=True), metrics, epochs, info)
+
+
+def _item_stats(data: NextItemData, items: ItemVectors, *, through_end: bool) -> ItemStats:
+    return ItemStats.fit(
+        data.target_counts(items.ids, through_end),
+        items.prices,
+        data.cooccurrence(items.ids, through_end),
+        data.repeat_rates(items.ids, through_end),
+        data.latest_trend(items.ids),
+    )

@@ -18,7 +18,7 @@ from ranker.train import TrainOptions, fit
 from tests.unit.ranker_synthetic import clustered_shop
 
 SMALL = dict(attention_dim=16, hidden_dim=16, batch_size=32, negatives=8, in_batch_negatives=16,
-             validation_examples=300, device="cpu")  # fmt: skip
+             validation_examples=300, validation_fraction=0.1, device="cpu")  # fmt: skip
 
 
 def test_examples_never_see_their_own_basket_and_split_by_time():
@@ -83,3 +83,18 @@ def test_too_little_data_is_a_clear_error():
     events, items = clustered_shop(users=3, baskets=1)
     with pytest.raises(InputError, match="too few events to train"):
         fit(events, items, TrainOptions(epochs=1, **SMALL))
+
+
+def test_a_trained_model_is_served_with_statistics_of_every_event_validation_window_included():
+    events, items = clustered_shop(users=30)
+    # An item nobody bought before the last day: only the validation window knows it.
+    last = events["ts"].max()
+    late = pd.DataFrame({"user_id": ["1", "2", "3"], "item_id": [items.ids[0]] * 3, "type": "purchase",
+                         "ts": [last, last, last]})  # fmt: skip
+    events = pd.concat([events[events["item_id"] != items.ids[0]], late], ignore_index=True)
+    opts = TrainOptions(epochs=1, patience=1, seed=3, **SMALL)
+    result = fit(events, items, opts)
+    data = build_examples(events, items, RankerConfig(item_dim=items.dim), validation_fraction=opts.validation_fraction)
+    assert items.ids[0] not in data.target_counts(items.ids)  # what training and validation saw
+    assert result.item_stats.counts[items.ids[0]] == 3.0  # what the model is served with
+    assert sum(result.item_stats.counts.values()) == len(events)
