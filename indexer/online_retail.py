@@ -1,9 +1,10 @@
 """The Online Retail adapter: transaction lines in, one catalog item per StockCode out.
 
-Stock codes are upper-cased (the data has ``85123a`` beside ``85123A``). Each item takes its most frequent description (stock codes carry several over time) and the median unit price of
-its sales. Items come out best-selling first (most sales lines; first appearance breaks ties), so ``index build
---enrich-limit N`` has the LLM enrich the N items that sell most. Cancellations (invoice starting with ``C``), non-positive quantities and prices, and lines without a
-description or with a note instead of one (``?``, lower-case stock notes) do not count.
+Stock codes are upper-cased (the data has ``85123a`` beside ``85123A``). Each item takes its most frequent
+description (stock codes carry several over time) and the median unit price of its sales. Items come out
+best-selling first (most sales lines; first appearance breaks ties), so ``index build --enrich-limit N`` has the LLM
+enrich the N items that sell most. Cancellations (invoice starting with ``C``), non-positive quantities and prices,
+and lines without a description or with a note instead of one (``?``, lower-case stock notes) do not count.
 
 Data: Chen, D. (2015). Online Retail [Dataset]. UCI Machine Learning Repository.
 https://doi.org/10.24432/C5BW33 (CC BY 4.0).

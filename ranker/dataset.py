@@ -62,15 +62,15 @@ class NextItemData:
     def cooccurrence(self, ids: list[str], through_end: bool = False) -> CoOccurrence:
         """Pairs bought in the same basket among the training period's events (no validation basket in it), or
         among all events."""
-        before = self._period(through_end)
-        return CoOccurrence.fit(self.basket[before], np.asarray(ids, dtype=object)[self.item_rows[before]])
+        period = self._period(through_end)
+        return CoOccurrence.fit(self.basket[period], np.asarray(ids, dtype=object)[self.item_rows[period]])
 
     def repeat_rates(self, ids: list[str], through_end: bool = False) -> tuple[dict[str, float], float]:
         """Each item's share of buyers who bought it again, in the training period or over all events
         (:func:`repeat_rates`)."""
-        before = self._period(through_end)
-        items = np.asarray(ids, dtype=object)[self.item_rows[before]]
-        return repeat_rates(self.event_user[before], self.basket[before], items)
+        period = self._period(through_end)
+        items = np.asarray(ids, dtype=object)[self.item_rows[period]]
+        return repeat_rates(self.event_user[period], self.basket[period], items)
 
     @cached_property
     def _trend_keys(self) -> tuple[np.ndarray, float]:
