@@ -47,12 +47,12 @@ def main() -> None:
     import torch
 
     from indexer.catalog import read_catalog
-    from indexer.embedding import load_embedder
-    from indexer.enrich import Enricher
-    from indexer.enrich_cache import EnrichmentCache
-    from indexer.llm.local import load_local_llm
-    from indexer.prompt import load_prompt
-    from indexer.store import make_engine
+    from core.embedding import load_embedder
+    from indexer.enrichment.enricher import Enricher
+    from indexer.enrichment.cache import EnrichmentCache
+    from indexer.enrichment.llm.local import load_local_llm
+    from indexer.enrichment.prompt import load_prompt
+    from core.store import make_engine
 
     items = read_catalog(DATA).items[: args.items]
     llm = load_local_llm(args.model, ROOT / ".state")

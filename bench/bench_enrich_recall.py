@@ -35,7 +35,7 @@ def next_item_pairs(n: int, seed: int, known: set[str]) -> list[tuple[str, str]]
     """``n`` random (A, B) pairs: a customer bought B first in a later invoice than A's, one pair per customer."""
     import pandas as pd
 
-    from indexer.online_retail import normalize_stock_code
+    from indexer.transactions import normalize_stock_code
 
     f = pd.read_parquet(DATA, columns=["InvoiceNo", "StockCode", "Quantity", "InvoiceDate", "CustomerID"])
     f = f[f["CustomerID"].notna() & (f["Quantity"] > 0) & ~f["InvoiceNo"].astype(str).str.startswith("C")]
@@ -78,9 +78,9 @@ def main() -> None:
 
     from indexer.api import make_enricher
     from indexer.catalog import read_catalog
-    from indexer.embedding import load_embedder
-    from indexer.enrich import enriched_text
-    from indexer.settings import Settings
+    from core.embedding import load_embedder
+    from indexer.enrichment.enricher import enriched_text
+    from core.settings import Settings
 
     settings = Settings()
     if not settings.state_dir.is_absolute():

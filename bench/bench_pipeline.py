@@ -35,8 +35,8 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from indexer.pipeline import PLUGIN_NAME, pipeline_body  # noqa: E402
-from indexer.settings import PipelineSettings  # noqa: E402
+from indexer.search_pipeline import PLUGIN_NAME, pipeline_body  # noqa: E402
+from core.settings import PipelineSettings  # noqa: E402
 
 WORDS = "red blue green heart star mug cup plate bowl vase candle holder lantern bag box tin card".split()
 
@@ -83,7 +83,7 @@ def start_real_ranker(node_url: str):
     import tempfile
 
     from bench.bench_service import USER, build, serve, wait_ready
-    from indexer.settings import OpenSearchSettings, Settings, StoreSettings
+    from core.settings import OpenSearchSettings, Settings, StoreSettings
 
     assert USER == SERVICE_USER
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -109,7 +109,7 @@ def start_real_ranker(node_url: str):
 
 
 def stop_real_ranker(settings, proc) -> None:
-    from indexer.client import make_client
+    from core.opensearch.client import make_client
 
     proc.terminate()
     try:

@@ -30,7 +30,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
 
-    from indexer.settings import Settings
+    from core.settings import Settings
     from ranker.evaluation import EvaluateRequest, evaluate
     from ranker.evaluation.attention import attention_factory
 

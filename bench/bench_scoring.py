@@ -1,6 +1,6 @@
 """In-process scoring latency of the attention ranker: 100 candidates against a 50-item history.
 
-Goal: p99 <= 1 ms for ``ranker.scoring.Scorer.score`` (explanations included), on one CPU thread.
+Goal: p99 <= 1 ms for ``ranker.model.scoring.Scorer.score`` (explanations included), on one CPU thread.
 Baselines measured in the same run, interleaved call by call on the same inputs:
 
     dot      plain numpy personalization of the same arrays: look the vectors up by id, score each candidate by its
@@ -58,13 +58,13 @@ def main() -> None:
 
     import torch
 
-    from ranker.checkpoint import Checkpoint, load_checkpoint
+    from ranker.model.checkpoint import Checkpoint, load_checkpoint
     from bench.synthetic_stats import synthetic_stats
-    from ranker.features import FEATURE_NAMES
-    from ranker.item_vectors import ItemVectors
-    from ranker.model import AttentionRanker, RankerConfig
-    from ranker.profiles import Interaction
-    from ranker.scoring import Candidate, Scorer
+    from ranker.model.features import FEATURE_NAMES
+    from ranker.model.item_vectors import ItemVectors
+    from ranker.model.network import AttentionRanker, RankerConfig
+    from ranker.feedback.profiles import Interaction
+    from ranker.model.scoring import Candidate, Scorer
 
     torch.set_num_threads(1)
     rng = np.random.default_rng(0)

@@ -40,7 +40,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from indexer.settings import OpenSearchSettings, Settings, StoreSettings  # noqa: E402
+from core.settings import OpenSearchSettings, Settings, StoreSettings  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "online_retail" / "online_retail.parquet"
 QUERIES = [
@@ -65,14 +65,14 @@ def build(settings: Settings, items: int) -> list[str]:
     import torch
 
     from indexer import api
-    from indexer.store import make_engine
-    from ranker import registry
-    from ranker.checkpoint import Checkpoint, save_checkpoint
-    from ranker.events import EventIn
+    from core.store import make_engine
+    from ranker.model import registry
+    from ranker.model.checkpoint import Checkpoint, save_checkpoint
+    from ranker.feedback.events import EventIn
     from bench.synthetic_stats import synthetic_stats
-    from ranker.features import FEATURE_NAMES
-    from ranker.model import AttentionRanker, RankerConfig
-    from ranker.profiles import ProfileStore
+    from ranker.model.features import FEATURE_NAMES
+    from ranker.model.network import AttentionRanker, RankerConfig
+    from ranker.feedback.profiles import ProfileStore
     from ranker.service.backends import load_item_vectors
 
     frame = pd.read_parquet(DATA)
@@ -156,8 +156,8 @@ def bench_rerank(http: httpx.Client, ids: list[str], n: int) -> dict:
 
 
 def bench_search(http: httpx.Client, settings: Settings, n: int) -> dict:
-    from indexer.client import make_client
-    from indexer.embedding import load_embedder
+    from core.opensearch.client import make_client
+    from core.embedding import load_embedder
     from indexer.search import docvalue_body, knn_query
     from ranker.service.backends import uncompressed
 
@@ -255,7 +255,7 @@ def main() -> None:
         if proc is not None:
             proc.terminate()
             proc.wait(timeout=20)
-        from indexer.client import make_client
+        from core.opensearch.client import make_client
 
         make_client(settings.opensearch).indices.delete(
             index=f"{settings.opensearch.index_alias}-v*", ignore_unavailable=True, allow_no_indices=True

@@ -11,7 +11,7 @@ from rich.table import Table
 from cli.console import out
 from indexer import api
 from indexer.catalog import FieldMapping
-from indexer.settings import get_settings
+from core.settings import get_settings
 
 app = typer.Typer(help="Preview LLM enrichment of catalog items.")
 

@@ -9,7 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from cli.console import err, out
-from indexer.settings import get_settings
+from core.settings import get_settings
 
 
 def _table(run: dict, k: int) -> Table:

@@ -7,8 +7,8 @@ from pathlib import Path
 import typer
 
 from cli.console import err, out, progress_bar
-from indexer.settings import get_settings
-from ranker import feedback_api
+from core.settings import get_settings
+from ranker.feedback import api as feedback_api
 
 app = typer.Typer(help="Import feedback events and keep them in step with the catalog.")
 

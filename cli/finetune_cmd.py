@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from cli.console import err, out, progress_bar
-from indexer.settings import get_settings
+from core.settings import get_settings
 
 
 def finetune(
@@ -26,9 +26,9 @@ def finetune(
     list_: bool = typer.Option(False, "--list", help="List the fine-tuned versions and exit."),
 ) -> None:
     """Fine-tune the sentence-transformers model for k-NN on the history mean (RECSEARCH_FINETUNE_OBJECTIVE)."""
-    from ranker import finetune as ft
-    from ranker.embedding_versions import list_versions
-    from ranker.finetune_check import describe_validation
+    from ranker.finetune import loop as ft
+    from ranker.finetune.versions import list_versions
+    from ranker.finetune.check import describe_validation
 
     settings = get_settings()
     if list_:

@@ -11,7 +11,7 @@ import typer
 from cli.console import err, out
 from indexer import api
 from indexer.catalog import FieldMapping
-from indexer.settings import get_settings
+from core.settings import get_settings
 
 app = typer.Typer(help="Build, update, roll back and inspect the versioned items index.")
 

@@ -14,7 +14,7 @@ from cli import pipeline_cmd
 from cli import enrich_cmd
 from cli import feedback_cmd, users_cmd
 from cli.console import err
-from indexer.errors import RecSearchError
+from core.errors import RecSearchError
 
 app = typer.Typer(
     name="recadmin",

@@ -6,8 +6,8 @@ import typer
 from rich.table import Table
 
 from cli.console import out
-from indexer.settings import get_settings
-from indexer.store import make_engine
+from core.settings import get_settings
+from core.store import make_engine
 
 app = typer.Typer(help="The registered ranker versions and which one is active.")
 
@@ -15,7 +15,7 @@ app = typer.Typer(help="The registered ranker versions and which one is active."
 @app.command("list")
 def list_models() -> None:
     """Every ranker version with its validation metrics; * marks the active one."""
-    from ranker.registry import list_versions
+    from ranker.model.registry import list_versions
 
     settings = get_settings()
     versions = list_versions(make_engine(settings.store.url))
@@ -40,7 +40,7 @@ def list_models() -> None:
 @app.command("activate")
 def activate(version: str = typer.Argument(..., help="The version to serve, e.g. v3.")) -> None:
     """Make VERSION the active ranker (the service picks it up on its next model load)."""
-    from ranker.registry import activate_version
+    from ranker.model.registry import activate_version
 
     settings = get_settings()
     found = activate_version(make_engine(settings.store.url), version)

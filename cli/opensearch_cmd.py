@@ -5,8 +5,8 @@ from __future__ import annotations
 import typer
 
 from cli.console import err, out
-from indexer.node import LocalNode, NodeStatus
-from indexer.settings import get_settings
+from core.opensearch.node import LocalNode, NodeStatus
+from core.settings import get_settings
 
 app = typer.Typer(help="Run a local OpenSearch node (fetched from Maven Central) for development and tests.")
 

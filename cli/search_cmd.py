@@ -7,7 +7,7 @@ from rich.table import Table
 
 from cli.console import out
 from indexer import api
-from indexer.settings import get_settings
+from core.settings import get_settings
 
 
 def search(

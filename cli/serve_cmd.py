@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from cli.console import err
-from indexer.settings import get_settings
+from core.settings import get_settings
 
 
 def serve(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.table import Table
 
 from cli.console import out
-from indexer.settings import get_settings, settings_table
+from core.settings import get_settings, settings_table
 
 
 def show() -> None:

@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from cli.console import err, out, progress_bar
-from indexer.settings import get_settings
+from core.settings import get_settings
 
 
 def train(
@@ -23,8 +23,8 @@ def train(
     ),
 ) -> None:
     """Train the attention reranker (next-item objective, time-based validation) and register a version."""
-    from ranker.train import TrainOptions
-    from ranker.train_run import train_and_register
+    from ranker.training.fit import TrainOptions
+    from ranker.training.api import train_and_register
 
     settings = get_settings()
     options = TrainOptions.from_settings(settings.ranker, epochs=epochs, seed=seed, device=device)

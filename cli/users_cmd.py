@@ -9,8 +9,8 @@ import typer
 from rich.table import Table
 
 from cli.console import err, out
-from indexer.settings import get_settings
-from ranker import feedback_api
+from core.settings import get_settings
+from ranker.feedback import api as feedback_api
 
 app = typer.Typer(help="Show, export or delete what is stored about one user.")
 

@@ -8,13 +8,13 @@ from pathlib import Path
 
 from indexer.build import BuildResult, ProgressFn, build_index
 from indexer.catalog import CatalogRead, FieldMapping, Item, read_catalog, write_rejects
-from indexer.client import make_client, translate_errors
-from indexer.embedding import Embedder, load_embedder
-from indexer.enrich import Enricher, Enrichment, EnrichStats
-from indexer.errors import InputError
+from core.opensearch.client import make_client, translate_errors
+from core.embedding import Embedder, load_embedder
+from indexer.enrichment.enricher import Enricher, Enrichment, EnrichStats
+from core.errors import InputError
 from indexer.index import IndexVersion, ItemsIndex
 from indexer.search import MODES, Hit, bm25_search, hybrid_search, knn_search
-from indexer.settings import Settings
+from core.settings import Settings
 
 
 def default_embedder(settings: Settings, model: str | None = None) -> Embedder:
@@ -43,10 +43,10 @@ def ping(settings: Settings) -> dict:
 
 def make_enricher(settings: Settings, embedder: Embedder, llm=None) -> Enricher:
     """The enrichment pipeline the ``RECSEARCH_ENRICH_*`` settings describe, its cache in the SQL store."""
-    from indexer.enrich_cache import EnrichmentCache
-    from indexer.llm import load_llm
-    from indexer.prompt import load_prompt
-    from indexer.store import make_engine
+    from indexer.enrichment.cache import EnrichmentCache
+    from indexer.enrichment.llm import load_llm
+    from indexer.enrichment.prompt import load_prompt
+    from core.store import make_engine
 
     e = settings.enrich
     prompt = load_prompt(e.prompt_file)
@@ -154,7 +154,7 @@ def update_from_catalog(
 ) -> CatalogBuild:
     """Bring the live version in line with ``catalog``: only new and changed items are enriched (cache misses)
     and embedded, removed items are deleted."""
-    from indexer.sync import update_index
+    from indexer.update import update_index
 
     read, rejects_file = _read(settings, catalog, mapping, strict)
     if on_loaded:
@@ -222,7 +222,7 @@ def enrich_preview(
     llm=None,
 ) -> list[tuple[Item, Enrichment]]:
     """The source item and its enrichment (from the cache, else generated and cached) for each id."""
-    from indexer.online_retail import normalize_stock_code
+    from indexer.transactions import normalize_stock_code
 
     read = read_catalog(catalog, mapping)
     by_id = {it.id: it for it in read.items}

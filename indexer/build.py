@@ -7,7 +7,7 @@ That makes three things cheap:
   (and the enrichment cache means no LLM call either);
 - a build killed half-way leaves its version marked ``building``; the next build with the same model resumes
   there, skipping documents already written (ids are item ids, so nothing is duplicated);
-- ``update`` (:mod:`indexer.sync`) rewrites only documents whose hash changed and deletes removed items.
+- ``update`` (:mod:`indexer.update`) rewrites only documents whose hash changed and deletes removed items.
 """
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from indexer.catalog import Item, Reject
-from indexer.client import translate_errors
-from indexer.embedding import Embedder
-from indexer.enrich import Enrichment, enriched_text
-from indexer.errors import OpenSearchError
+from core.opensearch.client import translate_errors
+from core.embedding import Embedder
+from indexer.enrichment.enricher import Enrichment, enriched_text
+from core.errors import OpenSearchError
 from indexer.index import BUILDING, SCHEMA_VERSION, ItemsIndex, iter_documents
 
 if TYPE_CHECKING:

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from indexer.errors import CatalogError, InputError
+from core.errors import CatalogError, InputError
 
 FORMATS = ("csv", "jsonl", "parquet")
 ONLINE_RETAIL_COLUMNS = {"InvoiceNo", "StockCode", "Description", "Quantity", "UnitPrice"}
@@ -121,7 +121,7 @@ def read_catalog(path: Path, mapping: FieldMapping | None = None, fmt: str | Non
         raise CatalogError("catalog file has no rows", path=str(path))
     line, row = first
     if ONLINE_RETAIL_COLUMNS <= set(row):
-        from indexer.online_retail import items_from_transactions
+        from indexer.transactions import items_from_transactions
 
         return items_from_transactions(path, _chain(first, rows))
     return _items_from_rows(path, _chain(first, rows), mapping or FieldMapping())

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from indexer.client import translate_errors
-from indexer.errors import IndexMissing, OpenSearchError
+from core.opensearch.client import translate_errors
+from core.errors import IndexMissing, OpenSearchError
 
 if TYPE_CHECKING:
     from opensearchpy import OpenSearch

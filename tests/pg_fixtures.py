@@ -39,7 +39,7 @@ def store_url(request, tmp_path):
         conn.execute(f"CREATE SCHEMA {schema}")
     url = f"{base}?options=-csearch_path%3D{schema}"
     yield url
-    from indexer.store import make_engine
+    from core.store import make_engine
 
     make_engine(url).dispose()  # close the pooled connections into the schema
     with psycopg.connect(plain, autocommit=True) as conn:

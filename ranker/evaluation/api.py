@@ -7,9 +7,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from indexer.client import make_client
-from indexer.errors import InputError
-from indexer.settings import Settings
+from core.opensearch.client import make_client
+from core.errors import InputError
+from core.settings import Settings
 from ranker.evaluation.baselines import (
     Bm25LastItem,
     CoOccurrence,

@@ -4,9 +4,9 @@
    items (fitted on the same training events), the items that sold most in the training events' last days (the
    model's ``trend`` feature), and, when already-bought items are eligible, the user's own newest 200 distinct
    items. Every candidate's retrieval score is its cosine with the history mean, which is what the
-   ranker saw in training (``ranker.dataset.retrieval_proxy``).
-2. :class:`ranker.scoring.Scorer` reranks them with a model trained in :meth:`AttentionReranker.fit` on the
-   split's training events only (``ranker.train.fit``), so the test period stays unseen. A fixed checkpoint can be
+   ranker saw in training (``ranker.training.examples.retrieval_proxy``).
+2. :class:`ranker.model.scoring.Scorer` reranks them with a model trained in :meth:`AttentionReranker.fit` on the
+   split's training events only (``ranker.training.fit.fit``), so the test period stays unseen. A fixed checkpoint can be
    given instead; it is only honest when it was trained on events before the split's cutoff.
 """
 
@@ -20,7 +20,7 @@ import pandas as pd
 from ranker.evaluation.baselines import CoOccurrence, HistoryKnn, history_mean
 from ranker.evaluation.catalog import Catalog, ItemSearch
 from ranker.evaluation.splits import TestCase
-from ranker.profiles import Interaction
+from ranker.feedback.profiles import Interaction
 
 
 class AttentionReranker:
@@ -52,19 +52,19 @@ class AttentionReranker:
         self.knn = HistoryKnn(catalog, search, name=f"{name}-candidates")
         self.scorer = None
         self.fit_info: dict = {}
-        from ranker.item_vectors import ItemVectors
+        from ranker.model.item_vectors import ItemVectors
 
         self.vectors = ItemVectors.from_arrays(catalog.ids, catalog.vectors, None, catalog.prices)
 
     def fit(self, train: pd.DataFrame) -> None:
-        from ranker.checkpoint import Checkpoint
-        from ranker.scoring import Scorer
+        from ranker.model.checkpoint import Checkpoint
+        from ranker.model.scoring import Scorer
 
         self.cooc.fit(train)
         if self.fixed is not None:
             checkpoint = self.fixed
         else:
-            from ranker.train import TrainOptions, fit
+            from ranker.training.fit import TrainOptions, fit
 
             result = fit(train, self.vectors, self.train_options or TrainOptions(), log=self.log,
                          max_train_examples=self.max_train_examples)  # fmt: skip
@@ -83,7 +83,7 @@ class AttentionReranker:
                                                                            reversed(case.history_ts))]  # fmt: skip
 
     def _rank(self, case: TestCase, items: Sequence[str]) -> list[tuple[str, float]]:
-        from ranker.scoring import Candidate
+        from ranker.model.scoring import Candidate
 
         mean = history_mean(self.catalog, case)
         retrieval = self.catalog.vectors_of(items) @ mean if mean is not None else np.zeros(len(items))
@@ -117,8 +117,8 @@ def attention_factory(settings, checkpoints: Sequence[str] = (), train: bool = T
     each split's training events (``train``), and one row per fixed checkpoint file on the primary index."""
 
     def build(loaded: dict) -> list:
-        from ranker.checkpoint import load_checkpoint
-        from ranker.train import TrainOptions
+        from ranker.model.checkpoint import load_checkpoint
+        from ranker.training.fit import TrainOptions
 
         e = settings.evaluation
         options = TrainOptions.from_settings(settings.ranker, epochs=e.ranker_epochs)

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from indexer.client import translate_errors
-from indexer.errors import IndexMissing, OpenSearchError
+from core.opensearch.client import translate_errors
+from core.errors import IndexMissing, OpenSearchError
 from indexer.index import iter_documents
 
 if TYPE_CHECKING:

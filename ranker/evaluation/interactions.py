@@ -1,6 +1,6 @@
 """Interaction logs for evaluation and fine-tuning: validated frames of (user, item, time) events.
 
-The events store (:func:`ranker.events.load_events_frame`) is the normal source. A file can be given instead: an
+The events store (:func:`ranker.feedback.events.load_events_frame`) is the normal source. A file can be given instead: an
 events file with ``user_id``, ``item_id``, ``ts`` columns (``type`` optional), or Online Retail transactions,
 which are read as purchases (cancellations and lines without a customer dropped, stock codes normalised).
 
@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from indexer.errors import ConfigError, InputError
-from indexer.online_retail import normalize_stock_code
+from core.errors import ConfigError, InputError
+from indexer.transactions import normalize_stock_code
 
 if TYPE_CHECKING:
-    from indexer.settings import Settings
+    from core.settings import Settings
 
 COLUMNS = ["user_id", "item_id", "type", "ts"]
 ONLINE_RETAIL_COLUMNS = {"InvoiceNo", "StockCode", "Quantity", "InvoiceDate", "CustomerID"}
@@ -103,16 +103,16 @@ def read_events_file(path: Path, event_types: Sequence[str] = ("purchase",)) -> 
 
 
 def load_events(settings: Settings, path: Path | None = None, until=None) -> pd.DataFrame:
-    """Events from ``path`` when given, else from the events store (``ranker.events.load_events_frame``)."""
+    """Events from ``path`` when given, else from the events store (``ranker.feedback.events.load_events_frame``)."""
     types = settings.evaluation.event_types
     if path is not None:
         events = read_events_file(path, types)
         return events[events["ts"] < pd.Timestamp(until)] if until is not None else events
     try:
-        from ranker.events import load_events_frame
+        from ranker.feedback.events import load_events_frame
     except ImportError:
         raise ConfigError("no events store in this installation; pass an events file with --events PATH") from None
-    from indexer.store import make_engine
+    from core.store import make_engine
 
     frame = load_events_frame(make_engine(settings.store.url), until=until)
     events = interactions_from_frame(frame, types, source=settings.store.url)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from indexer.settings import Settings
+from core.settings import Settings
 from ranker.evaluation.catalog import EmbedFn
 
 
@@ -27,7 +27,7 @@ def cached_embedder(settings: Settings) -> EmbedFn:
         path = Path(settings.state_dir) / "cache" / "vectors" / f"{digest}.npy"
         if path.exists():
             return np.load(path)
-        from indexer.embedding import load_embedder
+        from core.embedding import load_embedder
 
         m = settings.models
         vectors = load_embedder(model_spec(settings, model), m.device, m.embedding_batch_size).encode(texts)

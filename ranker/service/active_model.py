@@ -1,16 +1,16 @@
-"""The model version the registry marks active, loaded into a :class:`ranker.scoring.Scorer`."""
+"""The model version the registry marks active, loaded into a :class:`ranker.model.scoring.Scorer`."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from indexer.errors import ModelError
-from indexer.settings import Settings
+from core.errors import ModelError
+from core.settings import Settings
 
 
 def active_version(engine: Any) -> str | None:
     """The version id the registry marks active (None when none is)."""
-    from ranker import registry
+    from ranker.model import registry
 
     found = registry.active_version(engine)
     return None if found is None else found.version
@@ -18,9 +18,9 @@ def active_version(engine: Any) -> str | None:
 
 def load_active_ranker(settings: Settings, engine: Any, item_vectors: Any):
     """A Scorer for the active model over ``item_vectors``; :class:`ModelError` when no model is active."""
-    from ranker import registry
-    from ranker.checkpoint import load_checkpoint
-    from ranker.scoring import Scorer
+    from ranker.model import registry
+    from ranker.model.checkpoint import load_checkpoint
+    from ranker.model.scoring import Scorer
 
     found = registry.active_version(engine)
     if found is None:

@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from indexer.settings import Settings
+from core.settings import Settings
 from ranker.service.auth import ApiKeys
 from ranker.service.deps import ServiceDeps
 from ranker.service.errors import install_error_handlers

@@ -11,7 +11,7 @@ from typing import Literal
 
 from fastapi import HTTPException, Request
 
-from indexer.settings import ServiceSettings
+from core.settings import ServiceSettings
 
 Scope = Literal["read", "write"]
 

@@ -10,11 +10,11 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from indexer.client import make_client, translate_errors
-from indexer.errors import OpenSearchError
+from core.opensearch.client import make_client, translate_errors
+from core.errors import OpenSearchError
 from indexer.index import ItemsIndex
 from indexer.search import Hit, bm25_query, docvalue_body, hits_from_response, knn_query, rrf_fuse
-from indexer.settings import Settings
+from core.settings import Settings
 
 if TYPE_CHECKING:
     from opensearchpy import OpenSearch
@@ -160,7 +160,7 @@ class TitleCache:
 
 
 class EventsActivity:
-    """Item popularity and active users from the imported events (``ranker.events.load_events_frame``),
+    """Item popularity and active users from the imported events (``ranker.feedback.events.load_events_frame``),
     recomputed at most every ``refresh_s`` seconds."""
 
     def __init__(self, engine: Engine, refresh_s: float = 600.0):
@@ -175,7 +175,7 @@ class EventsActivity:
         with self._lock:
             if self._at and time.monotonic() - self._at < self.refresh_s:
                 return
-            from ranker.events import load_events_frame
+            from ranker.feedback.events import load_events_frame
 
             frame = load_events_frame(self.engine)
             if len(frame):
@@ -203,8 +203,8 @@ class EventsActivity:
 
 
 def load_item_vectors(settings: Settings, page_size: int = 1000):
-    """Every item vector of the live index version as :class:`ranker.item_vectors.ItemVectors` (paged with
+    """Every item vector of the live index version as :class:`ranker.model.item_vectors.ItemVectors` (paged with
     ``search_after``, never a scroll; see :meth:`ItemVectors.from_index`)."""
-    from ranker.item_vectors import ItemVectors
+    from ranker.model.item_vectors import ItemVectors
 
     return ItemVectors.from_index(settings, page_size=page_size)

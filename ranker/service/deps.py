@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from indexer.embedding import Embedder
-from indexer.settings import Settings
+from core.embedding import Embedder
+from core.settings import Settings
 from ranker.service.backends import EventsActivity, OpenSearchCatalog, TitleCache, load_item_vectors
 from ranker.service.lazy import ComponentUnavailable, Lazy
 from ranker.service.ports import Activity, Catalog, ProfileSource, RankerLike, VectorSource
@@ -67,9 +67,9 @@ class ServiceDeps:
 
     def _store_engine(self):
         if self._engine is None:
-            from indexer.store import create_tables, make_engine
+            from core.store import create_tables, make_engine
 
-            import ranker.event_tables  # noqa: F401  registers the event and profile tables
+            import ranker.feedback.tables  # noqa: F401  registers the event and profile tables
 
             engine = make_engine(self.settings.store.url, self.settings.store.echo)
             create_tables(engine)
@@ -77,7 +77,7 @@ class ServiceDeps:
         return self._engine
 
     def _load_profiles(self) -> ProfileSource:
-        from ranker.profiles import ProfileStore
+        from ranker.feedback.profiles import ProfileStore
 
         return ProfileStore(self._store_engine(), self.settings)
 

@@ -17,7 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from indexer.errors import InputError, OpenSearchError, RecSearchError
+from core.errors import InputError, OpenSearchError, RecSearchError
 from ranker.service.lazy import ComponentUnavailable
 
 log = logging.getLogger("recsearch.service")

@@ -1,6 +1,6 @@
 """What the service needs from the other parts, as small Protocols, so unit tests can pass fakes.
 
-The real implementations live elsewhere (``ranker.profiles``, ``ranker.scoring``, ``ranker.item_vectors``,
+The real implementations live elsewhere (``ranker.feedback.profiles``, ``ranker.model.scoring``, ``ranker.model.item_vectors``,
 OpenSearch through :mod:`ranker.service.backends`); the service only relies on the shapes below, which follow
 ``docs/architecture.md``.
 """
@@ -17,7 +17,7 @@ from indexer.search import Hit
 
 
 class InteractionLike(Protocol):
-    """One history entry (``ranker.profiles.Interaction``)."""
+    """One history entry (``ranker.feedback.profiles.Interaction``)."""
 
     item_id: str
     type: str
@@ -25,7 +25,7 @@ class InteractionLike(Protocol):
 
 
 class ProfileSource(Protocol):
-    """The profile store (``ranker.profiles.ProfileStore``)."""
+    """The profile store (``ranker.feedback.profiles.ProfileStore``)."""
 
     def history(self, user_id: str, limit: int | None = None) -> list[Any]: ...
 
@@ -38,7 +38,7 @@ class ProfileSource(Protocol):
 
 @dataclass(frozen=True)
 class Candidate:
-    """A hit to score; same fields as ``ranker.scoring.Candidate`` (used when that module is absent)."""
+    """A hit to score; same fields as ``ranker.model.scoring.Candidate`` (used when that module is absent)."""
 
     id: str
     retrieval_score: float
@@ -46,7 +46,7 @@ class Candidate:
 
 @dataclass
 class Explanation:
-    """A history item that explains a result (same fields as ``ranker.scoring.Explanation``)."""
+    """A history item that explains a result (same fields as ``ranker.model.scoring.Explanation``)."""
 
     item_id: str
     weight: float
@@ -55,7 +55,7 @@ class Explanation:
 
 @dataclass
 class Scored:
-    """A scored candidate (same fields as ``ranker.scoring.Scored``)."""
+    """A scored candidate (same fields as ``ranker.model.scoring.Scored``)."""
 
     id: str
     score: float
@@ -64,7 +64,7 @@ class Scored:
 
 
 class RankerLike(Protocol):
-    """The active attention ranker: ``ranker.scoring.Scorer`` plus the version it was loaded from."""
+    """The active attention ranker: ``ranker.model.scoring.Scorer`` plus the version it was loaded from."""
 
     version: str
 
@@ -72,7 +72,7 @@ class RankerLike(Protocol):
 
 
 class VectorSource(Protocol):
-    """Item vectors by id (``ranker.item_vectors.ItemVectors``)."""
+    """Item vectors by id (``ranker.model.item_vectors.ItemVectors``)."""
 
     def get(self, ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """((len(ids), dim) float32, bool mask of the ids that were known)."""

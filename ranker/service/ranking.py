@@ -47,7 +47,7 @@ def retrieval_order(
 
 def _candidate_class():
     try:
-        from ranker.scoring import Candidate
+        from ranker.model.scoring import Candidate
     except ImportError:
         from ranker.service.ports import Candidate
     return Candidate

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 import pandas as pd
 
-from indexer.settings import OpenSearchSettings, Settings, StoreSettings
+from core.settings import OpenSearchSettings, Settings, StoreSettings
 from tests.conftest import DATA
 
 #: The shopper who bought heart-shaped decorations; another who bought mugs.
@@ -76,11 +76,11 @@ def register_model(settings: Settings, vectors) -> None:
     import numpy as np
     import torch
 
-    from indexer.store import make_engine
-    from ranker import registry
-    from ranker.checkpoint import Checkpoint, save_checkpoint
-    from ranker.features import FEATURE_NAMES, ItemStats
-    from ranker.model import AttentionRanker, RankerConfig
+    from core.store import make_engine
+    from ranker.model import registry
+    from ranker.model.checkpoint import Checkpoint, save_checkpoint
+    from ranker.model.features import FEATURE_NAMES, ItemStats
+    from ranker.model.network import AttentionRanker, RankerConfig
 
     torch.manual_seed(0)
     config = RankerConfig(item_dim=vectors.dim, num_features=len(FEATURE_NAMES), feature_names=FEATURE_NAMES)
@@ -94,9 +94,9 @@ def register_model(settings: Settings, vectors) -> None:
 
 def build_stack(tmp_dir, node_url: str, embedder) -> Stack:
     from indexer import api
-    from indexer.store import make_engine
-    from ranker.events import EventIn
-    from ranker.profiles import ProfileStore
+    from core.store import make_engine
+    from ranker.feedback.events import EventIn
+    from ranker.feedback.profiles import ProfileStore
     from ranker.service import create_app
     from ranker.service.backends import load_item_vectors
 
@@ -126,7 +126,7 @@ def build_stack(tmp_dir, node_url: str, embedder) -> Stack:
 
 
 def drop_index(settings: Settings) -> None:
-    from indexer.client import make_client
+    from core.opensearch.client import make_client
 
     make_client(settings.opensearch).indices.delete(
         index=f"{settings.opensearch.index_alias}-v*", ignore_unavailable=True, allow_no_indices=True

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from indexer import api
-from indexer.errors import IndexMissing, InputError
+from core.errors import IndexMissing, InputError
 from ranker.evaluation import EvaluateRequest, evaluate
 from ranker.evaluation.catalog import OpenSearchItems, load_catalog
 from tests.conftest import DATA
@@ -60,7 +60,7 @@ def test_evaluate_the_baselines_and_the_attention_ranker_on_the_real_index(setti
 
 def test_real_index_searches_respect_exclusions(settings, fake_embedder, retail_slice):
     api.build_from_catalog(settings, retail_slice, embedder=fake_embedder)
-    from indexer.client import make_client
+    from core.opensearch.client import make_client
 
     client = make_client(settings.opensearch)
     catalog = load_catalog(client, settings.opensearch.index_alias, settings.opensearch.url)
@@ -87,9 +87,9 @@ def test_evaluate_errors_are_clear(settings, tmp_path):
 
 
 def test_finetune_saves_a_loadable_version_trained_before_the_cutoff(settings, minilm, retail_slice):
-    from indexer.embedding import load_embedder
-    from ranker.embedding_versions import list_versions
-    from ranker.finetune import finetune_from_settings
+    from core.embedding import load_embedder
+    from ranker.finetune.versions import list_versions
+    from ranker.finetune.loop import finetune_from_settings
 
     api.build_from_catalog(settings, retail_slice, embedder=minilm)
     s = settings.model_copy(update={"finetune": settings.finetune.model_copy(update={"batch_size": 8})})
@@ -106,10 +106,10 @@ def test_finetune_saves_a_loadable_version_trained_before_the_cutoff(settings, m
 def test_events_come_from_the_store_when_no_file_is_given(settings):
     from datetime import datetime
 
-    from indexer.store import create_tables, make_engine
+    from core.store import create_tables, make_engine
     from ranker.evaluation.interactions import load_events
-    from ranker.events import EventIn
-    from ranker.profiles import ProfileStore
+    from ranker.feedback.events import EventIn
+    from ranker.feedback.profiles import ProfileStore
 
     engine = make_engine(settings.store.url)
     create_tables(engine)

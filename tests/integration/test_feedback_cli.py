@@ -8,7 +8,7 @@ import pytest
 
 from cli.main import run
 from indexer import api
-from indexer.settings import get_settings
+from core.settings import get_settings
 
 pytestmark = pytest.mark.integration
 

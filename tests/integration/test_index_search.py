@@ -7,7 +7,7 @@ import pytest
 
 from indexer import api
 from indexer.catalog import read_catalog
-from indexer.errors import IndexMissing, InputError
+from core.errors import IndexMissing, InputError
 from tests.conftest import DATA
 
 pytestmark = pytest.mark.integration
@@ -87,7 +87,7 @@ def test_empty_query_is_refused(settings, fake_embedder):
 
 def test_cli_build_reports_skipped_rows_and_search_prints_hits(settings, tmp_path, monkeypatch, capsys):
     from cli.main import run
-    from indexer.settings import get_settings
+    from core.settings import get_settings
 
     catalog = tmp_path / "shop.csv"
     catalog.write_text("sku,name,cost\nA,Red enamel mug,3.5\n,Lost item,1\nB,Blue glass vase,x\nC,Heart candle holder,2\n")

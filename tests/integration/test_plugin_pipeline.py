@@ -12,10 +12,10 @@ import uuid
 import httpx
 import pytest
 
-from indexer.client import make_client
-from indexer.errors import ConfigError
-from indexer.pipeline import install_pipeline, pipeline_status, remove_pipeline
-from indexer.settings import PipelineSettings, Settings
+from core.opensearch.client import make_client
+from core.errors import ConfigError
+from indexer.search_pipeline import install_pipeline, pipeline_status, remove_pipeline
+from core.settings import PipelineSettings, Settings
 from tests.integration.service_stack import HEART_USER, MUG_USER, shared_stack, stop_shared_stack
 
 pytestmark = pytest.mark.integration

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from indexer.node import LocalNode, _alive
+from core.opensearch.node import LocalNode, _alive
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.integration

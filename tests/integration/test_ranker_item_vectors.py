@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from indexer import api
-from indexer.errors import IndexMissing
-from ranker.item_vectors import ItemVectors
+from core.errors import IndexMissing
+from ranker.model.item_vectors import ItemVectors
 
 pytestmark = pytest.mark.integration
 

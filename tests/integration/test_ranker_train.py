@@ -10,15 +10,15 @@ import pytest
 
 from cli.main import run
 from indexer import api
-from indexer.settings import get_settings
-from indexer.store import make_engine
-from ranker import registry
-from ranker.item_vectors import ItemVectors
-from ranker.profiles import Interaction
+from core.settings import get_settings
+from core.store import make_engine
+from ranker.model import registry
+from ranker.model.item_vectors import ItemVectors
+from ranker.feedback.profiles import Interaction
 from ranker.retail_frame import events_from_online_retail
-from ranker.scoring import Candidate, Scorer
-from ranker.train import TrainOptions
-from ranker.train_run import train_and_register
+from ranker.model.scoring import Candidate, Scorer
+from ranker.training.fit import TrainOptions
+from ranker.training.api import train_and_register
 from tests.conftest import DATA
 
 pytestmark = pytest.mark.integration

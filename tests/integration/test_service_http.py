@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from indexer.settings import OpenSearchSettings, ServiceSettings, Settings, StoreSettings
+from core.settings import OpenSearchSettings, ServiceSettings, Settings, StoreSettings
 from tests.integration.service_stack import HEART_USER, MUG_USER, ServerThread, free_port, shared_stack, stop_shared_stack
 
 pytestmark = pytest.mark.integration
@@ -148,7 +148,7 @@ def test_a_store_that_cannot_open_gives_the_opensearch_order_flagged(stack, tmp_
 
 
 def test_search_results_show_the_documents_fields_read_from_doc_values(stack, http):
-    from indexer.client import make_client
+    from core.opensearch.client import make_client
 
     client = make_client(stack.settings.opensearch)
     for body in ({"query": "heart t-light holder", "k": 10, "mode": "knn", "user_id": HEART_USER},

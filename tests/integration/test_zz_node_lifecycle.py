@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from indexer.node import LocalNode, _alive
+from core.opensearch.node import LocalNode, _alive
 
 pytestmark = pytest.mark.integration
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ranker.item_vectors import ItemVectors
+from ranker.model.item_vectors import ItemVectors
 
 
 def clustered_shop(

@@ -7,9 +7,9 @@ from datetime import datetime
 
 import numpy as np
 
-from indexer.errors import ClusterUnreachable, ModelError
+from core.errors import ClusterUnreachable, ModelError
 from indexer.search import Hit
-from indexer.settings import ServiceSettings, Settings
+from core.settings import ServiceSettings, Settings
 from ranker.service import ServiceDeps, create_app
 from ranker.service.ports import Explanation, Scored
 

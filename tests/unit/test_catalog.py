@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from indexer.catalog import FieldMapping, detect_format, read_catalog, write_rejects
-from indexer.errors import CatalogError, InputError
+from core.errors import CatalogError, InputError
 
 
 def test_csv_with_mapping_reads_items_and_rejects_bad_rows_with_line_and_field(tmp_path):

@@ -6,7 +6,7 @@ import threading
 import pytest
 
 from cli.main import run
-from indexer.settings import get_settings
+from core.settings import get_settings
 
 
 @pytest.fixture(autouse=True)

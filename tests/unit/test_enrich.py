@@ -7,11 +7,11 @@ import json
 import pytest
 
 from indexer.catalog import Item
-from indexer.enrich import Enricher, enriched_text
-from indexer.enrich_cache import EnrichmentCache
-from indexer.grounding import GroundingFailure, clean_attributes, ground, parse_answer
-from indexer.prompt import load_prompt
-from indexer.store import make_engine
+from indexer.enrichment.enricher import Enricher, enriched_text
+from indexer.enrichment.cache import EnrichmentCache
+from indexer.enrichment.grounding import GroundingFailure, clean_attributes, ground, parse_answer
+from indexer.enrichment.prompt import load_prompt
+from core.store import make_engine
 from tests.conftest import HashEmbedder
 
 

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from cli.main import run
-from indexer.errors import InputError
-from indexer.settings import get_settings
+from core.errors import InputError
+from core.settings import get_settings
 from ranker.evaluation import parse_indexes
 from ranker.evaluation.report import write_reports
 

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from indexer.errors import InputError
+from core.errors import InputError
 from ranker.evaluation.interactions import interactions_from_frame, online_retail_events
 from ranker.evaluation.splits import leave_last_out, sample_cases, time_split
 from tests.unit.eval_fakes import events

@@ -6,10 +6,10 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from indexer.errors import InputError
-from ranker.event_mapping import EventMapping, check_chunk
-from ranker.event_sources import read_chunks
-from ranker.events import EventIn, event_id_for
+from core.errors import InputError
+from ranker.feedback.mapping import EventMapping, check_chunk
+from ranker.feedback.sources import read_chunks
+from ranker.feedback.events import EventIn, event_id_for
 
 
 def _error_fields(exc: ValidationError) -> set[str]:
@@ -176,7 +176,7 @@ def test_chunk_content_ids_are_event_id_for_of_each_row():
 
 
 def test_text_columns_convert_per_value_and_keep_json_numbers_apart():
-    from ranker.event_mapping import _text
+    from ranker.feedback.mapping import _text
 
     assert _text(pd.Series([17850.0, None, 12347.0, 17850.0])).tolist() == ["17850", "", "12347", "17850"]
     assert _text(pd.Series([" a", "b ", None, " a"], dtype="string")).tolist() == ["a", "b", "", "a"]
@@ -192,7 +192,7 @@ def test_online_retail_parquet_reads_only_the_columns_it_maps(tmp_path):
         "Country": ["UK"],
     }  # fmt: skip
     pd.DataFrame(columns).to_parquet(path)
-    from ranker.event_sources import ONLINE_RETAIL_COLUMNS, _table_chunks
+    from ranker.feedback.sources import ONLINE_RETAIL_COLUMNS, _table_chunks
 
     (raw,) = _table_chunks(path, "parquet", 10, ONLINE_RETAIL_COLUMNS)
     assert set(raw.columns) == ONLINE_RETAIL_COLUMNS | {"line"}

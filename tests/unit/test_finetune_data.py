@@ -9,9 +9,9 @@ import pandas as pd
 
 import numpy as np
 
-from ranker.finetune import _Plan
-from ranker.finetune_check import heldout_check
-from ranker.finetune_data import batches_without_repeats, behaviour_pairs, history_examples, holdout_users
+from ranker.finetune.loop import _Plan
+from ranker.finetune.check import heldout_check
+from ranker.finetune.data import batches_without_repeats, behaviour_pairs, history_examples, holdout_users
 from tests.unit.eval_fakes import events
 
 LOG = events([

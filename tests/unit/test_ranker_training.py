@@ -9,12 +9,12 @@ import pandas as pd
 import pytest
 import torch
 
-from indexer.errors import InputError
-from ranker.checkpoint import Checkpoint
-from ranker.dataset import build_examples, history_arrays
-from ranker.model import RankerConfig
-from ranker.scoring import Candidate, Scorer
-from ranker.train import TrainOptions, fit
+from core.errors import InputError
+from ranker.model.checkpoint import Checkpoint
+from ranker.training.examples import build_examples, history_arrays
+from ranker.model.network import RankerConfig
+from ranker.model.scoring import Candidate, Scorer
+from ranker.training.fit import TrainOptions, fit
 from tests.unit.ranker_synthetic import clustered_shop
 
 SMALL = dict(attention_dim=16, hidden_dim=16, batch_size=32, negatives=8, in_batch_negatives=16,

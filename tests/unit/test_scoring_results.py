@@ -7,12 +7,12 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from ranker.checkpoint import Checkpoint
-from ranker.features import ItemStats
-from ranker.item_vectors import ItemVectors
-from ranker.model import AttentionRanker, RankerConfig
-from ranker.profiles import Interaction
-from ranker.scoring import Candidate, Explanation, Scored, Scorer
+from ranker.model.checkpoint import Checkpoint
+from ranker.model.features import ItemStats
+from ranker.model.item_vectors import ItemVectors
+from ranker.model.network import AttentionRanker, RankerConfig
+from ranker.feedback.profiles import Interaction
+from ranker.model.scoring import Candidate, Explanation, Scored, Scorer
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 TYPES = ("purchase", "view", "click", "add_to_cart")

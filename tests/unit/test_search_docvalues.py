@@ -65,8 +65,8 @@ def test_a_title_without_doc_value_is_read_by_id_and_only_then():
 
 
 def test_the_service_client_sends_and_takes_no_gzip():
-    from indexer.client import make_client
-    from indexer.settings import OpenSearchSettings
+    from core.opensearch.client import make_client
+    from core.settings import OpenSearchSettings
 
     client = uncompressed(make_client(OpenSearchSettings(url="http://127.0.0.1:1")))
     for connection in client.transport.connection_pool.connections:

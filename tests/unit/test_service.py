@@ -170,7 +170,7 @@ def test_recommend_adds_the_models_co_purchases_and_trending_items_to_the_knn_ca
 
 
 def test_recommend_keeps_the_knn_candidates_when_the_models_own_candidates_fail():
-    from indexer.errors import ModelError
+    from core.errors import ModelError
     from tests.unit.service_fakes import FakeRanker
 
     class BrokenStats(FakeRanker):

@@ -18,7 +18,7 @@ def secured() -> TestClient:
 
 
 def test_listens_on_localhost_by_default():
-    from indexer.settings import ServiceSettings
+    from core.settings import ServiceSettings
 
     assert ServiceSettings().host == "127.0.0.1"
 

@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from indexer.settings import Settings, settings_table
+from core.settings import Settings, settings_table
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -39,8 +39,8 @@ def test_docs_list_every_setting():
 
 
 def test_client_uses_tls_and_credentials_from_settings():
-    from indexer.client import make_client
-    from indexer.settings import OpenSearchSettings
+    from core.opensearch.client import make_client
+    from core.settings import OpenSearchSettings
 
     client = make_client(
         OpenSearchSettings(url="https://os.example.com:9200", user="u", password="p", verify_certs=True)

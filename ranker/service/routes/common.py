@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from fastapi import Request
 
-from indexer.errors import InputError
+from core.errors import InputError
 from indexer.search import Hit
 from ranker.service.deps import ServiceDeps
 from ranker.service.metrics import ServiceMetrics

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from indexer.errors import InputError
+from core.errors import InputError
 from ranker.service.auth import require
 from ranker.service.ranking import rank
 from ranker.service.routes.common import deps_of, metrics_of

@@ -8,7 +8,7 @@ import time
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from indexer.errors import AuthenticationFailed, ClusterUnreachable, InputError, OpenSearchError
+from core.errors import AuthenticationFailed, ClusterUnreachable, InputError, OpenSearchError
 from ranker.service.auth import require
 from ranker.service.ranking import rank
 from ranker.service.routes.common import check_k, deps_of, item_results, metrics_of

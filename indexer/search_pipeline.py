@@ -1,0 +1,136 @@
+"""The `personalized` search pipeline: the project's OpenSearch plugin processor, installed from settings.
+
+A shop then searches with ``?search_pipeline=personalized`` and ``"ext": {"personalize": {"user_id": ...}}``
+and gets the hits reranked for that user (docs/plugin.md). The processor itself lives in ``plugin/`` (Java);
+this module only stores, removes and inspects its pipeline definition.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from core.opensearch.client import make_client, translate_errors
+from core.errors import ConfigError, OpenSearchError
+from core.settings import PipelineSettings, Settings
+
+if TYPE_CHECKING:
+    from opensearchpy import OpenSearch
+
+#: The plugin's name (plugin/pom.xml) and its processor type.
+PLUGIN_NAME = "recsearch-rerank"
+PROCESSOR_TYPE = "personalized_rerank"
+
+
+@dataclass(frozen=True)
+class PipelineState:
+    """What `recadmin pipeline status` reports."""
+
+    name: str
+    plugin_nodes: int
+    total_nodes: int
+    installed: bool
+    processor: dict[str, Any] | None = None
+
+
+def pipeline_body(p: PipelineSettings) -> dict[str, Any]:
+    """The pipeline definition for ``PUT _search/pipeline/<name>``."""
+    processor: dict[str, Any] = {
+        "tag": "recsearch",
+        "description": "Rerank the top hits for the user in ext.personalize.user_id (recsearch ranker).",
+        "ranker_url": p.ranker_url,
+        "id_field": p.id_field,
+        "blend_weight": p.blend_weight,
+        "timeout_ms": p.timeout_ms,
+        "max_hits": p.max_hits,
+        "ignore_failure": p.ignore_failure,
+    }
+    if p.api_key is not None:
+        processor["api_key"] = p.api_key.get_secret_value()
+    return {
+        "description": "recsearch: personalized rerank of the shop's search results",
+        "response_processors": [{PROCESSOR_TYPE: processor}],
+    }
+
+
+def plugin_coverage(client: OpenSearch, url: str) -> tuple[int, int]:
+    """(nodes with the plugin, all nodes): the processor only works where every node has it."""
+    with translate_errors(url):
+        info = client.nodes.info(metric="plugins")
+    nodes = info.get("nodes", {})
+    having = sum(1 for n in nodes.values() if any(p.get("name") == PLUGIN_NAME for p in n.get("plugins", [])))
+    return having, len(nodes)
+
+
+def install_pipeline(settings: Settings, client: OpenSearch | None = None) -> PipelineState:
+    """Store (or replace) the pipeline. Refuses when the plugin is missing; a setting the processor refuses
+    becomes a :class:`ConfigError` naming it."""
+    client = client or make_client(settings.opensearch)
+    url, p = settings.opensearch.url, settings.pipeline
+    having, total = plugin_coverage(client, url)
+    if having < total or total == 0:
+        raise OpenSearchError(
+            f"the {PLUGIN_NAME} plugin is on {having} of {total} nodes of {url}; build it with scripts/build-plugin "
+            "and install it on every node (`opensearch-plugin install file:///.../recsearch-rerank-*.zip`)"
+        )
+    from opensearchpy import exceptions as ex
+
+    with translate_errors(url):
+        try:
+            client.search_pipeline.put(id=p.name, body=pipeline_body(p))
+        except ex.RequestError as e:  # 400: the processor refused a setting; name it as the user sets it
+            raise ConfigError(_refusal(p.name, e)) from None
+    return pipeline_status(settings, client)
+
+
+def _refusal(name: str, e: Exception) -> str:
+    error = (getattr(e, "info", None) or {}).get("error") or {}
+    if isinstance(error, dict):
+        cause = (error.get("root_cause") or [error])[0]
+        reason = str(cause.get("reason") or error.get("reason") or e)
+        prop = cause.get("property_name")
+    else:
+        reason, prop = str(error), None
+    # Square brackets read as markup in the CLI's console: quote the setting names instead.
+    reason = reason.replace("[", "'").replace("]", "'")
+    where = f" (setting {prop}: RECSEARCH_PIPELINE_{prop.upper()})" if prop else " (see RECSEARCH_PIPELINE_*)"
+    return f"OpenSearch refused pipeline '{name}': {reason}{where}"
+
+
+def remove_pipeline(settings: Settings, client: OpenSearch | None = None) -> bool:
+    """Delete the pipeline; False when there was none."""
+    client = client or make_client(settings.opensearch)
+    name = settings.pipeline.name
+    from opensearchpy import exceptions as ex
+
+    try:
+        with translate_errors(settings.opensearch.url):
+            client.search_pipeline.delete(id=name)
+    except OpenSearchError as e:
+        if "not found" in str(e) or "HTTP 404" in str(e):
+            return False
+        raise
+    except ex.NotFoundError:  # pragma: no cover - translate_errors handles it
+        return False
+    return True
+
+
+def pipeline_status(settings: Settings, client: OpenSearch | None = None) -> PipelineState:
+    """Whether the plugin is on every node and the pipeline is stored, with its processor settings."""
+    client = client or make_client(settings.opensearch)
+    url, name = settings.opensearch.url, settings.pipeline.name
+    having, total = plugin_coverage(client, url)
+    processor = None
+    try:
+        with translate_errors(url):
+            stored = client.search_pipeline.get(id=name)
+    except OpenSearchError as e:
+        if "not found" not in str(e) and "HTTP 404" not in str(e):
+            raise
+        stored = {}
+    for proc in (stored.get(name) or {}).get("response_processors", []):
+        if PROCESSOR_TYPE in proc:
+            processor = dict(proc[PROCESSOR_TYPE])
+            if "api_key" in processor:
+                processor["api_key"] = "****"
+    return PipelineState(name=name, plugin_nodes=having, total_nodes=total, installed=name in stored, processor=processor)

@@ -1,0 +1,62 @@
+"""Incremental updates of the live version: only changed items are re-enriched and re-embedded, removed ones go.
+
+An item counts as changed when its document hash differs (its content, its enrichment, or the schema). The live
+version is changed in place; a full ``index build`` writes a new version instead, and ``index rollback`` returns
+to the version before that.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from indexer.build import BuildResult, ProgressFn, bulk_load, delete_missing, document_actions, existing_hashes
+from indexer.catalog import Item
+from core.opensearch.client import translate_errors
+from core.embedding import Embedder
+from indexer.enrichment.enricher import Enrichment
+from core.errors import ConfigError
+from indexer.index import SCHEMA_VERSION, ItemsIndex
+
+if TYPE_CHECKING:
+    from opensearchpy import OpenSearch
+
+
+def update_index(
+    client: OpenSearch,
+    index: ItemsIndex,
+    items: Sequence[Item],
+    embedder: Embedder,
+    *,
+    enrichments: dict[str, Enrichment] | None = None,
+    chunk_size: int = 500,
+    progress: ProgressFn | None = None,
+    meta: dict[str, Any] | None = None,
+) -> BuildResult:
+    """Bring the live version in line with ``items``: write new and changed documents, delete removed ones."""
+    live = index.require_live()
+    live_meta = index.meta(live)
+    if live_meta.get("schema_version") != SCHEMA_VERSION:
+        raise ConfigError(
+            f"the live version {live} has schema {live_meta.get('schema_version')}, this indexer writes "
+            f"{SCHEMA_VERSION}: run `recadmin index build` once"
+        )
+    live_model = live_meta.get("embedding_model")
+    if live_model != embedder.name:
+        raise ConfigError(
+            f"the live version {live} was embedded with '{live_model}', not '{embedder.name}'; "
+            "vectors of two models cannot be mixed: run `recadmin index build` instead"
+        )
+    present = existing_hashes(client, live, index.url)
+    result = BuildResult(live, live, 0)
+    actions = document_actions(
+        client, items, enrichments or {}, embedder, live, in_target=present, result=result, url=index.url
+    )
+    written = bulk_load(client, actions, len(items), chunk_size, progress, index.url)
+    result.deleted = delete_missing(client, live, present, {it.id for it in items}, index.url)
+    result.indexed = written
+    with translate_errors(index.url, live):
+        client.indices.refresh(index=live)
+    index.update_meta(live, {"updated_at": datetime.now(UTC).isoformat(timespec="seconds"), **(meta or {})})
+    return result

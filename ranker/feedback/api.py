@@ -1,0 +1,91 @@
+"""The feedback operations, one function per user action: import a file, sync with the catalog, show, export
+and forget a user. The CLI (`recadmin feedback ...`, `recadmin users ...`) and the tests call these."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import Engine
+
+from core.errors import InputError
+from core.settings import Settings
+from core.store import create_tables, make_engine
+from ranker.feedback.catalog_sync import CatalogIds, CatalogSync, OpenSearchCatalog, sync_catalog
+from ranker.feedback.importer import ImportResult, ProgressFn, import_events
+from ranker.feedback.mapping import EventMapping
+from ranker.feedback.profiles import Interaction, ProfileStore
+
+
+def store_engine(settings: Settings) -> Engine:
+    """The project's store with the event and profile tables created."""
+    import ranker.feedback.tables  # noqa: F401  (registers the tables on SQLModel.metadata)
+
+    engine = make_engine(settings.store.url, settings.store.echo)
+    create_tables(engine)
+    return engine
+
+
+def live_catalog(settings: Settings) -> CatalogIds:
+    """The item ids of the live index (raises a clear error when the cluster or the index is missing)."""
+    return OpenSearchCatalog(settings)
+
+
+def import_file(
+    settings: Settings,
+    path: Path,
+    *,
+    fmt: str | None = None,
+    mapping: str | None = None,
+    check_catalog: bool = True,
+    catalog: CatalogIds | None = None,
+    progress: ProgressFn | None = None,
+) -> ImportResult:
+    """Import an event file; with ``check_catalog`` the live index says which items exist."""
+    parsed = EventMapping.parse(mapping)
+    if catalog is None and check_catalog:
+        catalog = live_catalog(settings)
+    return import_events(store_engine(settings), settings, path, fmt=fmt, mapping=parsed, catalog=catalog,
+                         progress=progress)  # fmt: skip
+
+
+def sync_with_catalog(settings: Settings, catalog: CatalogIds | None = None) -> CatalogSync:
+    """Flag events of items that left the live catalog and rebuild the profiles that held them."""
+    return sync_catalog(store_engine(settings), catalog or live_catalog(settings), settings.events.history_length)
+
+
+@dataclass
+class UserSummary:
+    """What `recadmin users show` prints."""
+
+    user_id: str
+    events: int
+    history: list[Interaction]
+
+
+def show_user(settings: Settings, user_id: str, limit: int | None = None) -> UserSummary:
+    """The user's event count and profile (newest first); an error when nothing is stored for the user."""
+    store = ProfileStore(store_engine(settings), settings)
+    count = store.event_count(user_id)
+    if not count:
+        raise InputError(f"no events stored for user '{user_id}'", field="user_id")
+    return UserSummary(user_id, count, store.history(user_id, limit))
+
+
+def export_user(settings: Settings, user_id: str, target: Path | None = None) -> dict[str, Any]:
+    """Everything stored about the user; written as JSON to ``target`` when given."""
+    store = ProfileStore(store_engine(settings), settings)
+    data = store.export_user(user_id)
+    if not data["events"]:
+        raise InputError(f"no events stored for user '{user_id}'", field="user_id")
+    if target is not None:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    return data
+
+
+def delete_user(settings: Settings, user_id: str) -> dict[str, int]:
+    """Forget the user (every event and profile row); rows deleted per table (zeros when nothing was stored)."""
+    return ProfileStore(store_engine(settings), settings).delete_user(user_id)

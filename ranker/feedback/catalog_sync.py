@@ -1,0 +1,108 @@
+"""Which item ids are in the catalog, and keeping events and profiles in step with it.
+
+The catalog is the live OpenSearch items index (the alias). Events that name an item outside it are stored and
+flagged (``in_catalog = false``) and left out of profiles; when items leave the catalog, :func:`sync_catalog`
+flags their events and rebuilds the profiles that held them (and unflags items that came back).
+
+Everything here takes a :class:`CatalogIds`, so unit tests pass a :class:`SetCatalog`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Protocol
+
+from sqlalchemy import select, update
+from sqlalchemy.engine import Engine
+
+from core.settings import Settings
+
+
+class CatalogIds(Protocol):
+    """The set of item ids in the catalog."""
+
+    def known(self, item_ids: Iterable[str]) -> set[str]:
+        """Those of ``item_ids`` that are in the catalog."""
+        ...
+
+    def all_ids(self) -> frozenset[str]:
+        """Every item id in the catalog."""
+        ...
+
+
+class SetCatalog:
+    """A catalog given as a set of ids (tests, benchmarks, or a caller that already holds the ids)."""
+
+    def __init__(self, ids: Iterable[str]):
+        self._ids = frozenset(ids)
+
+    def known(self, item_ids: Iterable[str]) -> set[str]:
+        return {i for i in item_ids if i in self._ids}
+
+    def all_ids(self) -> frozenset[str]:
+        return self._ids
+
+
+class OpenSearchCatalog(SetCatalog):
+    """The item ids of the live index behind the configured alias, read once (paged over ``item_id``)."""
+
+    def __init__(self, settings: Settings):
+        from indexer.api import items_index
+        from core.opensearch.client import translate_errors
+        from indexer.index import iter_documents
+
+        index = items_index(settings)
+        live = index.require_live()
+        with translate_errors(index.url, live):
+            ids = {
+                str(hit["_source"]["item_id"])
+                for hit in iter_documents(index.client, live, ["item_id"], page_size=2000)
+            }
+        super().__init__(ids)
+        self.index = live
+
+
+@dataclass
+class CatalogSync:
+    """What a catalog sync changed."""
+
+    items_left: int
+    items_back: int
+    events_flagged: int
+    events_unflagged: int
+    profiles_rebuilt: int
+
+
+def sync_catalog(engine: Engine, catalog: CatalogIds, history_length: int) -> CatalogSync:
+    """Flag events of items no longer in the catalog (and unflag returned ones); rebuild the touched profiles."""
+    from ranker.feedback.tables import EventRow
+    from ranker.feedback.writer import rebuild_profiles
+
+    ids = catalog.all_ids()
+    e = EventRow.__table__.c
+    with engine.begin() as conn:
+        stored = conn.execute(
+            select(e.item_id, e.in_catalog).where(e.item_id != "").group_by(e.item_id, e.in_catalog)
+        ).all()
+        left = sorted({item for item, flag in stored if flag and item not in ids})
+        back = sorted({item for item, flag in stored if not flag and item in ids})
+        flagged = _set_flag(conn, EventRow.__table__, left, False)
+        unflagged = _set_flag(conn, EventRow.__table__, back, True)
+        users: set[str] = set()
+        for chunk in _chunks(left + back, 500):
+            users.update(conn.execute(select(e.user_id).where(e.item_id.in_(chunk)).distinct()).scalars())
+        rebuild_profiles(conn, sorted(users), history_length)
+    return CatalogSync(len(left), len(back), flagged, unflagged, len(users))
+
+
+def _set_flag(conn, table, items: list[str], value: bool) -> int:
+    changed = 0
+    for chunk in _chunks(items, 500):
+        changed += conn.execute(update(table).where(table.c.item_id.in_(chunk)).values(in_catalog=value)).rowcount
+    return changed
+
+
+def _chunks(values: list[str], size: int):
+    for start in range(0, len(values), size):
+        yield values[start : start + size]

@@ -1,0 +1,239 @@
+"""`recadmin feedback import`: a whole event file into the store, batch by batch.
+
+Each batch (``RECSEARCH_EVENTS_BATCH_SIZE`` source rows) is checked, flagged against the catalog, written with its
+profile updates and its progress row in ONE transaction (:func:`ranker.feedback.writer.write_batch`), then committed.
+So an import killed half-way keeps every committed batch, and running it again stores only what is missing
+(event ids are the idempotency key); importing the same file twice adds nothing.
+
+A first import into an empty store leaves the ``events`` indexes that the write path never reads (by user, by item)
+to the end and builds each once by sorting (:func:`ranker.feedback.tables.defer_indexes`); an import killed before
+that gets them from the next import or :class:`ranker.feedback.profiles.ProfileStore`.
+
+Bad rows never stop an import: each is reported with file, line, field and reason, and written to the reject file
+``<state_dir>/rejects/<file stem>.events-rejects.jsonl`` (rewritten by every run of that file).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TypeVar
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import select, update
+from sqlalchemy.engine import Engine
+
+from core.errors import InputError
+from core.settings import Settings
+from core.store import create_tables
+from ranker.feedback.catalog_sync import CatalogIds, CatalogSync, sync_catalog
+from ranker.feedback.mapping import EventMapping, RowReject, check_chunk
+from ranker.feedback.sources import Chunk, file_format, read_chunks
+from ranker.feedback.tables import EventImport, defer_indexes, ensure_indexes
+from ranker.feedback.writer import write_batch
+
+ProgressFn = Callable[[int, int], None]
+T = TypeVar("T")
+
+
+@dataclass
+class ImportResult:
+    """What one import did."""
+
+    path: str
+    format: str
+    rows_read: int = 0
+    events_added: int = 0
+    already_stored: int = 0
+    rejected: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+    not_in_catalog: int = 0
+    batches: int = 0
+    seconds: float = 0.0
+    rejects_file: Path | None = None
+    first_rejects: list[RowReject] = field(default_factory=list)
+    resumed: bool = False
+    catalog_sync: CatalogSync | None = None
+
+    @property
+    def events_per_second(self) -> float:
+        return (self.events_added + self.already_stored) / self.seconds if self.seconds else 0.0
+
+
+def fingerprint(path: Path) -> str:
+    """SHA-256 of the file's bytes: the same content is the same import, whatever its name."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def count_rows(path: Path, fmt: str) -> int:
+    """Source rows, for the progress bar (Parquet from its metadata, text files by counting lines)."""
+    if path.suffix.lower() == ".parquet":
+        import pyarrow.parquet as pq
+
+        return pq.ParquetFile(path).metadata.num_rows
+    with path.open("rb") as handle:
+        lines = sum(block.count(b"\n") for block in iter(lambda: handle.read(1 << 20), b""))
+    return max(lines - (1 if fmt in ("csv", "online-retail") else 0), 0)
+
+
+def import_events(
+    engine: Engine,
+    settings: Settings,
+    path: Path,
+    *,
+    fmt: str | None = None,
+    mapping: EventMapping | None = None,
+    catalog: CatalogIds | None = None,
+    progress: ProgressFn | None = None,
+) -> ImportResult:
+    """Import ``path`` (CSV, JSONL, Parquet, Online Retail or UBI) into the store behind ``engine``.
+
+    ``catalog``: the item ids of the live catalog (events naming other items are stored and flagged); ``None``
+    skips the check (every item counts as in the catalog until the next ``recadmin feedback sync-catalog``)."""
+    if not path.exists():
+        raise InputError("event file does not exist", path=str(path))
+    if path.is_dir():
+        raise InputError("event file path is a folder, not a file", path=str(path))
+    fmt = file_format(path, fmt)
+    mapping = mapping or EventMapping()
+    events = settings.events
+    started = time.perf_counter()
+    create_tables(engine)
+    result = ImportResult(str(path), fmt)
+    if catalog is not None:
+        result.catalog_sync = sync_catalog(engine, catalog, events.history_length)
+    catalog_ids = np.array(sorted(catalog.all_ids()), dtype=object) if catalog is not None else None
+    total = count_rows(path, fmt)
+    run_id, result.resumed = _start_run(engine, path, fmt)
+    rejects_file = settings.state_dir / "rejects" / f"{path.stem}.events-rejects.jsonl"
+    rejects_file.parent.mkdir(parents=True, exist_ok=True)
+    skipped: Counter = Counter()
+    with engine.begin() as conn:
+        deferred = defer_indexes(conn)
+    try:
+        _import_batches(engine, settings, path, fmt, mapping, catalog_ids, run_id, rejects_file, result, skipped,
+                        progress, total)  # fmt: skip
+    except Exception:
+        _finish_run(engine, run_id, "failed")  # a clear error, not an unfinished import to "resume"
+        raise
+    finally:
+        if deferred:
+            with engine.begin() as conn:
+                ensure_indexes(conn)
+    _finish_run(engine, run_id, "done")
+    result.skipped = {k: v for k, v in skipped.items() if v}
+    result.seconds = time.perf_counter() - started
+    if result.rejected:
+        result.rejects_file = rejects_file
+    else:
+        rejects_file.unlink(missing_ok=True)
+    return result
+
+
+def _import_batches(
+    engine: Engine, settings: Settings, path: Path, fmt: str, mapping: EventMapping, catalog_ids: np.ndarray | None,
+    run_id: int, rejects_file: Path, result: ImportResult, skipped: Counter, progress: ProgressFn | None, total: int,
+) -> None:  # fmt: skip
+    """The batch loop of :func:`import_events`: check, write, commit, report progress."""
+    events = settings.events
+    with rejects_file.open("w", encoding="utf-8") as rejects_out:
+        chunks = read_chunks(path, fmt, mapping, events.batch_size)
+        checked = ((chunk, *_check(chunk, str(path), catalog_ids)) for chunk in chunks)
+        for chunk, rows, rejects, outside in _prefetched(checked):
+            result.not_in_catalog += outside
+            for reject in rejects:
+                rejects_out.write(json.dumps(asdict(reject)) + "\n")
+            rejects_out.flush()
+            with engine.begin() as conn:
+                done = write_batch(conn, rows, events.history_length)
+                result.rows_read += chunk.rows_read
+                result.events_added += done.added
+                result.already_stored += len(rows) - done.added
+                result.rejected += len(rejects)
+                conn.execute(
+                    update(EventImport.__table__).where(EventImport.__table__.c.id == run_id).values(
+                        rows_read=result.rows_read, events_added=result.events_added, rejected=result.rejected)
+                )  # fmt: skip
+            skipped.update(chunk.skipped)
+            result.batches += 1
+            if len(result.first_rejects) < 5:
+                result.first_rejects.extend(rejects[: 5 - len(result.first_rejects)])
+            if progress:
+                progress(result.rows_read, max(total, result.rows_read))
+
+
+def _prefetched(items: Iterator[T]) -> Iterator[T]:
+    """The same items, the next one prepared in a thread while the caller writes this one (SQLite and psycopg
+    release the GIL while they work, so reading and checking overlap with writing)."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="event-reader") as pool:
+        pending = pool.submit(next, items, None)
+        while (item := pending.result()) is not None:
+            pending = pool.submit(next, items, None)
+            yield item
+
+
+def _check(chunk: Chunk, path: str, catalog_ids: np.ndarray | None) -> tuple[list[tuple], list[RowReject], int]:
+    """Staged rows (flagged against the catalog), rejects, and how many rows name items outside the catalog."""
+    rows, rejects = _checked_rows(chunk, path)
+    if catalog_ids is None or not rows:
+        return rows, rejects, 0
+    flagged, outside = _flag(rows, catalog_ids)
+    return flagged, rejects, outside
+
+
+def _checked_rows(chunk: Chunk, path: str) -> tuple[list[tuple], list[RowReject]]:
+    frame = chunk.frame
+    broken: list[RowReject] = []
+    if "__error__" in frame and frame["__error__"].notna().any():
+        errors = frame["__error__"].notna()
+        broken = [RowReject(path, int(line), "*", reason)
+                  for line, reason in zip(frame["line"][errors], frame["__error__"][errors], strict=True)]  # fmt: skip
+        frame = frame[~errors].reset_index(drop=True)
+    rows, rejects = check_chunk(frame, path) if len(frame) else ([], [])
+    return rows, sorted(broken + rejects, key=lambda r: r.line)
+
+
+def _flag(rows: list[tuple], catalog_ids: np.ndarray) -> tuple[list[tuple], int]:
+    items = pd.Series([r[2] for r in rows], dtype=object)
+    inside = items.isin(catalog_ids).to_numpy() | (items == "").to_numpy()
+    outside = np.flatnonzero(~inside)
+    for pos in outside:  # only the few rows outside the catalog are rebuilt
+        rows[pos] = rows[pos][:9] + (0,)
+    return rows, len(outside)
+
+
+def _start_run(engine: Engine, path: Path, fmt: str) -> tuple[int, bool]:
+    """A new progress row; True when an earlier import of the same content did not finish (a re-run)."""
+    digest = fingerprint(path)
+    t = EventImport.__table__
+    running = (t.c.fingerprint == digest) & (t.c.status == "running")
+    with engine.begin() as conn:
+        unfinished = conn.execute(select(t.c.id).where(running)).first() is not None
+        if unfinished:
+            conn.execute(update(t).where(running).values(status="interrupted"))
+        run_id = conn.execute(
+            t.insert().values(path=str(path), fingerprint=digest, format=fmt, started_at=_now(), status="running")
+        ).inserted_primary_key[0]
+    return int(run_id), unfinished
+
+
+def _finish_run(engine: Engine, run_id: int, status: str) -> None:
+    t = EventImport.__table__
+    with engine.begin() as conn:
+        conn.execute(update(t).where(t.c.id == run_id).values(status=status, finished_at=_now()))
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)

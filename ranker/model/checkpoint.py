@@ -1,0 +1,82 @@
+"""Ranker checkpoints: weights beside their config, version and item statistics, so a file rebuilds its model.
+
+Only plain types and tensors are stored, so loading uses ``torch.load(weights_only=True)`` (no pickled code).
+Writes go to a temporary file that is renamed at the end: a crash never leaves a half-written checkpoint.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from core.errors import ModelError
+from ranker.model.features import ItemStats
+from ranker.model.network import AttentionRanker, RankerConfig
+
+FORMAT = 1
+
+
+@dataclass
+class Checkpoint:
+    """A loaded (or to-be-saved) model with what scoring needs besides the weights."""
+
+    model: AttentionRanker
+    version: str
+    item_stats: ItemStats
+    metrics: dict[str, float] = field(default_factory=dict)
+    info: dict = field(default_factory=dict)
+
+    @property
+    def config(self) -> RankerConfig:
+        return self.model.config
+
+
+def save_checkpoint(checkpoint: Checkpoint, path: Path) -> Path:
+    """Write ``checkpoint`` to ``path`` atomically; returns the path."""
+    import torch
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "format": FORMAT,
+        "version": checkpoint.version,
+        "config": checkpoint.model.config.to_dict(),
+        "state_dict": {k: v.detach().cpu() for k, v in checkpoint.model.state_dict().items()},
+        "item_stats": checkpoint.item_stats.to_dict(),
+        "metrics": {k: float(v) for k, v in checkpoint.metrics.items()},
+        "info": checkpoint.info,
+    }
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(payload, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def load_checkpoint(path: Path) -> Checkpoint:
+    """Rebuild the model a checkpoint describes (eval mode, CPU)."""
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"ranker checkpoint {path} does not exist; train one with `recadmin train`")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # a truncated or foreign file: say which file, not a pickle traceback
+        raise ModelError(f"cannot read ranker checkpoint {path}: {type(e).__name__}: {e}") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        got = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
+        raise ModelError(f"{path} is not a ranker checkpoint of format {FORMAT} (found {got!r})")
+    model = AttentionRanker(RankerConfig.from_dict(payload["config"]))
+    try:
+        model.load_state_dict(payload["state_dict"])
+    except RuntimeError as e:
+        raise ModelError(f"ranker checkpoint {path} does not match its config: {e}") from None
+    model.eval()
+    return Checkpoint(
+        model=model,
+        version=str(payload["version"]),
+        item_stats=ItemStats.from_dict(payload["item_stats"]),
+        metrics=dict(payload.get("metrics") or {}),
+        info=dict(payload.get("info") or {}),
+    )

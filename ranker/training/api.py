@@ -1,0 +1,97 @@
+"""One training run end to end: events and item vectors in, a checkpoint written and a version registered.
+
+``recadmin train`` calls :func:`train_and_register`; so do the integration tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from core.errors import InputError
+from core.settings import Settings
+from core.store import make_engine
+from ranker.model.checkpoint import Checkpoint, save_checkpoint
+from ranker.model.item_vectors import ItemVectors
+from ranker.model.registry import ModelVersion, active_version, next_version, register
+from ranker.training.fit import FitResult, ProgressFn, TrainOptions, fit
+
+
+@dataclass
+class TrainRun:
+    """A finished run: the registered version and the fit behind it."""
+
+    registered: ModelVersion
+    fit: FitResult
+
+
+def model_dir(settings: Settings) -> Path:
+    """Where checkpoints go: ``RECSEARCH_RANKER_MODEL_DIR``, relative paths inside the state dir."""
+    d = settings.ranker.model_dir
+    return d if d.is_absolute() else settings.state_dir / d
+
+
+def load_training_events(settings: Settings, events_file: Path | None = None) -> pd.DataFrame:
+    """The events to train on: an Online Retail transactions file when given, else the imported events."""
+    if events_file is not None:
+        from ranker.retail_frame import events_from_online_retail
+
+        return events_from_online_retail(events_file)
+    try:
+        from ranker.feedback.events import load_events_frame
+    except ImportError:
+        raise InputError("no event store in this build; pass --events FILE (Online Retail transactions)") from None
+    from sqlalchemy.exc import OperationalError
+
+    try:
+        frame = load_events_frame(make_engine(settings.store.url))
+    except OperationalError as e:  # a store where no event was ever imported has no events table yet
+        raise InputError(
+            f"cannot read events from the store ({str(e.orig).strip()}): import events first, or pass --events FILE"
+        ) from None
+    if frame.empty:
+        raise InputError("no events in the store: import events first, or pass --events FILE")
+    return frame
+
+
+def train_and_register(
+    settings: Settings,
+    *,
+    events: pd.DataFrame | None = None,
+    events_file: Path | None = None,
+    items: ItemVectors | None = None,
+    options: TrainOptions | None = None,
+    activate: bool | None = None,
+    progress: ProgressFn | None = None,
+    log: Callable[[str], None] | None = None,
+    max_train_examples: int | None = None,
+) -> TrainRun:
+    """Fit a ranker, write its checkpoint and register it.
+
+    ``activate=None`` activates the new version only when no version is active yet, so a retrain never swaps
+    the served model without an explicit ``--activate`` (or ``recadmin models activate``).
+    """
+    engine = make_engine(settings.store.url)
+    if events is None:
+        events = load_training_events(settings, events_file)
+    if items is None:
+        items = ItemVectors.from_index(settings)
+    result = fit(
+        events,
+        items,
+        options or TrainOptions.from_settings(settings.ranker),
+        progress=progress,
+        log=log,
+        max_train_examples=max_train_examples,
+    )
+    version = next_version(engine)
+    path = save_checkpoint(
+        Checkpoint(result.model, version, result.item_stats, result.metrics, result.info),
+        model_dir(settings) / f"ranker-{version}.pt",
+    )
+    should_activate = activate if activate is not None else active_version(engine) is None
+    registered = register(engine, version, path, result.metrics, result.info, activate=should_activate)
+    return TrainRun(registered, result)

@@ -1,0 +1,263 @@
+"""Fitting the attention ranker on next-item examples, and a full training run that registers a version.
+
+Each step scores, per example, the true next item against hard negatives (the user's own past items and what is
+bought with them: what the reranker meets in production, :mod:`ranker.training.negatives`), uniformly sampled negatives and
+the other examples' next items (in-batch negatives) with a sampled softmax. AdamW with weight decay and dropout
+regularise; validation NDCG@10 on the newest events (time split) picks the best epoch and stops training after
+``patience`` epochs without improvement. The same seed and data give the same model. Uses CUDA when there is one (``device=auto``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
+
+import numpy as np
+import pandas as pd
+
+from core.errors import InputError
+from core.settings import RankerSettings
+from ranker.training.examples import Batch, NextItemData, build_examples, make_batch
+from ranker.model.features import FEATURE_NAMES, ItemStats
+from ranker.model.item_vectors import ItemVectors
+from ranker.model.network import AttentionRanker, RankerConfig
+from ranker.training.negatives import hard_draw_rates, neighbour_steps, sample_hard, sample_negatives
+from ranker.training.validation import Validator
+
+#: Called with (steps done, steps in all).
+ProgressFn = Callable[[int, int], None]
+
+
+@dataclass
+class TrainOptions:
+    """Hyper-parameters of one training run (defaults: ``RECSEARCH_RANKER_*``)."""
+
+    history_length: int = 50
+    attention_dim: int = 64
+    hidden_dim: int = 64
+    dropout: float = 0.1
+    epochs: int = 8
+    patience: int = 2
+    batch_size: int = 128
+    negatives: int = 16
+    hard_negatives: int = 16
+    in_batch_negatives: int = 32
+    feature_history: int = 200
+    horizon_days: float = 30.0
+    learning_rate: float = 2e-3
+    weight_decay: float = 1e-4
+    targets_per_basket: int = 3
+    validation_fraction: float = 0.03
+    validation_examples: int = 3000
+    seed: int = 42
+    device: str = "auto"
+    train_threads: int = 1
+    loss: str = "softmax"
+    log_q_correction: bool = True
+    target_types: tuple[str, ...] = ("purchase",)
+
+    @classmethod
+    def from_settings(cls, settings: RankerSettings, **overrides) -> TrainOptions:
+        values = {f.name: getattr(settings, f.name) for f in fields(cls) if hasattr(settings, f.name)}
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+
+@dataclass
+class FitResult:
+    """A fitted model with what the checkpoint and the registry record."""
+
+    model: AttentionRanker
+    item_stats: ItemStats
+    metrics: dict[str, float]
+    epochs: list[dict[str, float]] = field(default_factory=list)
+    info: dict = field(default_factory=dict)
+
+
+def pick_device(name: str) -> str:
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return name
+
+
+class _BatchScorer:
+    """Runs the model on a numpy :class:`Batch`, projecting each distinct item of the batch once."""
+
+    def __init__(self, model: AttentionRanker, vectors, device: str):
+        import torch
+
+        self.torch, self.model, self.device = torch, model, device
+        self.vectors = vectors  # (N, D) tensor on device
+
+    def __call__(self, b: Batch):
+        torch, dev = self.torch, self.device
+        # numpy's unique is much faster than torch's on the CPU; the inverse indexes the projected rows.
+        uniq, inverse = np.unique(np.concatenate([b.cand_rows.ravel(), b.hist_rows.ravel()]), return_inverse=True)
+        sub = self.vectors[torch.from_numpy(uniq).to(dev)]  # (U, D)
+        m = self.model
+        q_tab, k_tab, v_tab = m.query(sub), m.key(sub), m.value(sub)  # (U, A) each
+        inverse = torch.from_numpy(inverse).to(dev)
+        ci = inverse[: b.cand_rows.size].view(b.cand_rows.shape)  # (B, C)
+        hi = inverse[b.cand_rows.size :].view(b.hist_rows.shape)  # (B, H)
+        types = torch.from_numpy(b.hist_types).to(dev)
+        recency = torch.from_numpy(b.hist_recency).to(dev)
+        k, v = m.project_history(k_tab[hi], v_tab[hi], types, recency)  # (B, H, A)
+        feats = torch.from_numpy(b.features).to(dev)
+        mask = torch.from_numpy(b.hist_mask).to(dev)
+        scores, _ = m.score_projected(q_tab[ci], k, v, feats, mask)  # (B, C)
+        return scores
+
+
+def fit(
+    events: pd.DataFrame,
+    items: ItemVectors,
+    options: TrainOptions,
+    *,
+    progress: ProgressFn | None = None,
+    log: Callable[[str], None] | None = None,
+    max_train_examples: int | None = None,
+) -> FitResult:
+    """Train a ranker on ``events`` over the item vectors ``items``."""
+    import torch
+
+    from ranker.training.losses import LOSSES
+
+    started = time.perf_counter()
+    if options.train_threads > 0:
+        # Spinning OpenMP threads cost more than they give when the cores are shared (10x slower steps seen).
+        torch.set_num_threads(options.train_threads)
+    torch.manual_seed(options.seed)
+    rng = np.random.default_rng(options.seed)
+    device = pick_device(options.device)
+    config = RankerConfig(
+        item_dim=items.dim,
+        attention_dim=options.attention_dim,
+        hidden_dim=options.hidden_dim,
+        num_features=len(FEATURE_NAMES),
+        dropout=options.dropout,
+        feature_names=FEATURE_NAMES,
+        feature_history=options.feature_history,
+    )
+    data = build_examples(
+        events,
+        items,
+        config,
+        target_types=options.target_types,
+        targets_per_basket=options.targets_per_basket,
+        validation_fraction=options.validation_fraction,
+        horizon_days=options.horizon_days,
+        seed=options.seed,
+    )
+    train_ex = data.train_index
+    if max_train_examples is not None and len(train_ex) > max_train_examples:
+        train_ex = np.sort(rng.choice(train_ex, size=max_train_examples, replace=False))
+    if len(train_ex) == 0 or len(data.validation_index) == 0:
+        raise InputError(
+            f"too few events to train: {len(train_ex)} training and {len(data.validation_index)} validation "
+            "examples (a user needs at least two baskets, and events must span time; validation takes the newest "
+            f"{options.validation_fraction:.0%} of it: RECSEARCH_RANKER_VALIDATION_FRACTION)"
+        )
+    stats = _item_stats(data, items, through_end=False)
+    aligned = stats.aligned(items.ids, items.prices)
+    validator = Validator(
+        data, items.vectors, aligned, config, options.history_length,
+        max_examples=options.validation_examples, seed=options.seed,
+    )  # fmt: skip
+    model = AttentionRanker(config).to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=options.learning_rate, weight_decay=options.weight_decay)
+    loss_fn = LOSSES[options.loss]()
+    run = _BatchScorer(model, torch.from_numpy(items.vectors).to(device), device)
+
+    def val_scores(b: Batch) -> np.ndarray:
+        with torch.inference_mode():
+            return run(b).float().cpu().numpy()
+
+    # Expected times an item is drawn as a negative of one example: uniformly K/N, in-batch M x its target share.
+    target_share = np.bincount(data.target[train_ex], minlength=len(items)) / len(train_ex)
+    draws = options.negatives / len(items) + min(options.in_batch_negatives, options.batch_size) * target_share
+    # Hard negatives add per-example draws (the user's own items, their co-purchases): see hard_draw_rates.
+    steps = neighbour_steps(aligned.cooc)
+    steps_per_epoch = -(-len(train_ex) // options.batch_size)
+    total = steps_per_epoch * options.epochs
+    best: tuple[float, dict, dict] | None = None
+    epochs: list[dict[str, float]] = []
+    bad_epochs = 0
+    step = 0
+    for epoch in range(1, options.epochs + 1):
+        model.train()
+        order = rng.permutation(train_ex)
+        losses = []
+        for start in range(0, len(order), options.batch_size):
+            ex = order[start : start + options.batch_size]
+            neg = np.concatenate([
+                sample_hard(rng, data, ex, aligned.cooc, options.hard_negatives, options.feature_history),
+                sample_negatives(rng, len(items), data.target[ex], options.negatives),
+            ], axis=1)  # fmt: skip
+            batch = make_batch(
+                data, ex, items.vectors, aligned, config, options.history_length, neg, options.in_batch_negatives
+            )
+            correction = None
+            if options.log_q_correction:
+                expected = draws[batch.cand_rows]
+                if options.hard_negatives:
+                    expected = expected + hard_draw_rates(
+                        data, ex, batch.cand_rows, steps, options.hard_negatives, options.feature_history
+                    )
+                correction = torch.from_numpy(np.log(np.maximum(expected, 1e-12)).astype(np.float32)).to(device)
+            loss = loss_fn(run(batch), torch.from_numpy(batch.valid).to(device), correction)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+            step += 1
+            if progress:
+                progress(step, total)
+        model.eval()
+        val = validator.evaluate(val_scores)
+        row = {"epoch": epoch, "train_loss": float(np.mean(losses)), **val}
+        epochs.append(row)
+        if log:
+            log(f"epoch {epoch}: loss {row['train_loss']:.4f}, val ndcg@10 {val['ndcg@10']:.4f}, hr@10 {val['hr@10']:.4f}")
+        if best is None or val["ndcg@10"] > best[0]:
+            best = (val["ndcg@10"], {k: v.detach().clone() for k, v in model.state_dict().items()}, row)
+            bad_epochs = 0
+        else:
+            bad_epochs += 1
+            if bad_epochs >= options.patience:
+                break
+    assert best is not None
+    model.load_state_dict(best[1])
+    model = model.cpu().eval()
+    metrics = {f"val_{k}": v for k, v in best[2].items() if k not in ("epoch", "train_loss")}
+    metrics["train_loss"] = best[2]["train_loss"]
+    baselines = validator.baselines()
+    metrics.update({f"val_{k}": v for k, v in baselines.items()})
+    if log:
+        log("validation baselines: " + ", ".join(f"{k} {v:.4f}" for k, v in baselines.items() if "ndcg" in k))
+    metrics["best_epoch"] = float(best[2]["epoch"])
+    info = {
+        "device": device,
+        "seconds": round(time.perf_counter() - started, 1),
+        "train_examples": int(len(train_ex)),
+        "validation_examples": validator.examples,
+        "items": len(items),
+        "item_vectors_source": items.source,
+        "options": {f.name: getattr(options, f.name) for f in fields(options)},
+    }
+    # Training and validation read statistics of the training period only (validation baskets must not be in
+    # them); the model is served with statistics of every event, so its popularity, co-purchase and repeat
+    # features are as fresh as its trend (the validation window is the newest, most telling part of the data).
+    return FitResult(model, _item_stats(data, items, through_end=True), metrics, epochs, info)
+
+
+def _item_stats(data: NextItemData, items: ItemVectors, *, through_end: bool) -> ItemStats:
+    return ItemStats.fit(
+        data.target_counts(items.ids, through_end),
+        items.prices,
+        data.cooccurrence(items.ids, through_end),
+        data.repeat_rates(items.ids, through_end),
+        data.latest_trend(items.ids),
+    )
