@@ -15,7 +15,10 @@ from typing import Protocol
 
 import numpy as np
 
+from core.device import pick_device
 from core.errors import ModelError
+from core.paths import embedding_models
+from core.settings import Settings
 
 
 class Embedder(Protocol):
@@ -57,10 +60,7 @@ class SentenceTransformerEmbedder:
         hf_logging.disable_progress_bar()  # the CLI draws its own progress; no stray tqdm bars
 
         path = resolve_model_path(spec)
-        if device == "auto":
-            import torch
-
-            device = "cuda" if torch.cuda.is_available() else "cpu"
+        device = pick_device(device)
         try:
             self.model = SentenceTransformer(str(path), device=device)
         except (OSError, ValueError) as e:
@@ -85,3 +85,18 @@ class SentenceTransformerEmbedder:
 def load_embedder(spec: str, device: str = "cpu", batch_size: int = 64) -> SentenceTransformerEmbedder:
     """Load (once per process) the embedding model named by ``spec``."""
     return SentenceTransformerEmbedder(spec, device=device, batch_size=batch_size)
+
+
+def model_spec(settings: Settings, name: str) -> str:
+    """A loadable model spec for a name: ``package:NAME``, a folder, or the version name of a fine-tuned model under
+    ``<state dir>/models/embedding/`` (what `recadmin finetune` prints and what an index built with it records)."""
+    versioned = embedding_models(settings) / name
+    if not name.startswith("package:") and not Path(name).exists() and versioned.is_dir():
+        return str(versioned.resolve())
+    return name
+
+
+def embedder_for(settings: Settings, model: str | None = None) -> SentenceTransformerEmbedder:
+    """The embedding model ``RECSEARCH_MODELS_EMBEDDING`` names, or ``model`` (see :func:`model_spec`); loaded once."""
+    m = settings.models
+    return load_embedder(model_spec(settings, model) if model else m.embedding, m.device, m.embedding_batch_size)

@@ -8,9 +8,14 @@ the service maps each class to an HTTP status.
     ├── OpenSearchError              anything the cluster said or did not say
     │   ├── ClusterUnreachable       no connection / timeout
     │   ├── AuthenticationFailed     401/403
-    │   └── IndexMissing             the alias or index does not exist
+    │   ├── IndexMissing             the alias or index does not exist
+    │   └── ResourceMissing          another named resource (a search pipeline, ...) does not exist
     ├── NodeError                    the local node could not be fetched, started or stopped
-    └── ModelError                   a model could not be loaded
+    ├── ModelError                   a model could not be loaded or run
+    │   └── GroundingFailure         an LLM answer cannot become an enrichment (the enricher records why)
+    └── ComponentUnavailable         a part of the ranking service could not be loaded (it degrades, never crashes)
+
+Code raises and catches these by type; no caller reads an error's message to decide what happened.
 """
 
 from __future__ import annotations
@@ -57,9 +62,26 @@ class IndexMissing(OpenSearchError):
     """The index or alias does not exist."""
 
 
+class ResourceMissing(OpenSearchError):
+    """A named resource other than an index (a search pipeline, ...) does not exist (HTTP 404)."""
+
+
 class NodeError(RecSearchError):
     """The local OpenSearch node could not be managed."""
 
 
 class ModelError(RecSearchError):
     """A model could not be loaded or run."""
+
+
+class GroundingFailure(ModelError):
+    """An LLM answer that cannot become an enrichment; ``args[0]`` says why (recorded, never shown as an error)."""
+
+
+class ComponentUnavailable(RecSearchError):
+    """A part of the ranking service (model, profile store, OpenSearch, ...) could not be loaded; ``reason`` is the
+    one-line cause. The service answers without the part (retrieval order, popularity) instead of failing."""
+
+    def __init__(self, name: str, reason: str):
+        super().__init__(f"{name} unavailable: {reason}")
+        self.name, self.reason = name, reason

@@ -6,26 +6,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from indexer.build import BuildResult, ProgressFn, build_index
-from indexer.catalog import CatalogRead, FieldMapping, Item, read_catalog, write_rejects
+from core.progress import ProgressFn
+from indexer.build import BuildResult, build_index
+from core.paths import rejects_file
+from core.rows import write_rejects
+from indexer.catalog import CatalogRead, FieldMapping, Item, read_catalog
 from core.opensearch.client import make_client, translate_errors
-from core.embedding import Embedder, load_embedder
+from core.embedding import Embedder, embedder_for
 from indexer.enrichment.enricher import Enricher, Enrichment, EnrichStats
 from core.errors import InputError
 from indexer.index import IndexVersion, ItemsIndex
 from indexer.search import MODES, Hit, bm25_search, hybrid_search, knn_search
 from core.settings import Settings
-
-
-def default_embedder(settings: Settings, model: str | None = None) -> Embedder:
-    """The embedding model the settings name, or ``model``: a folder, ``package:NAME``, or the version name of a
-    fine-tuned model under ``<state dir>/models/embedding/`` (what `recadmin finetune` prints). Loaded once."""
-    m = settings.models
-    spec = model or m.embedding
-    versioned = settings.state_dir / "models" / "embedding" / spec
-    if model and not spec.startswith("package:") and not Path(spec).exists() and versioned.is_dir():
-        spec = str(versioned.resolve())
-    return load_embedder(spec, m.device, m.embedding_batch_size)
 
 
 def items_index(settings: Settings) -> ItemsIndex:
@@ -69,15 +61,15 @@ class CatalogBuild:
 
 def _read(settings: Settings, catalog: Path, mapping: FieldMapping | None, strict: bool) -> tuple[CatalogRead, Path | None]:
     read = read_catalog(catalog, mapping)
-    rejects_file = None
+    target = None
     if read.rejects:
-        rejects_file = settings.state_dir / "rejects" / f"{catalog.stem}.catalog-rejects.jsonl"
-        write_rejects(read.rejects, rejects_file)
+        target = rejects_file(settings, catalog, "catalog")
+        write_rejects(read.rejects, target)
         if strict:
-            raise InputError(f"{len(read.rejects)} bad rows, first: {read.rejects[0]} (see {rejects_file})")
+            raise InputError(f"{len(read.rejects)} bad rows, first: {read.rejects[0]} (see {target})")
     if not read.items:
         raise InputError("no usable items in the catalog", path=str(catalog))
-    return read, rejects_file
+    return read, target
 
 
 def _enrich(
@@ -119,7 +111,7 @@ def build_from_catalog(
         on_loaded(read)
     index = items_index(settings)
     index.live_version()  # fail fast (unreachable cluster, bad credentials) before loading a model
-    embedder = embedder or default_embedder(settings, model)
+    embedder = embedder or embedder_for(settings, model)
     enrichments, stats = _enrich(settings, read.items, embedder, enrich, enrich_limit, llm, enrich_progress)
     result = build_index(
         index.client,
@@ -161,7 +153,7 @@ def update_from_catalog(
         on_loaded(read)
     index = items_index(settings)
     index.require_live()
-    embedder = embedder or default_embedder(settings, model)
+    embedder = embedder or embedder_for(settings, model)
     enrichments, stats = _enrich(settings, read.items, embedder, enrich, enrich_limit, llm, enrich_progress)
     result = update_index(
         index.client, index, read.items, embedder, enrichments=enrichments,
@@ -199,7 +191,7 @@ def search(
     live = index.require_live()
     if mode == "bm25":
         return bm25_search(index.client, index.alias, query, k, url=index.url)
-    embedder = embedder or default_embedder(settings, index.meta(live).get("embedding_model"))
+    embedder = embedder or embedder_for(settings, index.meta(live).get("embedding_model"))
     vector = embedder.encode([query])[0].tolist()
     if mode == "knn":
         return knn_search(index.client, index.alias, vector, k, url=index.url)
@@ -232,6 +224,6 @@ def enrich_preview(
         if item is None:
             raise InputError(f"no item '{raw}' in the catalog", path=str(catalog), field="id")
         chosen.append(item)
-    embedder = embedder or default_embedder(settings)
+    embedder = embedder or embedder_for(settings)
     enrichments = make_enricher(settings, embedder, llm).enrich(chosen)
     return [(it, enrichments[it.id]) for it in chosen]

@@ -14,25 +14,22 @@ from __future__ import annotations
 
 import hashlib
 import json
-import queue
-import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from indexer.catalog import Item, Reject
+from core.progress import ProgressFn, prefetched
+from core.rows import Reject
+from indexer.catalog import Item
 from core.opensearch.client import translate_errors
 from core.embedding import Embedder
 from indexer.enrichment.enricher import Enrichment, enriched_text
 from core.errors import OpenSearchError
-from indexer.index import BUILDING, SCHEMA_VERSION, ItemsIndex, iter_documents
+from core.opensearch.documents import iter_documents
+from indexer.index import BUILDING, SCHEMA_VERSION, ItemsIndex
 
 if TYPE_CHECKING:
     from opensearchpy import OpenSearch
-
-#: Called with (items done, items in all) as the build goes.
-ProgressFn = Callable[[int, int], None]
 
 EMBED_CHUNK = 256  # items embedded per step: bounds memory whatever the catalog size
 
@@ -149,52 +146,6 @@ def document_actions(
             yield from flush()
     if batch:
         yield from flush()
-
-
-_DONE = object()
-
-
-@contextmanager
-def prefetched(items: Iterable[Any], depth: int) -> Iterator[Iterator[Any]]:
-    """Iterate ``items`` in a background thread, at most ``depth`` ahead of the consumer (bounded memory).
-    An exception in the producer is re-raised in the consumer; leaving the block stops the producer."""
-    buffer: queue.Queue = queue.Queue(maxsize=max(1, depth))
-    stop = threading.Event()
-
-    def offer(entry: tuple[bool, Any]) -> bool:
-        while not stop.is_set():
-            try:
-                buffer.put(entry, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def produce() -> None:
-        try:
-            for item in items:
-                if not offer((True, item)):
-                    return
-            offer((True, _DONE))
-        except BaseException as e:  # handed to the consumer, which raises it in its own thread
-            offer((False, e))
-
-    def consume() -> Iterator[Any]:
-        while True:
-            ok, item = buffer.get()
-            if not ok:
-                raise item
-            if item is _DONE:
-                return
-            yield item
-
-    worker = threading.Thread(target=produce, name="bulk-prefetch", daemon=True)
-    worker.start()
-    try:
-        yield consume()
-    finally:
-        stop.set()
-        worker.join(timeout=30)
 
 
 def bulk_load(

@@ -7,7 +7,6 @@ to the new version in one ``_aliases`` call once the build is complete, so searc
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -93,27 +92,6 @@ def new_version_name(alias: str, now: datetime | None = None) -> str:
     """``items-v20261127t210305123456``: sortable, unique per microsecond."""
     stamp = (now or datetime.now(UTC)).strftime("%Y%m%dt%H%M%S%f")
     return f"{alias}-v{stamp}"
-
-
-def iter_documents(client: OpenSearch, index: str, fields: list[str], page_size: int = 1000) -> Iterator[dict[str, Any]]:
-    """Every document of ``index`` (hits with ``_id`` and the ``fields`` of ``_source``), paged with
-    ``search_after`` on ``item_id``.
-
-    Never a scroll: on OpenSearch 3.5 with k-NN derived source (the default before this project's mapping turned it
-    off), a scroll over a k-NN index leaves its vector files closed, and every later vector read on that index fails
-    (``already_closed_exception``) until it is reopened. A version is not rewritten while it is read, so
-    search_after without a point in time sees one consistent set of documents."""
-    after: list | None = None
-    while True:
-        body: dict[str, Any] = {"size": page_size, "_source": fields, "sort": [{"item_id": "asc"}],
-                                "query": {"match_all": {}}}  # fmt: skip
-        if after is not None:
-            body["search_after"] = after
-        hits = client.search(index=index, body=body)["hits"]["hits"]
-        yield from hits
-        if len(hits) < page_size:
-            return
-        after = hits[-1]["sort"]
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from core.opensearch.client import make_client, translate_errors
-from core.errors import ConfigError, OpenSearchError
+from core.errors import ConfigError, OpenSearchError, ResourceMissing
 from core.settings import PipelineSettings, Settings
 
 if TYPE_CHECKING:
@@ -101,16 +101,10 @@ def remove_pipeline(settings: Settings, client: OpenSearch | None = None) -> boo
     """Delete the pipeline; False when there was none."""
     client = client or make_client(settings.opensearch)
     name = settings.pipeline.name
-    from opensearchpy import exceptions as ex
-
     try:
         with translate_errors(settings.opensearch.url):
             client.search_pipeline.delete(id=name)
-    except OpenSearchError as e:
-        if "not found" in str(e) or "HTTP 404" in str(e):
-            return False
-        raise
-    except ex.NotFoundError:  # pragma: no cover - translate_errors handles it
+    except ResourceMissing:
         return False
     return True
 
@@ -124,9 +118,7 @@ def pipeline_status(settings: Settings, client: OpenSearch | None = None) -> Pip
     try:
         with translate_errors(url):
             stored = client.search_pipeline.get(id=name)
-    except OpenSearchError as e:
-        if "not found" not in str(e) and "HTTP 404" not in str(e):
-            raise
+    except ResourceMissing:
         stored = {}
     for proc in (stored.get(name) or {}).get("response_processors", []):
         if PROCESSOR_TYPE in proc:

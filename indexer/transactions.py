@@ -18,7 +18,8 @@ from collections import Counter, defaultdict
 from collections.abc import Iterator
 from pathlib import Path
 
-from indexer.catalog import CatalogRead, Item, Reject
+from core.rows import Reject
+from indexer.catalog import CatalogRead, Item
 
 ATTRIBUTION = (
     "Online Retail data: Chen, D. (2015). Online Retail [Dataset]. UCI Machine Learning Repository. "

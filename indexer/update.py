@@ -11,7 +11,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from indexer.build import BuildResult, ProgressFn, bulk_load, delete_missing, document_actions, existing_hashes
+from core.progress import ProgressFn
+from indexer.build import BuildResult, bulk_load, delete_missing, document_actions, existing_hashes
 from indexer.catalog import Item
 from core.opensearch.client import translate_errors
 from core.embedding import Embedder

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from core.errors import AuthenticationFailed, ClusterUnreachable, IndexMissing, OpenSearchError
+from core.errors import AuthenticationFailed, ClusterUnreachable, IndexMissing, OpenSearchError, ResourceMissing
 from core.settings import OpenSearchSettings
 
 if TYPE_CHECKING:
@@ -59,7 +59,7 @@ def translate_errors(url: str, index: str | None = None) -> Iterator[None]:
             raise IndexMissing(
                 f"index '{name}' does not exist on {url}; build it with `recadmin index build --catalog PATH`"
             ) from None
-        raise OpenSearchError(f"OpenSearch at {url}: not found ({_error_type(e) or e.error})") from None
+        raise ResourceMissing(f"OpenSearch at {url}: not found ({_error_type(e) or e.error})") from None
     except ex.TransportError as e:
         raise OpenSearchError(f"OpenSearch at {url} answered HTTP {e.status_code}: {_reason(e)}") from None
 

@@ -12,15 +12,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.progress import ProgressFn
 from indexer.catalog import Item
 from core.embedding import Embedder
 from indexer.enrichment.cache import CachedEnrichment, EnrichmentCache
-from indexer.enrichment.grounding import Grounded, GroundingFailure, ground_batch
+from core.errors import GroundingFailure
+from indexer.enrichment.grounding import Grounded, ground_batch
 from indexer.enrichment.llm import LLM, Messages
 from indexer.enrichment.prompt import PromptTemplate
 
-#: Called with (items done, items in all) as enrichment goes.
-ProgressFn = Callable[[int, int], None]
 
 RETRY_NOTE = (
     "That answer was rejected: {reason}. Answer again with one JSON object, using only facts in the product text."

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from core.embedding import Embedder
+from core.errors import GroundingFailure
 
 ATTRIBUTE_KEYS = ("category", "material", "colour", "style", "occasion")
 MAX_KEYWORDS = 8
@@ -37,10 +38,6 @@ MATERIALS = frozenset(
 _WORD = re.compile(r"[a-z]+")
 _PAIR = re.compile(r'"(\w+)"\s*:\s*"((?:[^"\\]|\\.)*)"')
 _KEYWORDS = re.compile(r'"keywords"\s*:\s*\[([^\]]*)')
-
-
-class GroundingFailure(ValueError):
-    """The answer cannot become an enrichment; ``args[0]`` says why."""
 
 
 @dataclass(frozen=True)

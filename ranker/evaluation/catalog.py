@@ -15,7 +15,7 @@ import numpy as np
 
 from core.opensearch.client import translate_errors
 from core.errors import IndexMissing, OpenSearchError
-from indexer.index import iter_documents
+from core.opensearch.documents import read_items
 
 if TYPE_CHECKING:
     from opensearchpy import OpenSearch
@@ -66,46 +66,34 @@ class ItemSearch(Protocol):
 EmbedFn = Callable[[str, list[str]], np.ndarray]
 
 
-def _scan(client: OpenSearch, index: str, fields: list[str]) -> list[dict]:
-    """Every document's ``_source`` with its ``_id`` (paged, never a scroll: see :func:`indexer.index.iter_documents`)."""
-    return [hit["_source"] | {"_id": hit["_id"]} for hit in iter_documents(client, index, fields)]
-
-
 def load_catalog(client: OpenSearch, alias: str, url: str = "", embed: EmbedFn | None = None) -> Catalog:
-    """Scroll the live index behind ``alias`` into memory (Online Retail: ~3.9k items, a few MB).
+    """Every item of the live index behind ``alias`` in memory (Online Retail: ~3.9k items, a few MB).
 
-    When the cluster cannot return the stored vectors (k-NN 3.5's derived vector source can fail with
-    ``AlreadyClosedException`` on a live index) and ``embed`` is given, the texts are re-embedded with the model
-    named in the index's ``_meta.embedding_model``: the same model on the same text gives the indexed vectors."""
-    with translate_errors(url, alias):
-        if not client.indices.exists(index=alias):
-            raise IndexMissing(
-                f"index '{alias}' does not exist on {url}; build it with `recadmin index build --catalog PATH`"
-            )
-        mapping = client.indices.get_mapping(index=alias)
-        version, body = next(iter(mapping.items()))
-        meta = dict(body["mappings"].get("_meta", {}))
-        meta["version"] = version
+    An item's text is the text its vector embeds (the enriched text where the index holds one). When the cluster
+    cannot return the stored vectors and ``embed`` is given, the texts are embedded again with the model named in the
+    index's ``_meta.embedding_model``: the same model on the same text gives the indexed vectors."""
+    fields = ["text", "enriched_text", "title", "price"]
     try:
-        with translate_errors(url, alias):
-            docs = _scan(client, version, ["item_id", "text", "title", "price", "vector"])
-    except OpenSearchError:
-        if embed is None or not meta.get("embedding_model"):
+        docs = read_items(client, alias, [*fields, "vector"], url)
+        vectors = docs.columns["vector"]
+    except OpenSearchError as e:
+        if embed is None or isinstance(e, IndexMissing):
             raise
-        with translate_errors(url, alias):
-            docs = _scan(client, version, ["item_id", "text", "title", "price"])
-        texts = [d.get("text") or d.get("title") or "" for d in docs]
-        vectors = embed(str(meta["embedding_model"]), texts) if docs else np.zeros((0, 1))
-        for doc, vector in zip(docs, vectors, strict=True):
-            doc["vector"] = vector
-        meta["vectors"] = "re-embedded locally (the cluster could not return stored vectors)"
-    if not docs:
+        docs = read_items(client, alias, fields, url)
+        if not docs.meta.get("embedding_model"):
+            raise
+        vectors = None
+    meta = {**docs.meta, "version": docs.version}
+    if not docs.ids:
         raise IndexMissing(f"index '{alias}' on {url} has no items")
-    ids = [str(d.get("item_id", d["_id"])) for d in docs]
-    texts = [d.get("text") or d.get("title") or "" for d in docs]
-    matrix = np.asarray([d["vector"] for d in docs], dtype=np.float32)
+    c = docs.columns
+    texts = [e or t or title or "" for e, t, title in zip(c["enriched_text"], c["text"], c["title"], strict=True)]
+    if vectors is None:
+        vectors = embed(str(meta["embedding_model"]), texts)
+        meta["vectors"] = "re-embedded locally (the cluster could not return stored vectors)"
+    matrix = np.asarray(vectors, dtype=np.float32)
     matrix /= np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
-    return Catalog(ids, texts, matrix, meta, [d.get("price") for d in docs])
+    return Catalog(docs.ids, texts, matrix, meta, list(c["price"]))
 
 
 def _must_not(ids: Sequence[str]) -> list[dict]:

@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine
 from core.errors import InputError
 from core.settings import Settings
 from core.store import create_tables, make_engine
-from ranker.feedback.catalog_sync import CatalogIds, CatalogSync, OpenSearchCatalog, sync_catalog
+from ranker.feedback.catalog_sync import CatalogIds, CatalogSync, LiveCatalogIds, sync_catalog
 from ranker.feedback.importer import ImportResult, ProgressFn, import_events
 from ranker.feedback.mapping import EventMapping
 from ranker.feedback.profiles import Interaction, ProfileStore
@@ -30,7 +30,7 @@ def store_engine(settings: Settings) -> Engine:
 
 def live_catalog(settings: Settings) -> CatalogIds:
     """The item ids of the live index (raises a clear error when the cluster or the index is missing)."""
-    return OpenSearchCatalog(settings)
+    return LiveCatalogIds(settings)
 
 
 def import_file(

@@ -44,23 +44,17 @@ class SetCatalog:
         return self._ids
 
 
-class OpenSearchCatalog(SetCatalog):
-    """The item ids of the live index behind the configured alias, read once (paged over ``item_id``)."""
+class LiveCatalogIds(SetCatalog):
+    """The item ids of the live index behind the configured alias, read once."""
 
     def __init__(self, settings: Settings):
-        from indexer.api import items_index
-        from core.opensearch.client import translate_errors
-        from indexer.index import iter_documents
+        from core.opensearch.client import make_client
+        from core.opensearch.documents import read_items
 
-        index = items_index(settings)
-        live = index.require_live()
-        with translate_errors(index.url, live):
-            ids = {
-                str(hit["_source"]["item_id"])
-                for hit in iter_documents(index.client, live, ["item_id"], page_size=2000)
-            }
-        super().__init__(ids)
-        self.index = live
+        os_settings = settings.opensearch
+        docs = read_items(make_client(os_settings), os_settings.index_alias, [], os_settings.url, page_size=2000)
+        super().__init__(docs.ids)
+        self.index = docs.version
 
 
 @dataclass

@@ -19,12 +19,9 @@ import hashlib
 import json
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -35,13 +32,14 @@ from core.errors import InputError
 from core.settings import Settings
 from core.store import create_tables
 from ranker.feedback.catalog_sync import CatalogIds, CatalogSync, sync_catalog
-from ranker.feedback.mapping import EventMapping, RowReject, check_chunk
+from core.paths import rejects_file
+from core.progress import ProgressFn, prefetched
+from core.rows import Reject
+from ranker.feedback.mapping import EventMapping, check_chunk
 from ranker.feedback.sources import Chunk, file_format, read_chunks
 from ranker.feedback.tables import EventImport, defer_indexes, ensure_indexes
 from ranker.feedback.writer import write_batch
 
-ProgressFn = Callable[[int, int], None]
-T = TypeVar("T")
 
 
 @dataclass
@@ -59,7 +57,7 @@ class ImportResult:
     batches: int = 0
     seconds: float = 0.0
     rejects_file: Path | None = None
-    first_rejects: list[RowReject] = field(default_factory=list)
+    first_rejects: list[Reject] = field(default_factory=list)
     resumed: bool = False
     catalog_sync: CatalogSync | None = None
 
@@ -117,13 +115,13 @@ def import_events(
     catalog_ids = np.array(sorted(catalog.all_ids()), dtype=object) if catalog is not None else None
     total = count_rows(path, fmt)
     run_id, result.resumed = _start_run(engine, path, fmt)
-    rejects_file = settings.state_dir / "rejects" / f"{path.stem}.events-rejects.jsonl"
-    rejects_file.parent.mkdir(parents=True, exist_ok=True)
+    target = rejects_file(settings, path, "events")
+    target.parent.mkdir(parents=True, exist_ok=True)
     skipped: Counter = Counter()
     with engine.begin() as conn:
         deferred = defer_indexes(conn)
     try:
-        _import_batches(engine, settings, path, fmt, mapping, catalog_ids, run_id, rejects_file, result, skipped,
+        _import_batches(engine, settings, path, fmt, mapping, catalog_ids, run_id, target, result, skipped,
                         progress, total)  # fmt: skip
     except Exception:
         _finish_run(engine, run_id, "failed")  # a clear error, not an unfinished import to "resume"
@@ -136,9 +134,9 @@ def import_events(
     result.skipped = {k: v for k, v in skipped.items() if v}
     result.seconds = time.perf_counter() - started
     if result.rejected:
-        result.rejects_file = rejects_file
+        result.rejects_file = target
     else:
-        rejects_file.unlink(missing_ok=True)
+        target.unlink(missing_ok=True)
     return result
 
 
@@ -148,10 +146,11 @@ def _import_batches(
 ) -> None:  # fmt: skip
     """The batch loop of :func:`import_events`: check, write, commit, report progress."""
     events = settings.events
-    with rejects_file.open("w", encoding="utf-8") as rejects_out:
-        chunks = read_chunks(path, fmt, mapping, events.batch_size)
-        checked = ((chunk, *_check(chunk, str(path), catalog_ids)) for chunk in chunks)
-        for chunk, rows, rejects, outside in _prefetched(checked):
+    chunks = read_chunks(path, fmt, mapping, events.batch_size)
+    checked = ((chunk, *_check(chunk, str(path), catalog_ids)) for chunk in chunks)
+    # The next batch is read and checked in a thread while this one is written (SQLite and psycopg release the GIL).
+    with rejects_file.open("w", encoding="utf-8") as rejects_out, prefetched(checked, depth=1) as ahead:
+        for chunk, rows, rejects, outside in ahead:
             result.not_in_catalog += outside
             for reject in rejects:
                 rejects_out.write(json.dumps(asdict(reject)) + "\n")
@@ -174,17 +173,7 @@ def _import_batches(
                 progress(result.rows_read, max(total, result.rows_read))
 
 
-def _prefetched(items: Iterator[T]) -> Iterator[T]:
-    """The same items, the next one prepared in a thread while the caller writes this one (SQLite and psycopg
-    release the GIL while they work, so reading and checking overlap with writing)."""
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="event-reader") as pool:
-        pending = pool.submit(next, items, None)
-        while (item := pending.result()) is not None:
-            pending = pool.submit(next, items, None)
-            yield item
-
-
-def _check(chunk: Chunk, path: str, catalog_ids: np.ndarray | None) -> tuple[list[tuple], list[RowReject], int]:
+def _check(chunk: Chunk, path: str, catalog_ids: np.ndarray | None) -> tuple[list[tuple], list[Reject], int]:
     """Staged rows (flagged against the catalog), rejects, and how many rows name items outside the catalog."""
     rows, rejects = _checked_rows(chunk, path)
     if catalog_ids is None or not rows:
@@ -193,12 +182,12 @@ def _check(chunk: Chunk, path: str, catalog_ids: np.ndarray | None) -> tuple[lis
     return flagged, rejects, outside
 
 
-def _checked_rows(chunk: Chunk, path: str) -> tuple[list[tuple], list[RowReject]]:
+def _checked_rows(chunk: Chunk, path: str) -> tuple[list[tuple], list[Reject]]:
     frame = chunk.frame
-    broken: list[RowReject] = []
+    broken: list[Reject] = []
     if "__error__" in frame and frame["__error__"].notna().any():
         errors = frame["__error__"].notna()
-        broken = [RowReject(path, int(line), "*", reason)
+        broken = [Reject(path, int(line), "*", reason)
                   for line, reason in zip(frame["line"][errors], frame["__error__"][errors], strict=True)]  # fmt: skip
         frame = frame[~errors].reset_index(drop=True)
     rows, rejects = check_chunk(frame, path) if len(frame) else ([], [])

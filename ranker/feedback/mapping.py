@@ -15,7 +15,7 @@ from itertools import repeat
 import numpy as np
 import pandas as pd
 
-from indexer.catalog import parse_mapping_spec
+from core.rows import Reject, parse_mapping_spec
 from ranker.feedback.events import MAX_ID_LENGTH, MAX_QUERY_LENGTH, TYPE_PATTERN
 
 FIELDS = ("event_id", "user_id", "item_id", "type", "ts", "quantity", "value", "query", "session_id")
@@ -53,19 +53,6 @@ def constant(source: str) -> str | None:
     if len(source) >= 2 and source[0] == source[-1] and source[0] in "'\"":
         return source[1:-1]
     return None
-
-
-@dataclass(frozen=True)
-class RowReject:
-    """A source row that was not stored, and why."""
-
-    path: str
-    line: int
-    field: str
-    reason: str
-
-    def __str__(self) -> str:
-        return f"{self.path}:{self.line}: field '{self.field}': {self.reason}"
 
 
 def _text(series: pd.Series) -> pd.Series:
@@ -150,7 +137,7 @@ def _times(raw: pd.Series) -> pd.Series:
     return ts.dt.tz_convert(None).astype("datetime64[us]")
 
 
-def check_chunk(frame: pd.DataFrame, path: str) -> tuple[list[tuple], list[RowReject]]:
+def check_chunk(frame: pd.DataFrame, path: str) -> tuple[list[tuple], list[Reject]]:
     """Staged rows (see :data:`ranker.feedback.writer.STAGE_COLUMNS`, ``in_catalog`` left as 1) and rejects."""
     c = _Checks(frame)
     user = c.text("user_id")
@@ -235,12 +222,12 @@ def content_ids(users, items, types, stamps, quantities, values, queries, sessio
     return [blake2b(key.encode(), digest_size=12).hexdigest() for key in keys]
 
 
-def _rejects(frame: pd.DataFrame, path: str, reasons: list) -> list[RowReject]:
+def _rejects(frame: pd.DataFrame, path: str, reasons: list) -> list[Reject]:
     lines = frame["line"].to_numpy()
-    out: list[RowReject] = []
+    out: list[Reject] = []
     for mask, name, reason, raw in reasons:
         for pos in np.flatnonzero(mask):
             detail = f"{reason}: {raw.iloc[pos]!r}" if raw is not None else reason
-            out.append(RowReject(path, int(lines[pos]), name, detail))
+            out.append(Reject(path, int(lines[pos]), name, detail))
     out.sort(key=lambda r: r.line)
     return out

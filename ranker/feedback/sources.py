@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from indexer.catalog import jsonl_records
+from core.rows import jsonl_records
 from core.errors import InputError
 from indexer.transactions import normalize_stock_code
 from ranker.feedback.mapping import FIELDS, REQUIRED, EventMapping, constant

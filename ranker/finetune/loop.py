@@ -39,10 +39,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from core.device import pick_device
 from core.embedding import resolve_model_path
 from core.errors import InputError, ModelError
 from core.settings import Settings
-from ranker.finetune.versions import append_head, embedding_models_dir, new_version, save_version
+from core.paths import embedding_models
+from ranker.finetune.versions import append_head, new_version, save_version
 from ranker.finetune.check import heldout_check
 from ranker.finetune.data import (
     HistoryExamples,
@@ -193,9 +195,7 @@ def finetune(
             f"only {n_train} {what} among catalog items before {until}; fine-tuning needs more events "
             "(or a later --until, or a smaller RECSEARCH_FINETUNE_BATCH_SIZE)"
         )
-    device = settings.models.device
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = pick_device(settings.models.device)
     base = resolve_model_path(settings.models.embedding)
     torch.manual_seed(cfg.seed)
     try:
@@ -304,7 +304,7 @@ def finetune(
     # The saved model itself, encoding the catalog's text: what `recadmin index build --model` will index.
     saved = heldout_check(_encode(model, [texts[i] for i in items]), items, cases, validation)
     version = version or new_version()
-    target = embedding_models_dir(settings) / version
+    target = embedding_models(settings) / version
     summary = {f"{k}_before": v for k, v in checks[0].items() if k != "step"}
     summary |= {f"{k}_after": v for k, v in saved.items()}
     summary |= {"holdout_users": len(cases), "pairs": len(validation)}

@@ -10,12 +10,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from core.errors import ModelError
+from core.paths import embedding_models
 from core.settings import Settings
-
-
-def embedding_models_dir(settings: Settings) -> Path:
-    """Where fine-tuned embedding models are kept, one folder per version."""
-    return Path(settings.state_dir) / "models" / "embedding"
 
 
 def new_version(now: datetime | None = None) -> str:
@@ -52,7 +48,7 @@ def save_version(model, meta: dict, target: Path) -> None:
 
 def list_versions(settings: Settings) -> list[dict]:
     """The fine-tuned models on disk, oldest first, each with its ``finetune.json``."""
-    folder = embedding_models_dir(settings)
+    folder = embedding_models(settings)
     out = []
     for path in sorted(folder.glob("ft-*")) if folder.exists() else []:
         meta_file = path / "finetune.json"

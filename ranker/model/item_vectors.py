@@ -17,7 +17,7 @@ from core.errors import IndexMissing, OpenSearchError
 if TYPE_CHECKING:
     from core.settings import Settings
 
-_FIELDS = ["item_id", "vector", "title", "price"]
+_FIELDS = ["vector", "title", "price"]
 
 
 class ItemVectors:
@@ -58,32 +58,26 @@ class ItemVectors:
 
     @classmethod
     def from_index(cls, settings: Settings, *, page_size: int = 1000) -> ItemVectors:
-        """Every document of the live index version (item_id, vector, title, price), paged by item_id."""
-        from indexer.api import items_index
-        from core.opensearch.client import translate_errors
-        from indexer.index import iter_documents
+        """Every document of the live index version (item_id, vector, title, price)."""
+        from core.opensearch.client import make_client
+        from core.opensearch.documents import read_items
 
-        index = items_index(settings)
-        version = index.require_live()
-        ids: list[str] = []
-        vectors: list[list[float]] = []
-        titles: list[str] = []
-        prices: list[float | None] = []
-        with translate_errors(index.url, version):
-            for doc in iter_documents(index.client, version, _FIELDS, page_size):
-                src = doc.get("_source") or {}
-                if not src.get("vector"):
-                    continue
-                ids.append(str(src.get("item_id", doc["_id"])))
-                vectors.append(src["vector"])
-                titles.append(src.get("title") or "")
-                prices.append(src.get("price"))
-        if not ids:
-            raise IndexMissing(f"index '{version}' on {index.url} holds no item vectors; build it first")
+        os_settings = settings.opensearch
+        docs = read_items(make_client(os_settings), os_settings.index_alias, _FIELDS, os_settings.url, page_size)
+        keep = [i for i, v in enumerate(docs.columns["vector"]) if v]
+        if not keep:
+            raise IndexMissing(f"index '{docs.version}' on {os_settings.url} holds no item vectors; build it first")
+        vectors = [docs.columns["vector"][i] for i in keep]
         dims = {len(v) for v in vectors}
         if len(dims) != 1:
-            raise OpenSearchError(f"index '{version}' holds vectors of several dimensions: {sorted(dims)}")
-        return cls(ids, np.asarray(vectors, dtype=np.float32), titles, prices, source=version)
+            raise OpenSearchError(f"index '{docs.version}' holds vectors of several dimensions: {sorted(dims)}")
+        return cls(
+            [docs.ids[i] for i in keep],
+            np.asarray(vectors, dtype=np.float32),
+            [docs.columns["title"][i] or "" for i in keep],
+            [docs.columns["price"][i] for i in keep],
+            source=docs.version,
+        )
 
     def reload_if_moved(self, settings: Settings) -> ItemVectors:
         """These vectors while the alias still points at their version, else a fresh load of the new version."""

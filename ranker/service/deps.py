@@ -18,7 +18,8 @@ import numpy as np
 from core.embedding import Embedder
 from core.settings import Settings
 from ranker.service.backends import EventsActivity, OpenSearchCatalog, TitleCache, load_item_vectors
-from ranker.service.lazy import ComponentUnavailable, Lazy
+from core.errors import ComponentUnavailable
+from ranker.service.lazy import Lazy
 from ranker.service.ports import Activity, Catalog, ProfileSource, RankerLike, VectorSource
 
 log = logging.getLogger("recsearch.service")
@@ -61,9 +62,9 @@ class ServiceDeps:
 
     # --- real loaders -------------------------------------------------------------------------------------------
     def _load_embedder(self) -> Embedder:
-        from indexer.api import default_embedder
+        from core.embedding import embedder_for
 
-        return default_embedder(self.settings)
+        return embedder_for(self.settings)
 
     def _store_engine(self):
         if self._engine is None:

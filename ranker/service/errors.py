@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from core.errors import InputError, OpenSearchError, RecSearchError
-from ranker.service.lazy import ComponentUnavailable
+from core.errors import ComponentUnavailable
 
 log = logging.getLogger("recsearch.service")
 

@@ -11,15 +11,9 @@ import time
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
+from core.errors import ComponentUnavailable
+
 T = TypeVar("T")
-
-
-class ComponentUnavailable(RuntimeError):
-    """A component could not be loaded; ``reason`` is the one-line cause."""
-
-    def __init__(self, name: str, reason: str):
-        super().__init__(f"{name} unavailable: {reason}")
-        self.name, self.reason = name, reason
 
 
 class Lazy(Generic[T]):

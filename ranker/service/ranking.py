@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ranker.service.deps import ServiceDeps
-from ranker.service.lazy import ComponentUnavailable
+from core.errors import ComponentUnavailable
 from ranker.service.metrics import ServiceMetrics
 
 log = logging.getLogger("recsearch.service")

@@ -17,7 +17,9 @@ from core.store import make_engine
 from ranker.model.checkpoint import Checkpoint, save_checkpoint
 from ranker.model.item_vectors import ItemVectors
 from ranker.model.registry import ModelVersion, active_version, next_version, register
-from ranker.training.fit import FitResult, ProgressFn, TrainOptions, fit
+from core.paths import ranker_models
+from core.progress import ProgressFn
+from ranker.training.fit import FitResult, TrainOptions, fit
 
 
 @dataclass
@@ -26,12 +28,6 @@ class TrainRun:
 
     registered: ModelVersion
     fit: FitResult
-
-
-def model_dir(settings: Settings) -> Path:
-    """Where checkpoints go: ``RECSEARCH_RANKER_MODEL_DIR``, relative paths inside the state dir."""
-    d = settings.ranker.model_dir
-    return d if d.is_absolute() else settings.state_dir / d
 
 
 def load_training_events(settings: Settings, events_file: Path | None = None) -> pd.DataFrame:
@@ -90,7 +86,7 @@ def train_and_register(
     version = next_version(engine)
     path = save_checkpoint(
         Checkpoint(result.model, version, result.item_stats, result.metrics, result.info),
-        model_dir(settings) / f"ranker-{version}.pt",
+        ranker_models(settings) / f"ranker-{version}.pt",
     )
     should_activate = activate if activate is not None else active_version(engine) is None
     registered = register(engine, version, path, result.metrics, result.info, activate=should_activate)

@@ -16,7 +16,9 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 import pandas as pd
 
+from core.device import pick_device
 from core.errors import InputError
+from core.progress import ProgressFn
 from core.settings import RankerSettings
 from ranker.training.examples import Batch, NextItemData, build_examples, make_batch
 from ranker.model.features import FEATURE_NAMES, ItemStats
@@ -24,9 +26,6 @@ from ranker.model.item_vectors import ItemVectors
 from ranker.model.network import AttentionRanker, RankerConfig
 from ranker.training.negatives import hard_draw_rates, neighbour_steps, sample_hard, sample_negatives
 from ranker.training.validation import Validator
-
-#: Called with (steps done, steps in all).
-ProgressFn = Callable[[int, int], None]
 
 
 @dataclass
@@ -73,14 +72,6 @@ class FitResult:
     metrics: dict[str, float]
     epochs: list[dict[str, float]] = field(default_factory=list)
     info: dict = field(default_factory=dict)
-
-
-def pick_device(name: str) -> str:
-    import torch
-
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return name
 
 
 class _BatchScorer:

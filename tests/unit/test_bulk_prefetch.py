@@ -4,7 +4,7 @@ import threading
 
 import pytest
 
-from indexer.build import prefetched
+from core.progress import prefetched
 
 
 def test_items_come_through_in_order_from_another_thread():
@@ -17,7 +17,7 @@ def test_items_come_through_in_order_from_another_thread():
 
     with prefetched(items(), depth=10) as ahead:
         assert list(ahead) == list(range(1000))
-    assert seen_threads == {"bulk-prefetch"}
+    assert seen_threads == {"read-ahead"}
 
 
 def test_a_producer_error_reaches_the_consumer_after_the_items_before_it():

@@ -3,7 +3,8 @@ import json
 import pandas as pd
 import pytest
 
-from indexer.catalog import FieldMapping, detect_format, read_catalog, write_rejects
+from core.rows import write_rejects
+from indexer.catalog import FieldMapping, detect_format, read_catalog
 from core.errors import CatalogError, InputError
 
 

@@ -9,7 +9,8 @@ import pytest
 from indexer.catalog import Item
 from indexer.enrichment.enricher import Enricher, enriched_text
 from indexer.enrichment.cache import EnrichmentCache
-from indexer.enrichment.grounding import GroundingFailure, clean_attributes, ground, parse_answer
+from core.errors import GroundingFailure
+from indexer.enrichment.grounding import clean_attributes, ground, parse_answer
 from indexer.enrichment.prompt import load_prompt
 from core.store import make_engine
 from tests.conftest import HashEmbedder

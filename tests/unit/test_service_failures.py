@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from ranker.service.lazy import ComponentUnavailable, Lazy
+from core.errors import ComponentUnavailable
+from ranker.service.lazy import Lazy
 from tests.unit.service_fakes import make_app
 
 HITS = [{"id": "B2", "score": 0.9}, {"id": "A2", "score": 0.8}, {"id": "A1", "score": 0.6}]

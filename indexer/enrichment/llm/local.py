@@ -15,7 +15,9 @@ from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 
+from core.device import pick_device
 from core.errors import ModelError
+from core.paths import llm_models
 from indexer.enrichment.llm import Messages
 
 
@@ -44,7 +46,7 @@ def checkpoint_for(source: Path, state_dir: Path) -> Path:
     if source.is_dir():
         return source
     stat = source.stat()
-    target = Path(state_dir) / "models" / "llm" / f"{source.stem}-{stat.st_size}"
+    target = llm_models(state_dir) / f"{source.stem}-{stat.st_size}"
     if not (target / "config.json").exists():
         convert_gguf(source, target)
     return target
@@ -87,8 +89,7 @@ class LocalLLM:
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
+        device = pick_device(device)
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(str(checkpoint), padding_side="left")
             self.model = AutoModelForCausalLM.from_pretrained(str(checkpoint), dtype=torch.float32).to(device)

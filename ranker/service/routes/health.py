@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from ranker.service.lazy import ComponentUnavailable
+from core.errors import ComponentUnavailable
 from ranker.service.routes.common import deps_of, metrics_of
 
 router = APIRouter(tags=["health"])

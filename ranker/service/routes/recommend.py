@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from indexer.search import Hit
 from ranker.service.auth import require
 from ranker.service.deps import ServiceDeps
-from ranker.service.lazy import ComponentUnavailable
+from core.errors import ComponentUnavailable
 from ranker.service.ranking import empty_history_reason, load_history, rank, retrieval_order
 from ranker.service.routes.common import check_k, deps_of, item_results, metrics_of
 from ranker.service.schemas import ItemsResponse

@@ -1,0 +1,73 @@
+"""Reading the items index back: every document of a version, and the live version behind an alias as columns.
+
+The one reader of the live catalog for every part that needs it in memory: the ranker's item vectors, the catalog
+ids that events are checked against, the evaluation's and the fine-tuning's item texts and vectors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from core.errors import IndexMissing
+from core.opensearch.client import translate_errors
+
+if TYPE_CHECKING:
+    from opensearchpy import OpenSearch
+
+
+def iter_documents(client: OpenSearch, index: str, fields: list[str], page_size: int = 1000) -> Iterator[dict[str, Any]]:
+    """Every document of ``index`` (hits with ``_id`` and the ``fields`` of ``_source``), paged with
+    ``search_after`` on ``item_id``.
+
+    Never a scroll: on OpenSearch 3.5 with k-NN derived source (the default before this project's mapping turned it
+    off), a scroll over a k-NN index leaves its vector files closed, and every later vector read on that index fails
+    (``already_closed_exception``) until it is reopened. A version is not rewritten while it is read, so
+    search_after without a point in time sees one consistent set of documents."""
+    after: list | None = None
+    while True:
+        body: dict[str, Any] = {"size": page_size, "_source": fields, "sort": [{"item_id": "asc"}],
+                                "query": {"match_all": {}}}  # fmt: skip
+        if after is not None:
+            body["search_after"] = after
+        hits = client.search(index=index, body=body)["hits"]["hits"]
+        yield from hits
+        if len(hits) < page_size:
+            return
+        after = hits[-1]["sort"]
+
+
+@dataclass
+class ItemDocuments:
+    """Every document of one index version as columns: ``ids`` and, per field read, one value per id (None where a
+    document lacks the field)."""
+
+    version: str
+    meta: dict[str, Any]
+    ids: list[str]
+    columns: dict[str, list[Any]] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+def read_items(client: OpenSearch, name: str, fields: list[str], url: str = "", page_size: int = 1000) -> ItemDocuments:
+    """Every document of the version ``name`` points at (an alias or a concrete index), with its ``_meta``.
+
+    Raises :class:`IndexMissing` (with the command that builds one) when ``name`` does not exist."""
+    with translate_errors(url, name):
+        if not client.indices.exists(index=name):
+            raise IndexMissing(f"index '{name}' does not exist on {url}; build it with `recadmin index build --catalog PATH`")
+        mapping = client.indices.get_mapping(index=name)
+        version = sorted(mapping)[-1]  # an alias points at one version; the newest if it ever points at more
+        meta = dict((mapping[version].get("mappings") or {}).get("_meta") or {})
+        wanted = [f for f in dict.fromkeys(["item_id", *fields])]
+        ids: list[str] = []
+        columns: dict[str, list[Any]] = {f: [] for f in wanted if f != "item_id"}
+        for hit in iter_documents(client, version, wanted, page_size):
+            source = hit.get("_source") or {}
+            ids.append(str(source.get("item_id", hit["_id"])))
+            for f, values in columns.items():
+                values.append(source.get(f))
+    return ItemDocuments(version, meta, ids, columns)
