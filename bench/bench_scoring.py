@@ -82,10 +82,10 @@ def main() -> None:
     items = ItemVectors.from_arrays(ids, vectors, prices=list(rng.uniform(0.5, 20, n_items)))
     if ck is None:
         config = RankerConfig(item_dim=dim, num_features=len(FEATURE_NAMES), feature_names=FEATURE_NAMES,
-                              feature_history=200)  # fmt: skip
+                              feature_history=200, history_length=args.history)  # fmt: skip
         stats = synthetic_stats(ids, items.prices)
         ck = Checkpoint(AttentionRanker(config).eval(), "bench", stats)
-    scorer = Scorer(ck, items, history_length=args.history, explanations=3, threads=1)
+    scorer = Scorer(ck, items, explanations=3, threads=1)
     model = ck.model.eval()
 
     now = datetime.now(UTC)

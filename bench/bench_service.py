@@ -73,7 +73,7 @@ def build(settings: Settings, items: int) -> list[str]:
     from ranker.model.features import FEATURE_NAMES
     from ranker.model.network import AttentionRanker, RankerConfig
     from ranker.feedback.profiles import ProfileStore
-    from ranker.service.backends import load_item_vectors
+    from ranker.model.item_vectors import ItemVectors
 
     frame = pd.read_parquet(DATA)
     codes = frame["StockCode"].value_counts().index[:items]
@@ -83,7 +83,7 @@ def build(settings: Settings, items: int) -> list[str]:
     t = time.perf_counter()
     api.build_from_catalog(settings, catalog)
     print(f"indexed {items} items with MiniLM in {time.perf_counter() - t:.0f} s", file=sys.stderr)
-    vectors = load_item_vectors(settings)
+    vectors = ItemVectors.from_index(settings)
     rng = random.Random(7)
     bought = rng.sample(vectors.ids, 50)
     engine = make_engine(settings.store.url)

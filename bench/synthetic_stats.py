@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from ranker.model.cooccurrence import CoOccurrence
-from ranker.model.features import ItemStats
+from ranker.model.item_stats import ItemStats
 
 
 def synthetic_stats(ids: list[str], prices, seed: int = 0, baskets: int = 20_000, lines: int = 400_000) -> ItemStats:

@@ -23,7 +23,7 @@ def train(
     ),
 ) -> None:
     """Train the attention reranker (next-item objective, time-based validation) and register a version."""
-    from ranker.training.fit import TrainOptions
+    from ranker.training.options import TrainOptions
     from ranker.training.api import train_and_register
 
     settings = get_settings()

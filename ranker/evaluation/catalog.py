@@ -7,7 +7,7 @@ searches the baselines run against that index.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -16,6 +16,7 @@ import numpy as np
 from core.opensearch.client import translate_errors
 from core.errors import IndexMissing, OpenSearchError
 from core.opensearch.documents import read_items
+from indexer.search import knn_query
 
 if TYPE_CHECKING:
     from opensearchpy import OpenSearch
@@ -56,6 +57,8 @@ class ItemSearch(Protocol):
     """Searches over one index; ``exclude[i]`` lists ids the i-th query must not return."""
 
     def knn(self, vectors: np.ndarray, k: int, exclude: Sequence[Sequence[str]]) -> list[Ranked]: ...
+
+    def knn_ids(self, vector: Sequence[float], k: int, exclude: Collection[str]) -> list[str]: ...
 
     def bm25(self, texts: Sequence[str], k: int, exclude: Sequence[Sequence[str]]) -> list[Ranked]: ...
 
@@ -121,14 +124,13 @@ class OpenSearchItems:
         return out
 
     def knn(self, vectors: np.ndarray, k: int, exclude: Sequence[Sequence[str]]) -> list[Ranked]:
-        bodies = []
-        for vector, skip in zip(vectors, exclude, strict=True):
-            query: dict[str, Any] = {"vector": [float(x) for x in vector], "k": k}
-            if skip:
-                # Filtered k-NN (Lucene engine): the excluded items never take a slot of the k.
-                query["filter"] = {"bool": {"must_not": _must_not(skip)}}
-            bodies.append({"size": k, "_source": ["item_id"], "query": {"knn": {"vector": query}}})
+        bodies = [{**knn_query([float(x) for x in vector], k, exclude=skip), "_source": ["item_id"]}
+                  for vector, skip in zip(vectors, exclude, strict=True)]  # fmt: skip
         return self._msearch(bodies)
+
+    def knn_ids(self, vector: Sequence[float], k: int, exclude: Collection[str]) -> list[str]:
+        """One k-NN query (the candidate pool's, :func:`ranker.model.candidates.candidate_pool`)."""
+        return [item for item, _ in self.knn(np.asarray([vector]), k, [sorted(exclude)])[0]]
 
     def bm25(self, texts: Sequence[str], k: int, exclude: Sequence[Sequence[str]]) -> list[Ranked]:
         bodies = [

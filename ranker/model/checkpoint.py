@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.errors import ModelError
-from ranker.model.features import ItemStats
+from ranker.model.item_stats import ItemStats
 from ranker.model.network import AttentionRanker, RankerConfig
 
 FORMAT = 1
@@ -67,7 +67,11 @@ def load_checkpoint(path: Path) -> Checkpoint:
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         got = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
         raise ModelError(f"{path} is not a ranker checkpoint of format {FORMAT} (found {got!r})")
-    model = AttentionRanker(RankerConfig.from_dict(payload["config"]))
+    info = dict(payload.get("info") or {})
+    config = dict(payload["config"])
+    if "history_length" not in config:  # checkpoints before the length was part of the config: it was an option
+        config["history_length"] = int((info.get("options") or {}).get("history_length", RankerConfig.history_length))
+    model = AttentionRanker(RankerConfig.from_dict(config))
     try:
         model.load_state_dict(payload["state_dict"])
     except RuntimeError as e:
@@ -78,5 +82,5 @@ def load_checkpoint(path: Path) -> Checkpoint:
         version=str(payload["version"]),
         item_stats=ItemStats.from_dict(payload["item_stats"]),
         metrics=dict(payload.get("metrics") or {}),
-        info=dict(payload.get("info") or {}),
+        info=info,
     )

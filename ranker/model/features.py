@@ -34,122 +34,22 @@ events), attention the newest ``history_length``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
-from scipy import sparse
 
 from core.errors import ModelError
-from ranker.model.cooccurrence import CoOccurrence, dense_table, history_sums
+from ranker.model.cooccurrence import history_sums
+from ranker.model.item_stats import AlignedStats
 
 FEATURE_NAMES = (
     "retrieval", "popularity", "price", "price_known", "repeat", "has_history",
     "repeat_recent", "last_seen", "cooc", "cooc_recent", "item_repeat_rate", "user_repeat_share", "trend",
     "repeat_due",
 )  # fmt: skip
-TREND_DAYS = 14.0
 REPEAT_HALF_LIFE_DAYS = 30.0
 COOC_HALF_LIFE_DAYS = 7.0
-
-
-@dataclass
-class ItemStats:
-    """Per-item statistics learned at training time and shipped in the checkpoint (keyed by item id)."""
-
-    counts: dict[str, float]
-    price_mean: float = 0.0
-    price_std: float = 1.0
-    cooc: CoOccurrence = field(default_factory=CoOccurrence.empty)
-    repeat_rate: dict[str, float] = field(default_factory=dict)
-    #: The rate of an item without buyers in the training period (the shop's share of repeat buyers).
-    repeat_prior: float = 0.0
-    #: Target events per item in the last TREND_DAYS of the training data, and the scale of the trend feature.
-    trend: dict[str, float] = field(default_factory=dict)
-    trend_scale: float = 1.0
-
-    @classmethod
-    def fit(
-        cls,
-        target_counts: dict[str, float],
-        prices: np.ndarray,
-        cooc: CoOccurrence | None = None,
-        repeat_rate: tuple[dict[str, float], float] | None = None,
-        trend: tuple[dict[str, float], float] | None = None,
-    ) -> ItemStats:
-        """Counts of target events per item, the log-price normalisation over the catalog's known prices, the
-        co-occurrence table, the items' repeat rates with their prior (:func:`repeat_rates`), and the latest
-        trend counts with the feature's scale (``ranker.training.examples.NextItemData.trend``)."""
-        logp = np.log1p(prices[np.isfinite(prices) & (prices >= 0)])
-        mean = float(logp.mean()) if len(logp) else 0.0
-        std = float(logp.std()) if len(logp) > 1 else 1.0
-        rates, prior = repeat_rate or ({}, 0.0)
-        trend_counts, scale = trend or ({}, 1.0)
-        return cls(dict(target_counts), mean, std if std > 1e-6 else 1.0, cooc or CoOccurrence.empty(), rates, prior,
-                   dict(trend_counts), scale)  # fmt: skip
-
-    def to_dict(self) -> dict:
-        return {
-            "ids": list(self.counts),
-            "counts": [float(c) for c in self.counts.values()],
-            "price_mean": self.price_mean,
-            "price_std": self.price_std,
-            "cooc": self.cooc.to_dict(),
-            "repeat_rate": {"ids": list(self.repeat_rate), "rates": [float(r) for r in self.repeat_rate.values()],
-                            "prior": float(self.repeat_prior)},
-            "trend": {"ids": list(self.trend), "counts": [float(c) for c in self.trend.values()],
-                      "scale": float(self.trend_scale)},
-        }  # fmt: skip
-
-    @classmethod
-    def from_dict(cls, d: dict) -> ItemStats:
-        return cls(
-            dict(zip(d["ids"], d["counts"], strict=True)),
-            float(d["price_mean"]),
-            float(d["price_std"]),
-            CoOccurrence.from_dict(d.get("cooc")),
-            dict(zip((r := d.get("repeat_rate") or {}).get("ids", []), r.get("rates", []), strict=True)),
-            float(r.get("prior", 0.0)),
-            dict(zip((t := d.get("trend") or {}).get("ids", []), t.get("counts", []), strict=True)),
-            float(t.get("scale", 1.0)),
-        )
-
-    def aligned(self, ids: list[str], prices: np.ndarray) -> AlignedStats:
-        """The statistics as arrays aligned with an item table's rows (``ids``, ``prices`` from ItemVectors)."""
-        top = max(self.counts.values(), default=0.0)
-        counts = np.array([self.counts.get(i, 0.0) for i in ids], dtype=np.float64)
-        popularity = np.log1p(counts) / np.log1p(top) if top > 0 else np.zeros(len(ids))
-        known = np.isfinite(prices) & (prices >= 0)
-        price = np.where(known, (np.log1p(np.where(known, prices, 0.0)) - self.price_mean) / self.price_std, 0.0)
-        rates = np.array([self.repeat_rate.get(i, self.repeat_prior) for i in ids], dtype=np.float32)
-        trend = np.array([self.trend.get(i, 0.0) for i in ids], dtype=np.float32)
-        return AlignedStats(
-            popularity.astype(np.float32), price.astype(np.float32), known.astype(np.float32), self.cooc.aligned(ids),
-            rates, trend, self.trend_scale,
-        )  # fmt: skip
-
-
-@dataclass
-class AlignedStats:
-    """Item statistics as arrays over the rows of one item table; each has one extra zero row for unknown items."""
-
-    popularity: np.ndarray  # (N,)
-    price: np.ndarray  # (N,)
-    price_known: np.ndarray  # (N,)
-    cooc: sparse.csr_matrix  # (N + 1, N + 1): pair counts between table rows (ranker.model.cooccurrence)
-    repeat_rate: np.ndarray  # (N,)
-    trend: np.ndarray  # (N,) target events in the training data's last TREND_DAYS
-    trend_scale: float = 1.0
-
-    def __post_init__(self) -> None:
-        # Row -1 (an unknown item) reads this appended zero.
-        self.repeat_rate = np.append(self.repeat_rate, 0.0).astype(np.float32)
-        self.trend = np.append(self.trend, 0.0).astype(np.float32)
-        #: The counts as a dense float16 table too when it is small (3.9k items: 30 MB): a request then gathers its
-        #: (history x candidates) block directly, several times faster than walking the sparse rows.
-        self.cooc_dense = dense_table(self.cooc)
-        self.popularity = np.append(self.popularity, 0.0).astype(np.float32)
-        self.price = np.append(self.price, 0.0).astype(np.float32)
-        self.price_known = np.append(self.price_known, 0.0).astype(np.float32)
 
 
 def minmax(x: np.ndarray) -> np.ndarray:
@@ -162,6 +62,64 @@ def minmax(x: np.ndarray) -> np.ndarray:
 def decay(age_days: np.ndarray, half_life_days: float) -> np.ndarray:
     """0.5 ** (age / half-life); future events count as age 0."""
     return np.exp2(-np.maximum(age_days, 0.0) / half_life_days).astype(np.float32)
+
+
+@dataclass
+class FeatureInputs:
+    """What the features of one batch read (see :func:`candidate_features`), and the intermediate results several
+    features share, computed once on first use."""
+
+    retrieval: np.ndarray  # (B, C)
+    cand_rows: np.ndarray  # (B, C), row -1 = unknown item
+    hist_rows: np.ndarray  # (B, H)
+    hist_mask: np.ndarray  # (B, H) bool
+    age_days: np.ndarray  # (B, H)
+    stats: AlignedStats
+    leave_out: tuple[np.ndarray, np.ndarray] | None = None
+    trend_counts: np.ndarray | None = None
+    _past: PastStats | None = None
+    _cooc: dict[str, np.ndarray] | None = None
+
+    @property
+    def past(self) -> PastStats:
+        if self._past is None:
+            self._past = past_stats(self.cand_rows, self.hist_rows, self.hist_mask, self.age_days)
+        return self._past
+
+    def cooc(self, name: str) -> np.ndarray:
+        if self._cooc is None:
+            self._cooc = _cooc_columns(self.cand_rows, self.hist_rows, self.hist_mask, self.age_days, self.stats,
+                                       self.leave_out)  # fmt: skip
+        return self._cooc[name]
+
+    def per_user(self, values: np.ndarray) -> np.ndarray:
+        """(B,) values spread over each user's candidates: (B, C)."""
+        return np.broadcast_to(values[:, None], self.cand_rows.shape).astype(np.float32)
+
+
+def _trend(x: FeatureInputs) -> np.ndarray:
+    counts = x.stats.trend[x.cand_rows] if x.trend_counts is None else x.trend_counts
+    return np.log1p(counts) / max(x.stats.trend_scale, 1e-6)
+
+
+#: Every feature by name: (B, C) column from the batch's inputs. A checkpoint lists the names it was trained with,
+#: in its input order; a new feature is one entry here (and in FEATURE_NAMES for new models).
+FEATURES: dict[str, Callable[[FeatureInputs], np.ndarray]] = {
+    "retrieval": lambda x: minmax(x.retrieval.astype(np.float32)),
+    "popularity": lambda x: x.stats.popularity[x.cand_rows],
+    "price": lambda x: x.stats.price[x.cand_rows],
+    "price_known": lambda x: x.stats.price_known[x.cand_rows],
+    "repeat": lambda x: np.log1p(x.past.count),
+    "has_history": lambda x: x.per_user(x.hist_mask.any(axis=1)),
+    "repeat_recent": lambda x: np.log1p(x.past.decayed),
+    "last_seen": lambda x: np.where(x.past.count > 0, 1.0 / (1.0 + np.log2(1.0 + x.past.last_age)), 0.0),
+    "cooc": lambda x: x.cooc("cooc"),
+    "cooc_recent": lambda x: x.cooc("cooc_recent"),
+    "item_repeat_rate": lambda x: x.stats.repeat_rate[x.cand_rows],
+    "user_repeat_share": lambda x: x.per_user(repeat_share(x.hist_rows, x.hist_mask)),
+    "trend": _trend,
+    "repeat_due": lambda x: repeat_due(x.past),
+}
 
 
 def candidate_features(
@@ -184,47 +142,20 @@ def candidate_features(
     out of the co-occurrence counts (training examples whose target basket the counts include). ``trend_counts``
     (B, C): each candidate's trend count at the example's time (training); None reads the checkpoint's latest.
     """
-    if age_days is None:
-        age_days = np.zeros(hist_rows.shape)
-    past: PastStats | None = None
-    columns = {}
-    for name in names:
-        if name in ("repeat", "repeat_recent", "last_seen", "repeat_due") and past is None:
-            past = past_stats(cand_rows, hist_rows, hist_mask, age_days)
-        if name == "retrieval":
-            col = minmax(retrieval.astype(np.float32))
-        elif name == "popularity":
-            col = stats.popularity[cand_rows]
-        elif name == "price":
-            col = stats.price[cand_rows]
-        elif name == "price_known":
-            col = stats.price_known[cand_rows]
-        elif name == "repeat":
-            col = np.log1p(past.count)
-        elif name == "has_history":
-            col = np.broadcast_to(hist_mask.any(axis=1, keepdims=True), cand_rows.shape).astype(np.float32)
-        elif name == "repeat_recent":
-            col = np.log1p(past.decayed)
-        elif name == "last_seen":
-            col = np.where(past.count > 0, 1.0 / (1.0 + np.log2(1.0 + past.last_age)), 0.0)
-        elif name == "trend":
-            counts = stats.trend[cand_rows] if trend_counts is None else trend_counts
-            col = np.log1p(counts) / max(stats.trend_scale, 1e-6)
-        elif name == "repeat_due":
-            col = repeat_due(past)
-        elif name == "item_repeat_rate":
-            col = stats.repeat_rate[cand_rows]
-        elif name == "user_repeat_share":
-            col = np.broadcast_to(repeat_share(hist_rows, hist_mask)[:, None], cand_rows.shape)
-        elif name in ("cooc", "cooc_recent"):
-            col = columns.get(name)
-            if col is None:
-                columns.update(_cooc_columns(cand_rows, hist_rows, hist_mask, age_days, stats, leave_out))
-                col = columns[name]
-        else:
-            raise ModelError(f"the ranker asks for feature {name!r}, which this version does not compute")
-        columns[name] = col
-    return np.stack([columns[n] for n in names], axis=-1).astype(np.float32)
+    unknown = [n for n in names if n not in FEATURES]
+    if unknown:
+        raise ModelError(f"the ranker asks for feature {unknown[0]!r}, which this version does not compute")
+    x = FeatureInputs(retrieval, cand_rows, hist_rows, hist_mask, np.zeros(hist_rows.shape) if age_days is None
+                      else age_days, stats, leave_out, trend_counts)  # fmt: skip
+    return np.stack([np.broadcast_to(FEATURES[n](x), cand_rows.shape) for n in names], axis=-1).astype(np.float32)
+
+
+def history_mean(vectors: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The unit-length mean of a history's item vectors: (..., H, D) vectors, (..., H) bool mask -> (..., D); zeros
+    where no slot is real. The retrieval score of a recommendation candidate is its cosine with this vector, in
+    training (no query there) and in the candidate pool the service and the evaluation share."""
+    mean = (vectors * mask[..., None]).sum(axis=-2)
+    return (mean / np.maximum(np.linalg.norm(mean, axis=-1, keepdims=True), 1e-9)).astype(np.float32)
 
 
 @dataclass
@@ -281,21 +212,6 @@ def repeat_share(hist_rows: np.ndarray, hist_mask: np.ndarray) -> np.ndarray:
     n = hist_mask.sum(axis=1)
     distinct = ((rows[:, 1:] != rows[:, :-1]) & (rows[:, 1:] != -2)).sum(axis=1) + (rows[:, :1] != -2).sum(axis=1)
     return np.where(n > 0, 1.0 - distinct / np.maximum(n, 1), 0.0).astype(np.float32)
-
-
-def repeat_rates(users: np.ndarray, baskets: np.ndarray, items: np.ndarray, strength: float = 5.0):
-    """({item id: share of its buyers who bought it in two or more baskets}, the shop's share), each item's rate
-    smoothed towards the shop's with ``strength`` pseudo-buyers. One entry per event in the three arrays."""
-    import pandas as pd
-
-    if len(items) == 0:
-        return {}, 0.0
-    frame = pd.DataFrame({"u": users, "b": baskets, "i": items}).drop_duplicates()
-    per_buyer = frame.groupby(["i", "u"], sort=False).size()
-    again = (per_buyer >= 2).groupby(level=0).agg(["sum", "size"])
-    prior = float(again["sum"].sum() / max(again["size"].sum(), 1))
-    rates = (again["sum"] + strength * prior) / (again["size"] + strength)
-    return {str(i): float(r) for i, r in rates.items()}, prior
 
 
 def _cooc_columns(cand_rows, hist_rows, hist_mask, age_days, stats: AlignedStats, leave_out) -> dict[str, np.ndarray]:

@@ -39,6 +39,14 @@ class RankerConfig:
     feature_names: tuple[str, ...] = field(default_factory=tuple)
     #: Newest history events the scalar features (repeat, co-occurrence, ...) read; attention reads fewer.
     feature_history: int = 50
+    #: Newest history events attention reads. Training and serving both read these two lengths from here, so a
+    #: model is always served the history it was trained on (RECSEARCH_RANKER_HISTORY_LENGTH at training time).
+    history_length: int = 50
+
+    @property
+    def history_needed(self) -> int:
+        """How many of a user's newest events scoring reads at most (the longer of the two windows)."""
+        return max(self.feature_history, self.history_length)
 
     @property
     def features(self) -> tuple[str, ...]:

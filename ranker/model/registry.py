@@ -12,12 +12,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, select
 
 from core.errors import InputError, ModelError
 from core.store import create_tables
+
+if TYPE_CHECKING:
+    from ranker.model.checkpoint import Checkpoint
+    from ranker.model.network import RankerConfig
 
 
 class RankerModelRow(SQLModel, table=True):
@@ -130,11 +136,25 @@ def active_version(engine: Engine) -> ModelVersion | None:
         return _public(row) if row else None
 
 
-def load_active(engine: Engine):
-    """The active version's checkpoint (:class:`ranker.model.checkpoint.Checkpoint`); :class:`ModelError` when none."""
+def load_active(engine: Engine) -> Checkpoint:
+    """The active version's checkpoint: the one loader of the served model (the service, the CLI and the tests call
+    it); :class:`ModelError` when no version is active."""
     from ranker.model.checkpoint import load_checkpoint
 
     found = active_version(engine)
     if found is None:
         raise ModelError("no active ranker version; train one with `recadmin train` or `recadmin models activate V`")
     return load_checkpoint(found.path)
+
+
+def profile_shortfall(config: RankerConfig, profile_length: int) -> str | None:
+    """Why profiles of ``profile_length`` interactions would serve ``config``'s model a shorter history than it was
+    trained on, or None when they hold enough."""
+    need = config.history_needed
+    if profile_length >= need:
+        return None
+    return (
+        f"the model reads the newest {need} interactions of a user but profiles keep {profile_length}: set "
+        f"RECSEARCH_EVENTS_HISTORY_LENGTH={need} and run `recadmin feedback rebuild-profiles`, or its features are "
+        "computed on shorter histories than it was trained on"
+    )

@@ -20,6 +20,7 @@ import numpy as np
 
 from core.errors import ModelError
 from ranker.model.checkpoint import Checkpoint
+from ranker.model.explanations import Explainer, Explanation, Scored
 from ranker.model.features import candidate_features, recency_buckets
 from ranker.model.item_vectors import ItemVectors
 
@@ -40,119 +41,16 @@ class Candidate:
     retrieval_score: float
 
 
-@dataclass(slots=True)
-class Explanation:
-    """A history item that drove a result's score, with its attention weight (0..1, summed over repeats)."""
+@dataclass(frozen=True, slots=True)
+class ScoringInputs:
+    """The model's inputs for one user: candidates (C) and the attention window (H), newest first."""
 
-    item_id: str
-    weight: float
-    type: str
-
-
-class Scored:
-    """A candidate with the ranker's score (higher is better) and the history items that explain it.
-
-    ``explanations`` of a result from :meth:`Scorer.score` is built on first access, from the attention weights of
-    that call: a caller that shows ten of a hundred results builds ten lists, not a hundred. Compares, prints and
-    constructs like a dataclass ``Scored(id, score, retrieval_score, explanations=[])``.
-    """
-
-    __slots__ = ("id", "score", "retrieval_score", "_explanations", "_explainer", "_row")
-
-    def __init__(
-        self, id: str, score: float, retrieval_score: float, explanations: list[Explanation] | None = None
-    ) -> None:
-        self.id = id
-        self.score = score
-        self.retrieval_score = retrieval_score
-        self._explanations = [] if explanations is None else explanations
-        self._explainer: _Explainer | None = None
-        self._row = -1
-
-    @classmethod
-    def _pending(cls, id: str, score: float, retrieval_score: float, explainer: _Explainer, row: int) -> Scored:
-        out = cls.__new__(cls)
-        out.id, out.score, out.retrieval_score = id, score, retrieval_score
-        out._explanations, out._explainer, out._row = None, explainer, row
-        return out
-
-    @property
-    def explanations(self) -> list[Explanation]:
-        """The history items that drove the score, most weight first (empty for an unknown candidate)."""
-        explanations = self._explanations
-        if explanations is None:  # the explainer stays: another thread may be reading it at the same time
-            explanations = self._explanations = self._explainer.row(self._row)
-        return explanations
-
-    @explanations.setter
-    def explanations(self, value: list[Explanation]) -> None:
-        self._explanations, self._explainer = value, None
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Scored):
-            return NotImplemented
-        return (self.id, self.score, self.retrieval_score, self.explanations) == (
-            other.id, other.score, other.retrieval_score, other.explanations,
-        )  # fmt: skip
-
-    __hash__ = None  # type: ignore[assignment]  # mutable, like a dataclass with eq
-
-    def __repr__(self) -> str:
-        return (
-            f"Scored(id={self.id!r}, score={self.score!r}, retrieval_score={self.retrieval_score!r}, "
-            f"explanations={self.explanations!r})"
-        )
-
-
-class _Explainer:
-    """The explanations of one :meth:`Scorer.score` call, worked out for every candidate at once on the first
-    access of any result's ``explanations``: per candidate, the ``n`` history items with the most attention weight
-    (the weights of a repeated item summed, so an item bought five times is named once; its newest event names
-    the type, as the history is newest first)."""
-
-    __slots__ = ("_weights", "_hist", "_hist_rows", "_unknown", "_n", "_done")
-
-    def __init__(self, weights: np.ndarray, hist: list[Any], hist_rows: np.ndarray, unknown: np.ndarray, n: int):
-        self._weights, self._hist, self._hist_rows, self._unknown, self._n = weights, hist, hist_rows, unknown, n
-        self._done: tuple[list[list[int]], list[list[float]], list[tuple[str, str]], list[bool]] | None = None
-
-    def row(self, c: int) -> list[Explanation]:
-        """The explanations of candidate ``c`` (its position in the candidates given)."""
-        done = self._done
-        if done is None:
-            # Set once, as one tuple: two threads reading the same results at worst both compute it.
-            done = self._done = self._compute()
-        top, top_w, names, unknown = done
-        if unknown[c]:
-            return []
-        return [Explanation(names[u][0], w, names[u][1]) for u, w in zip(top[c], top_w[c]) if w > 0]
-
-    def _compute(self) -> tuple[list[list[int]], list[list[float]], list[tuple[str, str]], list[bool]]:
-        hist, weights = self._hist, self._weights
-        # Distinct history items in order of first (newest) occurrence: a dict beats np.unique's sort at H ~ 50.
-        slot: dict[int, int] = {}
-        inverse = [slot.setdefault(r, len(slot)) for r in self._hist_rows.tolist()]
-        first: list[int] = [0] * len(slot)
-        for i in reversed(range(len(inverse))):
-            first[inverse[i]] = i
-        names = [(hist[i].item_id, hist[i].type) for i in first]
-        if len(slot) < len(inverse):
-            onehot = np.zeros((len(inverse), len(slot)), dtype=weights.dtype)
-            onehot[np.arange(len(inverse)), inverse] = 1.0
-            per_item = weights @ onehot  # (C, U)
-        else:
-            per_item = weights.copy()  # (C, U = H), overwritten below
-        n = min(self._n, per_item.shape[1])
-        # Top n per row by n argmax passes (ties: the newer item): cheaper than sorting every row for n << U.
-        rows = np.arange(per_item.shape[0])
-        top = np.empty((per_item.shape[0], n), dtype=np.int64)
-        top_w = np.empty((per_item.shape[0], n), dtype=per_item.dtype)
-        for j in range(n):
-            best = per_item.argmax(axis=1)
-            top[:, j] = best
-            top_w[:, j] = per_item[rows, best]
-            per_item[rows, best] = -1.0
-        return top.tolist(), top_w.tolist(), names, self._unknown.tolist()
+    cand_rows: np.ndarray  # (C,) int64 item-table row of each candidate, -1 when unknown
+    features: np.ndarray  # (C, F) float32 scalar features in the checkpoint's order
+    hist: list[Any]  # (H,) the history entries attention reads
+    hist_rows: np.ndarray  # (H,) int64
+    hist_types: np.ndarray  # (H,) int64 event-type index
+    hist_recency: np.ndarray  # (H,) int64 recency bucket
 
 
 def _np(t: Any) -> np.ndarray:
@@ -167,7 +65,6 @@ class Scorer:
         checkpoint: Checkpoint,
         item_vectors: ItemVectors,
         *,
-        history_length: int = 50,
         explanations: int = 3,
         threads: int | None = 1,
     ):
@@ -187,7 +84,6 @@ class Scorer:
         self.version = checkpoint.version
         self.config = config
         self.item_vectors = item_vectors
-        self.history_length = history_length
         self.explanations = explanations
         self.stats = checkpoint.item_stats.aligned(item_vectors.ids, item_vectors.prices)
         # (D, A) weights so that x @ W + b is the torch Linear.
@@ -210,12 +106,6 @@ class Scorer:
         self._q_hidden = self._q @ w1[:a]  # (N + 1, hidden): the query's share of the MLP's first layer
         self._k = table @ wk + bk  # (N + 1, A)
         self._v = table @ wv + bv  # (N + 1, A)
-
-    def with_vectors(self, item_vectors: ItemVectors, checkpoint: Checkpoint) -> Scorer:
-        """A scorer over new item vectors (after the alias moved), same model and settings."""
-        return Scorer(
-            checkpoint, item_vectors, history_length=self.history_length, explanations=self.explanations, threads=None
-        )
 
     def companions(self, history: Sequence[HistoryEntry], n: int) -> list[str]:
         """Up to ``n`` items most often bought together with the user's history (the checkpoint's co-occurrence
@@ -249,50 +139,56 @@ class Scorer:
         if now.tzinfo is None:
             now = now.replace(tzinfo=UTC)
         naive_now = now.replace(tzinfo=None) - (now.utcoffset() or timedelta(0))
-        seconds = [
-            0.0 if (ts := getattr(h, "ts", None)) is None else ((now if ts.tzinfo else naive_now) - ts).total_seconds()
-            for h in history
-        ]
+        seconds = [((now if h.ts.tzinfo else naive_now) - h.ts).total_seconds() for h in history]
         return np.asarray(seconds, dtype=np.float64) / 86400.0
+
+    def inputs(
+        self, history: Sequence[HistoryEntry], candidates: Sequence[Candidate], now: datetime | None = None
+    ) -> ScoringInputs:
+        """What the model reads for this user and these candidates: the arrays training builds for one example
+        (:func:`ranker.training.examples.make_batch`), from the same two history windows of the checkpoint's config.
+
+        ``history`` is newest first: attention reads the first ``config.history_length`` entries whose item is in
+        the table, the repeat and co-occurrence features the first ``config.feature_history``; ``now`` (default: the
+        current UTC time) is what the age of each history item is measured from."""
+        config = self.config
+        window = list(history[: config.history_needed])
+        rows = self.item_vectors.rows([h.item_id for h in window])
+        found = rows >= 0
+        known = [h for h, f in zip(window, found.tolist(), strict=True) if f]  # items of the table, newest first
+        known_rows = rows[found]
+        n_attend = int(found[: config.history_length].sum())
+        n_feat = int(found[: config.feature_history].sum())
+        ages = self._ages_days(known, now or datetime.now(UTC)) if known else np.zeros(0)
+        hist = known[:n_attend]
+        cand_rows = self.item_vectors.rows([c.id for c in candidates])  # (C,)
+        retrieval = np.fromiter((c.retrieval_score for c in candidates), dtype=np.float32, count=len(candidates))
+        features = candidate_features(
+            retrieval[None], cand_rows[None], known_rows[None, :n_feat], np.ones((1, n_feat), dtype=bool),
+            self.stats, ages[None, :n_feat], config.features,
+        )[0]  # (C, F)  # fmt: skip
+        return ScoringInputs(
+            cand_rows=cand_rows,
+            features=features,
+            hist=hist,
+            hist_rows=known_rows[:n_attend],
+            hist_types=self._types([h.type for h in hist]),
+            hist_recency=recency_buckets(ages[:n_attend], config.recency_buckets),
+        )
 
     def score(
         self, history: Sequence[HistoryEntry], candidates: Sequence[Candidate], now: datetime | None = None
     ) -> list[Scored]:
-        """Every candidate scored and sorted by score (ties keep the order given), with explanations.
-
-        ``history`` is newest first: attention reads the first ``history_length`` entries, the repeat and
-        co-occurrence features the first ``feature_history`` of the checkpoint's config; ``now`` (default: the
-        current UTC time) is what the recency of each history item is measured from.
-        """
+        """Every candidate scored and sorted by score (ties keep the order given), with explanations; the history
+        windows and ``now`` as in :meth:`inputs`."""
         if not candidates:
             return []
-        vectors = self.item_vectors
-        # The features read the longer history (the checkpoint's feature_history), attention its newest part.
-        window = list(history[: max(self.config.feature_history, self.history_length)])
-        rows = vectors.rows([h.item_id for h in window])
-        found = rows >= 0
-        known = [h for h, f in zip(window, found.tolist()) if f]  # items of the table only, newest first
-        known_rows = rows[found]
-        n_attend = int(found[: self.history_length].sum())
-        feat_hist = known[: self.config.feature_history]
-        hist = known[:n_attend]
-        ages = self._ages_days(known, now or datetime.now(UTC)) if known else np.zeros(0)
-        hist_rows = known_rows[:n_attend]  # (H,)
-        cand_rows = vectors.rows([c.id for c in candidates])  # (C,)
-        retrieval = np.fromiter((c.retrieval_score for c in candidates), dtype=np.float32, count=len(candidates))
-        unknown = cand_rows < 0
-        q = self._q[cand_rows]  # (C, A); row -1 is the unknown-item row
-        n_feat = len(feat_hist)
-        feats = candidate_features(
-            retrieval[None], cand_rows[None], known_rows[None, :n_feat], np.ones((1, n_feat), dtype=bool),
-            self.stats, ages[None, :n_feat], self.config.features,
-        )[0]  # (C, F)  # fmt: skip
-        pre = self._q_hidden[cand_rows] + feats @ self._w1_feat + self._b1  # (C, hidden)
-        if hist:
-            types = self._types([h.type for h in hist])
-            rec = recency_buckets(ages[:n_attend], self.config.recency_buckets)
-            k = self._k[hist_rows] + self._type_k[types] + self._rec_k[rec]  # (H, A)
-            v = self._v[hist_rows] + self._type_v[types] + self._rec_v[rec]  # (H, A)
+        x = self.inputs(history, candidates, now)
+        q = self._q[x.cand_rows]  # (C, A); row -1 is the unknown-item row
+        pre = self._q_hidden[x.cand_rows] + x.features @ self._w1_feat + self._b1  # (C, hidden)
+        if x.hist:
+            k = self._k[x.hist_rows] + self._type_k[x.hist_types] + self._rec_k[x.hist_recency]  # (H, A)
+            v = self._v[x.hist_rows] + self._type_v[x.hist_types] + self._rec_v[x.hist_recency]  # (H, A)
             logits = (q @ k.T) * self._scale  # (C, H)
             logits -= logits.max(axis=1, keepdims=True)
             weights = np.exp(logits)
@@ -303,7 +199,7 @@ class Scorer:
             # No history: interest is zero, so its share of the first layer is zero too.
             weights = np.zeros((len(candidates), 0), dtype=np.float32)
         scores = np.maximum(pre, 0.0) @ self._w2 + self._b2  # (C,)
-        return self._results(candidates, scores, weights, hist, hist_rows, unknown)
+        return self._results(candidates, scores, weights, x.hist, x.hist_rows, x.cand_rows < 0)
 
     def _results(
         self,
@@ -320,7 +216,7 @@ class Scorer:
         n = min(self.explanations, len(hist))
         if not n:
             return [Scored(candidates[c].id, score_list[c], candidates[c].retrieval_score) for c in order]
-        explainer = _Explainer(weights, hist, hist_rows, unknown, n)
+        explainer = Explainer(weights, hist, hist_rows, unknown, n)
         pending = Scored._pending
         return [
             pending((cand := candidates[c]).id, score_list[c], cand.retrieval_score, explainer, c) for c in order

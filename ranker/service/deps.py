@@ -10,43 +10,63 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 
 from core.embedding import Embedder
-from core.settings import Settings
-from ranker.service.backends import EventsActivity, OpenSearchCatalog, TitleCache, load_item_vectors
 from core.errors import ComponentUnavailable
+from core.settings import Settings
+from ranker.model.registry import active_version, load_active, profile_shortfall
+from ranker.service.activity import EventsActivity
+from ranker.service.index_client import ServiceIndex
 from ranker.service.lazy import Lazy
-from ranker.service.ports import Activity, Catalog, ProfileSource, RankerLike, VectorSource
+from ranker.service.ports import Activity, ProfileSource, Ranker, SearchIndex, VectorSource
+from ranker.service.titles import TitleCache
 
 log = logging.getLogger("recsearch.service")
 
 
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class VectorLookup:
+    """A vector table (``get(ids) -> (vectors, known)``) over a lookup function."""
+
+    def __init__(self, get: Callable[[Sequence[str]], tuple[np.ndarray, np.ndarray]]):
+        self.get = get
+
+
 class ServiceDeps:
-    """Holds the embedder, the OpenSearch catalog, item vectors, profiles, the active ranker and event stats."""
+    """Holds the embedder, the OpenSearch index, item vectors, profiles, the active ranker and event stats.
+
+    ``clock`` is the moment a ranking is made at (history ages are measured from it): the wall clock, or a fixed
+    moment in a test that compares the service with the evaluation."""
 
     def __init__(
         self,
         settings: Settings,
         *,
         embedder: Embedder | None = None,
-        catalog: Catalog | None = None,
+        index: SearchIndex | None = None,
         vectors: VectorSource | None = None,
         profiles: ProfileSource | None = None,
-        ranker: RankerLike | None = None,
+        ranker: Ranker | None = None,
         activity: Activity | None = None,
         model_check_s: float = 30.0,
+        clock: Callable[[], datetime] = _utc_now,
     ):
         self.settings = settings
+        self.clock = clock
 
         def part(name: str, given: Any, factory) -> Lazy:
             return Lazy.ready(name, given) if given is not None else Lazy(name, factory)
 
         self.embedder = part("embedder", embedder, self._load_embedder)
-        self.catalog = part("opensearch", catalog, lambda: OpenSearchCatalog(settings))
+        self.index = part("opensearch", index, lambda: ServiceIndex(settings))
         self.vectors = part("item_vectors", vectors, self._load_vectors)
         self.profiles = part("profile_store", profiles, self._load_profiles)
         self.ranker = part("model", ranker, self._load_ranker)
@@ -83,18 +103,24 @@ class ServiceDeps:
         return ProfileStore(self._store_engine(), self.settings)
 
     def _load_vectors(self) -> VectorSource:
-        return load_item_vectors(self.settings)
+        from ranker.model.item_vectors import ItemVectors
+
+        return ItemVectors.from_index(self.settings)
 
     def _load_activity(self) -> Activity:
         return EventsActivity(self._store_engine())
 
-    def _load_ranker(self) -> RankerLike:
-        from ranker.service.active_model import load_active_ranker
+    def _load_ranker(self) -> Ranker:
+        from ranker.model.scoring import Scorer
 
-        return load_active_ranker(self.settings, self._store_engine(), self.vectors.get())
+        checkpoint = load_active(self._store_engine())
+        shortfall = profile_shortfall(checkpoint.config, self.settings.events.history_length)
+        if shortfall:
+            log.warning("ranker %s: %s", checkpoint.version, shortfall)
+        return Scorer(checkpoint, self.vectors.get(), explanations=self.settings.service.explanations)
 
     # --- what the routes use ------------------------------------------------------------------------------------
-    def get_ranker(self) -> RankerLike:
+    def get_ranker(self) -> Ranker:
         """The active ranker, reloaded when another version was activated (checked every ``model_check_s``)."""
         if not self._fixed_ranker and time.monotonic() - self._model_checked > self._model_check_s:
             with self._check_lock:
@@ -110,16 +136,13 @@ class ServiceDeps:
 
     def _refresh_model(self) -> None:
         try:
-            from ranker.service.active_model import active_version
-
             current = self.ranker.get().version if self.ranker.state == "ready" else None
-            if active_version(self._store_engine()) != current:
+            found = active_version(self._store_engine())
+            if (found.version if found else None) != current:
                 self.ranker.reset()
-            vectors = self.vectors.get() if self.vectors.state == "ready" else None
-            source = getattr(vectors, "source", None)
-            if source and self.catalog.get().ping() != source:
-                # The alias moved: new items, and the model needs the new table.
-                self.vectors.set(load_item_vectors(self.settings))
+            if self.vectors.state == "ready" and self.index.get().ping() != self.vectors.get().source:
+                # The alias moved: new items, and the model needs the new table (loaded here, off the request path).
+                self.vectors.set(self._load_vectors())
                 self.ranker.reset()
         except Exception as e:  # a failed check keeps the model in use
             log.warning("model refresh check failed: %s", e)
@@ -138,12 +161,10 @@ class ServiceDeps:
 
     def vector_dimension(self) -> int | None:
         """The item vectors' dimension when already known (loaded vectors or embedder), else None."""
-        for part in (self.vectors, self.embedder):
-            if part.state == "ready":
-                value = part.get()
-                dim = getattr(value, "dim", None) or getattr(value, "dimension", None)
-                if dim:
-                    return int(dim)
+        if self.vectors.state == "ready":
+            return int(self.vectors.get().dim)
+        if self.embedder.state == "ready":
+            return int(self.embedder.get().dimension)
         return None
 
     def vectors_for(self, ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -152,7 +173,7 @@ class ServiceDeps:
             return self.vectors.get().get(list(ids))
         except ComponentUnavailable as e:
             log.warning("%s; reading vectors from OpenSearch", e)
-        found = self.catalog.get().vectors(list(ids))
+        found = self.index.get().vectors(list(ids))
         dim = len(next(iter(found.values()))) if found else 1
         out = np.zeros((len(ids), dim), dtype=np.float32)
         known = np.zeros(len(ids), dtype=bool)
@@ -161,16 +182,18 @@ class ServiceDeps:
                 out[n], known[n] = found[i], True
         return out, known
 
+    def vector_table(self) -> VectorLookup:
+        """:meth:`vectors_for` as the candidate pool's vector table."""
+        return VectorLookup(self.vectors_for)
+
     def titles(self, ids: Sequence[str]) -> dict[str, str]:
         """Titles for explanation items: from the in-memory vectors when loaded, else cached from OpenSearch."""
         if self.vectors.state == "ready":
             vectors = self.vectors.get()
-            title = getattr(vectors, "title", None)
-            if title is not None:
-                return {i: title(i) for i in ids}
+            return {i: vectors.title(i) for i in ids}
         try:
             if self._titles is None:
-                self._titles = TitleCache(self.catalog.get())
+                self._titles = TitleCache(self.index.get())
             return self._titles.titles(ids)
         except Exception as e:  # titles are decoration: never fail a ranking for them
             log.warning("no titles for explanations: %s", e)
@@ -178,12 +201,12 @@ class ServiceDeps:
 
     def states(self) -> dict[str, str]:
         """Load state of every part, for /readyz."""
-        parts = (self.embedder, self.catalog, self.vectors, self.profiles, self.ranker, self.activity)
+        parts = (self.embedder, self.index, self.vectors, self.profiles, self.ranker, self.activity)
         return {p.name: p.state for p in parts}
 
     def warm(self) -> None:
         """Load every part now (``recadmin serve`` does it in the background so the first request is fast)."""
-        for part in (self.catalog, self.embedder, self.vectors, self.profiles):
+        for part in (self.index, self.embedder, self.vectors, self.profiles):
             try:
                 part.get()
             except ComponentUnavailable as e:

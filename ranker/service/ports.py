@@ -1,93 +1,74 @@
-"""What the service needs from the other parts, as small Protocols, so unit tests can pass fakes.
-
-The real implementations live elsewhere (``ranker.feedback.profiles``, ``ranker.model.scoring``, ``ranker.model.item_vectors``,
-OpenSearch through :mod:`ranker.service.backends`); the service only relies on the shapes below, which follow
-``docs/architecture.md``.
-"""
+"""What the service needs from the outside parts, as small Protocols: the real implementations (the profile store,
+OpenSearch, the in-memory item vectors, the active ranker, the event statistics) satisfy them, and so do the unit
+tests' fakes (``tests/fakes/service.py``)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Collection, Sequence
+from datetime import datetime
 from typing import Any, Protocol
 
 import numpy as np
 
 from indexer.search import Hit
-
-
-class InteractionLike(Protocol):
-    """One history entry (``ranker.feedback.profiles.Interaction``)."""
-
-    item_id: str
-    type: str
-    weight: float
+from ranker.feedback.profiles import IngestResult, Interaction
+from ranker.model.explanations import Scored
+from ranker.model.network import RankerConfig
+from ranker.model.scoring import Candidate, HistoryEntry
 
 
 class ProfileSource(Protocol):
-    """The profile store (``ranker.feedback.profiles.ProfileStore``)."""
+    """The profile store (:class:`ranker.feedback.profiles.ProfileStore`)."""
 
-    def history(self, user_id: str, limit: int | None = None) -> list[Any]: ...
+    def history(self, user_id: str, limit: int | None = None) -> list[Interaction]: ...
 
-    def ingest(self, events: list[Any]) -> Any: ...
+    def known(self, user_id: str) -> bool: ...
 
-    def delete_user(self, user_id: str) -> Any: ...
+    def ingest(self, events: list[Any]) -> IngestResult: ...
+
+    def delete_user(self, user_id: str) -> dict[str, int]: ...
 
     def export_user(self, user_id: str) -> dict: ...
 
 
-@dataclass(frozen=True)
-class Candidate:
-    """A hit to score; same fields as ``ranker.model.scoring.Candidate`` (used when that module is absent)."""
-
-    id: str
-    retrieval_score: float
-
-
-@dataclass
-class Explanation:
-    """A history item that explains a result (same fields as ``ranker.model.scoring.Explanation``)."""
-
-    item_id: str
-    weight: float
-    type: str
-
-
-@dataclass
-class Scored:
-    """A scored candidate (same fields as ``ranker.model.scoring.Scored``)."""
-
-    id: str
-    score: float
-    retrieval_score: float
-    explanations: list[Explanation] = field(default_factory=list)
-
-
-class RankerLike(Protocol):
-    """The active attention ranker: ``ranker.model.scoring.Scorer`` plus the version it was loaded from."""
+class Ranker(Protocol):
+    """The active ranker (:class:`ranker.model.scoring.Scorer`) and the version it was loaded from."""
 
     version: str
+    config: RankerConfig
 
-    def score(self, history: list[Any], candidates: list[Any]) -> list[Any]: ...
+    def score(
+        self, history: Sequence[HistoryEntry], candidates: Sequence[Candidate], now: datetime | None = None
+    ) -> list[Scored]: ...
+
+    def companions(self, history: Sequence[HistoryEntry], n: int) -> list[str]: ...
+
+    def trending(self, n: int) -> list[str]: ...
 
 
 class VectorSource(Protocol):
-    """Item vectors by id (``ranker.model.item_vectors.ItemVectors``)."""
+    """Item vectors by id, with titles (:class:`ranker.model.item_vectors.ItemVectors`)."""
+
+    dim: int
+    #: The index version the vectors were read from.
+    source: str
 
     def get(self, ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """((len(ids), dim) float32, bool mask of the ids that were known)."""
         ...
 
+    def title(self, item_id: str) -> str: ...
 
-class Catalog(Protocol):
-    """The items index in OpenSearch, as the service queries it."""
+
+class SearchIndex(Protocol):
+    """The items index in OpenSearch, as the service queries it (:class:`ranker.service.index_client.ServiceIndex`)."""
 
     def knn(self, vector: Sequence[float], k: int, filters: dict[str, Any] | None = None) -> list[Hit]: ...
 
-    def hybrid(
-        self, query: str, vector: Sequence[float], k: int, filters: dict[str, Any] | None = None
-    ) -> list[Hit] | None:
-        """Hybrid (BM25 + k-NN) hits, or None when the index offers no hybrid search."""
+    def knn_ids(self, vector: Sequence[float], k: int, exclude: Collection[str]) -> list[str]: ...
+
+    def hybrid(self, query: str, vector: Sequence[float], k: int, filters: dict[str, Any] | None = None) -> list[Hit]:
+        """BM25 and k-NN hits fused."""
         ...
 
     def items(self, ids: Sequence[str]) -> dict[str, Hit]:

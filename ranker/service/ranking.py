@@ -9,6 +9,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from ranker.model.scoring import Candidate
 from ranker.service.deps import ServiceDeps
 from core.errors import ComponentUnavailable
 from ranker.service.metrics import ServiceMetrics
@@ -45,21 +46,11 @@ def retrieval_order(
     return Ranking(results, False, reason, None, history_ids or [])
 
 
-def _candidate_class():
-    try:
-        from ranker.model.scoring import Candidate
-    except ImportError:
-        from ranker.service.ports import Candidate
-    return Candidate
-
-
 def load_history(deps: ServiceDeps, user_id: str, metrics: ServiceMetrics | None = None) -> list | None:
-    """The user's newest interactions (the whole profile: attention reads the newest ``history_limit``, the repeat
-    and co-occurrence features more), or None when the profile store cannot be read."""
-    settings = deps.settings
+    """The user's newest interactions (the whole profile: the model reads as much of it as it was trained with), or
+    None when the profile store cannot be read."""
     try:
-        limit = max(settings.service.history_limit, settings.events.history_length)
-        return list(deps.profiles.get().history(user_id, limit=limit))
+        return list(deps.profiles.get().history(user_id, limit=deps.settings.events.history_length))
     except Exception as e:  # the store is an outside system: any failure degrades to retrieval order
         log.warning("profile store failed for user %r: %s", user_id, e)
         if metrics:
@@ -69,9 +60,8 @@ def load_history(deps: ServiceDeps, user_id: str, metrics: ServiceMetrics | None
 
 def empty_history_reason(deps: ServiceDeps, user_id: str) -> str:
     """``no_history`` for a user the store knows (events, none usable), else ``unknown_user``."""
-    known = getattr(deps.profiles.get(), "known", None)
     try:
-        return "no_history" if known is not None and known(user_id) else "unknown_user"
+        return "no_history" if deps.profiles.get().known(user_id) else "unknown_user"
     except Exception:  # the store just answered history(); a failing extra check only loses the nuance
         return "unknown_user"
 
@@ -102,9 +92,8 @@ def rank(
         return Ranking([], True, None, None, history_ids)
     try:
         ranker = deps.get_ranker()
-        Candidate = _candidate_class()
-        scored = ranker.score(history, [Candidate(id=i, retrieval_score=float(s)) for i, s in hits])
-        version = str(getattr(ranker, "version", "") or "") or None
+        scored = ranker.score(history, [Candidate(i, float(s)) for i, s in hits], now=deps.clock())
+        version = ranker.version or None
         # Inside the try: the scorer works out explanations when they are first read, here.
         results = _with_titles(deps, scored, limit)
     except (ComponentUnavailable, Exception) as e:  # model missing or failing: keep the retrieval order

@@ -19,7 +19,8 @@ from ranker.model.item_vectors import ItemVectors
 from ranker.model.registry import ModelVersion, active_version, next_version, register
 from core.paths import ranker_models
 from core.progress import ProgressFn
-from ranker.training.fit import FitResult, TrainOptions, fit
+from ranker.training.fit import FitResult, fit
+from ranker.training.options import TrainOptions
 
 
 @dataclass

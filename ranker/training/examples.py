@@ -15,7 +15,8 @@ import pandas as pd
 
 from core.errors import InputError
 from ranker.model.cooccurrence import CoOccurrence
-from ranker.model.features import TREND_DAYS, AlignedStats, candidate_features, recency_buckets, repeat_rates
+from ranker.model.features import candidate_features, history_mean, recency_buckets
+from ranker.model.item_stats import TREND_DAYS, AlignedStats, repeat_rates
 from ranker.model.item_vectors import ItemVectors
 from ranker.model.network import RankerConfig
 
@@ -220,10 +221,10 @@ def in_basket(data: NextItemData, ex: np.ndarray, rows: np.ndarray) -> np.ndarra
 
 
 def retrieval_proxy(vectors: np.ndarray, hist_rows: np.ndarray, mask: np.ndarray, cand_rows: np.ndarray) -> np.ndarray:
-    """Training has no search query, so the retrieval score is what history-based k-NN retrieval would give:
-    cosine of each candidate with the mean of the user's history vectors. (B, C) float32."""
-    mean = (vectors[hist_rows] * mask[:, :, None]).sum(axis=1)  # (B, D)
-    mean /= np.maximum(np.linalg.norm(mean, axis=1, keepdims=True), 1e-9)
+    """Training has no search query, so the retrieval score is what history-based k-NN retrieval gives: the cosine
+    of each candidate with :func:`ranker.model.features.history_mean` of the attention window, exactly as the
+    candidate pool of /v1/recommend and the evaluation scores its candidates. (B, C) float32."""
+    mean = history_mean(vectors[hist_rows], mask)  # (B, D)
     cand = vectors[cand_rows]  # (B, C, D)
     cand_norm = np.maximum(np.linalg.norm(cand, axis=2), 1e-9)
     return (np.einsum("bcd,bd->bc", cand, mean) / cand_norm).astype(np.float32)
@@ -235,7 +236,6 @@ def make_batch(
     vectors: np.ndarray,
     stats: AlignedStats,
     config: RankerConfig,
-    history_length: int,
     negatives: np.ndarray,
     in_batch: int = 0,
 ) -> Batch:
@@ -252,7 +252,7 @@ def make_batch(
     cand_in_basket = in_basket(data, ex, cand)
     valid = ~bought_soon(data, ex, cand)
     valid[:, 0] = True
-    rows, types, recency, mask = history_arrays(data, ex, history_length, config.recency_buckets)
+    rows, types, recency, mask = history_arrays(data, ex, config.history_length, config.recency_buckets)
     retrieval = retrieval_proxy(vectors, rows, mask, cand)
     f_rows, f_mask, f_age = feature_history(data, ex, config.feature_history)
     # A training basket is inside the co-occurrence counts: its own pairs (history item and candidate both in it)

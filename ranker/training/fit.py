@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -21,46 +21,13 @@ from core.errors import InputError
 from core.progress import ProgressFn
 from core.settings import RankerSettings
 from ranker.training.examples import Batch, NextItemData, build_examples, make_batch
-from ranker.model.features import FEATURE_NAMES, ItemStats
+from ranker.model.features import FEATURE_NAMES
+from ranker.model.item_stats import ItemStats
 from ranker.model.item_vectors import ItemVectors
 from ranker.model.network import AttentionRanker, RankerConfig
 from ranker.training.negatives import hard_draw_rates, neighbour_steps, sample_hard, sample_negatives
+from ranker.training.options import TrainOptions
 from ranker.training.validation import Validator
-
-
-@dataclass
-class TrainOptions:
-    """Hyper-parameters of one training run (defaults: ``RECSEARCH_RANKER_*``)."""
-
-    history_length: int = 50
-    attention_dim: int = 64
-    hidden_dim: int = 64
-    dropout: float = 0.1
-    epochs: int = 8
-    patience: int = 2
-    batch_size: int = 128
-    negatives: int = 16
-    hard_negatives: int = 16
-    in_batch_negatives: int = 32
-    feature_history: int = 200
-    horizon_days: float = 30.0
-    learning_rate: float = 2e-3
-    weight_decay: float = 1e-4
-    targets_per_basket: int = 3
-    validation_fraction: float = 0.03
-    validation_examples: int = 3000
-    seed: int = 42
-    device: str = "auto"
-    train_threads: int = 1
-    loss: str = "softmax"
-    log_q_correction: bool = True
-    target_types: tuple[str, ...] = ("purchase",)
-
-    @classmethod
-    def from_settings(cls, settings: RankerSettings, **overrides) -> TrainOptions:
-        values = {f.name: getattr(settings, f.name) for f in fields(cls) if hasattr(settings, f.name)}
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values)
 
 
 @dataclass
@@ -117,30 +84,32 @@ def fit(
     from ranker.training.losses import LOSSES
 
     started = time.perf_counter()
-    if options.train_threads > 0:
+    hp = options.ranker
+    if hp.train_threads > 0:
         # Spinning OpenMP threads cost more than they give when the cores are shared (10x slower steps seen).
-        torch.set_num_threads(options.train_threads)
-    torch.manual_seed(options.seed)
-    rng = np.random.default_rng(options.seed)
-    device = pick_device(options.device)
+        torch.set_num_threads(hp.train_threads)
+    torch.manual_seed(hp.seed)
+    rng = np.random.default_rng(hp.seed)
+    device = pick_device(hp.device)
     config = RankerConfig(
         item_dim=items.dim,
-        attention_dim=options.attention_dim,
-        hidden_dim=options.hidden_dim,
+        attention_dim=hp.attention_dim,
+        hidden_dim=hp.hidden_dim,
         num_features=len(FEATURE_NAMES),
-        dropout=options.dropout,
+        dropout=hp.dropout,
         feature_names=FEATURE_NAMES,
-        feature_history=options.feature_history,
+        feature_history=hp.feature_history,
+        history_length=hp.history_length,
     )
     data = build_examples(
         events,
         items,
         config,
         target_types=options.target_types,
-        targets_per_basket=options.targets_per_basket,
-        validation_fraction=options.validation_fraction,
-        horizon_days=options.horizon_days,
-        seed=options.seed,
+        targets_per_basket=hp.targets_per_basket,
+        validation_fraction=hp.validation_fraction,
+        horizon_days=hp.horizon_days,
+        seed=hp.seed,
     )
     train_ex = data.train_index
     if max_train_examples is not None and len(train_ex) > max_train_examples:
@@ -149,17 +118,16 @@ def fit(
         raise InputError(
             f"too few events to train: {len(train_ex)} training and {len(data.validation_index)} validation "
             "examples (a user needs at least two baskets, and events must span time; validation takes the newest "
-            f"{options.validation_fraction:.0%} of it: RECSEARCH_RANKER_VALIDATION_FRACTION)"
+            f"{hp.validation_fraction:.0%} of it: RECSEARCH_RANKER_VALIDATION_FRACTION)"
         )
     stats = _item_stats(data, items, through_end=False)
     aligned = stats.aligned(items.ids, items.prices)
     validator = Validator(
-        data, items.vectors, aligned, config, options.history_length,
-        max_examples=options.validation_examples, seed=options.seed,
+        data, items.vectors, aligned, config, max_examples=hp.validation_examples, seed=hp.seed,
     )  # fmt: skip
     model = AttentionRanker(config).to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=options.learning_rate, weight_decay=options.weight_decay)
-    loss_fn = LOSSES[options.loss]()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=hp.learning_rate, weight_decay=hp.weight_decay)
+    loss_fn = LOSSES[hp.loss]()
     run = _BatchScorer(model, torch.from_numpy(items.vectors).to(device), device)
 
     def val_scores(b: Batch) -> np.ndarray:
@@ -168,34 +136,32 @@ def fit(
 
     # Expected times an item is drawn as a negative of one example: uniformly K/N, in-batch M x its target share.
     target_share = np.bincount(data.target[train_ex], minlength=len(items)) / len(train_ex)
-    draws = options.negatives / len(items) + min(options.in_batch_negatives, options.batch_size) * target_share
+    draws = hp.negatives / len(items) + min(hp.in_batch_negatives, hp.batch_size) * target_share
     # Hard negatives add per-example draws (the user's own items, their co-purchases): see hard_draw_rates.
     steps = neighbour_steps(aligned.cooc)
-    steps_per_epoch = -(-len(train_ex) // options.batch_size)
-    total = steps_per_epoch * options.epochs
+    steps_per_epoch = -(-len(train_ex) // hp.batch_size)
+    total = steps_per_epoch * hp.epochs
     best: tuple[float, dict, dict] | None = None
     epochs: list[dict[str, float]] = []
     bad_epochs = 0
     step = 0
-    for epoch in range(1, options.epochs + 1):
+    for epoch in range(1, hp.epochs + 1):
         model.train()
         order = rng.permutation(train_ex)
         losses = []
-        for start in range(0, len(order), options.batch_size):
-            ex = order[start : start + options.batch_size]
+        for start in range(0, len(order), hp.batch_size):
+            ex = order[start : start + hp.batch_size]
             neg = np.concatenate([
-                sample_hard(rng, data, ex, aligned.cooc, options.hard_negatives, options.feature_history),
-                sample_negatives(rng, len(items), data.target[ex], options.negatives),
+                sample_hard(rng, data, ex, aligned.cooc, hp.hard_negatives, hp.feature_history),
+                sample_negatives(rng, len(items), data.target[ex], hp.negatives),
             ], axis=1)  # fmt: skip
-            batch = make_batch(
-                data, ex, items.vectors, aligned, config, options.history_length, neg, options.in_batch_negatives
-            )
+            batch = make_batch(data, ex, items.vectors, aligned, config, neg, hp.in_batch_negatives)
             correction = None
             if options.log_q_correction:
                 expected = draws[batch.cand_rows]
-                if options.hard_negatives:
+                if hp.hard_negatives:
                     expected = expected + hard_draw_rates(
-                        data, ex, batch.cand_rows, steps, options.hard_negatives, options.feature_history
+                        data, ex, batch.cand_rows, steps, hp.hard_negatives, hp.feature_history
                     )
                 correction = torch.from_numpy(np.log(np.maximum(expected, 1e-12)).astype(np.float32)).to(device)
             loss = loss_fn(run(batch), torch.from_numpy(batch.valid).to(device), correction)
@@ -217,7 +183,7 @@ def fit(
             bad_epochs = 0
         else:
             bad_epochs += 1
-            if bad_epochs >= options.patience:
+            if bad_epochs >= hp.patience:
                 break
     assert best is not None
     model.load_state_dict(best[1])
@@ -236,7 +202,7 @@ def fit(
         "validation_examples": validator.examples,
         "items": len(items),
         "item_vectors_source": items.source,
-        "options": {f.name: getattr(options, f.name) for f in fields(options)},
+        "options": options.as_dict(),
     }
     # Training and validation read statistics of the training period only (validation baskets must not be in
     # them); the model is served with statistics of every event, so its popularity, co-purchase and repeat

@@ -13,7 +13,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ranker.training.examples import Batch, NextItemData, make_batch
-from ranker.model.features import AlignedStats
+from ranker.model.item_stats import AlignedStats
 from ranker.model.network import RankerConfig
 from ranker.training.negatives import sample_hard, sample_negatives
 
@@ -49,7 +49,6 @@ class Validator:
         vectors: np.ndarray,
         stats: AlignedStats,
         config: RankerConfig,
-        history_length: int,
         *,
         negatives: int = 99,
         hard: int = 40,
@@ -69,7 +68,7 @@ class Validator:
                 sample_hard(rng, data, part, stats.cooc, min(hard, negatives), config.feature_history),
                 sample_negatives(rng, len(vectors), data.target[part], negatives - min(hard, negatives)),
             ], axis=1)  # fmt: skip
-            batch = make_batch(data, part, vectors, stats, config, history_length, neg)
+            batch = make_batch(data, part, vectors, stats, config, neg)
             batch.valid &= ~repeated(batch.cand_rows)  # each item counts once in a ranking
             self.batches.append(batch)
         self._stats = stats

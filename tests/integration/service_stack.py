@@ -79,7 +79,8 @@ def register_model(settings: Settings, vectors) -> None:
     from core.store import make_engine
     from ranker.model import registry
     from ranker.model.checkpoint import Checkpoint, save_checkpoint
-    from ranker.model.features import FEATURE_NAMES, ItemStats
+    from ranker.model.features import FEATURE_NAMES
+    from ranker.model.item_stats import ItemStats
     from ranker.model.network import AttentionRanker, RankerConfig
 
     torch.manual_seed(0)
@@ -98,7 +99,7 @@ def build_stack(tmp_dir, node_url: str, embedder) -> Stack:
     from ranker.feedback.events import EventIn
     from ranker.feedback.profiles import ProfileStore
     from ranker.service import create_app
-    from ranker.service.backends import load_item_vectors
+    from ranker.model.item_vectors import ItemVectors
 
     alias = f"test-service-{uuid.uuid4().hex[:8]}"
     settings = Settings(
@@ -109,7 +110,7 @@ def build_stack(tmp_dir, node_url: str, embedder) -> Stack:
     catalog = tmp_dir / "catalog.parquet"
     hearts, mugs = sample_catalog(catalog)
     api.build_from_catalog(settings, catalog, embedder=embedder)
-    vectors = load_item_vectors(settings)  # not a scroll: see load_item_vectors
+    vectors = ItemVectors.from_index(settings)
     hearts = [h for h in hearts if h in vectors][:6]
     mugs = [m for m in mugs if m in vectors][:6]
     store = ProfileStore(make_engine(settings.store.url), settings)

@@ -17,7 +17,8 @@ from ranker.model.item_vectors import ItemVectors
 from ranker.feedback.profiles import Interaction
 from ranker.retail_frame import events_from_online_retail
 from ranker.model.scoring import Candidate, Scorer
-from ranker.training.fit import TrainOptions
+from core.settings import RankerSettings
+from ranker.training.options import TrainOptions
 from ranker.training.api import train_and_register
 from tests.conftest import DATA
 
@@ -43,7 +44,7 @@ def test_train_register_and_score_a_real_customer(settings, fake_embedder, retai
     api.build_from_catalog(settings, retail_slice, embedder=fake_embedder)
     items = ItemVectors.from_index(settings)
     assert len(items) >= 140 and items.dim == fake_embedder.dimension  # any embedding dimension
-    first = train_and_register(settings, events_file=retail_slice, options=TrainOptions(seed=3, **SMALL))
+    first = train_and_register(settings, events_file=retail_slice, options=TrainOptions.from_settings(RankerSettings(), seed=3, **SMALL))
     reg = first.registered
     assert reg.version == "v1" and reg.active  # the first version becomes active
     for key in ("val_ndcg@10", "val_hr@10", "val_mrr", "val_popularity_ndcg@10", "val_random_hr@10", "train_loss"):
@@ -69,7 +70,7 @@ def test_train_register_and_score_a_real_customer(settings, fake_embedder, retai
 def test_recadmin_train_registers_a_second_version_without_activating_it(settings, fake_embedder, retail_slice,
                                                                           monkeypatch, capsys):  # fmt: skip
     api.build_from_catalog(settings, retail_slice, embedder=fake_embedder)
-    train_and_register(settings, events_file=retail_slice, options=TrainOptions(seed=3, **{**SMALL, "epochs": 1}))
+    train_and_register(settings, events_file=retail_slice, options=TrainOptions.from_settings(RankerSettings(), seed=3, **{**SMALL, "epochs": 1}))
     env = {
         "RECSEARCH_OPENSEARCH_URL": settings.opensearch.url,
         "RECSEARCH_OPENSEARCH_INDEX_ALIAS": settings.opensearch.index_alias,

@@ -7,11 +7,13 @@ from datetime import datetime
 
 import numpy as np
 
-from core.errors import ClusterUnreachable, ModelError
+from core.errors import ClusterUnreachable, ModelError, OpenSearchError
 from indexer.search import Hit
 from core.settings import ServiceSettings, Settings
 from ranker.service import ServiceDeps, create_app
-from ranker.service.ports import Explanation, Scored
+from ranker.feedback.profiles import IngestResult
+from ranker.model.explanations import Explanation, Scored
+from ranker.model.network import RankerConfig
 
 ITEMS = {
     "A1": ("RED HEART MUG", [1.0, 0.0, 0.0, 0.0]),
@@ -30,8 +32,9 @@ class FakeInteraction:
     weight: float
 
 
-class FakeCatalog:
-    """Cosine k-NN over :data:`ITEMS`; ``down`` makes every call fail like an unreachable cluster."""
+class FakeIndex:
+    """Cosine k-NN over :data:`ITEMS`; ``down`` makes every call fail like an unreachable cluster; without ``hybrid``
+    the hybrid search fails like an index without BM25 fields."""
 
     def __init__(self, hybrid: bool = False):
         self.down = False
@@ -53,9 +56,14 @@ class FakeCatalog:
             scored.append(Hit(i, (1 + cos) / 2, title, "kitchen", 2.5))
         return sorted(scored, key=lambda h: h.score, reverse=True)[:k]
 
+    def knn_ids(self, vector, k, exclude):
+        return [h.id for h in self.knn(vector, len(ITEMS)) if h.id not in exclude][:k]
+
     def hybrid(self, query, vector, k, filters=None):
         self._check()
-        return [Hit(h.id, h.score + 1.0, h.title, h.category, h.price) for h in self.knn(vector, k, filters)] if self.with_hybrid else None
+        if not self.with_hybrid:
+            raise OpenSearchError("search on 'items' failed: no BM25 fields")
+        return [Hit(h.id, h.score + 1.0, h.title, h.category, h.price) for h in self.knn(vector, k, filters)]
 
     def items(self, ids):
         self._check()
@@ -76,6 +84,7 @@ class FakeVectors:
         self.row = {i: n for n, i in enumerate(self.ids)}
         self.vectors = np.asarray([v for _, v in ITEMS.values()], dtype=np.float32)
         self.dim = 4
+        self.source = "items-v1"
 
     def get(self, ids):
         rows = np.asarray([self.row.get(i, -1) for i in ids])
@@ -117,7 +126,7 @@ class FakeProfiles:
                 self.histories.setdefault(e.user_id, []).insert(
                     0, FakeInteraction(e.item_id, e.type, datetime(2011, 12, 2), 1.0)
                 )
-        return {"received": len(events), "added": len(events)}
+        return IngestResult(len(events), len(events), 0, [], len({e.user_id for e in events}))
 
     def delete_user(self, user_id):
         self._check()
@@ -134,12 +143,19 @@ class FakeRanker:
     the newest such history item as the explanation. ``fail`` raises like a broken model."""
 
     version = "v-test"
+    config = RankerConfig(history_length=50, feature_history=50)
 
     def __init__(self):
         self.fail = False
         self.calls = 0
 
-    def score(self, history, candidates):
+    def companions(self, history, n):
+        return []
+
+    def trending(self, n):
+        return []
+
+    def score(self, history, candidates, now=None):
         self.calls += 1
         if self.fail:
             raise ModelError("checkpoint is corrupt")
@@ -165,7 +181,7 @@ def make_app(service: dict | None = None, **parts):
     settings = Settings(service=ServiceSettings(**(service or {})))
     fakes = dict(
         embedder=_Embedder(),
-        catalog=FakeCatalog(),
+        index=FakeIndex(),
         vectors=FakeVectors(),
         profiles=FakeProfiles({"u1": [("A1", "purchase"), ("A2", "view")], "u2": [("B1", "purchase")]}),
         ranker=FakeRanker(),

@@ -100,10 +100,17 @@ def test_openai_backend_keeps_at_most_concurrency_requests_in_flight():
     assert 1 < state["max"] <= 3
 
 
-def test_backend_selection_and_bad_settings():
+def test_backend_selection_and_bad_settings(monkeypatch):
+    from core.settings import get_settings
+
     assert isinstance(load_llm(EnrichSettings(backend="none"), "."), NoLLM)
-    with pytest.raises(ConfigError, match="unknown RECSEARCH_ENRICH_BACKEND 'gpt'"):
-        load_llm(EnrichSettings(backend="gpt"), ".")
+    monkeypatch.setenv("RECSEARCH_ENRICH_BACKEND", "gpt")
+    get_settings.cache_clear()
+    try:
+        with pytest.raises(ConfigError, match="bad RECSEARCH_ENRICH_BACKEND: Input should be 'local', 'openai' or 'none'"):
+            get_settings()
+    finally:
+        get_settings.cache_clear()
     with pytest.raises(ConfigError, match="RECSEARCH_ENRICH_OPENAI_MODEL"):
         load_llm(EnrichSettings(backend="openai"), ".")
     with pytest.raises(ConfigError, match="backend is 'none'"):

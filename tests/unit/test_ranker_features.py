@@ -10,7 +10,8 @@ from core.errors import ModelError
 from ranker.model.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from ranker.model.cooccurrence import CoOccurrence, history_sums
 from ranker.training.examples import build_examples, in_basket
-from ranker.model.features import FEATURE_NAMES, ItemStats, candidate_features, repeat_rates, repeat_share
+from ranker.model.features import FEATURE_NAMES, candidate_features, repeat_share
+from ranker.model.item_stats import ItemStats, repeat_rates
 from ranker.model.network import AttentionRanker, RankerConfig
 from ranker.training.negatives import hard_draw_rates, neighbour_steps, sample_hard
 from tests.unit.ranker_synthetic import clustered_shop

@@ -10,7 +10,8 @@ import torch
 
 from core.errors import ModelError
 from ranker.model.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from ranker.model.features import FEATURE_NAMES, ItemStats, candidate_features, recency_buckets
+from ranker.model.features import FEATURE_NAMES, candidate_features, recency_buckets
+from ranker.model.item_stats import ItemStats
 from ranker.model.item_vectors import ItemVectors
 from ranker.model.network import AttentionRanker, RankerConfig
 from ranker.feedback.profiles import Interaction

@@ -14,7 +14,9 @@ from ranker.model.checkpoint import Checkpoint
 from ranker.training.examples import build_examples, history_arrays
 from ranker.model.network import RankerConfig
 from ranker.model.scoring import Candidate, Scorer
-from ranker.training.fit import TrainOptions, fit
+from core.settings import RankerSettings
+from ranker.training.fit import fit
+from ranker.training.options import TrainOptions
 from tests.unit.ranker_synthetic import clustered_shop
 
 SMALL = dict(attention_dim=16, hidden_dim=16, batch_size=32, negatives=8, in_batch_negatives=16,
@@ -47,7 +49,7 @@ def test_events_of_unknown_items_are_left_out_and_an_empty_result_is_an_error():
 
 def test_training_learns_the_users_cluster_and_beats_the_baselines():
     events, items = clustered_shop()
-    result = fit(events, items, TrainOptions(epochs=4, patience=4, seed=1, **SMALL))
+    result = fit(events, items, TrainOptions.from_settings(RankerSettings(), epochs=4, patience=4, seed=1, **SMALL))
     losses = [e["train_loss"] for e in result.epochs]
     assert losses[-1] < losses[0] * 0.85
     m = result.metrics
@@ -71,9 +73,9 @@ def test_training_learns_the_users_cluster_and_beats_the_baselines():
 def test_same_seed_same_model_other_seed_other_model():
     events, items = clustered_shop(users=60)
     opts = dict(epochs=1, **SMALL)
-    a = fit(events, items, TrainOptions(seed=7, **opts))
-    b = fit(events, items, TrainOptions(seed=7, **opts))
-    c = fit(events, items, TrainOptions(seed=8, **opts))
+    a = fit(events, items, TrainOptions.from_settings(RankerSettings(), seed=7, **opts))
+    b = fit(events, items, TrainOptions.from_settings(RankerSettings(), seed=7, **opts))
+    c = fit(events, items, TrainOptions.from_settings(RankerSettings(), seed=8, **opts))
     sa, sb, sc = a.model.state_dict(), b.model.state_dict(), c.model.state_dict()
     assert all(torch.equal(sa[k], sb[k]) for k in sa) and a.metrics == b.metrics
     assert not all(torch.equal(sa[k], sc[k]) for k in sa)
@@ -82,7 +84,7 @@ def test_same_seed_same_model_other_seed_other_model():
 def test_too_little_data_is_a_clear_error():
     events, items = clustered_shop(users=3, baskets=1)
     with pytest.raises(InputError, match="too few events to train"):
-        fit(events, items, TrainOptions(epochs=1, **SMALL))
+        fit(events, items, TrainOptions.from_settings(RankerSettings(), epochs=1, **SMALL))
 
 
 def test_a_trained_model_is_served_with_statistics_of_every_event_validation_window_included():
@@ -92,9 +94,9 @@ def test_a_trained_model_is_served_with_statistics_of_every_event_validation_win
     late = pd.DataFrame({"user_id": ["1", "2", "3"], "item_id": [items.ids[0]] * 3, "type": "purchase",
                          "ts": [last, last, last]})  # fmt: skip
     events = pd.concat([events[events["item_id"] != items.ids[0]], late], ignore_index=True)
-    opts = TrainOptions(epochs=1, patience=1, seed=3, **SMALL)
+    opts = TrainOptions.from_settings(RankerSettings(), epochs=1, patience=1, seed=3, **SMALL)
     result = fit(events, items, opts)
-    data = build_examples(events, items, RankerConfig(item_dim=items.dim), validation_fraction=opts.validation_fraction)
+    data = build_examples(events, items, RankerConfig(item_dim=items.dim), validation_fraction=opts.ranker.validation_fraction)
     assert items.ids[0] not in data.target_counts(items.ids)  # what training and validation saw
     assert result.item_stats.counts[items.ids[0]] == 3.0  # what the model is served with
     assert sum(result.item_stats.counts.values()) == len(events)

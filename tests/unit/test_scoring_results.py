@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 
 from ranker.model.checkpoint import Checkpoint
-from ranker.model.features import ItemStats
+from ranker.model.item_stats import ItemStats
 from ranker.model.item_vectors import ItemVectors
 from ranker.model.network import AttentionRanker, RankerConfig
 from ranker.feedback.profiles import Interaction

@@ -4,7 +4,7 @@ service's fallback for a title too long for its keyword doc value."""
 from __future__ import annotations
 
 from indexer.search import Hit, docvalue_body, hits_from_response, knn_query
-from ranker.service.backends import OpenSearchCatalog, uncompressed
+from ranker.service.index_client import ServiceIndex, uncompressed
 
 
 def _docvalue_hit(item_id: str, score: float, title: str | None, price: float | None = 2.950000047683716) -> dict:
@@ -47,8 +47,8 @@ class _FakeClient:
                          for i in body["ids"]]}  # fmt: skip
 
 
-def _catalog(client) -> OpenSearchCatalog:
-    catalog = OpenSearchCatalog.__new__(OpenSearchCatalog)
+def _catalog(client) -> ServiceIndex:
+    catalog = ServiceIndex.__new__(ServiceIndex)
     catalog.client, catalog.alias, catalog.url = client, "items", "http://fake:9200"
     return catalog
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from tests.unit.service_fakes import FakeCatalog, FakeProfiles, make_app
+from tests.unit.service_fakes import FakeIndex, FakeProfiles, make_app
 
 
 def client(**kw) -> tuple[TestClient, dict]:
@@ -45,18 +45,18 @@ def test_search_embeds_the_query_and_reranks_knn_candidates():
     # k-NN alone puts the blue items first; u1 bought red ones, so the ranker lifts those.
     assert [r["id"] for r in body["results"]] == ["A2", "A1", "B1"]
     assert [r["title"] for r in body["results"][:2]] == ["RED HEART CUP", "RED HEART MUG"]
-    assert fakes["catalog"].knn_calls[-1]["k"] == 100  # candidates beyond k, for the ranker to choose from
+    assert fakes["index"].knn_calls[-1]["k"] == 100  # candidates beyond k, for the ranker to choose from
     anonymous = c.post("/v1/search", json={"query": "blue star", "k": 2}).json()
     assert [r["id"] for r in anonymous["results"]] == ["B1", "B2"] and anonymous["reason"] == "no_user"
 
 
 def test_search_uses_hybrid_when_the_index_offers_it_and_passes_filters():
-    c, fakes = client(catalog=FakeCatalog(hybrid=True))
+    c, fakes = client(index=FakeIndex(hybrid=True))
     body = c.post(
         "/v1/search", json={"query": "red", "k": 2, "filters": {"category": "kitchen", "max_price": 5}}
     ).json()
     assert body["source"] == "hybrid"
-    assert fakes["catalog"].knn_calls[-1]["filters"] == {"category": "kitchen", "max_price": 5.0}
+    assert fakes["index"].knn_calls[-1]["filters"] == {"category": "kitchen", "max_price": 5.0}
     assert c.post("/v1/search", json={"query": "red", "mode": "knn"}).json()["source"] == "knn"
 
 
@@ -131,7 +131,7 @@ def test_health_readiness_and_metrics():
     assert 'recsearch_requests_total{method="POST",route="/v1/rerank",status="200"} 1.0' in text
     assert 'route="/v1/recommend/{user_id}"' in text  # the template, not one series per user
     assert 'recsearch_fallbacks_total{reason="unknown_user"} 1.0' in text
-    fakes["catalog"].down = True
+    fakes["index"].down = True
     assert c.get("/readyz").status_code == 503
 
 
@@ -152,9 +152,9 @@ def test_recommend_adds_the_models_co_purchases_and_trending_items_to_the_knn_ca
     class PoolRanker(FakeRanker):
         seen: list[str] = []
 
-        def score(self, history, candidates):
+        def score(self, history, candidates, now=None):
             PoolRanker.seen = [c.id for c in candidates]
-            return super().score(history, candidates)
+            return super().score(history, candidates, now)
 
         def companions(self, history, n):
             return ["C1", "A1", "NOT-IN-CATALOG"]
@@ -162,7 +162,7 @@ def test_recommend_adds_the_models_co_purchases_and_trending_items_to_the_knn_ca
         def trending(self, n):
             return ["B1"]
 
-    c, _ = client(ranker=PoolRanker(), service={"candidates": 1})
+    c, _ = client(ranker=PoolRanker(), service={"recommend_candidates": 1})
     body = c.get("/v1/recommend/u1?k=1&include_purchased=false").json()
     assert body["personalized"] is True
     # k-NN gives A2 (A1 is bought and excluded); the model adds C1 and B1, never the bought A1 or an unknown id.

@@ -59,7 +59,7 @@ def test_a_model_that_cannot_load_is_a_flag_and_readyz_says_why():
 
 def test_opensearch_down_is_a_clear_503_for_search_and_recommend(app_and_fakes):
     c, fakes = app_and_fakes
-    fakes["catalog"].down = True
+    fakes["index"].down = True
     for response in (
         c.post("/v1/search", json={"query": "red", "user_id": "u1"}),
         c.get("/v1/recommend/nobody"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from ranker.service.ports import Explanation
+from ranker.model.explanations import Explanation
 from ranker.service.ranking import rank
 from tests.unit.service_fakes import FakeRanker, make_app
 
@@ -32,7 +32,7 @@ class LazyRanker(FakeRanker):
         self.fail_explaining = fail_explaining
         self.scored = 0
 
-    def score(self, history, candidates):
+    def score(self, history, candidates, now=None):
         self.scored += len(candidates)
         # Unsorted on purpose: rank() sorts before it cuts.
         return [CountingScored(c.id, c.retrieval_score * (-1) ** n, c.retrieval_score, self.fail_explaining)

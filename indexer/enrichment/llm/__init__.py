@@ -22,7 +22,6 @@ if TYPE_CHECKING:
 #: One chat conversation: [{"role": "system"|"user"|"assistant", "content": "..."}].
 Messages = list[dict[str, str]]
 
-BACKENDS = ("local", "openai", "none")
 
 
 class LLM(Protocol):
@@ -52,8 +51,6 @@ def load_llm(settings: EnrichSettings, state_dir) -> LLM:
         from indexer.enrichment.llm.local import load_local_llm
 
         return load_local_llm(settings.local_model, state_dir, settings.device)
-    if settings.backend == "openai":
-        from indexer.enrichment.llm.openai_compat import OpenAICompatibleLLM
+    from indexer.enrichment.llm.openai_compat import OpenAICompatibleLLM  # "openai": the settings allow no other
 
-        return OpenAICompatibleLLM.from_settings(settings)
-    raise ConfigError(f"unknown RECSEARCH_ENRICH_BACKEND '{settings.backend}' (use one of {', '.join(BACKENDS)})")
+    return OpenAICompatibleLLM.from_settings(settings)

@@ -34,5 +34,4 @@ def post_events(body: EventsRequest, request: Request) -> EventsAccepted:
     if not body.events:
         return EventsAccepted(accepted=0)
     result = deps.profiles.get().ingest(body.events)
-    detail = dataclasses.asdict(result) if dataclasses.is_dataclass(result) else dict(result or {})
-    return EventsAccepted(accepted=len(body.events), detail=detail)
+    return EventsAccepted(accepted=len(body.events), detail=dataclasses.asdict(result))

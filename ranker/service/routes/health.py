@@ -25,7 +25,7 @@ def readyz(request: Request) -> JSONResponse:
     deps = deps_of(request)
     body: dict = {"status": "ready", "index": None}
     try:
-        body["index"] = deps.catalog.get().ping()
+        body["index"] = deps.index.get().ping()
     except (ComponentUnavailable, Exception) as e:
         body.update(status="unavailable", error=str(e))
     body["parts"] = deps.states()

@@ -34,20 +34,20 @@ def search(body: SearchRequest, request: Request) -> Response:
     if body.vector is not None and dim is not None and len(body.vector) != dim:
         raise InputError(f"expected {dim} numbers, got {len(body.vector)}", field="vector")
     t1 = time.perf_counter()
-    catalog = deps.catalog.get()
+    index = deps.index.get()
     n = max(body.k, deps.settings.service.candidates)
     filters = body.filters.model_dump(exclude_none=True) if body.filters else None
     hits, source = None, "knn"
     if (body.mode or deps.settings.service.search_mode) == "hybrid":
         try:
-            hits = catalog.hybrid(query, vector, n, filters)
+            hits = index.hybrid(query, vector, n, filters)
             source = "hybrid"
         except (ClusterUnreachable, AuthenticationFailed):
             raise
         except OpenSearchError as e:  # the BM25 half failed (e.g. an old index without its fields): k-NN still answers
             log.warning("hybrid search failed, using k-NN: %s", e)
     if hits is None:
-        hits, source = catalog.knn(vector, n, filters), "knn"
+        hits, source = index.knn(vector, n, filters), "knn"
     t2 = time.perf_counter()
     ranking = rank(deps, body.user_id, [(h.id, h.score) for h in hits], metrics=metrics, limit=body.k)
     t3 = time.perf_counter()

@@ -26,7 +26,7 @@ def similar(
     if not known[0]:
         raise HTTPException(404, f"item '{item_id}' is not in the index")
     n = max(k, deps.settings.service.candidates) if user_id else k
-    hits = [h for h in deps.catalog.get().knn(vecs[0].tolist(), n + 1) if h.id != item_id][:n]
+    hits = [h for h in deps.index.get().knn(vecs[0].tolist(), n + 1) if h.id != item_id][:n]
     ranking = rank(deps, user_id, [(h.id, h.score) for h in hits], metrics=metrics, limit=k)
     return ItemsResponse(
         user_id=user_id,

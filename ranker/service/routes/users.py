@@ -14,7 +14,7 @@ router = APIRouter(tags=["users"], dependencies=[Depends(require("write"))])
 def delete_user(request: Request, user_id: str = Path(min_length=1, max_length=200)) -> dict:
     """Forget the user: events and profile, in one transaction."""
     removed = deps_of(request).profiles.get().delete_user(user_id)
-    return {"user_id": user_id, "deleted": True, "removed": removed if isinstance(removed, dict) else {}}
+    return {"user_id": user_id, "deleted": True, "removed": removed}
 
 
 @router.get("/v1/users/{user_id}/export")

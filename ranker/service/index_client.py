@@ -1,26 +1,19 @@
-"""The real parts behind the service's Protocols: OpenSearch queries, item titles, event aggregates.
-
-Everything here talks to an outside system; unit tests replace these with fakes through
-:class:`ranker.service.deps.ServiceDeps`."""
+"""The service's OpenSearch client: k-NN, hybrid and by-id reads of the live items index, with the service's own
+(short) timeout and without gzip on the request path."""
 
 from __future__ import annotations
 
-import threading
-import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING, Any
 
-from core.opensearch.client import make_client, translate_errors
 from core.errors import OpenSearchError
+from core.opensearch.client import make_client, translate_errors
+from core.settings import Settings
 from indexer.index import ItemsIndex
 from indexer.search import Hit, bm25_query, docvalue_body, hits_from_response, knn_query, rrf_fuse
-from core.settings import Settings
 
 if TYPE_CHECKING:
     from opensearchpy import OpenSearch
-    from sqlalchemy.engine import Engine
-
-    from ranker.service.ports import Catalog
 
 
 #: What the service shows of an item, read by id (``mget``); searches read the same from doc values instead.
@@ -51,7 +44,7 @@ def uncompressed(client: OpenSearch) -> OpenSearch:
     return client
 
 
-class OpenSearchCatalog:
+class ServiceIndex:
     """The live items index, queried with the service's own (short) timeout, uncompressed."""
 
     def __init__(self, settings: Settings):
@@ -71,6 +64,15 @@ class OpenSearchCatalog:
         with self._errors():
             response = self.client.search(index=self.alias, body=self._knn_body(vector, k, filters))
         return self._titled(hits_from_response(response))
+
+    def knn_ids(self, vector: Sequence[float], k: int, exclude: Collection[str]) -> list[str]:
+        """The ids of the ``k`` nearest items to ``vector`` that are not in ``exclude`` (filtered in the query, so
+        excluded items never take one of the ``k`` places): the recommendation pool's k-NN."""
+        body = {**knn_query([float(x) for x in vector], k, exclude=exclude), "_source": False,
+                "docvalue_fields": ["item_id"]}  # fmt: skip
+        with self._errors():
+            response = self.client.search(index=self.alias, body=body)
+        return [h["fields"]["item_id"][0] for h in response["hits"]["hits"]]
 
     @staticmethod
     def _knn_body(vector: Sequence[float], k: int, filters: dict[str, Any] | None) -> dict[str, Any]:
@@ -92,9 +94,7 @@ class OpenSearchCatalog:
             for h in hits
         ]
 
-    def hybrid(
-        self, query: str, vector: Sequence[float], k: int, filters: dict[str, Any] | None = None
-    ) -> list[Hit] | None:
+    def hybrid(self, query: str, vector: Sequence[float], k: int, filters: dict[str, Any] | None = None) -> list[Hit]:
         """BM25 and k-NN (``k`` hits each, both filtered) fused with the indexer's reciprocal rank fusion, in one
         ``_msearch``."""
         bm25 = docvalue_body(bm25_query(query, k))
@@ -134,77 +134,3 @@ class OpenSearchCatalog:
         return self.index.require_live()
 
 
-class TitleCache:
-    """Item titles for explanations, kept in memory so a warm /v1/rerank makes no extra OpenSearch call."""
-
-    def __init__(self, catalog: Catalog, max_size: int = 200_000):
-        self.catalog = catalog
-        self.max_size = max_size
-        self._titles: dict[str, str] = {}
-
-    def titles(self, ids: Sequence[str]) -> dict[str, str]:
-        """Titles of ``ids`` (unknown ids map to an empty string)."""
-        missing = [i for i in dict.fromkeys(ids) if i not in self._titles]
-        if missing:
-            found = self.catalog.items(missing)
-            if len(self._titles) + len(missing) > self.max_size:
-                self._titles.clear()
-            for i in missing:
-                self._titles[i] = found[i].title if i in found else ""
-        return {i: self._titles.get(i, "") for i in ids}
-
-    def remember(self, hits: Sequence[Hit]) -> None:
-        """Keep the titles of hits a search already returned."""
-        for h in hits:
-            self._titles[h.id] = h.title
-
-
-class EventsActivity:
-    """Item popularity and active users from the imported events (``ranker.feedback.events.load_events_frame``),
-    recomputed at most every ``refresh_s`` seconds."""
-
-    def __init__(self, engine: Engine, refresh_s: float = 600.0):
-        self.engine = engine
-        self.refresh_s = refresh_s
-        self._lock = threading.Lock()
-        self._at = 0.0
-        self._popular: list[tuple[str, float]] = []
-        self._users: list[str] = []
-
-    def _refresh(self) -> None:
-        with self._lock:
-            if self._at and time.monotonic() - self._at < self.refresh_s:
-                return
-            from ranker.feedback.events import load_events_frame
-
-            frame = load_events_frame(self.engine)
-            if len(frame):
-                # Popularity = distinct buyers (or viewers when nobody bought): robust to one huge order.
-                bought = frame[frame["type"] == "purchase"]
-                basis = bought if len(bought) else frame
-                counts = basis.groupby("item_id")["user_id"].nunique().sort_values(ascending=False)
-                total = float(counts.sum()) or 1.0
-                self._popular = [(str(i), float(c) / total) for i, c in counts.items()]
-                self._users = [str(u) for u in frame["user_id"].value_counts().index]
-            else:
-                self._popular, self._users = [], []
-            self._at = time.monotonic()
-
-    def popular(self, k: int, exclude: set[str] | None = None) -> list[tuple[str, float]]:
-        """The ``k`` most bought items, leaving out ``exclude``."""
-        self._refresh()
-        exclude = exclude or set()
-        return [(i, s) for i, s in self._popular if i not in exclude][:k]
-
-    def active_users(self, k: int) -> list[str]:
-        """The ``k`` users with the most events."""
-        self._refresh()
-        return self._users[:k]
-
-
-def load_item_vectors(settings: Settings, page_size: int = 1000):
-    """Every item vector of the live index version as :class:`ranker.model.item_vectors.ItemVectors` (paged with
-    ``search_after``, never a scroll; see :meth:`ItemVectors.from_index`)."""
-    from ranker.model.item_vectors import ItemVectors
-
-    return ItemVectors.from_index(settings, page_size=page_size)

@@ -1,0 +1,127 @@
+"""Explanations of a ranked result: the history items whose attention weight drove its score.
+
+A :class:`Scored` result builds its explanations on first access, from the attention weights of the scoring call
+that made it (:class:`Explainer`): a caller that shows ten of a hundred results builds ten lists, not a hundred.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(slots=True)
+class Explanation:
+    """A history item that drove a result's score, with its attention weight (0..1, summed over repeats)."""
+
+    item_id: str
+    weight: float
+    type: str
+
+
+class Scored:
+    """A candidate with the ranker's score (higher is better) and the history items that explain it.
+
+    ``explanations`` of a result from :meth:`Scorer.score` is built on first access, from the attention weights of
+    that call: a caller that shows ten of a hundred results builds ten lists, not a hundred. Compares, prints and
+    constructs like a dataclass ``Scored(id, score, retrieval_score, explanations=[])``.
+    """
+
+    __slots__ = ("id", "score", "retrieval_score", "_explanations", "_explainer", "_row")
+
+    def __init__(
+        self, id: str, score: float, retrieval_score: float, explanations: list[Explanation] | None = None
+    ) -> None:
+        self.id = id
+        self.score = score
+        self.retrieval_score = retrieval_score
+        self._explanations = [] if explanations is None else explanations
+        self._explainer: Explainer | None = None
+        self._row = -1
+
+    @classmethod
+    def _pending(cls, id: str, score: float, retrieval_score: float, explainer: Explainer, row: int) -> Scored:
+        out = cls.__new__(cls)
+        out.id, out.score, out.retrieval_score = id, score, retrieval_score
+        out._explanations, out._explainer, out._row = None, explainer, row
+        return out
+
+    @property
+    def explanations(self) -> list[Explanation]:
+        """The history items that drove the score, most weight first (empty for an unknown candidate)."""
+        explanations = self._explanations
+        if explanations is None:  # the explainer stays: another thread may be reading it at the same time
+            explanations = self._explanations = self._explainer.row(self._row)
+        return explanations
+
+    @explanations.setter
+    def explanations(self, value: list[Explanation]) -> None:
+        self._explanations, self._explainer = value, None
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Scored):
+            return NotImplemented
+        return (self.id, self.score, self.retrieval_score, self.explanations) == (
+            other.id, other.score, other.retrieval_score, other.explanations,
+        )  # fmt: skip
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like a dataclass with eq
+
+    def __repr__(self) -> str:
+        return (
+            f"Scored(id={self.id!r}, score={self.score!r}, retrieval_score={self.retrieval_score!r}, "
+            f"explanations={self.explanations!r})"
+        )
+
+
+class Explainer:
+    """The explanations of one :meth:`Scorer.score` call, worked out for every candidate at once on the first
+    access of any result's ``explanations``: per candidate, the ``n`` history items with the most attention weight
+    (the weights of a repeated item summed, so an item bought five times is named once; its newest event names
+    the type, as the history is newest first)."""
+
+    __slots__ = ("_weights", "_hist", "_hist_rows", "_unknown", "_n", "_done")
+
+    def __init__(self, weights: np.ndarray, hist: list[Any], hist_rows: np.ndarray, unknown: np.ndarray, n: int):
+        self._weights, self._hist, self._hist_rows, self._unknown, self._n = weights, hist, hist_rows, unknown, n
+        self._done: tuple[list[list[int]], list[list[float]], list[tuple[str, str]], list[bool]] | None = None
+
+    def row(self, c: int) -> list[Explanation]:
+        """The explanations of candidate ``c`` (its position in the candidates given)."""
+        done = self._done
+        if done is None:
+            # Set once, as one tuple: two threads reading the same results at worst both compute it.
+            done = self._done = self._compute()
+        top, top_w, names, unknown = done
+        if unknown[c]:
+            return []
+        return [Explanation(names[u][0], w, names[u][1]) for u, w in zip(top[c], top_w[c]) if w > 0]
+
+    def _compute(self) -> tuple[list[list[int]], list[list[float]], list[tuple[str, str]], list[bool]]:
+        hist, weights = self._hist, self._weights
+        # Distinct history items in order of first (newest) occurrence: a dict beats np.unique's sort at H ~ 50.
+        slot: dict[int, int] = {}
+        inverse = [slot.setdefault(r, len(slot)) for r in self._hist_rows.tolist()]
+        first: list[int] = [0] * len(slot)
+        for i in reversed(range(len(inverse))):
+            first[inverse[i]] = i
+        names = [(hist[i].item_id, hist[i].type) for i in first]
+        if len(slot) < len(inverse):
+            onehot = np.zeros((len(inverse), len(slot)), dtype=weights.dtype)
+            onehot[np.arange(len(inverse)), inverse] = 1.0
+            per_item = weights @ onehot  # (C, U)
+        else:
+            per_item = weights.copy()  # (C, U = H), overwritten below
+        n = min(self._n, per_item.shape[1])
+        # Top n per row by n argmax passes (ties: the newer item): cheaper than sorting every row for n << U.
+        rows = np.arange(per_item.shape[0])
+        top = np.empty((per_item.shape[0], n), dtype=np.int64)
+        top_w = np.empty((per_item.shape[0], n), dtype=per_item.dtype)
+        for j in range(n):
+            best = per_item.argmax(axis=1)
+            top[:, j] = best
+            top_w[:, j] = per_item[rows, best]
+            per_item[rows, best] = -1.0
+        return top.tolist(), top_w.tolist(), names, self._unknown.tolist()
