@@ -52,7 +52,8 @@ def main() -> None:
     from indexer.enrichment.cache import EnrichmentCache
     from indexer.enrichment.llm.local import load_local_llm
     from indexer.enrichment.prompt import load_prompt
-    from core.store import make_engine
+    from core.settings import StoreSettings
+    from core.store import open_store
 
     items = read_catalog(DATA).items[: args.items]
     llm = load_local_llm(args.model, ROOT / ".state")
@@ -74,7 +75,8 @@ def main() -> None:
 
     def pipeline() -> float:
         with tempfile.TemporaryDirectory() as tmp:
-            cache = EnrichmentCache(make_engine(f"sqlite:///{tmp}/cache.db"), llm.name, prompt.version)
+            engine = open_store(StoreSettings(url=f"sqlite:///{tmp}/cache.db"))
+            cache = EnrichmentCache(engine, llm.name, prompt.version)
             enricher = Enricher(llm, embedder, prompt, cache, batch_size=args.batch, max_new_tokens=args.tokens,
                                 attempts=1)  # fmt: skip
             start = time.perf_counter()

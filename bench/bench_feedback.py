@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 DATA = ROOT.parent / "shared" / "data" / "online_retail" / "online_retail.parquet"
 
 from core.settings import EventsSettings, Settings, StoreSettings  # noqa: E402
-from core.store import make_engine  # noqa: E402
+from core.store import open_store  # noqa: E402
 
 # VmHWM, not ru_maxrss: a forked child inherits its parent's ru_maxrss (here: the bench holding 400k rows).
 PEAK_RSS = ("hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM:')][0]; "
@@ -58,7 +58,7 @@ def run_import(url: str, path: Path, state: Path) -> tuple[float, int, int]:
     from ranker.feedback.importer import import_events
 
     settings = Settings(store=StoreSettings(url=url), state_dir=state)
-    r = import_events(make_engine(url), settings, path)
+    r = import_events(open_store(settings.store), settings, path)
     return r.seconds, r.events_added, r.already_stored
 
 
@@ -89,7 +89,7 @@ def profile_reads(tmp: Path, reads: int) -> dict:
 
     url = f"sqlite:///{tmp / 'profile.db'}"
     settings = Settings(store=StoreSettings(url=url), events=EventsSettings())
-    store = ProfileStore(make_engine(url), settings)
+    store = ProfileStore(open_store(settings.store), settings)
     t0 = datetime(2011, 1, 1)
     kinds = ["view", "click", "add_to_cart", "purchase"]
     for user in range(200):  # other users, so the index is not trivially small

@@ -65,7 +65,7 @@ def build(settings: Settings, items: int) -> list[str]:
     import torch
 
     from indexer import api
-    from core.store import make_engine
+    from core.store import open_store
     from ranker.model import registry
     from ranker.model.checkpoint import Checkpoint, save_checkpoint
     from ranker.feedback.events import EventIn
@@ -86,7 +86,7 @@ def build(settings: Settings, items: int) -> list[str]:
     vectors = ItemVectors.from_index(settings)
     rng = random.Random(7)
     bought = rng.sample(vectors.ids, 50)
-    engine = make_engine(settings.store.url)
+    engine = open_store(settings.store)
     start = datetime(2011, 6, 1)
     ProfileStore(engine, settings).ingest(
         [EventIn(user_id=USER, item_id=i, type="purchase", ts=start + timedelta(days=n)) for n, i in enumerate(bought)]

@@ -13,6 +13,7 @@ from cli import serve_cmd
 from cli import pipeline_cmd
 from cli import enrich_cmd
 from cli import feedback_cmd, users_cmd
+from cli import db_cmd
 from cli.console import err
 from core.errors import RecSearchError
 
@@ -36,6 +37,7 @@ app.add_typer(models_cmd.app, name="models")
 app.command("serve")(serve_cmd.serve)
 app.command("evaluate")(evaluate_cmd.evaluate)
 app.command("finetune")(finetune_cmd.finetune)
+app.add_typer(db_cmd.app, name="db")
 
 
 def run(argv: list[str] | None = None) -> int:

@@ -7,7 +7,7 @@ from rich.table import Table
 
 from cli.console import out
 from core.settings import get_settings
-from core.store import make_engine
+from core.store import open_store
 
 app = typer.Typer(help="The registered ranker versions and which one is active.")
 
@@ -18,7 +18,7 @@ def list_models() -> None:
     from ranker.model.registry import list_versions
 
     settings = get_settings()
-    versions = list_versions(make_engine(settings.store.url))
+    versions = list_versions(open_store(settings.store))
     if not versions:
         out.print("no ranker versions yet; train one with `recadmin train`")
         return
@@ -43,5 +43,5 @@ def activate(version: str = typer.Argument(..., help="The version to serve, e.g.
     from ranker.model.registry import activate_version
 
     settings = get_settings()
-    found = activate_version(make_engine(settings.store.url), version)
+    found = activate_version(open_store(settings.store), version)
     out.print(f"ranker {found.version} is active ({found.path})", highlight=False)

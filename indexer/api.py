@@ -38,12 +38,12 @@ def make_enricher(settings: Settings, embedder: Embedder, llm=None) -> Enricher:
     from indexer.enrichment.cache import EnrichmentCache
     from indexer.enrichment.llm import load_llm
     from indexer.enrichment.prompt import load_prompt
-    from core.store import make_engine
+    from core.store import open_store
 
     e = settings.enrich
     prompt = load_prompt(e.prompt_file)
     llm = llm or load_llm(e, settings.state_dir)
-    cache = EnrichmentCache(make_engine(settings.store.url, settings.store.echo), llm.name, prompt.version)
+    cache = EnrichmentCache(open_store(settings.store), llm.name, prompt.version)
     return Enricher(
         llm, embedder, prompt, cache,
         batch_size=e.batch_size, max_new_tokens=e.max_new_tokens, threshold=e.grounding_threshold, attempts=e.attempts,

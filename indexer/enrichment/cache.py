@@ -2,6 +2,10 @@
 
 Both outcomes are kept: an accepted enrichment (description + attributes) and a rejected one (the reason), so a
 rebuild of an unchanged catalog calls no LLM at all, not even for the items whose enrichment was dropped.
+
+The schema is made and changed only by the migrations in ``core/migrations/`` (:func:`core.store.open_store`):
+a change to :class:`EnrichmentRecord` needs a revision (``scripts/db-revision``), and the drift check in
+``tests/unit/test_store_schema.py`` fails until there is one.
 """
 
 from __future__ import annotations
@@ -15,8 +19,6 @@ from typing import Any
 from sqlalchemy import Column, Text
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel, select
-
-from core.store import create_tables
 
 _CHUNK = 500  # keys per IN (...) query: well below SQLite's variable limit
 
@@ -49,10 +51,9 @@ class CachedEnrichment:
 
 
 class EnrichmentCache:
-    """Lookups and writes for one (model, prompt version) pair."""
+    """Lookups and writes for one (model, prompt version) pair; ``engine`` from :func:`core.store.open_store`."""
 
     def __init__(self, engine: Engine, model: str, prompt_version: str):
-        create_tables(engine)
         self.engine, self.model, self.prompt_version = engine, model, prompt_version
 
     def get_many(self, hashes: Iterable[str]) -> dict[str, CachedEnrichment]:

@@ -112,9 +112,9 @@ def load_events(settings: Settings, path: Path | None = None, until=None) -> pd.
         from ranker.feedback.events import load_events_frame
     except ImportError:
         raise ConfigError("no events store in this installation; pass an events file with --events PATH") from None
-    from core.store import make_engine
+    from core.store import open_store
 
-    frame = load_events_frame(make_engine(settings.store.url), until=until)
+    frame = load_events_frame(open_store(settings.store), until=until)
     events = interactions_from_frame(frame, types, source=settings.store.url)
     if events.empty:
         raise InputError(

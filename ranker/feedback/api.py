@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 
 from core.errors import InputError
 from core.settings import Settings
-from core.store import create_tables, make_engine
+from core.store import open_store
 from ranker.feedback.catalog_sync import CatalogIds, CatalogSync, LiveCatalogIds, sync_catalog
 from ranker.feedback.importer import ImportResult, ProgressFn, import_events
 from ranker.feedback.mapping import EventMapping
@@ -20,12 +20,8 @@ from ranker.feedback.profiles import Interaction, ProfileStore
 
 
 def store_engine(settings: Settings) -> Engine:
-    """The project's store with the event and profile tables created."""
-    import ranker.feedback.tables  # noqa: F401  (registers the tables on SQLModel.metadata)
-
-    engine = make_engine(settings.store.url, settings.store.echo)
-    create_tables(engine)
-    return engine
+    """The project's store, its schema brought to head (pending migrations applied)."""
+    return open_store(settings.store)
 
 
 def live_catalog(settings: Settings) -> CatalogIds:

@@ -30,7 +30,6 @@ from sqlalchemy.engine import Engine
 
 from core.errors import InputError
 from core.settings import Settings
-from core.store import create_tables
 from ranker.feedback.catalog_sync import CatalogIds, CatalogSync, sync_catalog
 from core.paths import rejects_file
 from core.progress import ProgressFn, prefetched
@@ -96,7 +95,8 @@ def import_events(
     catalog: CatalogIds | None = None,
     progress: ProgressFn | None = None,
 ) -> ImportResult:
-    """Import ``path`` (CSV, JSONL, Parquet, Online Retail or UBI) into the store behind ``engine``.
+    """Import ``path`` (CSV, JSONL, Parquet, Online Retail or UBI) into the store behind ``engine`` (from
+    :func:`core.store.open_store`).
 
     ``catalog``: the item ids of the live catalog (events naming other items are stored and flagged); ``None``
     skips the check (every item counts as in the catalog until the next ``recadmin feedback sync-catalog``)."""
@@ -108,7 +108,6 @@ def import_events(
     mapping = mapping or EventMapping()
     events = settings.events
     started = time.perf_counter()
-    create_tables(engine)
     result = ImportResult(str(path), fmt)
     if catalog is not None:
         result.catalog_sync = sync_catalog(engine, catalog, events.history_length)

@@ -19,7 +19,6 @@ from sqlalchemy import String, bindparam, delete, func, select, type_coerce
 from sqlalchemy.engine import Engine
 
 from core.settings import EventsSettings, Settings
-from core.store import create_tables
 from ranker.feedback.catalog_sync import CatalogIds
 from ranker.feedback.tables import EventRow, ProfileEntry, ensure_indexes
 from ranker.feedback.writer import write_batch
@@ -65,7 +64,7 @@ class IngestResult:
 
 
 class ProfileStore:
-    """Read and write user profiles on the project's store.
+    """Read and write user profiles on the project's store (``engine`` from :func:`core.store.open_store`).
 
     ``catalog``: which item ids are in the live catalog (events naming others are kept, flagged and left out of
     profiles); ``None`` means unchecked (every item counts as in the catalog until the next catalog sync)."""
@@ -74,7 +73,6 @@ class ProfileStore:
         self.engine = engine
         self.settings = settings.events if isinstance(settings, Settings) else settings
         self.catalog = catalog
-        create_tables(engine)
         with engine.begin() as conn:
             ensure_indexes(conn)  # after a first import that was killed before it built them
 

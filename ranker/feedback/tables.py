@@ -10,6 +10,10 @@ a killed first load left missing.
 
 Profiles hold only item, type and time; weights (type weight x time decay) are computed when read, so a change of
 ``RECSEARCH_EVENTS_TYPE_WEIGHTS`` or of the half-life applies at once without rewriting anything.
+
+The schema is made and changed only by the migrations in ``core/migrations/`` (:func:`core.store.open_store`):
+a change to these classes needs a revision (``scripts/db-revision``), and the drift check in
+``tests/unit/test_store_schema.py`` fails until there is one.
 """
 
 from __future__ import annotations

@@ -1,8 +1,13 @@
 """The model registry: every trained ranker version with its checkpoint path and validation metrics, in the SQL
-store, and which one is active (the one the service loads).
+store, and which one is active (the one the service loads). Every function takes an engine from
+:func:`core.store.open_store` (the schema at head).
 
 Versions are ``v1``, ``v2``, ... in training order. Activation flips the flag in one transaction, so readers see
 exactly one active version (or none before the first activation).
+
+The schema is made and changed only by the migrations in ``core/migrations/`` (:func:`core.store.open_store`):
+a change to :class:`RankerModelRow` needs a revision (``scripts/db-revision``), and the drift check in
+``tests/unit/test_store_schema.py`` fails until there is one.
 """
 
 from __future__ import annotations
@@ -19,7 +24,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, select
 
 from core.errors import InputError, ModelError
-from core.store import create_tables
 
 if TYPE_CHECKING:
     from ranker.model.checkpoint import Checkpoint
@@ -60,7 +64,6 @@ def _public(row: RankerModelRow) -> ModelVersion:
 
 def next_version(engine: Engine) -> str:
     """The name the next registered version gets (``v<highest number + 1>``)."""
-    create_tables(engine)
     with Session(engine) as session:
         rows = session.exec(select(RankerModelRow.number)).all()
     return f"v{max(rows, default=0) + 1}"
@@ -70,7 +73,6 @@ def register(
     engine: Engine, version: str, path: Path, metrics: dict[str, float], info: dict | None = None, activate: bool = False
 ) -> ModelVersion:
     """Record a trained version (its checkpoint must already be written); optionally make it active."""
-    create_tables(engine)
     if not version.startswith("v") or not version[1:].isdigit():
         raise InputError(f"version must look like v1, v2, ...; got {version!r}", field="version")
     row = RankerModelRow(
@@ -94,7 +96,6 @@ def register(
 
 def list_versions(engine: Engine) -> list[ModelVersion]:
     """Every registered version, oldest first."""
-    create_tables(engine)
     with Session(engine) as session:
         rows = session.exec(select(RankerModelRow).order_by(RankerModelRow.number)).all()
         return [_public(r) for r in rows]
@@ -102,7 +103,6 @@ def list_versions(engine: Engine) -> list[ModelVersion]:
 
 def get_version(engine: Engine, version: str) -> ModelVersion:
     """One version; :class:`InputError` naming the known ones when it does not exist."""
-    create_tables(engine)
     with Session(engine) as session:
         row = session.get(RankerModelRow, version)
         if row is None:
@@ -130,7 +130,6 @@ def activate_version(engine: Engine, version: str) -> ModelVersion:
 
 def active_version(engine: Engine) -> ModelVersion | None:
     """The active version, or None when none was activated yet."""
-    create_tables(engine)
     with Session(engine) as session:
         row = session.exec(select(RankerModelRow).where(RankerModelRow.active == True)).first()  # noqa: E712
         return _public(row) if row else None

@@ -88,13 +88,11 @@ class ServiceDeps:
 
     def _store_engine(self):
         if self._engine is None:
-            from core.store import create_tables, make_engine
+            from core.store import open_store
 
-            import ranker.feedback.tables  # noqa: F401  registers the event and profile tables
-
-            engine = make_engine(self.settings.store.url, self.settings.store.echo)
-            create_tables(engine)
-            self._engine = engine
+            # Never migrates under a running shop: a store behind this release fails the parts that need it with
+            # the command to run (`recadmin db upgrade`); only an empty store gets its tables.
+            self._engine = open_store(self.settings.store, migrate=False)
         return self._engine
 
     def _load_profiles(self) -> ProfileSource:

@@ -13,7 +13,7 @@ import pandas as pd
 
 from core.errors import InputError
 from core.settings import Settings
-from core.store import make_engine
+from core.store import open_store
 from ranker.model.checkpoint import Checkpoint, save_checkpoint
 from ranker.model.item_vectors import ItemVectors
 from ranker.model.registry import ModelVersion, active_version, next_version, register
@@ -41,14 +41,7 @@ def load_training_events(settings: Settings, events_file: Path | None = None) ->
         from ranker.feedback.events import load_events_frame
     except ImportError:
         raise InputError("no event store in this build; pass --events FILE (Online Retail transactions)") from None
-    from sqlalchemy.exc import OperationalError
-
-    try:
-        frame = load_events_frame(make_engine(settings.store.url))
-    except OperationalError as e:  # a store where no event was ever imported has no events table yet
-        raise InputError(
-            f"cannot read events from the store ({str(e.orig).strip()}): import events first, or pass --events FILE"
-        ) from None
+    frame = load_events_frame(open_store(settings.store))
     if frame.empty:
         raise InputError("no events in the store: import events first, or pass --events FILE")
     return frame
@@ -71,7 +64,7 @@ def train_and_register(
     ``activate=None`` activates the new version only when no version is active yet, so a retrain never swaps
     the served model without an explicit ``--activate`` (or ``recadmin models activate``).
     """
-    engine = make_engine(settings.store.url)
+    engine = open_store(settings.store)
     if events is None:
         events = load_training_events(settings, events_file)
     if items is None:

@@ -76,7 +76,7 @@ def register_model(settings: Settings, vectors) -> None:
     import numpy as np
     import torch
 
-    from core.store import make_engine
+    from core.store import open_store
     from ranker.model import registry
     from ranker.model.checkpoint import Checkpoint, save_checkpoint
     from ranker.model.features import FEATURE_NAMES
@@ -87,7 +87,7 @@ def register_model(settings: Settings, vectors) -> None:
     config = RankerConfig(item_dim=vectors.dim, num_features=len(FEATURE_NAMES), feature_names=FEATURE_NAMES)
     model = AttentionRanker(config).eval()
     stats = ItemStats.fit({i: 1.0 for i in vectors.ids[:50]}, np.asarray(vectors.prices))
-    engine = make_engine(settings.store.url)
+    engine = open_store(settings.store)
     version = registry.next_version(engine)
     path = save_checkpoint(Checkpoint(model, version, stats), settings.state_dir / "models" / f"{version}.pt")
     registry.register(engine, version, path, {"ndcg@10": 0.0}, activate=True)
@@ -95,7 +95,7 @@ def register_model(settings: Settings, vectors) -> None:
 
 def build_stack(tmp_dir, node_url: str, embedder) -> Stack:
     from indexer import api
-    from core.store import make_engine
+    from core.store import open_store
     from ranker.feedback.events import EventIn
     from ranker.feedback.profiles import ProfileStore
     from ranker.service import create_app
@@ -113,7 +113,7 @@ def build_stack(tmp_dir, node_url: str, embedder) -> Stack:
     vectors = ItemVectors.from_index(settings)
     hearts = [h for h in hearts if h in vectors][:6]
     mugs = [m for m in mugs if m in vectors][:6]
-    store = ProfileStore(make_engine(settings.store.url), settings)
+    store = ProfileStore(open_store(settings.store), settings)
     start = datetime(2011, 11, 1)
     events = [EventIn(user_id=HEART_USER, item_id=h, type="purchase", ts=start + timedelta(days=n))
               for n, h in enumerate(hearts)]

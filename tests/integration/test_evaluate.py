@@ -106,13 +106,12 @@ def test_finetune_saves_a_loadable_version_trained_before_the_cutoff(settings, m
 def test_events_come_from_the_store_when_no_file_is_given(settings):
     from datetime import datetime
 
-    from core.store import create_tables, make_engine
+    from core.store import open_store
     from ranker.evaluation.interactions import load_events
     from ranker.feedback.events import EventIn
     from ranker.feedback.profiles import ProfileStore
 
-    engine = make_engine(settings.store.url)
-    create_tables(engine)
+    engine = open_store(settings.store)
     ProfileStore(engine, settings).ingest([
         EventIn(user_id="u1", item_id="a", type="purchase", ts=datetime(2024, 1, 1)),
         EventIn(user_id="u1", item_id="b", type="view", ts=datetime(2024, 1, 2)),

@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import func, select
 
 from core.settings import EventsSettings, Settings, StoreSettings
-from core.store import make_engine
+from core.store import open_store
 from ranker.feedback.catalog_sync import SetCatalog, sync_catalog
 from ranker.feedback.importer import import_events
 from ranker.feedback.mapping import EventMapping
@@ -34,6 +34,10 @@ def _settings(url: str, tmp_path: Path, **events) -> Settings:
         state_dir=tmp_path / "state",
         events=EventsSettings(**{"history_length": 5, "batch_size": 4, **events}),
     )
+
+
+def _engine(url: str):
+    return open_store(StoreSettings(url=url))
 
 
 def _count(engine, table, **where) -> int:
@@ -60,7 +64,7 @@ def _events(n_users: int = 3, per_user: int = 8) -> list[tuple]:
 
 def test_import_twice_adds_nothing_and_rejects_name_line_and_reason(store_url, tmp_path):
     s = _settings(store_url, tmp_path)
-    engine = make_engine(store_url)
+    engine = _engine(store_url)
     rows = _events() + [("", "I1", "view", T0.isoformat(), 1), ("u1", "I1", "view", "not a time", 1)]
     path = _csv(tmp_path / "events.csv", rows)
     first = import_events(engine, s, path)
@@ -79,7 +83,7 @@ def test_import_twice_adds_nothing_and_rejects_name_line_and_reason(store_url, t
 
 def test_profile_keeps_newest_n_with_type_weights_and_decay(store_url, tmp_path):
     s = _settings(store_url, tmp_path, decay_half_life_days=1.0)
-    engine = make_engine(store_url)
+    engine = _engine(store_url)
     import_events(engine, s, _csv(tmp_path / "e.csv", _events(n_users=1, per_user=12)))
     assert _count(engine, ProfileEntry, user_id="u0") == 5  # trimmed to N while importing
     store = ProfileStore(engine, s)
@@ -95,7 +99,7 @@ def test_profile_keeps_newest_n_with_type_weights_and_decay(store_url, tmp_path)
 
 def test_ingest_updates_the_profile_before_returning_and_is_idempotent(store_url, tmp_path):
     s = _settings(store_url, tmp_path)
-    engine = make_engine(store_url)
+    engine = _engine(store_url)
     store = ProfileStore(engine, s, catalog=SetCatalog({"A", "B"}))
     events = [
         EventIn(user_id="u1", item_id="A", type="view", ts=T0),
@@ -113,7 +117,7 @@ def test_ingest_updates_the_profile_before_returning_and_is_idempotent(store_url
 
 def test_items_leaving_the_catalog_drop_out_of_profiles(store_url, tmp_path):
     s = _settings(store_url, tmp_path, history_length=3)
-    engine = make_engine(store_url)
+    engine = _engine(store_url)
     rows = [("u1", item, "view", (T0 + timedelta(hours=k)).isoformat(), 1) for k, item in enumerate("ABCDE")]
     result = import_events(engine, s, _csv(tmp_path / "e.csv", rows), catalog=SetCatalog("ABCDE"))
     assert result.not_in_catalog == 0
@@ -131,7 +135,7 @@ def test_items_leaving_the_catalog_drop_out_of_profiles(store_url, tmp_path):
 
 def test_delete_and_export_user(store_url, tmp_path):
     s = _settings(store_url, tmp_path)
-    engine = make_engine(store_url)
+    engine = _engine(store_url)
     import_events(engine, s, _csv(tmp_path / "e.csv", _events(n_users=2)))
     store = ProfileStore(engine, s)
     exported = store.export_user("u1")
@@ -145,7 +149,7 @@ def test_delete_and_export_user(store_url, tmp_path):
 
 def test_load_events_frame_contract(store_url, tmp_path):
     s = _settings(store_url, tmp_path)
-    engine = make_engine(store_url)
+    engine = _engine(store_url)
     store = ProfileStore(engine, s)
     store.ingest(
         [
@@ -165,7 +169,7 @@ def test_load_events_frame_contract(store_url, tmp_path):
 
 def test_jsonl_and_parquet_with_a_mapping(store_url, tmp_path):
     s = _settings(store_url, tmp_path)
-    engine = make_engine(store_url)
+    engine = _engine(store_url)
     jsonl = tmp_path / "e.jsonl"
     jsonl.write_text(
         '{"who": "u1", "what": {"sku": "A"}, "when": "2011-01-01T10:00:00Z", "kind": "click"}\n'
@@ -189,13 +193,13 @@ KILLER = textwrap.dedent(
     from pathlib import Path
     from sqlalchemy import event
     from core.settings import EventsSettings, Settings, StoreSettings
-    from core.store import make_engine
+    from core.store import open_store
     from ranker.feedback.importer import import_events
 
     url, path, state, when = sys.argv[1:5]
     settings = Settings(store=StoreSettings(url=url), state_dir=Path(state),
                         events=EventsSettings(history_length=5, batch_size=10))
-    engine = make_engine(url)
+    engine = open_store(settings.store)
     armed = False
 
     def commit(conn):
@@ -223,21 +227,21 @@ def test_import_killed_half_way_loses_nothing_and_rerun_completes(store_url, tmp
     done = subprocess.run([sys.executable, "-c", KILLER, store_url, str(path), str(tmp_path / "state"), when],
                           env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
     assert done.returncode == -signal.SIGKILL, done.stderr
-    engine = make_engine(store_url)
+    engine = _engine(store_url)
     kept = _count(engine, EventRow)
     assert kept == (30 if when == "before" else 40)  # whole committed batches, nothing half-written
     rerun = import_events(engine, s, path)
     assert rerun.resumed and (rerun.events_added, rerun.already_stored) == (100 - kept, kept)
     assert _count(engine, EventRow) == 100
     clean_url = f"sqlite:///{tmp_path / 'clean.db'}"
-    import_events(make_engine(clean_url), s, path)
+    import_events(_engine(clean_url), s, path)
     for user in ("u0", "u4"):
-        assert ProfileStore(engine, s).history(user) == ProfileStore(make_engine(clean_url), s).history(user)
+        assert ProfileStore(engine, s).history(user) == ProfileStore(_engine(clean_url), s).history(user)
 
 
 def test_failed_import_is_marked_failed_not_resumable(store_url, tmp_path):
     s = _settings(store_url, tmp_path)
-    engine = make_engine(store_url)
+    engine = _engine(store_url)
     path = tmp_path / "e.csv"
     path.write_text("customer,sku,when\n1,A,2011-01-01\n")
     from core.errors import InputError
@@ -261,7 +265,7 @@ def test_first_import_builds_the_user_and_item_indexes_at_the_end(store_url, tmp
     from ranker.feedback.tables import BULK_LOAD_INDEXES
 
     s = _settings(store_url, tmp_path, batch_size=700)
-    engine = make_engine(store_url)
+    engine = _engine(store_url)
     rows = _events(n_users=3, per_user=400)  # batches over the 500 rows of one staging statement
     import_events(engine, s, _csv(tmp_path / "e.csv", rows))
     assert set(BULK_LOAD_INDEXES) <= _event_indexes(engine)
@@ -285,7 +289,7 @@ def test_first_import_that_fails_still_builds_the_indexes(store_url, tmp_path):
     from ranker.feedback.tables import BULK_LOAD_INDEXES
 
     s = _settings(store_url, tmp_path)
-    engine = make_engine(store_url)
+    engine = _engine(store_url)
     path = tmp_path / "e.csv"
     path.write_text("customer,sku,when\n1,A,2011-01-01\n")
     from core.errors import InputError

@@ -11,7 +11,7 @@ import pytest
 from cli.main import run
 from indexer import api
 from core.settings import get_settings
-from core.store import make_engine
+from core.store import open_store
 from ranker.model import registry
 from ranker.model.item_vectors import ItemVectors
 from ranker.feedback.profiles import Interaction
@@ -52,7 +52,7 @@ def test_train_register_and_score_a_real_customer(settings, fake_embedder, retai
     assert reg.metrics["val_hr@10"] > reg.metrics["val_random_hr@10"]
     assert reg.path.is_file() and reg.path.parent == settings.state_dir / "models"
 
-    ranker = Scorer(registry.load_active(make_engine(settings.store.url)), items)
+    ranker = Scorer(registry.load_active(open_store(settings.store)), items)
     assert ranker.version == "v1"
     events = events_from_online_retail(retail_slice)
     user = events["user_id"].value_counts().index[0]
@@ -89,10 +89,10 @@ def test_recadmin_train_registers_a_second_version_without_activating_it(setting
         assert run(["train", "--events", str(retail_slice), "--seed", "5"]) == 0
         out = capsys.readouterr().out
         assert "registered ranker v2 (not active)" in out and "ndcg@10" in out
-        versions = registry.list_versions(make_engine(settings.store.url))
+        versions = registry.list_versions(open_store(settings.store))
         assert [(v.version, v.active) for v in versions] == [("v1", True), ("v2", False)]
         assert versions[1].info["options"]["seed"] == 5
         assert run(["models", "activate", "v2"]) == 0
-        assert registry.active_version(make_engine(settings.store.url)).version == "v2"
+        assert registry.active_version(open_store(settings.store)).version == "v2"
     finally:
         get_settings.cache_clear()

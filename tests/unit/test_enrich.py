@@ -12,7 +12,8 @@ from indexer.enrichment.cache import EnrichmentCache
 from core.errors import GroundingFailure
 from indexer.enrichment.grounding import clean_attributes, ground, parse_answer
 from indexer.enrichment.prompt import load_prompt
-from core.store import make_engine
+from core.settings import StoreSettings
+from core.store import open_store
 from tests.conftest import HashEmbedder
 
 
@@ -44,7 +45,8 @@ def answer(description: str, **attrs) -> str:
 
 @pytest.fixture
 def cache(tmp_path):
-    return EnrichmentCache(make_engine(f"sqlite:///{tmp_path / 'store.db'}"), "scripted", "enrich-v1")
+    engine = open_store(StoreSettings(url=f"sqlite:///{tmp_path / 'store.db'}"))
+    return EnrichmentCache(engine, "scripted", "enrich-v1")
 
 
 def make_enricher(llm, cache=None, attempts=2, threshold=0.3):

@@ -6,14 +6,14 @@ import pytest
 
 from cli.main import run
 from core.errors import InputError, ModelError
-from core.settings import get_settings
-from core.store import make_engine
+from core.settings import StoreSettings, get_settings
+from core.store import open_store
 from ranker.model import registry
 
 
 @pytest.fixture
 def engine(tmp_path):
-    return make_engine(f"sqlite:///{tmp_path / 'store.db'}")
+    return open_store(StoreSettings(url=f"sqlite:///{tmp_path / 'store.db'}"))
 
 
 def checkpoint_file(tmp_path, name):
@@ -58,7 +58,7 @@ def cli_store(monkeypatch, tmp_path):
     monkeypatch.setenv("RECSEARCH_STORE_URL", url)
     monkeypatch.setenv("RECSEARCH_STATE_DIR", str(tmp_path))
     get_settings.cache_clear()
-    yield make_engine(url)
+    yield open_store(StoreSettings(url=url))
     get_settings.cache_clear()
 
 
