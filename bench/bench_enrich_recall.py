@@ -35,22 +35,20 @@ def next_item_pairs(n: int, seed: int, known: set[str]) -> list[tuple[str, str]]
     """``n`` random (A, B) pairs: a customer bought B first in a later invoice than A's, one pair per customer."""
     import pandas as pd
 
-    from indexer.transactions import normalize_stock_code
+    from core.online_retail import EVENT_COLUMNS, purchase_events
 
-    f = pd.read_parquet(DATA, columns=["InvoiceNo", "StockCode", "Quantity", "InvoiceDate", "CustomerID"])
-    f = f[f["CustomerID"].notna() & (f["Quantity"] > 0) & ~f["InvoiceNo"].astype(str).str.startswith("C")]
-    f = f.assign(item=f["StockCode"].map(normalize_stock_code))
-    f = f[f["item"].isin(known)]
-    first = f.sort_values("InvoiceDate").drop_duplicates(["CustomerID", "item"])
+    f, _ = purchase_events(pd.read_parquet(DATA, columns=sorted(EVENT_COLUMNS)))
+    f = f[f["item_id"].isin(known)]
+    first = f.sort_values("ts").drop_duplicates(["user_id", "item_id"])
     rng = np.random.default_rng(seed)
     pairs = []
-    for _, g in first.groupby("CustomerID", sort=True):
-        invoices = g["InvoiceNo"].drop_duplicates().tolist()
+    for _, g in first.groupby(first["user_id"].astype("int64"), sort=True):  # customer order, as in the file
+        invoices = g["session_id"].drop_duplicates().tolist()
         if len(invoices) < 2:
             continue
         i = int(rng.integers(0, len(invoices) - 1))
-        a_items = g.loc[g["InvoiceNo"] == invoices[i], "item"].tolist()
-        b_items = g.loc[g["InvoiceNo"] == invoices[i + 1], "item"].tolist()
+        a_items = g.loc[g["session_id"] == invoices[i], "item_id"].tolist()
+        b_items = g.loc[g["session_id"] == invoices[i + 1], "item_id"].tolist()
         pairs.append((a_items[int(rng.integers(0, len(a_items)))], b_items[int(rng.integers(0, len(b_items)))]))
     chosen = rng.choice(len(pairs), size=min(n, len(pairs)), replace=False)
     return [pairs[i] for i in sorted(chosen)]

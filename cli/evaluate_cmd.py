@@ -36,8 +36,15 @@ def _table(run: dict, k: int) -> Table:
 
 def evaluate(
     events: Path = typer.Option(
-        None, "--events", help="Events file (Parquet/CSV/JSONL with user_id,item_id,ts, or Online Retail); "
-        "default: the events store."
+        None, "--events", help="Event file, read as `feedback import` reads it (CSV, JSONL, Parquet, Online Retail, "
+        "UBI); default: the events store."
+    ),
+    fmt: str = typer.Option(
+        None, "--format", help="Format of the --events file: online-retail, ubi, csv, jsonl or parquet (as `feedback "
+        "import --format`; default: from the suffix and columns)."
+    ),
+    mapping: str = typer.Option(
+        None, "--mapping", help="Columns of the --events file, as `feedback import --mapping` takes them."
     ),
     index: list[str] = typer.Option(
         None, "--index", help="LABEL=ALIAS of an index to evaluate (repeatable); the first is the primary. "
@@ -63,6 +70,8 @@ def evaluate(
     settings = get_settings()
     request = EvaluateRequest(
         events=events,
+        events_format=fmt,
+        events_mapping=mapping,
         indexes=parse_indexes(index or [], settings.opensearch.index_alias),
         splits=tuple(split),
         max_users=max_users,

@@ -12,7 +12,15 @@ from core.settings import get_settings
 
 def finetune(
     events: Path = typer.Option(
-        None, "--events", help="Events file (Parquet/CSV/JSONL or Online Retail); default: the events store."
+        None, "--events", help="Event file, read as `feedback import` reads it (CSV, JSONL, Parquet, Online Retail, "
+        "UBI); default: the events store."
+    ),
+    fmt: str = typer.Option(
+        None, "--format", help="Format of the --events file: online-retail, ubi, csv, jsonl or parquet (as `feedback "
+        "import --format`; default: from the suffix and columns)."
+    ),
+    mapping: str = typer.Option(
+        None, "--mapping", help="Columns of the --events file, as `feedback import --mapping` takes them."
     ),
     index: str = typer.Option(None, "--index", help="Alias whose item texts to train on (enriched text when "
                               "the index has it); default RECSEARCH_OPENSEARCH_INDEX_ALIAS."),
@@ -41,8 +49,9 @@ def finetune(
         return
     with progress_bar("fine-tuning (steps)") as progress:
         result = ft.finetune_from_settings(
-            settings, events_path=events, alias=index, until=until, all_events=all_events,
-            max_steps=max_steps, max_minutes=max_minutes, on_step=lambda s, n, _loss: progress(s, n),
+            settings, events_path=events, events_format=fmt, events_mapping=mapping, alias=index, until=until,
+            all_events=all_events, max_steps=max_steps, max_minutes=max_minutes,
+            on_step=lambda s, n, _loss: progress(s, n),
         )  # fmt: skip
     err.print(
         f"trained on {result.pairs:,} {result.recipe.get('objective', 'pairs')} examples from {result.text_source}, "

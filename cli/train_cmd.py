@@ -13,7 +13,15 @@ from core.settings import get_settings
 
 def train(
     events: Path = typer.Option(
-        None, "--events", help="Online Retail transactions file to train on (default: the imported events)."
+        None, "--events", help="Event file to train on, read as `feedback import` reads it (CSV, JSONL, Parquet, "
+        "Online Retail, UBI); default: the imported events."
+    ),
+    fmt: str = typer.Option(
+        None, "--format", help="Format of the --events file: online-retail, ubi, csv, jsonl or parquet (as `feedback "
+        "import --format`; default: from the suffix and columns)."
+    ),
+    mapping: str = typer.Option(
+        None, "--mapping", help="Columns of the --events file, as `feedback import --mapping` takes them."
     ),
     epochs: int = typer.Option(None, "--epochs", min=1, help="Epochs at most (default RECSEARCH_RANKER_EPOCHS)."),
     seed: int = typer.Option(None, "--seed", help="Random seed (default RECSEARCH_RANKER_SEED)."),
@@ -32,6 +40,8 @@ def train(
         run = train_and_register(
             settings,
             events_file=events,
+            events_format=fmt,
+            events_mapping=mapping,
             options=options,
             activate=activate,
             progress=update,

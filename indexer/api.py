@@ -214,7 +214,7 @@ def enrich_preview(
     llm=None,
 ) -> list[tuple[Item, Enrichment]]:
     """The source item and its enrichment (from the cache, else generated and cached) for each id."""
-    from indexer.transactions import normalize_stock_code
+    from core.online_retail import normalize_stock_code
 
     read = read_catalog(catalog, mapping)
     by_id = {it.id: it for it in read.items}

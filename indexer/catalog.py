@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import CatalogError
+from core.online_retail import CATALOG_COLUMNS as ONLINE_RETAIL_COLUMNS
 from core.rows import Reject, jsonl_records, parse_mapping_spec
 
 FORMATS = ("csv", "jsonl", "parquet")
-ONLINE_RETAIL_COLUMNS = {"InvoiceNo", "StockCode", "Description", "Quantity", "UnitPrice"}
 
 
 @dataclass(frozen=True)

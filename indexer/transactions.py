@@ -1,10 +1,12 @@
-"""The Online Retail adapter: transaction lines in, one catalog item per StockCode out.
+"""Online Retail transactions as a catalog: transaction lines in, one item per StockCode out.
 
-Stock codes are upper-cased (the data has ``85123a`` beside ``85123A``). Each item takes its most frequent
+What a line means is :mod:`core.online_retail`'s (the same rule the events follow): stock codes upper-cased (the
+data has ``85123a`` beside ``85123A``), and only sales count (:func:`core.online_retail.is_sale`: no cancellation,
+a quantity above zero; a sale without a customer is still a sale of the item). Each item takes its most frequent
 description (stock codes carry several over time) and the median unit price of its sales. Items come out
 best-selling first (most sales lines; first appearance breaks ties), so ``index build --enrich-limit N`` has the LLM
-enrich the N items that sell most. Cancellations (invoice starting with ``C``), non-positive quantities and prices,
-and lines without a description or with a note instead of one (``?``, lower-case stock notes) do not count.
+enrich the N items that sell most. A sale with a price of zero or less does not count for the price, one without a
+description or with a note instead of one (``?``, lower-case stock notes) not for the title.
 
 Data: Chen, D. (2015). Online Retail [Dataset]. UCI Machine Learning Repository.
 https://doi.org/10.24432/C5BW33 (CC BY 4.0).
@@ -12,19 +14,14 @@ https://doi.org/10.24432/C5BW33 (CC BY 4.0).
 
 from __future__ import annotations
 
-import math
 import statistics
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from pathlib import Path
 
+from core.online_retail import is_sale, normalize_stock_code, to_number
 from core.rows import Reject
 from indexer.catalog import CatalogRead, Item
-
-ATTRIBUTION = (
-    "Online Retail data: Chen, D. (2015). Online Retail [Dataset]. UCI Machine Learning Repository. "
-    "https://doi.org/10.24432/C5BW33 (CC BY 4.0)"
-)
 
 
 def _is_real_description(text: str) -> bool:
@@ -45,11 +42,9 @@ def items_from_transactions(path: Path, rows: Iterator[tuple[int, dict]]) -> Cat
         if not code:
             continue
         first_line.setdefault(code, line)
-        invoice = str(row.get("InvoiceNo") or "")
-        quantity = _number(row.get("Quantity"))
-        price = _number(row.get("UnitPrice"))
-        if invoice.startswith("C") or quantity is None or quantity <= 0:
+        if not is_sale(row.get("InvoiceNo"), row.get("Quantity")):
             continue
+        price = to_number(row.get("UnitPrice"))
         sales[code] += 1
         text = str(row.get("Description") or "").strip()
         if text and _is_real_description(text):
@@ -70,15 +65,3 @@ def items_from_transactions(path: Path, rows: Iterator[tuple[int, dict]]) -> Cat
     items.sort(key=lambda item: -sales[item.id])  # stable: ties keep the order of first appearance
     return CatalogRead(items, rejects, str(path))
 
-
-def normalize_stock_code(value: object) -> str:
-    """Stock codes differ only by case in places (``85123A`` and ``85123a``): one item, one upper-case id."""
-    return str(value or "").strip().upper()
-
-
-def _number(value: object) -> float | None:
-    try:
-        number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(number) else number

@@ -20,10 +20,10 @@ from ranker.evaluation.baselines import (
     RepeatThenPopular,
 )
 from ranker.evaluation.catalog import Catalog, OpenSearchItems, load_catalog
-from ranker.evaluation.interactions import load_events
 from ranker.evaluation.reembed import cached_embedder
 from ranker.evaluation.report import write_reports
 from ranker.evaluation.runner import EvalConfig, run_evaluation
+from ranker.feedback.frames import load_events
 
 #: Builds extra rankers (e.g. the attention reranker) from the loaded indexes: {label: (catalog, search)}.
 RankerFactory = Callable[[dict[str, tuple[Catalog, OpenSearchItems]]], list[Recommender]]
@@ -40,9 +40,12 @@ class EvaluationRun:
 
 @dataclass
 class EvaluateRequest:
-    """What to evaluate: the events, the indexes (label -> alias; the first is the primary) and the options."""
+    """What to evaluate: the events (a file read as ``recadmin feedback import`` reads it, with its format and
+    mapping; default: the store), the indexes (label -> alias; the first is the primary) and the options."""
 
     events: Path | None = None
+    events_format: str | None = None
+    events_mapping: str | None = None
     indexes: dict[str, str] = field(default_factory=dict)
     splits: Sequence[str] = ("time", "leave-last-out")
     max_users: int | None = None
@@ -106,7 +109,9 @@ def evaluate(
     primary_label = next(iter(loaded))
     catalog, search = loaded[primary_label]
     report("loading events")
-    events = load_events(settings, request.events)
+    # The evaluated interactions: RECSEARCH_EVAL_EVENT_TYPES of items the catalog held when last checked.
+    events = load_events(settings, request.events, fmt=request.events_format, mapping=request.events_mapping,
+                         types=settings.evaluation.event_types, catalog_only=True)  # fmt: skip
     rankers: list[Recommender] = [
         MostPopular(catalog),
         RecentlyPopular(catalog),

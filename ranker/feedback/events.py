@@ -1,4 +1,5 @@
-"""Feedback events: the model one event follows, its id, and the frame that training and evaluation read.
+"""Feedback events: the model one event follows and its id (the frame that training and evaluation read is
+:mod:`ranker.feedback.frames`).
 
 An event says that a user did something (``type``) with an item at a time. The built-in types are
 ``view``, ``click``, ``add_to_cart``, ``purchase`` and ``search``; any other lower-case word is a custom type
@@ -19,20 +20,13 @@ import hashlib
 import math
 import re
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-
-if TYPE_CHECKING:
-    import pandas as pd
-    from sqlalchemy.engine import Engine
 
 BUILTIN_TYPES = ("view", "click", "add_to_cart", "purchase", "search")
 TYPE_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 MAX_ID_LENGTH = 128
 MAX_QUERY_LENGTH = 1024
-#: Columns of :func:`load_events_frame`, the contract other parts code against.
-FRAME_COLUMNS = ["user_id", "item_id", "type", "ts", "quantity", "value", "in_catalog"]
 
 
 def event_id_for(
@@ -126,29 +120,3 @@ class EventIn(BaseModel):
             self.user_id, self.item_id or "", self.type, ts_text(ts), self.quantity, self.value, self.query,
             self.session_id,
         )  # fmt: skip
-
-
-def load_events_frame(engine: Engine, *, until: datetime | None = None) -> pd.DataFrame:
-    """Every stored event that names an item, for training, fine-tuning and evaluation.
-
-    Columns ``user_id, item_id, type, ts (datetime64[ns]), quantity, value (float, NaN when unknown),
-    in_catalog (bool)``, sorted by (``user_id``, ``ts``); ``until`` keeps events strictly before it."""
-    import pandas as pd
-    from sqlalchemy import select
-
-    from ranker.feedback.tables import EventRow
-
-    t = EventRow.__table__.c
-    query = select(t.user_id, t.item_id, t.type, t.ts, t.quantity, t.value, t.in_catalog).where(t.item_id != "")
-    if until is not None:
-        query = query.where(t.ts < to_naive_utc(until))
-    query = query.order_by(t.user_id, t.ts, t.event_id)
-    with engine.connect() as conn:
-        rows = conn.execute(query).all()
-    frame = pd.DataFrame(rows, columns=FRAME_COLUMNS)
-    return frame.astype(
-        {
-            "user_id": str, "item_id": str, "type": str, "ts": "datetime64[ns]",
-            "quantity": float, "value": float, "in_catalog": bool,
-        }  # fmt: skip
-    ).reset_index(drop=True)

@@ -28,14 +28,13 @@ import pandas as pd
 from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 
-from core.errors import InputError
 from core.settings import Settings
 from ranker.feedback.catalog_sync import CatalogIds, CatalogSync, sync_catalog
 from core.paths import rejects_file
 from core.progress import ProgressFn, prefetched
 from core.rows import Reject
-from ranker.feedback.mapping import EventMapping, check_chunk
-from ranker.feedback.sources import Chunk, file_format, read_chunks
+from ranker.feedback.mapping import EventMapping, check_rows
+from ranker.feedback.sources import Chunk, event_file_format, read_chunks
 from ranker.feedback.tables import EventImport, defer_indexes, ensure_indexes
 from ranker.feedback.writer import write_batch
 
@@ -100,11 +99,7 @@ def import_events(
 
     ``catalog``: the item ids of the live catalog (events naming other items are stored and flagged); ``None``
     skips the check (every item counts as in the catalog until the next ``recadmin feedback sync-catalog``)."""
-    if not path.exists():
-        raise InputError("event file does not exist", path=str(path))
-    if path.is_dir():
-        raise InputError("event file path is a folder, not a file", path=str(path))
-    fmt = file_format(path, fmt)
+    fmt = event_file_format(path, fmt)
     mapping = mapping or EventMapping()
     events = settings.events
     started = time.perf_counter()
@@ -174,23 +169,11 @@ def _import_batches(
 
 def _check(chunk: Chunk, path: str, catalog_ids: np.ndarray | None) -> tuple[list[tuple], list[Reject], int]:
     """Staged rows (flagged against the catalog), rejects, and how many rows name items outside the catalog."""
-    rows, rejects = _checked_rows(chunk, path)
+    rows, rejects = check_rows(chunk.frame, path)
     if catalog_ids is None or not rows:
         return rows, rejects, 0
     flagged, outside = _flag(rows, catalog_ids)
     return flagged, rejects, outside
-
-
-def _checked_rows(chunk: Chunk, path: str) -> tuple[list[tuple], list[Reject]]:
-    frame = chunk.frame
-    broken: list[Reject] = []
-    if "__error__" in frame and frame["__error__"].notna().any():
-        errors = frame["__error__"].notna()
-        broken = [Reject(path, int(line), "*", reason)
-                  for line, reason in zip(frame["line"][errors], frame["__error__"][errors], strict=True)]  # fmt: skip
-        frame = frame[~errors].reset_index(drop=True)
-    rows, rejects = check_chunk(frame, path) if len(frame) else ([], [])
-    return rows, sorted(broken + rejects, key=lambda r: r.line)
 
 
 def _flag(rows: list[tuple], catalog_ids: np.ndarray) -> tuple[list[tuple], int]:

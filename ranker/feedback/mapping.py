@@ -137,6 +137,20 @@ def _times(raw: pd.Series) -> pd.Series:
     return ts.dt.tz_convert(None).astype("datetime64[us]")
 
 
+def check_rows(frame: pd.DataFrame, path: str) -> tuple[list[tuple], list[Reject]]:
+    """:func:`check_chunk` of a source's chunk, after the rows the source could not parse at all (an ``__error__``
+    column: broken JSON) became rejects of field ``*``; rejects in line order. What an import stores, and what
+    :func:`ranker.feedback.frames.events_frame_from_file` reads."""
+    broken: list[Reject] = []
+    if "__error__" in frame and frame["__error__"].notna().any():
+        errors = frame["__error__"].notna()
+        broken = [Reject(path, int(line), "*", reason)
+                  for line, reason in zip(frame["line"][errors], frame["__error__"][errors], strict=True)]  # fmt: skip
+        frame = frame[~errors].reset_index(drop=True)
+    rows, rejects = check_chunk(frame, path) if len(frame) else ([], [])
+    return rows, sorted(broken + rejects, key=lambda r: r.line)
+
+
 def check_chunk(frame: pd.DataFrame, path: str) -> tuple[list[tuple], list[Reject]]:
     """Staged rows (see :data:`ranker.feedback.writer.STAGE_COLUMNS`, ``in_catalog`` left as 1) and rejects."""
     c = _Checks(frame)

@@ -3,14 +3,16 @@ Retail transactions, and OpenSearch User Behavior Insights (UBI) events.
 
 Each source yields :class:`Chunk` objects of at most ``chunk_rows`` rows, so memory stays bounded whatever the file
 size. A chunk holds the event-field columns (see :mod:`ranker.feedback.mapping`), the source ``line`` of each row,
-and counts of rows skipped on purpose (not errors: a cancelled invoice is not a purchase).
+and counts of rows skipped on purpose (not errors: a cancelled invoice is not a purchase). ``recadmin feedback
+import`` stores what this reads; :func:`ranker.feedback.frames.events_frame_from_file` (``train``, ``evaluate`` and
+``finetune`` with ``--events``) reads files through this same path.
 
-Online Retail (``--format online-retail``, detected from the columns): every invoice line is a ``purchase`` of
-``StockCode`` (upper-cased by :func:`indexer.transactions.normalize_stock_code`) by ``CustomerID`` at
-``InvoiceDate`` (taken as UTC), with ``quantity = Quantity``, ``value = Quantity x UnitPrice`` and the invoice as
-the session. Skipped and counted, not imported: cancellations (invoice starting with ``C``; they undo a purchase,
-and the purchase itself stays), lines without a ``CustomerID`` (about a quarter of the file: anonymous sales no
-profile can hold), and lines with a quantity of zero or less (stock adjustments).
+Online Retail (``--format online-retail``, detected from the columns): the lines and fields of
+:func:`core.online_retail.purchase_events`: every sale of a known customer is a ``purchase`` of the upper-cased
+``StockCode`` by ``CustomerID`` at ``InvoiceDate`` (taken as UTC), with ``quantity = Quantity``, ``value = Quantity
+x UnitPrice`` and the invoice as the session. Skipped and counted, not imported: cancellations (invoice starting
+with ``C``; they undo a purchase, and the purchase itself stays), lines without a ``CustomerID`` (about a quarter
+of the file: anonymous sales no profile can hold), and lines whose quantity is not above zero (stock adjustments).
 
 UBI (``--format ubi``): one event document per JSONL line, as the UBI plugin stores it in ``ubi_events`` (or an
 OpenSearch export with ``_id``/``_source``, whose ``_id`` becomes the event id). The user is ``user_id`` when
@@ -27,16 +29,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from core.rows import jsonl_records
+from core import online_retail
 from core.errors import InputError
-from indexer.transactions import normalize_stock_code
+from core.rows import jsonl_records
 from ranker.feedback.mapping import FIELDS, REQUIRED, EventMapping, constant
 
 FORMATS = ("csv", "jsonl", "parquet", "online-retail", "ubi")
-ONLINE_RETAIL_COLUMNS = {"InvoiceNo", "StockCode", "Quantity", "InvoiceDate", "UnitPrice", "CustomerID"}
+ONLINE_RETAIL_COLUMNS = online_retail.EVENT_COLUMNS
 UBI_ACTIONS = {
     "click": "click", "product_click": "click", "item_click": "click", "select": "click",
     "view": "view", "product_view": "view", "item_view": "view", "impression": "view",
@@ -52,6 +53,15 @@ class Chunk:
     frame: pd.DataFrame
     rows_read: int
     skipped: Counter = field(default_factory=Counter)
+
+
+def event_file_format(path: Path, fmt: str | None) -> str:
+    """:func:`file_format` of a path that must be an existing file (the one error a missing file gives)."""
+    if not path.exists():
+        raise InputError("event file does not exist", path=str(path))
+    if path.is_dir():
+        raise InputError("event file path is a folder, not a file", path=str(path))
+    return file_format(path, fmt)
 
 
 def file_format(path: Path, fmt: str | None) -> str:
@@ -131,7 +141,7 @@ def _check_columns(path: Path, columns: set[str], mapping: EventMapping) -> None
     for name, source in mapping.items():
         if name in REQUIRED and constant(source) is None and source not in columns:
             raise InputError(
-                f"column '{source}' for {name} not found (columns: {', '.join(sorted(columns))}); "
+                f"column '{source}' for {name} not found (columns: {', '.join(sorted(columns - {'line'}))}); "
                 f"map it with --mapping {name}=COLUMN",
                 path=str(path), field=name,
             )  # fmt: skip
@@ -149,40 +159,9 @@ def _apply_mapping(frame: pd.DataFrame, mapping: EventMapping) -> Chunk:
 
 
 def _online_retail(frame: pd.DataFrame) -> Chunk:
-    invoice = frame["InvoiceNo"].astype("string").fillna("").str.strip()
-    customer = frame["CustomerID"]
-    if not pd.api.types.is_numeric_dtype(customer):
-        customer = customer.astype("string").str.strip().str.removesuffix(".0").replace("", pd.NA)
-    quantity = pd.to_numeric(frame["Quantity"], errors="coerce")
-    cancelled = invoice.str.upper().str.startswith("C").fillna(False).to_numpy(dtype=bool)
-    anonymous = customer.isna().to_numpy() & ~cancelled
-    adjustment = (quantity <= 0).fillna(False).to_numpy(dtype=bool) & ~cancelled & ~anonymous
-    keep = ~(cancelled | anonymous | adjustment)
-    rows = frame[keep]
-    price = pd.to_numeric(rows["UnitPrice"], errors="coerce")
-    out = pd.DataFrame(
-        {
-            "line": rows["line"],
-            "user_id": customer[keep].astype("Int64").astype("string") if pd.api.types.is_numeric_dtype(customer)
-            else customer[keep],
-            "item_id": _stock_codes(rows["StockCode"]),
-            "type": "purchase",
-            "ts": rows["InvoiceDate"],
-            "quantity": quantity[keep],
-            "value": (quantity[keep] * price).round(4),
-            "session_id": invoice[keep],
-        }
-    )  # fmt: skip
-    skipped = Counter({"cancellation": int(cancelled.sum()), "no customer": int(anonymous.sum()),
-                       "quantity <= 0": int(adjustment.sum())})  # fmt: skip
-    return Chunk(out.reset_index(drop=True), len(frame), +skipped)
-
-
-def _stock_codes(codes: pd.Series) -> pd.Series:
-    """:func:`normalize_stock_code` once per distinct code (4k in 400k lines), missing codes left missing."""
-    positions, uniques = pd.factorize(codes)
-    normalized = np.array([normalize_stock_code(code) for code in uniques] + [None], dtype=object)
-    return pd.Series(normalized[positions], index=codes.index, dtype=object)
+    events, skipped = online_retail.purchase_events(frame)
+    events.insert(0, "line", frame["line"][events.index])
+    return Chunk(events.reset_index(drop=True), len(frame), skipped)
 
 
 def _path(row: dict, dotted: str):

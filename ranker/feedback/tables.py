@@ -33,7 +33,7 @@ class EventRow(SQLModel, table=True):
 
     event_id: str = Field(sa_column=Column(String(128), primary_key=True))
     user_id: str = Field(sa_column=Column(String(128), nullable=False))
-    # "" for a search event without an item (kept out of profiles and of load_events_frame).
+    # "" for a search event without an item (kept out of profiles and of the events frame).
     item_id: str = Field(sa_column=Column(String(128), nullable=False))
     type: str = Field(sa_column=Column(String(32), nullable=False))
     ts: datetime = Field(sa_column=Column(DateTime, nullable=False))

@@ -334,6 +334,8 @@ def finetune_from_settings(
     settings: Settings,
     *,
     events_path: Path | None = None,
+    events_format: str | None = None,
+    events_mapping: str | None = None,
     alias: str | None = None,
     until: str | None = None,
     all_events: bool = False,
@@ -341,15 +343,18 @@ def finetune_from_settings(
     max_minutes: float | None = None,
     on_step: StepFn | None = None,
 ) -> FinetuneResult:
-    """``recadmin finetune``: events from the store (or a file), item texts from the live index, train, save."""
+    """``recadmin finetune``: events from the store (or a file, read as ``recadmin feedback import`` reads it), item
+    texts from the live index, train, save. The events are those the evaluation reads (its event types, items in
+    the catalog)."""
     from core.opensearch.client import make_client
     from ranker.evaluation.catalog import load_catalog
-    from ranker.evaluation.interactions import load_events
     from ranker.evaluation.reembed import cached_embedder
+    from ranker.feedback.frames import load_events
 
     alias = alias or settings.opensearch.index_alias
     catalog = load_catalog(make_client(settings.opensearch), alias, settings.opensearch.url, cached_embedder(settings))
-    events = load_events(settings, events_path)
+    events = load_events(settings, events_path, fmt=events_format, mapping=events_mapping,
+                         types=settings.evaluation.event_types, catalog_only=True)  # fmt: skip
     cutoff = None if all_events else (pd.Timestamp(until) if until else default_until(settings, events))
     texts = {item: text for item, text in zip(catalog.ids, catalog.texts, strict=True) if text}
     enriched = bool(catalog.meta.get("enriched_items") or catalog.meta.get("enrichment"))

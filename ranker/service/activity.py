@@ -11,7 +11,7 @@ if TYPE_CHECKING:
 
 
 class EventsActivity:
-    """Item popularity and active users from the imported events (``ranker.feedback.events.load_events_frame``),
+    """Item popularity and active users from the imported events (``ranker.feedback.frames.events_frame``),
     recomputed at most every ``refresh_s`` seconds."""
 
     def __init__(self, engine: Engine, refresh_s: float = 600.0):
@@ -26,9 +26,9 @@ class EventsActivity:
         with self._lock:
             if self._at and time.monotonic() - self._at < self.refresh_s:
                 return
-            from ranker.feedback.events import load_events_frame
+            from ranker.feedback.frames import events_frame
 
-            frame = load_events_frame(self.engine)
+            frame = events_frame(self.engine)
             if len(frame):
                 # Popularity = distinct buyers (or viewers when nobody bought): robust to one huge order.
                 bought = frame[frame["type"] == "purchase"]

@@ -132,5 +132,3 @@ class ServiceIndex:
     def ping(self) -> str:
         """The live index version (raises ClusterUnreachable / IndexMissing)."""
         return self.index.require_live()
-
-

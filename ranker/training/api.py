@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from core.errors import InputError
 from core.settings import Settings
 from core.store import open_store
+from ranker.feedback.frames import load_events
 from ranker.model.checkpoint import Checkpoint, save_checkpoint
 from ranker.model.item_vectors import ItemVectors
 from ranker.model.registry import ModelVersion, active_version, next_version, register
@@ -31,27 +31,13 @@ class TrainRun:
     fit: FitResult
 
 
-def load_training_events(settings: Settings, events_file: Path | None = None) -> pd.DataFrame:
-    """The events to train on: an Online Retail transactions file when given, else the imported events."""
-    if events_file is not None:
-        from ranker.retail_frame import events_from_online_retail
-
-        return events_from_online_retail(events_file)
-    try:
-        from ranker.feedback.events import load_events_frame
-    except ImportError:
-        raise InputError("no event store in this build; pass --events FILE (Online Retail transactions)") from None
-    frame = load_events_frame(open_store(settings.store))
-    if frame.empty:
-        raise InputError("no events in the store: import events first, or pass --events FILE")
-    return frame
-
-
 def train_and_register(
     settings: Settings,
     *,
     events: pd.DataFrame | None = None,
     events_file: Path | None = None,
+    events_format: str | None = None,
+    events_mapping: str | None = None,
     items: ItemVectors | None = None,
     options: TrainOptions | None = None,
     activate: bool | None = None,
@@ -61,12 +47,15 @@ def train_and_register(
 ) -> TrainRun:
     """Fit a ranker, write its checkpoint and register it.
 
+    The events: ``events`` when given, else ``events_file`` read as ``recadmin feedback import`` reads it (with its
+    ``--format`` and ``--mapping``), else every imported event (:func:`ranker.feedback.frames.load_events`).
+
     ``activate=None`` activates the new version only when no version is active yet, so a retrain never swaps
     the served model without an explicit ``--activate`` (or ``recadmin models activate``).
     """
     engine = open_store(settings.store)
     if events is None:
-        events = load_training_events(settings, events_file)
+        events = load_events(settings, events_file, fmt=events_format, mapping=events_mapping)
     if items is None:
         items = ItemVectors.from_index(settings)
     result = fit(

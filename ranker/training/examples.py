@@ -112,7 +112,7 @@ def build_examples(
     horizon_days: float = 30.0,
     seed: int = 0,
 ) -> NextItemData:
-    """Examples from an events frame (``ranker.feedback.events.load_events_frame`` columns) over the items in ``items``."""
+    """Examples from an events frame (``ranker.feedback.frames.FRAME_COLUMNS``) over the items in ``items``."""
     missing = [c for c in ("user_id", "item_id", "type", "ts") if c not in events.columns]
     if missing:
         raise InputError("the events frame lacks a column", field=missing[0])

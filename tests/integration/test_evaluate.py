@@ -80,10 +80,10 @@ def test_evaluate_errors_are_clear(settings, tmp_path):
         evaluate(settings, EvaluateRequest(events=DATA))
     bad = tmp_path / "events.csv"
     bad.write_text("user_id,item_id\n1,a\n")
-    from ranker.evaluation.interactions import read_events_file
+    from ranker.feedback.frames import events_frame_from_file
 
-    with pytest.raises(InputError, match="events.csv.*missing ts"):
-        read_events_file(bad)
+    with pytest.raises(InputError, match="events.csv: field 'type': column 'type' for type not found"):
+        events_frame_from_file(bad)
 
 
 def test_finetune_saves_a_loadable_version_trained_before_the_cutoff(settings, minilm, retail_slice):
@@ -107,7 +107,7 @@ def test_events_come_from_the_store_when_no_file_is_given(settings):
     from datetime import datetime
 
     from core.store import open_store
-    from ranker.evaluation.interactions import load_events
+    from ranker.feedback.frames import load_events
     from ranker.feedback.events import EventIn
     from ranker.feedback.profiles import ProfileStore
 
@@ -117,8 +117,7 @@ def test_events_come_from_the_store_when_no_file_is_given(settings):
         EventIn(user_id="u1", item_id="b", type="view", ts=datetime(2024, 1, 2)),
         EventIn(user_id="u2", item_id="c", type="purchase", ts=datetime(2024, 1, 3)),
     ])  # fmt: skip
-    events = load_events(settings)
+    events = load_events(settings, types=settings.evaluation.event_types)
     assert events[["user_id", "item_id", "type"]].values.tolist() == [["u1", "a", "purchase"], ["u2", "c", "purchase"]]
     with pytest.raises(InputError, match="no events of type view2"):
-        load_events(settings.model_copy(update={"evaluation": settings.evaluation.model_copy(
-            update={"event_types": ["view2"]})}))  # fmt: skip
+        load_events(settings, types=["view2"])

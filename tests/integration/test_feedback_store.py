@@ -21,7 +21,8 @@ from ranker.feedback.catalog_sync import SetCatalog, sync_catalog
 from ranker.feedback.importer import import_events
 from ranker.feedback.mapping import EventMapping
 from ranker.feedback.tables import EventImport, EventRow, ProfileEntry
-from ranker.feedback.events import EventIn, load_events_frame
+from ranker.feedback.events import EventIn
+from ranker.feedback.frames import events_frame
 from ranker.feedback.profiles import ProfileStore
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -129,7 +130,7 @@ def test_items_leaving_the_catalog_drop_out_of_profiles(store_url, tmp_path):
     back = sync_catalog(engine, SetCatalog("ABCDE"), history_length=3)
     assert back.items_back == 2
     assert [h.item_id for h in store.history("u1")] == ["E", "D", "C"]
-    frame = load_events_frame(engine)
+    frame = events_frame(engine)
     assert frame["in_catalog"].all() and len(frame) == 5
 
 
@@ -147,7 +148,7 @@ def test_delete_and_export_user(store_url, tmp_path):
     assert _count(engine, EventRow, user_id="u0") == 8  # the other user is untouched
 
 
-def test_load_events_frame_contract(store_url, tmp_path):
+def test_events_frame_contract(store_url, tmp_path):
     s = _settings(store_url, tmp_path)
     engine = _engine(store_url)
     store = ProfileStore(engine, s)
@@ -159,12 +160,12 @@ def test_load_events_frame_contract(store_url, tmp_path):
             EventIn(user_id="a", type="search", query="q", ts=T0),
         ]
     )
-    frame = load_events_frame(engine)
+    frame = events_frame(engine)
     assert list(frame.columns) == ["user_id", "item_id", "type", "ts", "quantity", "value", "in_catalog"]
     assert frame[["user_id", "item_id"]].values.tolist() == [["a", "X"], ["a", "Y"], ["b", "X"]]
     assert str(frame["ts"].dtype) == "datetime64[ns]" and frame["in_catalog"].dtype == bool
     assert frame["quantity"].isna().tolist() == [True, True, False] and frame["value"].iloc[2] == 5.5
-    assert len(load_events_frame(engine, until=T0 + timedelta(days=1))) == 2
+    assert len(events_frame(engine, until=T0 + timedelta(days=1))) == 2
 
 
 def test_jsonl_and_parquet_with_a_mapping(store_url, tmp_path):

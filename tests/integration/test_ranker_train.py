@@ -14,8 +14,8 @@ from core.settings import get_settings
 from core.store import open_store
 from ranker.model import registry
 from ranker.model.item_vectors import ItemVectors
+from ranker.feedback.frames import events_frame_from_file
 from ranker.feedback.profiles import Interaction
-from ranker.retail_frame import events_from_online_retail
 from ranker.model.scoring import Candidate, Scorer
 from core.settings import RankerSettings
 from ranker.training.options import TrainOptions
@@ -54,7 +54,7 @@ def test_train_register_and_score_a_real_customer(settings, fake_embedder, retai
 
     ranker = Scorer(registry.load_active(open_store(settings.store)), items)
     assert ranker.version == "v1"
-    events = events_from_online_retail(retail_slice)
+    events = events_frame_from_file(retail_slice)
     user = events["user_id"].value_counts().index[0]
     mine = events[events["user_id"] == user].sort_values("ts", ascending=False)
     history = [Interaction(r.item_id, r.type, r.ts.to_pydatetime()) for r in mine.head(50).itertuples()]

@@ -11,7 +11,7 @@ from ranker.model.item_vectors import ItemVectors
 def clustered_shop(
     users: int = 160, clusters: int = 8, per_cluster: int = 15, baskets: int = 8, dim: int = 16, seed: int = 0
 ) -> tuple[pd.DataFrame, ItemVectors]:
-    """Events (load_events_frame columns) and item vectors. Item popularity is uniform, so only the user's
+    """Events (events frame columns) and item vectors. Item popularity is uniform, so only the user's
     history can tell which items come next."""
     rng = np.random.default_rng(seed)
     centers = rng.normal(size=(clusters, dim))

@@ -53,10 +53,13 @@ def test_unreachable_cluster_is_one_line(capsys, tmp_path):
 
 
 def test_missing_events_file_is_one_line(capsys, tmp_path, monkeypatch):
-    from ranker.evaluation.interactions import read_events_file
+    from ranker.feedback.frames import events_frame_from_file
 
-    with pytest.raises(InputError, match="events file does not exist"):
-        read_events_file(tmp_path / "nope.parquet")
+    with pytest.raises(InputError, match="nope.parquet: event file does not exist"):
+        events_frame_from_file(tmp_path / "nope.parquet")
+    monkeypatch.setenv("RECSEARCH_STORE_URL", f"sqlite:///{tmp_path / 'store.db'}")
+    assert run(["train", "--events", str(tmp_path / "nope.parquet")]) == 1
+    assert "nope.parquet: event file does not exist" in one_error_line(capsys)
 
 
 def test_reports_are_json_and_html_with_plots(tmp_path):

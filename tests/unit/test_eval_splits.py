@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
-import pytest
 
-from core.errors import InputError
-from ranker.evaluation.interactions import interactions_from_frame, online_retail_events
 from ranker.evaluation.splits import leave_last_out, sample_cases, time_split
 from tests.unit.eval_fakes import events
 
@@ -68,24 +64,3 @@ def test_sampling_is_reproducible_and_bounded():
     assert sample_cases(cases, 0, 1) == cases
     assert sample_cases(cases, 4, 1) == sample_cases(cases, 4, 1)
     assert len(sample_cases(cases, 4, 1)) == 4
-
-
-def test_online_retail_adapter_keeps_purchases_with_a_customer():
-    raw = pd.DataFrame({
-        "InvoiceNo": ["1", "C2", "3", "4"], "StockCode": ["85123a", "85123A", "22", "23"],
-        "Quantity": [1.0, -1.0, 2.0, 1.0], "CustomerID": pd.array([17850, 17850, None, 12], dtype="Int64"),
-        "InvoiceDate": pd.to_datetime(["2011-01-01"] * 4), "Description": ["x"] * 4, "UnitPrice": [1.0] * 4,
-    })  # fmt: skip
-    out = interactions_from_frame(online_retail_events(raw))
-    assert out[["user_id", "item_id"]].values.tolist() == [["12", "23"], ["17850", "85123A"]]
-
-
-def test_events_frame_validation_names_the_problem():
-    with pytest.raises(InputError, match="missing ts"):
-        interactions_from_frame(pd.DataFrame({"user_id": ["1"], "item_id": ["a"]}), source="e.csv")
-    with pytest.raises(InputError, match="field 'ts'.*not a timestamp: 'yesterday'"):
-        interactions_from_frame(pd.DataFrame({"user_id": ["1"], "item_id": ["a"], "ts": ["yesterday"]}))
-    frame = pd.DataFrame({"user_id": [1, 2], "item_id": ["a", "b"], "ts": ["2024-01-01", "2024-01-02"],
-                          "type": ["view", "purchase"], "in_catalog": [True, True]})  # fmt: skip
-    out = interactions_from_frame(frame, ["purchase"])
-    assert out["user_id"].tolist() == ["2"] and out["ts"].dtype == np.dtype("datetime64[ns]")

@@ -84,4 +84,4 @@ def test_train_without_events_is_one_clear_line(cli_store, tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "import events first, or pass --events FILE" in err
     assert run(["train", "--events", str(tmp_path / "missing.parquet")]) == 1
-    assert "missing.parquet: file not found" in capsys.readouterr().err
+    assert "missing.parquet: event file does not exist" in capsys.readouterr().err
