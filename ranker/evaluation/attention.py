@@ -38,15 +38,20 @@ class AttentionReranker:
         train_options=None,
         checkpoint=None,
         candidates: int = 200,
+        profile_length: int = 200,
         max_train_examples: int | None = None,
         log: Callable[[str], None] | None = None,
     ):
+        """``candidates`` and ``profile_length``: the service's pool size and profile length
+        (``RECSEARCH_SERVICE_RECOMMEND_CANDIDATES``, ``RECSEARCH_EVENTS_HISTORY_LENGTH``)."""
         self.catalog, self.search, self.name = catalog, search, name
         self.train_options, self.fixed, self.candidates = train_options, checkpoint, candidates
-        self.max_train_examples, self.log = max_train_examples, log
+        self.profile_length, self.max_train_examples, self.log = profile_length, max_train_examples, log
         self.scorer = None
+        self.checkpoint = checkpoint
         self.fit_info: dict = {}
-        self.vectors = ItemVectors.from_arrays(catalog.ids, catalog.vectors, None, catalog.prices)
+        stored = catalog.stored_vectors if catalog.stored_vectors is not None else catalog.vectors
+        self.vectors = ItemVectors.from_arrays(catalog.ids, stored, None, catalog.prices)
 
     def fit(self, train: pd.DataFrame) -> None:
         from ranker.model.checkpoint import Checkpoint
@@ -66,13 +71,16 @@ class AttentionReranker:
             checkpoint = Checkpoint(result.model, f"eval-{self.name}", result.item_stats, result.metrics, result.info)
             self.fit_info = {"seconds": result.info.get("seconds"), "train_examples": result.info.get("train_examples"),
                              "best_epoch": result.metrics.get("best_epoch")}  # fmt: skip
+        self.checkpoint = checkpoint
         self.scorer = Scorer(checkpoint, self.vectors, explanations=0)
         self.now = train["ts"].max()
 
     def _history(self, case: TestCase) -> list[Interaction]:
-        """The case's history as the profile store gives it: newest first."""
+        """The case's history as the service's profile store holds it: the newest ``profile_length`` interactions
+        with catalog items, newest first."""
+        events = [(i, ts) for i, ts in zip(case.history, case.history_ts, strict=True) if i in self.catalog]
         return [Interaction(i, "purchase", pd.Timestamp(ts).to_pydatetime())
-                for i, ts in zip(reversed(case.history), reversed(case.history_ts), strict=True)]  # fmt: skip
+                for i, ts in reversed(events[-self.profile_length:])]  # fmt: skip
 
     def _moment(self, case: TestCase):
         """When the user came back (as in training: from the target basket's time); naive times are UTC."""
@@ -115,13 +123,13 @@ def attention_factory(settings, checkpoints: Sequence[str] = (), train: bool = T
 
         e = settings.evaluation
         options = TrainOptions.from_settings(settings.ranker, epochs=e.ranker_epochs)
-        size = settings.service.recommend_candidates
+        size, profile = settings.service.recommend_candidates, settings.events.history_length
         rankers: list = []
         if train:
             for label, (catalog, search) in loaded.items():
                 rankers.append(AttentionReranker(
                     catalog, search, name=f"attention[{label}]", train_options=options, candidates=size,
-                    max_train_examples=e.ranker_train_examples or None, log=log,
+                    profile_length=profile, max_train_examples=e.ranker_train_examples or None, log=log,
                 ))  # fmt: skip
         catalog, search = next(iter(loaded.values()))
         for spec in checkpoints:
@@ -130,7 +138,7 @@ def attention_factory(settings, checkpoints: Sequence[str] = (), train: bool = T
             checkpoint = load_checkpoint(path)
             rankers.append(AttentionReranker(
                 catalog, search, name=f"attention[{label if sep else checkpoint.version}]", checkpoint=checkpoint,
-                candidates=size,
+                candidates=size, profile_length=profile,
             ))  # fmt: skip
         return rankers
 

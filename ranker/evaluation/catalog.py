@@ -34,6 +34,9 @@ class Catalog:
     vectors: np.ndarray
     meta: dict[str, Any] = field(default_factory=dict)
     prices: list[float | None] | None = None
+    #: The vectors as the index stores them (``vectors`` are scaled to unit length for the baselines' cosines): what
+    #: the ranking service loads, so the attention ranker is evaluated on exactly the service's inputs.
+    stored_vectors: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.position = {item: i for i, item in enumerate(self.ids)}
@@ -94,9 +97,9 @@ def load_catalog(client: OpenSearch, alias: str, url: str = "", embed: EmbedFn |
     if vectors is None:
         vectors = embed(str(meta["embedding_model"]), texts)
         meta["vectors"] = "re-embedded locally (the cluster could not return stored vectors)"
-    matrix = np.asarray(vectors, dtype=np.float32)
-    matrix /= np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
-    return Catalog(docs.ids, texts, matrix, meta, list(c["price"]))
+    stored = np.asarray(vectors, dtype=np.float32)
+    unit = stored / np.maximum(np.linalg.norm(stored, axis=1, keepdims=True), 1e-12)
+    return Catalog(docs.ids, texts, unit, meta, list(c["price"]), stored)
 
 
 def _must_not(ids: Sequence[str]) -> list[dict]:

@@ -19,7 +19,8 @@ from core.errors import ConfigError
 from core.settings import EventsSettings, Settings, StoreSettings
 from core.store import make_engine, open_store, schema_status
 from indexer.enrichment.cache import CachedEnrichment, EnrichmentCache
-from ranker.feedback.events import EventIn, load_events_frame
+from ranker.feedback.events import EventIn
+from ranker.feedback.frames import events_frame
 from ranker.feedback.importer import import_events
 from ranker.feedback.profiles import ProfileStore
 from ranker.model import registry
@@ -51,7 +52,7 @@ def test_a_store_of_the_release_before_migrations_keeps_every_row(store_url, tmp
     profiles = ProfileStore(engine, s)
     assert [(h.item_id, h.type) for h in profiles.history("u1")] == [("B", "purchase"), ("A", "view")]
     assert profiles.event_count("u2") == 1 and not profiles.history("u2")  # flagged out of the catalog: kept
-    frame = load_events_frame(engine)
+    frame = events_frame(engine)
     assert sorted(frame["item_id"]) == ["A", "A", "B"] and frame["in_catalog"].tolist().count(False) == 1
     versions = registry.list_versions(engine)
     assert [(v.version, v.active, v.metrics) for v in versions] == [
