@@ -60,3 +60,12 @@ def sync_catalog() -> None:
         f"{s.events_flagged:,} events flagged, {s.events_unflagged:,} unflagged; "
         f"{s.profiles_rebuilt:,} profiles rebuilt"
     )
+
+
+@app.command("rebuild-profiles")
+def rebuild_profiles() -> None:
+    """Recompute every profile from the stored events (after changing RECSEARCH_EVENTS_HISTORY_LENGTH)."""
+    settings = get_settings()
+    with progress_bar("rebuilding profiles") as progress:
+        users = feedback_api.rebuild_profiles(settings, progress)
+    out.print(f"{users:,} profiles rebuilt, each with the newest {settings.events.history_length:,} interactions")

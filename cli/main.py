@@ -40,6 +40,15 @@ app.command("finetune")(finetune_cmd.finetune)
 app.add_typer(db_cmd.app, name="db")
 
 
+@app.callback()
+def _settings_check() -> None:
+    """Say once, before any command runs, which deprecated settings are set (and what replaced them)."""
+    from core.settings import deprecations, get_settings
+
+    for line in deprecations(get_settings()):
+        err.print(f"[yellow]warning:[/] {line}", highlight=False)
+
+
 def run(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code; user errors print one line to stderr, never a traceback."""
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
-from cli.console import out
+from cli.console import err, out
 from core.settings import get_settings
 from core.store import open_store
 
@@ -45,3 +45,13 @@ def activate(version: str = typer.Argument(..., help="The version to serve, e.g.
     settings = get_settings()
     found = activate_version(open_store(settings.store), version)
     out.print(f"ranker {found.version} is active ({found.path})", highlight=False)
+    warn_if_profiles_short(found, settings.events.history_length)
+
+
+def warn_if_profiles_short(found, profile_length: int) -> None:
+    """A warning line when profiles are shorter than the history the model reads (a train/serve skew)."""
+    from ranker.model.registry import profile_shortfall
+
+    shortfall = profile_shortfall(found.history_needed, profile_length) if found.history_needed else None
+    if shortfall:
+        err.print(f"[yellow]warning:[/] ranker {found.version}: {shortfall}", highlight=False)

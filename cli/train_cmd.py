@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from cli.console import err, out, progress_bar
+from cli.models_cmd import warn_if_profiles_short
 from core.settings import get_settings
 
 
@@ -53,6 +54,8 @@ def train(
         f"{info['train_examples']} training examples on {info['device']} in {info['seconds']} s",
         highlight=False,
     )
+    if reg.active:
+        warn_if_profiles_short(reg, settings.events.history_length)
     table = Table("validation metric", "ranker", "popularity", "repeat+popularity", "random")
     for name in ("ndcg@10", "hr@10", "mrr"):
         m = reg.metrics

@@ -52,6 +52,27 @@ def sync_with_catalog(settings: Settings, catalog: CatalogIds | None = None) -> 
     return sync_catalog(store_engine(settings), catalog or live_catalog(settings), settings.events.history_length)
 
 
+def rebuild_profiles(settings: Settings, progress: ProgressFn | None = None, batch: int = 500) -> int:
+    """Recompute every user's profile from the stored events with the current ``RECSEARCH_EVENTS_HISTORY_LENGTH``
+    (after raising it: profiles are kept incrementally, so a longer one fills only as new events come). One
+    transaction per ``batch`` users: a killed run leaves each profile either as it was or rebuilt. Returns how many
+    profiles were rebuilt."""
+    from sqlalchemy import select
+
+    from ranker.feedback.tables import EventRow
+    from ranker.feedback.writer import rebuild_profiles as rebuild
+
+    engine = store_engine(settings)
+    with engine.connect() as conn:
+        users = conn.execute(select(EventRow.__table__.c.user_id).distinct().order_by("user_id")).scalars().all()
+    for start in range(0, len(users), batch):
+        with engine.begin() as conn:
+            rebuild(conn, users[start : start + batch], settings.events.history_length)
+        if progress:
+            progress(min(start + batch, len(users)), len(users))
+    return len(users)
+
+
 @dataclass
 class UserSummary:
     """What `recadmin users show` prints."""

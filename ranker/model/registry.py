@@ -27,7 +27,6 @@ from core.errors import InputError, ModelError
 
 if TYPE_CHECKING:
     from ranker.model.checkpoint import Checkpoint
-    from ranker.model.network import RankerConfig
 
 
 class RankerModelRow(SQLModel, table=True):
@@ -54,6 +53,13 @@ class ModelVersion:
     metrics: dict[str, float]
     info: dict
     active: bool
+
+    @property
+    def history_needed(self) -> int | None:
+        """How many of a user's newest interactions the model reads (from its training options; None if unknown)."""
+        options = self.info.get("options") or {}
+        lengths = [options.get("history_length"), options.get("feature_history")]
+        return max(int(n) for n in lengths if n is not None) if any(n is not None for n in lengths) else None
 
 
 def _public(row: RankerModelRow) -> ModelVersion:
@@ -146,10 +152,10 @@ def load_active(engine: Engine) -> Checkpoint:
     return load_checkpoint(found.path)
 
 
-def profile_shortfall(config: RankerConfig, profile_length: int) -> str | None:
-    """Why profiles of ``profile_length`` interactions would serve ``config``'s model a shorter history than it was
-    trained on, or None when they hold enough."""
-    need = config.history_needed
+def profile_shortfall(need: int, profile_length: int) -> str | None:
+    """Why profiles of ``profile_length`` interactions would serve a model that reads ``need`` of them
+    (``RankerConfig.history_needed``, :attr:`ModelVersion.history_needed`) a shorter history than it was trained on,
+    or None when they hold enough."""
     if profile_length >= need:
         return None
     return (

@@ -112,7 +112,7 @@ class ServiceDeps:
         from ranker.model.scoring import Scorer
 
         checkpoint = load_active(self._store_engine())
-        shortfall = profile_shortfall(checkpoint.config, self.settings.events.history_length)
+        shortfall = profile_shortfall(checkpoint.config.history_needed, self.settings.events.history_length)
         if shortfall:
             log.warning("ranker %s: %s", checkpoint.version, shortfall)
         return Scorer(checkpoint, self.vectors.get(), explanations=self.settings.service.explanations)

@@ -298,3 +298,20 @@ def test_first_import_that_fails_still_builds_the_indexes(store_url, tmp_path):
     with pytest.raises(InputError):
         import_events(engine, s, path)
     assert set(BULK_LOAD_INDEXES) <= _event_indexes(engine)
+
+
+def test_a_longer_profile_setting_is_filled_by_rebuilding_the_profiles(store_url, tmp_path):
+    from ranker.feedback.api import rebuild_profiles
+
+    short = _settings(store_url, tmp_path, history_length=3)
+    engine = _engine(store_url)
+    import_events(engine, short, _csv(tmp_path / "e.csv", _events(n_users=3, per_user=8)))
+    assert {len(ProfileStore(engine, short).history(f"u{u}")) for u in range(3)} == {3}
+    longer = _settings(store_url, tmp_path, history_length=6)
+    assert len(ProfileStore(engine, longer).history("u0")) == 3  # kept incrementally: not longer by itself
+    done: list[tuple[int, int]] = []
+    assert rebuild_profiles(longer, progress=lambda n, total: done.append((n, total)), batch=2) == 3
+    assert done == [(2, 3), (3, 3)]
+    history = ProfileStore(engine, longer).history("u0")
+    assert len(history) == 6 and history == sorted(history, key=lambda h: h.ts, reverse=True)
+    assert _count(engine, ProfileEntry) == 18

@@ -94,6 +94,6 @@ def test_served_inputs_equal_the_training_inputs_for_the_same_user_and_moment(tr
 
 def test_a_profile_shorter_than_the_models_history_is_reported(trained):
     _, _, checkpoint, _ = trained
-    assert profile_shortfall(checkpoint.config, 9) is None
-    message = profile_shortfall(checkpoint.config, 6)
+    assert profile_shortfall(checkpoint.config.history_needed, 9) is None
+    message = profile_shortfall(checkpoint.config.history_needed, 6)
     assert "RECSEARCH_EVENTS_HISTORY_LENGTH=9" in message and "recadmin feedback rebuild-profiles" in message
