@@ -34,7 +34,7 @@ def ping(settings: Settings) -> dict:
 
 
 def make_enricher(settings: Settings, embedder: Embedder, llm=None) -> Enricher:
-    """The enrichment pipeline the ``RECSEARCH_ENRICH_*`` settings describe, its cache in the SQL store."""
+    """The enricher the ``RECSEARCH_ENRICH_*`` settings describe, its cache in the SQL store."""
     from indexer.enrichment.cache import EnrichmentCache
     from indexer.enrichment.llm import load_llm
     from indexer.enrichment.prompt import load_prompt

@@ -1,4 +1,4 @@
-"""The enrichment pipeline: items in, grounded LLM descriptions and attributes out, cached in the SQL store.
+"""The enricher: items in, grounded LLM descriptions and attributes out, cached in the SQL store.
 
 For each batch of items not in the cache the LLM answers once; answers that fail grounding are asked again (with
 the rejection reason added to the conversation, since greedy decoding would repeat the same answer) up to

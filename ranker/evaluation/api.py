@@ -12,21 +12,21 @@ from core.errors import InputError
 from core.settings import Settings
 from ranker.evaluation.baselines import (
     Bm25LastItem,
-    CoOccurrence,
+    BoughtTogether,
     HistoryKnn,
     MostPopular,
     RecentlyPopular,
     Recommender,
     RepeatThenPopular,
 )
-from ranker.evaluation.catalog import Catalog, OpenSearchItems, load_catalog
+from ranker.evaluation.catalog import IndexSnapshot, OpenSearchItems, load_catalog
 from ranker.evaluation.reembed import cached_embedder
 from ranker.evaluation.report import write_reports
 from ranker.evaluation.runner import EvalConfig, run_evaluation
 from ranker.feedback.frames import load_events
 
 #: Builds extra rankers (e.g. the attention reranker) from the loaded indexes: {label: (catalog, search)}.
-RankerFactory = Callable[[dict[str, tuple[Catalog, OpenSearchItems]]], list[Recommender]]
+RankerFactory = Callable[[dict[str, tuple[IndexSnapshot, OpenSearchItems]]], list[Recommender]]
 
 
 @dataclass
@@ -101,7 +101,7 @@ def evaluate(
     config = config_from_settings(settings, request)
     indexes = request.indexes or {"base": settings.opensearch.index_alias}
     client = make_client(settings.opensearch)
-    loaded: dict[str, tuple[Catalog, OpenSearchItems]] = {}
+    loaded: dict[str, tuple[IndexSnapshot, OpenSearchItems]] = {}
     for label, alias in indexes.items():
         report(f"loading catalog '{label}' from index {alias}")
         loaded[label] = (load_catalog(client, alias, settings.opensearch.url, cached_embedder(settings)),
@@ -117,7 +117,7 @@ def evaluate(
         RecentlyPopular(catalog),
         RepeatThenPopular(catalog),
         RepeatThenPopular(catalog, "repeat-then-recently-popular", RecentlyPopular(catalog)),
-        CoOccurrence(catalog),
+        BoughtTogether(catalog),
         Bm25LastItem(catalog, search),
     ]
     for label, (cat, s) in loaded.items():

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from ranker.evaluation.catalog import Catalog, ItemSearch
+from ranker.evaluation.catalog import IndexSnapshot, ItemSearch
 from ranker.evaluation.splits import TestCase
 from ranker.feedback.profiles import Interaction
 from ranker.model.candidates import candidate_pool, history_vector, retrieval_scores
@@ -31,7 +31,7 @@ class AttentionReranker:
 
     def __init__(
         self,
-        catalog: Catalog,
+        catalog: IndexSnapshot,
         search: ItemSearch,
         *,
         name: str = "attention",

@@ -3,7 +3,7 @@
 * :class:`MostPopular` — the catalog ordered by how often it was bought in the training events;
 * :class:`RecentlyPopular` — the same over the last 14 days of the training events (what sells now);
 * :class:`RepeatThenPopular` — the user's own items first, then the best sellers (overall or recent ones);
-* :class:`CoOccurrence` — item-to-item: items bought in the same basket as the user's history items;
+* :class:`BoughtTogether` — item-to-item: items bought in the same basket as the user's history items;
 * :class:`HistoryKnn` — k-NN from the real index on the mean of the user's history vectors;
 * :class:`Bm25LastItem` — BM25 from the real index on the text of the user's last item.
 
@@ -19,7 +19,7 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
-from ranker.evaluation.catalog import Catalog, ItemSearch
+from ranker.evaluation.catalog import IndexSnapshot, ItemSearch
 from ranker.model.item_stats import TREND_DAYS
 from ranker.evaluation.splits import TestCase
 
@@ -40,7 +40,7 @@ class Recommender(Protocol):
         """A score per item in ``items`` for this case (higher is better)."""
 
 
-def _top(scores: np.ndarray, catalog: Catalog, k: int, skip: frozenset[str]) -> list[str]:
+def _top(scores: np.ndarray, catalog: IndexSnapshot, k: int, skip: frozenset[str]) -> list[str]:
     scores = scores.copy()
     for item in skip:
         pos = catalog.position.get(item)
@@ -56,7 +56,7 @@ class MostPopular:
 
     kind = "baseline"
 
-    def __init__(self, catalog: Catalog, name: str = "most-popular"):
+    def __init__(self, catalog: IndexSnapshot, name: str = "most-popular"):
         self.catalog, self.name = catalog, name
         self.counts = np.zeros(len(catalog), dtype=np.float64)
 
@@ -75,7 +75,7 @@ class RecentlyPopular(MostPopular):
     """The best sellers of the training period's last ``days`` (seasonal items, new arrivals): the time-aware
     popularity baseline, as the ranker has a feature of the same kind (``trend``)."""
 
-    def __init__(self, catalog: Catalog, name: str = "recently-popular", days: float = TREND_DAYS):
+    def __init__(self, catalog: IndexSnapshot, name: str = "recently-popular", days: float = TREND_DAYS):
         super().__init__(catalog, name)
         self.days = days
 
@@ -89,7 +89,7 @@ class RepeatThenPopular:
 
     kind = "baseline"
 
-    def __init__(self, catalog: Catalog, name: str = "repeat-then-popular", popular: MostPopular | None = None):
+    def __init__(self, catalog: IndexSnapshot, name: str = "repeat-then-popular", popular: MostPopular | None = None):
         self.catalog, self.name = catalog, name
         self.popular = popular or MostPopular(catalog)
 
@@ -116,13 +116,13 @@ class RepeatThenPopular:
         return np.array([scores[self.catalog.position[i]] for i in items])
 
 
-class CoOccurrence:
+class BoughtTogether:
     """Item-to-item: score(j) = sum over the user's distinct history items i of the number of training baskets
     holding both i and j; popularity breaks ties so every list is full."""
 
     kind = "baseline"
 
-    def __init__(self, catalog: Catalog, name: str = "co-occurrence", recent_items: int = 50):
+    def __init__(self, catalog: IndexSnapshot, name: str = "co-occurrence", recent_items: int = 50):
         self.catalog, self.name, self.recent_items = catalog, name, recent_items
         self.matrix = np.zeros((0, 0), dtype=np.float32)
         self.popularity = np.zeros(len(catalog))
@@ -159,7 +159,7 @@ class CoOccurrence:
         return np.array([scores[self.catalog.position[i]] for i in items])
 
 
-def history_mean(catalog: Catalog, case: TestCase) -> np.ndarray | None:
+def history_mean(catalog: IndexSnapshot, case: TestCase) -> np.ndarray | None:
     """The unit-length mean of the vectors of the user's distinct history items (None when none is known)."""
     vectors = catalog.vectors_of(list(dict.fromkeys(case.history)))
     if not len(vectors):
@@ -185,7 +185,7 @@ class HistoryKnn:
 
     kind = "baseline"
 
-    def __init__(self, catalog: Catalog, search: ItemSearch, name: str = "knn-history-mean"):
+    def __init__(self, catalog: IndexSnapshot, search: ItemSearch, name: str = "knn-history-mean"):
         self.catalog, self.search, self.name = catalog, search, name
 
     def fit(self, train: pd.DataFrame) -> None:
@@ -202,7 +202,7 @@ class HistoryKnn:
         return self.catalog.vectors_of(items) @ mean
 
 
-def last_known_item(catalog: Catalog, case: TestCase) -> str | None:
+def last_known_item(catalog: IndexSnapshot, case: TestCase) -> str | None:
     """The most recent history item that is in the catalog."""
     return next((i for i in reversed(case.history) if i in catalog), None)
 
@@ -212,7 +212,7 @@ class Bm25LastItem:
 
     kind = "baseline"
 
-    def __init__(self, catalog: Catalog, search: ItemSearch, name: str = "bm25-last-item"):
+    def __init__(self, catalog: IndexSnapshot, search: ItemSearch, name: str = "bm25-last-item"):
         self.catalog, self.search, self.name = catalog, search, name
 
     def fit(self, train: pd.DataFrame) -> None:

@@ -22,11 +22,11 @@ if TYPE_CHECKING:
     from opensearchpy import OpenSearch
 
 #: (item id, score) pairs, best first.
-Ranked = list[tuple[str, float]]
+ScoredIds = list[tuple[str, float]]
 
 
 @dataclass
-class Catalog:
+class IndexSnapshot:
     """Every item of one index: ids, the text that was indexed, unit-length vectors and the index's metadata."""
 
     ids: list[str]
@@ -59,11 +59,11 @@ class Catalog:
 class ItemSearch(Protocol):
     """Searches over one index; ``exclude[i]`` lists ids the i-th query must not return."""
 
-    def knn(self, vectors: np.ndarray, k: int, exclude: Sequence[Sequence[str]]) -> list[Ranked]: ...
+    def knn(self, vectors: np.ndarray, k: int, exclude: Sequence[Sequence[str]]) -> list[ScoredIds]: ...
 
     def knn_ids(self, vector: Sequence[float], k: int, exclude: Collection[str]) -> list[str]: ...
 
-    def bm25(self, texts: Sequence[str], k: int, exclude: Sequence[Sequence[str]]) -> list[Ranked]: ...
+    def bm25(self, texts: Sequence[str], k: int, exclude: Sequence[Sequence[str]]) -> list[ScoredIds]: ...
 
     def bm25_scores(self, text: str, ids: Sequence[str]) -> dict[str, float]: ...
 
@@ -72,7 +72,7 @@ class ItemSearch(Protocol):
 EmbedFn = Callable[[str, list[str]], np.ndarray]
 
 
-def load_catalog(client: OpenSearch, alias: str, url: str = "", embed: EmbedFn | None = None) -> Catalog:
+def load_catalog(client: OpenSearch, alias: str, url: str = "", embed: EmbedFn | None = None) -> IndexSnapshot:
     """Every item of the live index behind ``alias`` in memory (Online Retail: ~3.9k items, a few MB).
 
     An item's text is the text its vector embeds (the enriched text where the index holds one). When the cluster
@@ -99,7 +99,7 @@ def load_catalog(client: OpenSearch, alias: str, url: str = "", embed: EmbedFn |
         meta["vectors"] = "re-embedded locally (the cluster could not return stored vectors)"
     stored = np.asarray(vectors, dtype=np.float32)
     unit = stored / np.maximum(np.linalg.norm(stored, axis=1, keepdims=True), 1e-12)
-    return Catalog(docs.ids, texts, unit, meta, list(c["price"]), stored)
+    return IndexSnapshot(docs.ids, texts, unit, meta, list(c["price"]), stored)
 
 
 def _must_not(ids: Sequence[str]) -> list[dict]:
@@ -112,8 +112,8 @@ class OpenSearchItems:
     def __init__(self, client: OpenSearch, alias: str, url: str = "", batch: int = 50):
         self.client, self.alias, self.url, self.batch = client, alias, url, batch
 
-    def _msearch(self, bodies: list[dict]) -> list[Ranked]:
-        out: list[Ranked] = []
+    def _msearch(self, bodies: list[dict]) -> list[ScoredIds]:
+        out: list[ScoredIds] = []
         for start in range(0, len(bodies), self.batch):
             lines: list[dict] = []
             for body in bodies[start : start + self.batch]:
@@ -126,7 +126,7 @@ class OpenSearchItems:
                 out.append([(h["_source"]["item_id"], float(h["_score"] or 0.0)) for h in r["hits"]["hits"]])
         return out
 
-    def knn(self, vectors: np.ndarray, k: int, exclude: Sequence[Sequence[str]]) -> list[Ranked]:
+    def knn(self, vectors: np.ndarray, k: int, exclude: Sequence[Sequence[str]]) -> list[ScoredIds]:
         bodies = [{**knn_query([float(x) for x in vector], k, exclude=skip), "_source": ["item_id"]}
                   for vector, skip in zip(vectors, exclude, strict=True)]  # fmt: skip
         return self._msearch(bodies)
@@ -135,7 +135,7 @@ class OpenSearchItems:
         """One k-NN query (the candidate pool's, :func:`ranker.model.candidates.candidate_pool`)."""
         return [item for item, _ in self.knn(np.asarray([vector]), k, [sorted(exclude)])[0]]
 
-    def bm25(self, texts: Sequence[str], k: int, exclude: Sequence[Sequence[str]]) -> list[Ranked]:
+    def bm25(self, texts: Sequence[str], k: int, exclude: Sequence[Sequence[str]]) -> list[ScoredIds]:
         bodies = [
             {
                 "size": k,

@@ -15,7 +15,7 @@ import pandas as pd
 
 from ranker.evaluation.baselines import Recommender
 from ranker.evaluation.bootstrap import paired_bootstrap
-from ranker.evaluation.catalog import Catalog
+from ranker.evaluation.catalog import IndexSnapshot
 from ranker.evaluation.metrics import case_metrics, coverage, means, rank_of_first, sampled_metrics, stack
 from ranker.evaluation.splits import Split, TestCase, leave_last_out, sample_cases, time_split
 
@@ -45,7 +45,7 @@ class EvalConfig:
     notes: dict = field(default_factory=dict)
 
 
-def make_split(name: str, events: pd.DataFrame, catalog: Catalog, config: EvalConfig) -> Split:
+def make_split(name: str, events: pd.DataFrame, catalog: IndexSnapshot, config: EvalConfig) -> Split:
     """The split called ``name``: ``time`` or ``leave-last-out``."""
     if name == "time":
         return time_split(events, config.cutoff, config.horizon_days, catalog.position)
@@ -63,7 +63,7 @@ def activity_bucket(case: TestCase) -> str:
     return f"{ACTIVITY_EDGES[-1]}+"
 
 
-def sampled_negatives(cases: Sequence[TestCase], catalog: Catalog, n: int, seed: int) -> list[list[str]]:
+def sampled_negatives(cases: Sequence[TestCase], catalog: IndexSnapshot, n: int, seed: int) -> list[list[str]]:
     """For each case: its first target followed by ``n`` items drawn uniformly from the catalog items the user
     neither bought before nor in the test period. The same lists are used for every ranker (paired)."""
     rng = np.random.default_rng(seed)
@@ -112,7 +112,7 @@ def _by_activity(cases: Sequence[TestCase], per_case: dict[str, dict], metric: s
 
 
 def evaluate_split(
-    split: Split, catalog: Catalog, recommenders: Sequence[Recommender], config: EvalConfig, report: Report
+    split: Split, catalog: IndexSnapshot, recommenders: Sequence[Recommender], config: EvalConfig, report: Report
 ) -> list[dict]:
     """Fit every ranker on the split's training events and measure it in each mode and protocol."""
     cases = sample_cases(split.cases, config.max_users, config.seed)
@@ -169,7 +169,7 @@ def evaluate_split(
 
 def run_evaluation(
     events: pd.DataFrame,
-    catalog: Catalog,
+    catalog: IndexSnapshot,
     recommenders: Sequence[Recommender],
     config: EvalConfig,
     report: Report | None = None,

@@ -18,7 +18,7 @@ log = logging.getLogger("recsearch.service")
 
 
 @dataclass
-class Ranked:
+class RankedItem:
     """One candidate after ranking."""
 
     id: str
@@ -31,7 +31,7 @@ class Ranked:
 class Ranking:
     """The ordered candidates and whether (and why not) they were personalized."""
 
-    results: list[Ranked]
+    results: list[RankedItem]
     personalized: bool
     reason: str | None
     model_version: str | None
@@ -42,7 +42,7 @@ def retrieval_order(
     hits: Sequence[tuple[str, float]], reason: str, history_ids: list[str] | None = None, limit: int | None = None
 ) -> Ranking:
     """The (first ``limit``) candidates as they came, marked as not personalized."""
-    results = [Ranked(i, s, s) for i, s in hits[:limit]]
+    results = [RankedItem(i, s, s) for i, s in hits[:limit]]
     return Ranking(results, False, reason, None, history_ids or [])
 
 
@@ -106,7 +106,7 @@ def rank(
     return Ranking(results, True, None, version, history_ids)
 
 
-def _with_titles(deps: ServiceDeps, scored: list, limit: int | None = None) -> list[Ranked]:
+def _with_titles(deps: ServiceDeps, scored: list, limit: int | None = None) -> list[RankedItem]:
     # Sorted (stable) before the cut: the ranker's results come sorted, a stand-in's may not.
     kept = sorted(scored, key=lambda s: s.score, reverse=True)[:limit]
     top = deps.settings.service.explanations
@@ -115,7 +115,7 @@ def _with_titles(deps: ServiceDeps, scored: list, limit: int | None = None) -> l
     wanted = [e.item_id for explanations in shown for e in explanations]
     titles = deps.titles(list(dict.fromkeys(wanted))) if wanted else {}
     return [
-        Ranked(
+        RankedItem(
             s.id,
             float(s.score),
             float(s.retrieval_score),

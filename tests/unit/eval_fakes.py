@@ -5,18 +5,18 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ranker.evaluation.catalog import Catalog
+from ranker.evaluation.catalog import IndexSnapshot
 
 
-def make_catalog(texts: dict[str, str], embedder) -> Catalog:
+def make_catalog(texts: dict[str, str], embedder) -> IndexSnapshot:
     ids = list(texts)
-    return Catalog(ids, [texts[i] for i in ids], embedder.encode([texts[i] for i in ids]))
+    return IndexSnapshot(ids, [texts[i] for i in ids], embedder.encode([texts[i] for i in ids]))
 
 
 class FakeSearch:
-    """Brute-force k-NN and a word-overlap 'BM25' over a :class:`Catalog`."""
+    """Brute-force k-NN and a word-overlap 'BM25' over a :class:`IndexSnapshot`."""
 
-    def __init__(self, catalog: Catalog):
+    def __init__(self, catalog: IndexSnapshot):
         self.catalog = catalog
 
     def _top(self, scores, k, skip):

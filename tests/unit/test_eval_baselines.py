@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ranker.evaluation.baselines import Bm25LastItem, CoOccurrence, HistoryKnn, MostPopular
+from ranker.evaluation.baselines import Bm25LastItem, BoughtTogether, HistoryKnn, MostPopular
 from ranker.evaluation.runner import EvalConfig, run_evaluation, sampled_negatives
 from ranker.evaluation.splits import TestCase
 from tests.conftest import HashEmbedder
@@ -40,7 +40,7 @@ def test_most_popular_orders_by_purchases_and_can_skip_history(catalog):
 
 
 def test_co_occurrence_recommends_basket_partners(catalog):
-    co = CoOccurrence(catalog)
+    co = BoughtTogether(catalog)
     co.fit(TRAIN)
     assert co.recommend([case(["plate"])], 1, True)[0] == ["bowl"]
     assert co.recommend([case(["plate"])], 2, False)[0][:1] == ["bowl"]
@@ -75,7 +75,7 @@ def test_runner_reports_every_split_mode_and_protocol_with_paired_intervals(cata
         ("u4", "candle", "2024-01-04"), ("u4", "lamp", "2024-02-13"), ("u4", "plate", "2024-01-04"),
     ])  # fmt: skip
     search = FakeSearch(catalog)
-    rankers = [MostPopular(catalog), CoOccurrence(catalog), HistoryKnn(catalog, search), Bm25LastItem(catalog, search)]
+    rankers = [MostPopular(catalog), BoughtTogether(catalog), HistoryKnn(catalog, search), Bm25LastItem(catalog, search)]
     config = EvalConfig(ks=(1, 3), cutoff="2024-02-01", sampled_negatives=3, bootstrap_samples=50,
                         ci_metrics=("ndcg@3",), primary="ndcg@3")  # fmt: skip
     result = run_evaluation(log, catalog, rankers, config)

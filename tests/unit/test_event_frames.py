@@ -13,7 +13,7 @@ from cli.main import run
 from core.errors import InputError
 from core.settings import EventsSettings, Settings, StoreSettings, get_settings
 from core.store import open_store
-from ranker.evaluation.catalog import Catalog
+from ranker.evaluation.catalog import IndexSnapshot
 from ranker.feedback.catalog_sync import SetCatalog
 from ranker.feedback.events import EventIn
 from ranker.feedback.frames import FRAME_COLUMNS, events_frame, events_frame_from_file, load_events, read_event_file
@@ -59,7 +59,7 @@ def _capture(*args, **kwargs):
 @pytest.fixture
 def heavy_parts_faked(monkeypatch):
     """The index, the embedder and the fitting replaced; the events each command reads are captured."""
-    catalog = Catalog(["85123A"], ["WHITE HANGING HEART T-LIGHT HOLDER"], np.ones((1, 4), dtype=np.float32))
+    catalog = IndexSnapshot(["85123A"], ["WHITE HANGING HEART T-LIGHT HOLDER"], np.ones((1, 4), dtype=np.float32))
     import core.opensearch.client
     import ranker.evaluation.api
     import ranker.evaluation.catalog

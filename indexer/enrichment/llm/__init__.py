@@ -1,4 +1,4 @@
-"""LLM backends behind one small interface, used by the enrichment pipeline.
+"""LLM backends behind one small interface, used by the enricher.
 
     LLM (Protocol)             ``name`` + batched ``generate(list of chat conversations) -> list of texts``
     ├── LocalLLM               a Hugging Face causal LM on this machine (default SmolLM2-135M-Instruct from the
