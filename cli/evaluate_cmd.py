@@ -81,7 +81,7 @@ def evaluate(
     )
     extra = None
     if attention or checkpoint:
-        from ranker.evaluation.attention import attention_factory
+        from ranker.evaluation import attention_factory
 
         extra = attention_factory(settings, checkpoint or [], train=attention)
     with err.status("evaluating") as status:

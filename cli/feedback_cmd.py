@@ -8,7 +8,7 @@ import typer
 
 from cli.console import err, out, progress_bar
 from core.settings import get_settings
-from ranker.feedback import api as feedback_api
+import ranker.feedback as feedback_api
 
 app = typer.Typer(help="Import feedback events and keep them in step with the catalog.")
 

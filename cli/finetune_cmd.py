@@ -34,9 +34,9 @@ def finetune(
     list_: bool = typer.Option(False, "--list", help="List the fine-tuned versions and exit."),
 ) -> None:
     """Fine-tune the sentence-transformers model for k-NN on the history mean (RECSEARCH_FINETUNE_OBJECTIVE)."""
-    from ranker.finetune import loop as ft
-    from ranker.finetune.versions import list_versions
-    from ranker.finetune.check import describe_validation
+    from ranker.finetune import finetune_from_settings
+    from ranker.finetune import list_versions
+    from ranker.finetune import describe_validation
 
     settings = get_settings()
     if list_:
@@ -48,7 +48,7 @@ def finetune(
             )
         return
     with progress_bar("fine-tuning (steps)") as progress:
-        result = ft.finetune_from_settings(
+        result = finetune_from_settings(
             settings, events_path=events, events_format=fmt, events_mapping=mapping, alias=index, until=until,
             all_events=all_events, max_steps=max_steps, max_minutes=max_minutes,
             on_step=lambda s, n, _loss: progress(s, n),

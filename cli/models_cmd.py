@@ -15,7 +15,7 @@ app = typer.Typer(help="The registered ranker versions and which one is active."
 @app.command("list")
 def list_models() -> None:
     """Every ranker version with its validation metrics; * marks the active one."""
-    from ranker.model.registry import list_versions
+    from ranker.model import list_versions
 
     settings = get_settings()
     versions = list_versions(open_store(settings.store))
@@ -40,7 +40,7 @@ def list_models() -> None:
 @app.command("activate")
 def activate(version: str = typer.Argument(..., help="The version to serve, e.g. v3.")) -> None:
     """Make VERSION the active ranker (the service picks it up on its next model load)."""
-    from ranker.model.registry import activate_version
+    from ranker.model import activate_version
 
     settings = get_settings()
     found = activate_version(open_store(settings.store), version)
@@ -50,7 +50,7 @@ def activate(version: str = typer.Argument(..., help="The version to serve, e.g.
 
 def warn_if_profiles_short(found, profile_length: int) -> None:
     """A warning line when profiles are shorter than the history the model reads (a train/serve skew)."""
-    from ranker.model.registry import profile_shortfall
+    from ranker.model import profile_shortfall
 
     shortfall = profile_shortfall(found.history_needed, profile_length) if found.history_needed else None
     if shortfall:

@@ -32,8 +32,8 @@ def train(
     ),
 ) -> None:
     """Train the attention reranker (next-item objective, time-based validation) and register a version."""
-    from ranker.training.options import TrainOptions
-    from ranker.training.api import train_and_register
+    from ranker.training import TrainOptions
+    from ranker.training import train_and_register
 
     settings = get_settings()
     options = TrainOptions.from_settings(settings.ranker, epochs=epochs, seed=seed, device=device)

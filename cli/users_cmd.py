@@ -10,7 +10,7 @@ from rich.table import Table
 
 from cli.console import err, out
 from core.settings import get_settings
-from ranker.feedback import api as feedback_api
+import ranker.feedback as feedback_api
 
 app = typer.Typer(help="Show, export or delete what is stored about one user.")
 

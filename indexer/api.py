@@ -13,7 +13,7 @@ from core.rows import write_rejects
 from indexer.catalog import CatalogRead, FieldMapping, Item, read_catalog
 from core.opensearch.client import make_client, translate_errors
 from core.embedding import Embedder, embedder_for
-from indexer.enrichment.enricher import Enricher, Enrichment, EnrichStats
+from indexer.enrichment import Enricher, Enrichment, EnrichStats
 from core.errors import InputError
 from indexer.index import IndexVersion, ItemsIndex
 from indexer.search import MODES, Hit, bm25_search, hybrid_search, knn_search
@@ -35,9 +35,9 @@ def ping(settings: Settings) -> dict:
 
 def make_enricher(settings: Settings, embedder: Embedder, llm=None) -> Enricher:
     """The enricher the ``RECSEARCH_ENRICH_*`` settings describe, its cache in the SQL store."""
-    from indexer.enrichment.cache import EnrichmentCache
-    from indexer.enrichment.llm import load_llm
-    from indexer.enrichment.prompt import load_prompt
+    from indexer.enrichment import EnrichmentCache
+    from indexer.enrichment import load_llm
+    from indexer.enrichment import load_prompt
     from core.store import open_store
 
     e = settings.enrich

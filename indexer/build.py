@@ -23,7 +23,7 @@ from core.rows import Reject
 from indexer.catalog import Item
 from core.opensearch.client import translate_errors
 from core.embedding import Embedder
-from indexer.enrichment.enricher import Enrichment, enriched_text
+from indexer.enrichment import Enrichment, enriched_text
 from core.errors import OpenSearchError
 from core.opensearch.documents import iter_documents
 from indexer.index import BUILDING, SCHEMA_VERSION, ItemsIndex

@@ -16,7 +16,7 @@ from indexer.build import BuildResult, bulk_load, delete_missing, document_actio
 from indexer.catalog import Item
 from core.opensearch.client import translate_errors
 from core.embedding import Embedder
-from indexer.enrichment.enricher import Enrichment
+from indexer.enrichment import Enrichment
 from core.errors import ConfigError
 from indexer.index import SCHEMA_VERSION, ItemsIndex
 

@@ -38,6 +38,10 @@ def iter_documents(client: OpenSearch, index: str, fields: list[str], page_size:
         after = hits[-1]["sort"]
 
 
+#: The fields :meth:`ItemDocuments.texts` reads.
+TEXT_FIELDS = ["enriched_text", "text", "title"]
+
+
 @dataclass
 class ItemDocuments:
     """Every document of one index version as columns: ``ids`` and, per field read, one value per id (None where a
@@ -50,6 +54,12 @@ class ItemDocuments:
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    def texts(self) -> list[str]:
+        """The text each item's vector embeds: the enriched text where the index holds one, else the item's own text,
+        else its title (read with :data:`TEXT_FIELDS`)."""
+        c = self.columns
+        return [e or t or title or "" for e, t, title in zip(c["enriched_text"], c["text"], c["title"], strict=True)]
 
 
 def read_items(client: OpenSearch, name: str, fields: list[str], url: str = "", page_size: int = 1000) -> ItemDocuments:

@@ -1,1 +1,20 @@
-"""TODO"""
+"""LLM enrichment of item text: a prompt, an LLM backend (a local model or any OpenAI-compatible endpoint), the
+grounding checks that keep only what the source text supports, and the cache that makes a rebuild call no LLM."""
+
+from indexer.enrichment.cache import EnrichmentCache
+from indexer.enrichment.enricher import Enricher, Enrichment, EnrichStats, enriched_text
+from indexer.enrichment.llm import LLM, Messages, load_llm
+from indexer.enrichment.prompt import PromptTemplate, load_prompt
+
+__all__ = [
+    "LLM",
+    "EnrichStats",
+    "Enricher",
+    "Enrichment",
+    "EnrichmentCache",
+    "Messages",
+    "PromptTemplate",
+    "enriched_text",
+    "load_llm",
+    "load_prompt",
+]

@@ -1,7 +1,18 @@
 """Offline evaluation of rankers: time and leave-last-out splits, full-ranking and sampled-negatives metrics,
-baselines, paired bootstrap intervals and reports. ``recadmin evaluate`` calls :func:`evaluate`."""
+baselines, the attention ranker measured on what the service serves, paired bootstrap intervals and reports.
+``recadmin evaluate`` calls :func:`evaluate`."""
 
 from ranker.evaluation.api import EvaluateRequest, EvaluationRun, evaluate, parse_indexes
+from ranker.evaluation.attention import AttentionReranker, attention_factory
 from ranker.evaluation.runner import EvalConfig, run_evaluation
 
-__all__ = ["EvalConfig", "EvaluateRequest", "EvaluationRun", "evaluate", "parse_indexes", "run_evaluation"]
+__all__ = [
+    "AttentionReranker",
+    "EvalConfig",
+    "EvaluateRequest",
+    "EvaluationRun",
+    "attention_factory",
+    "evaluate",
+    "parse_indexes",
+    "run_evaluation",
+]

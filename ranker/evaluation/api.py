@@ -23,7 +23,7 @@ from ranker.evaluation.catalog import IndexSnapshot, OpenSearchItems, load_catal
 from ranker.evaluation.reembed import cached_embedder
 from ranker.evaluation.report import write_reports
 from ranker.evaluation.runner import EvalConfig, run_evaluation
-from ranker.feedback.frames import load_events
+from ranker.feedback import load_events
 
 #: Builds extra rankers (e.g. the attention reranker) from the loaded indexes: {label: (catalog, search)}.
 RankerFactory = Callable[[dict[str, tuple[IndexSnapshot, OpenSearchItems]]], list[Recommender]]

@@ -19,9 +19,9 @@ import pandas as pd
 
 from ranker.evaluation.catalog import IndexSnapshot, ItemSearch
 from ranker.evaluation.splits import TestCase
-from ranker.feedback.profiles import Interaction
-from ranker.model.candidates import candidate_pool, history_vector, retrieval_scores
-from ranker.model.item_vectors import ItemVectors
+from ranker.feedback import Interaction
+from ranker.model import candidate_pool, history_vector, retrieval_scores
+from ranker.model import ItemVectors
 
 
 class AttentionReranker:
@@ -54,14 +54,14 @@ class AttentionReranker:
         self.vectors = ItemVectors.from_arrays(catalog.ids, stored, None, catalog.prices)
 
     def fit(self, train: pd.DataFrame) -> None:
-        from ranker.model.checkpoint import Checkpoint
-        from ranker.model.scoring import Scorer
+        from ranker.model import Checkpoint
+        from ranker.model import Scorer
 
         if self.fixed is not None:
             checkpoint = self.fixed
         else:
-            from ranker.training.fit import fit
-            from ranker.training.options import TrainOptions
+            from ranker.training import fit
+            from ranker.training import TrainOptions
 
             from core.settings import RankerSettings
 
@@ -102,7 +102,7 @@ class AttentionReranker:
 
     def score(self, case: TestCase, items: Sequence[str]) -> np.ndarray:
         """Scores of given items (the sampled protocol), retrieval scored as the pool scores it."""
-        from ranker.model.scoring import Candidate
+        from ranker.model import Candidate
 
         history = self._history(case)
         vector = history_vector(history, self.vectors, self.scorer.config.history_length)
@@ -118,8 +118,8 @@ def attention_factory(settings, checkpoints: Sequence[str] = (), train: bool = T
     each split's training events (``train``), and one row per fixed checkpoint file on the primary index."""
 
     def build(loaded: dict) -> list:
-        from ranker.model.checkpoint import load_checkpoint
-        from ranker.training.options import TrainOptions
+        from ranker.model import load_checkpoint
+        from ranker.training import TrainOptions
 
         e = settings.evaluation
         options = TrainOptions.from_settings(settings.ranker, epochs=e.ranker_epochs)

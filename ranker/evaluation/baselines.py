@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ranker.evaluation.catalog import IndexSnapshot, ItemSearch
-from ranker.model.item_stats import TREND_DAYS
+from ranker.model import TREND_DAYS
 from ranker.evaluation.splits import TestCase
 
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from core.opensearch.client import translate_errors
 from core.errors import IndexMissing, OpenSearchError
-from core.opensearch.documents import read_items
+from core.opensearch.documents import TEXT_FIELDS, read_items
 from indexer.search import knn_query
 
 if TYPE_CHECKING:
@@ -78,7 +78,7 @@ def load_catalog(client: OpenSearch, alias: str, url: str = "", embed: EmbedFn |
     An item's text is the text its vector embeds (the enriched text where the index holds one). When the cluster
     cannot return the stored vectors and ``embed`` is given, the texts are embedded again with the model named in the
     index's ``_meta.embedding_model``: the same model on the same text gives the indexed vectors."""
-    fields = ["text", "enriched_text", "title", "price"]
+    fields = [*TEXT_FIELDS, "price"]
     try:
         docs = read_items(client, alias, [*fields, "vector"], url)
         vectors = docs.columns["vector"]
@@ -92,14 +92,13 @@ def load_catalog(client: OpenSearch, alias: str, url: str = "", embed: EmbedFn |
     meta = {**docs.meta, "version": docs.version}
     if not docs.ids:
         raise IndexMissing(f"index '{alias}' on {url} has no items")
-    c = docs.columns
-    texts = [e or t or title or "" for e, t, title in zip(c["enriched_text"], c["text"], c["title"], strict=True)]
+    texts = docs.texts()
     if vectors is None:
         vectors = embed(str(meta["embedding_model"]), texts)
         meta["vectors"] = "re-embedded locally (the cluster could not return stored vectors)"
     stored = np.asarray(vectors, dtype=np.float32)
     unit = stored / np.maximum(np.linalg.norm(stored, axis=1, keepdims=True), 1e-12)
-    return IndexSnapshot(docs.ids, texts, unit, meta, list(c["price"]), stored)
+    return IndexSnapshot(docs.ids, texts, unit, meta, list(docs.columns["price"]), stored)
 
 
 def _must_not(ids: Sequence[str]) -> list[dict]:

@@ -16,7 +16,7 @@ import pandas as pd
 from ranker.evaluation.baselines import Recommender
 from ranker.evaluation.bootstrap import paired_bootstrap
 from ranker.evaluation.catalog import IndexSnapshot
-from ranker.evaluation.metrics import case_metrics, coverage, means, rank_of_first, sampled_metrics, stack
+from ranker.metrics import case_metrics, coverage, means, rank_of_first, sampled_metrics, stack
 from ranker.evaluation.splits import Split, TestCase, leave_last_out, sample_cases, time_split
 
 MODES = ("eligible", "excluded")

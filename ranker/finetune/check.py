@@ -17,7 +17,7 @@ def heldout_check(
     eligible; ``*_excluded``: history items removed from the ranking and from the targets; ``pair_recall@10``:
     the held-out pair's positive among the 10 nearest catalog items of its anchor (the anchor itself left out).
     ``vectors`` are the unit-length vectors of ``items``, in that order."""
-    from ranker.evaluation.metrics import case_metrics
+    from ranker.metrics import case_metrics
 
     position = {item: i for i, item in enumerate(items)}
     ids = np.asarray(items)

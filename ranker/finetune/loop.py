@@ -347,17 +347,16 @@ def finetune_from_settings(
     texts from the live index, train, save. The events are those the evaluation reads (its event types, items in
     the catalog)."""
     from core.opensearch.client import make_client
-    from ranker.evaluation.catalog import load_catalog
-    from ranker.evaluation.reembed import cached_embedder
-    from ranker.feedback.frames import load_events
+    from core.opensearch.documents import TEXT_FIELDS, read_items
+    from ranker.feedback import load_events
 
     alias = alias or settings.opensearch.index_alias
-    catalog = load_catalog(make_client(settings.opensearch), alias, settings.opensearch.url, cached_embedder(settings))
+    docs = read_items(make_client(settings.opensearch), alias, TEXT_FIELDS, settings.opensearch.url)
     events = load_events(settings, events_path, fmt=events_format, mapping=events_mapping,
                          types=settings.evaluation.event_types, catalog_only=True)  # fmt: skip
     cutoff = None if all_events else (pd.Timestamp(until) if until else default_until(settings, events))
-    texts = {item: text for item, text in zip(catalog.ids, catalog.texts, strict=True) if text}
-    enriched = bool(catalog.meta.get("enriched_items") or catalog.meta.get("enrichment"))
+    texts = {item: text for item, text in zip(docs.ids, docs.texts(), strict=True) if text}
+    enriched = bool(docs.meta.get("enriched_items") or docs.meta.get("enrichment"))
     source = f"index {alias} ({'enriched' if enriched else 'catalog'} text)"
     return finetune(
         settings, events, texts, until=cutoff, max_steps=max_steps, max_minutes=max_minutes,

@@ -1,1 +1,62 @@
-"""TODO"""
+"""The model and what serves it: the attention network, its features and item statistics, checkpoints, the model
+registry, in-process scoring with explanations, and the candidate pool of recommendations.
+
+Knows nothing about where events come from: training (:mod:`ranker.training`) builds its examples, the service and
+the evaluation hand it histories and candidates.
+"""
+
+from ranker.model.candidates import Pool, candidate_pool, history_vector, retrieval_scores
+from ranker.model.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from ranker.model.cooccurrence import CoOccurrence, history_sums
+from ranker.model.explanations import Explanation, Scored
+from ranker.model.features import FEATURE_NAMES, candidate_features, history_mean, recency_buckets
+from ranker.model.item_stats import TREND_DAYS, AlignedStats, ItemStats, repeat_rates
+from ranker.model.item_vectors import ItemVectors
+from ranker.model.network import AttentionRanker, RankerConfig
+from ranker.model.registry import (
+    ModelVersion,
+    activate_version,
+    active_version,
+    list_versions,
+    load_active,
+    next_version,
+    profile_shortfall,
+    register,
+)
+from ranker.model.scoring import Candidate, HistoryEntry, Scorer
+
+__all__ = [
+    "FEATURE_NAMES",
+    "TREND_DAYS",
+    "AlignedStats",
+    "AttentionRanker",
+    "Candidate",
+    "Checkpoint",
+    "CoOccurrence",
+    "Explanation",
+    "HistoryEntry",
+    "ItemStats",
+    "ItemVectors",
+    "ModelVersion",
+    "Pool",
+    "RankerConfig",
+    "Scored",
+    "Scorer",
+    "activate_version",
+    "active_version",
+    "candidate_features",
+    "candidate_pool",
+    "history_mean",
+    "history_sums",
+    "history_vector",
+    "list_versions",
+    "load_active",
+    "load_checkpoint",
+    "next_version",
+    "profile_shortfall",
+    "recency_buckets",
+    "register",
+    "repeat_rates",
+    "retrieval_scores",
+    "save_checkpoint",
+]

@@ -26,7 +26,7 @@ class EventsActivity:
         with self._lock:
             if self._at and time.monotonic() - self._at < self.refresh_s:
                 return
-            from ranker.feedback.frames import events_frame
+            from ranker.feedback import events_frame
 
             frame = events_frame(self.engine)
             if len(frame):

@@ -19,7 +19,7 @@ import numpy as np
 from core.embedding import Embedder
 from core.errors import ComponentUnavailable
 from core.settings import Settings
-from ranker.model.registry import active_version, load_active, profile_shortfall
+from ranker.model import active_version, load_active, profile_shortfall
 from ranker.service.activity import EventsActivity
 from ranker.service.index_client import ServiceIndex
 from ranker.service.lazy import Lazy
@@ -96,12 +96,12 @@ class ServiceDeps:
         return self._engine
 
     def _load_profiles(self) -> ProfileSource:
-        from ranker.feedback.profiles import ProfileStore
+        from ranker.feedback import ProfileStore
 
         return ProfileStore(self._store_engine(), self.settings)
 
     def _load_vectors(self) -> VectorSource:
-        from ranker.model.item_vectors import ItemVectors
+        from ranker.model import ItemVectors
 
         return ItemVectors.from_index(self.settings)
 
@@ -109,7 +109,7 @@ class ServiceDeps:
         return EventsActivity(self._store_engine())
 
     def _load_ranker(self) -> Ranker:
-        from ranker.model.scoring import Scorer
+        from ranker.model import Scorer
 
         checkpoint = load_active(self._store_engine())
         shortfall = profile_shortfall(checkpoint.config.history_needed, self.settings.events.history_length)

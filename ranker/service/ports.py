@@ -11,10 +11,10 @@ from typing import Any, Protocol
 import numpy as np
 
 from indexer.search import Hit
-from ranker.feedback.profiles import IngestResult, Interaction
-from ranker.model.explanations import Scored
-from ranker.model.network import RankerConfig
-from ranker.model.scoring import Candidate, HistoryEntry
+from ranker.feedback import IngestResult, Interaction
+from ranker.model import Scored
+from ranker.model import RankerConfig
+from ranker.model import Candidate, HistoryEntry
 
 
 class ProfileSource(Protocol):

@@ -9,7 +9,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from ranker.model.scoring import Candidate
+from ranker.model import Candidate
 from ranker.service.deps import ServiceDeps
 from core.errors import ComponentUnavailable
 from ranker.service.metrics import ServiceMetrics

@@ -13,10 +13,10 @@ import pandas as pd
 
 from core.settings import Settings
 from core.store import open_store
-from ranker.feedback.frames import load_events
-from ranker.model.checkpoint import Checkpoint, save_checkpoint
-from ranker.model.item_vectors import ItemVectors
-from ranker.model.registry import ModelVersion, active_version, next_version, register
+from ranker.feedback import load_events
+from ranker.model import Checkpoint, save_checkpoint
+from ranker.model import ItemVectors
+from ranker.model import ModelVersion, active_version, next_version, register
 from core.paths import ranker_models
 from core.progress import ProgressFn
 from ranker.training.fit import FitResult, fit

@@ -21,10 +21,10 @@ from core.errors import InputError
 from core.progress import ProgressFn
 from core.settings import RankerSettings
 from ranker.training.examples import Batch, NextItemData, build_examples, make_batch
-from ranker.model.features import FEATURE_NAMES
-from ranker.model.item_stats import ItemStats
-from ranker.model.item_vectors import ItemVectors
-from ranker.model.network import AttentionRanker, RankerConfig
+from ranker.model import FEATURE_NAMES
+from ranker.model import ItemStats
+from ranker.model import ItemVectors
+from ranker.model import AttentionRanker, RankerConfig
 from ranker.training.negatives import hard_draw_rates, neighbour_steps, sample_hard, sample_negatives
 from ranker.training.options import TrainOptions
 from ranker.training.validation import Validator

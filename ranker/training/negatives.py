@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import sparse
 
-from ranker.model.cooccurrence import history_sums
+from ranker.model import history_sums
 from ranker.training.examples import NextItemData, feature_history
 
 

@@ -13,8 +13,8 @@ from collections.abc import Callable
 import numpy as np
 
 from ranker.training.examples import Batch, NextItemData, make_batch
-from ranker.model.item_stats import AlignedStats
-from ranker.model.network import RankerConfig
+from ranker.model import AlignedStats
+from ranker.model import RankerConfig
 from ranker.training.negatives import sample_hard, sample_negatives
 
 

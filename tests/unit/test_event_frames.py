@@ -77,6 +77,10 @@ def heavy_parts_faked(monkeypatch):
     for module in (ranker.evaluation.api, ranker.evaluation.reembed):
         monkeypatch.setattr(module, "cached_embedder", lambda *a, **k: None)
     monkeypatch.setattr(ranker.evaluation.api, "OpenSearchItems", lambda *a, **k: None)
+    import core.opensearch.documents as documents
+
+    texts = {"enriched_text": [""], "text": [catalog.texts[0]], "title": [catalog.texts[0]]}
+    monkeypatch.setattr(documents, "read_items", lambda *a, **k: documents.ItemDocuments("v1", {}, catalog.ids, texts))
 
 
 def _entry_point_events(settings: Settings, path) -> dict[str, pd.DataFrame]:

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from ranker.evaluation.metrics import case_metrics, coverage, rank_of_first, sampled_metrics, stack
+from ranker.metrics import case_metrics, coverage, rank_of_first, sampled_metrics, stack
 
 RANKED = ["a", "b", "c", "d", "e"]
 TARGETS = {"b", "d", "x"}  # x is never retrieved

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from indexer.search import Hit
 from ranker.service.auth import require
 from core.errors import ComponentUnavailable
-from ranker.model.candidates import Pool, candidate_pool
+from ranker.model import Pool, candidate_pool
 from ranker.service.deps import ServiceDeps
 from ranker.service.ranking import Ranking, empty_history_reason, load_history, rank, retrieval_order
 from ranker.service.routes.common import check_k, deps_of, item_results, metrics_of
