@@ -19,6 +19,8 @@ Data: Chen, D. (2015). Online Retail [Dataset]. UCI Machine Learning Repository.
 
 from __future__ import annotations
 
+from tests.paths import ROOT
+
 import argparse
 import json
 import sys
@@ -26,7 +28,6 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 DATA = ROOT.parent / "shared" / "data" / "online_retail" / "online_retail.parquet"
 

@@ -19,6 +19,8 @@
 
 from __future__ import annotations
 
+from tests.paths import ROOT
+
 import argparse
 import json
 import os
@@ -31,7 +33,6 @@ import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 DATA = ROOT.parent / "shared" / "data" / "online_retail" / "online_retail.parquet"
 

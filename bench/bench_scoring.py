@@ -19,6 +19,8 @@ default shape (attention 64, hidden 64), untrained but seeded: a trained one cos
 
 from __future__ import annotations
 
+from tests.paths import ROOT
+
 import argparse
 import json
 import os
@@ -33,7 +35,6 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 GOAL_P99_MS = 1.0

@@ -21,6 +21,8 @@ seeded, untrained network of the default shape: it costs exactly what a trained 
 
 from __future__ import annotations
 
+from tests.paths import ROOT
+
 import argparse
 import json
 import os
@@ -37,7 +39,6 @@ import httpx
 import numpy as np
 import pandas as pd
 
-ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from core.settings import OpenSearchSettings, Settings, StoreSettings  # noqa: E402

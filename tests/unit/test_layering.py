@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+from tests.paths import ROOT
+
 import ast
 import importlib
 import shutil
@@ -14,7 +16,6 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
 PRODUCTION = ("cli", "core", "indexer", "ranker")
 #: Sub-packages whose modules are private to them: others import the names of their ``__all__`` from the package.
 SURFACES = ("ranker.feedback", "ranker.model", "ranker.training", "ranker.finetune", "ranker.evaluation",

@@ -1,0 +1,123 @@
+"""`recadmin evaluate` and `recadmin finetune` on a small real slice: the real OpenSearch node, real SQLite-free
+event files, the real attention trainer and scorer, real MiniLM for fine-tuning."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from indexer import api
+from core.errors import IndexMissing, InputError
+from ranker.evaluation import EvaluateRequest, evaluate
+from ranker.evaluation.catalog import OpenSearchItems, load_catalog
+from tests.paths import DATA
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def retail_slice(tmp_path_factory):
+    """The 250 best-selling stock codes of Online Retail and the purchases of them (transactions file)."""
+    frame = pd.read_parquet(DATA)
+    top = frame["StockCode"].str.upper().value_counts().index[:250]
+    path = tmp_path_factory.mktemp("retail") / "slice.parquet"
+    frame[frame["StockCode"].str.upper().isin(top)].to_parquet(path)
+    return path
+
+
+def test_evaluate_the_baselines_and_the_attention_ranker_on_the_real_index(settings, fake_embedder, retail_slice):
+    from ranker.evaluation.attention import attention_factory
+
+    api.build_from_catalog(settings, retail_slice, embedder=fake_embedder)
+    s = settings.model_copy(update={"evaluation": settings.evaluation.model_copy(update={
+        "max_users": 40, "bootstrap_samples": 100, "ranker_epochs": 1, "ranker_train_examples": 2000,
+        "sampled_negatives": 20, "candidates": 50,
+    })})  # fmt: skip
+    request = EvaluateRequest(events=retail_slice, reports_dir=settings.state_dir / "reports", name="slice")
+    done = evaluate(s, request, extra_rankers=attention_factory(s))
+    result = json.loads(done.json_path.read_text())
+    assert "<img src='data:image/png;base64," in done.html_path.read_text()
+    runs = {(r["split"], r["mode"], r["protocol"]): r for r in result["runs"]}
+    assert len(runs) == 8
+    names = [row["name"] for row in runs[("time", "eligible", "full")]["rows"]]
+    assert names == ["most-popular", "recently-popular", "repeat-then-popular", "repeat-then-recently-popular",
+                     "co-occurrence", "bm25-last-item", "knn-history-mean[base]", "attention[base]"]  # fmt: skip
+    for split in result["splits"]:
+        assert 0 < split["evaluated_users"] <= 40
+    for run in result["runs"]:
+        assert run["cases"] > 0 and run["best_baseline"] in names
+        for row in run["rows"]:
+            assert row["metrics"]["hr@50"] > 0, (run["split"], run["mode"], run["protocol"], row["name"])
+            if row["name"] != run["best_baseline"]:
+                ci = row["vs_best_baseline"]["ndcg@10"]
+                assert ci["low"] <= ci["diff"] <= ci["high"]
+    eligible, excluded = runs[("time", "eligible", "full")], runs[("time", "excluded", "full")]
+    assert eligible["repeat_targets"] > 0 and excluded["repeat_targets"] == 0
+    assert excluded["targets"] == eligible["targets"] - eligible["repeat_targets"]
+
+
+def test_real_index_searches_respect_exclusions(settings, fake_embedder, retail_slice):
+    api.build_from_catalog(settings, retail_slice, embedder=fake_embedder)
+    from core.opensearch.client import make_client
+
+    client = make_client(settings.opensearch)
+    catalog = load_catalog(client, settings.opensearch.index_alias, settings.opensearch.url)
+    search = OpenSearchItems(client, settings.opensearch.index_alias, batch=2)
+    skip = catalog.ids[:5]
+    (near, far) = search.knn(catalog.vectors[:2], 10, [skip, []])
+    assert near and not set(i for i, _ in near) & set(skip)
+    assert far[0][0] == catalog.ids[1]  # an item is its own nearest neighbour
+    (hits,) = search.bm25([catalog.text_of(catalog.ids[0])], 5, [[catalog.ids[0]]])
+    assert hits and catalog.ids[0] not in [i for i, _ in hits]
+    scores = search.bm25_scores(catalog.text_of(catalog.ids[0]), catalog.ids[:3])
+    assert scores[catalog.ids[0]] > 0
+
+
+def test_evaluate_errors_are_clear(settings, tmp_path):
+    with pytest.raises(IndexMissing, match="does not exist"):
+        evaluate(settings, EvaluateRequest(events=DATA))
+    bad = tmp_path / "events.csv"
+    bad.write_text("user_id,item_id\n1,a\n")
+    from ranker.feedback.frames import events_frame_from_file
+
+    with pytest.raises(InputError, match="events.csv: field 'type': column 'type' for type not found"):
+        events_frame_from_file(bad)
+
+
+def test_finetune_saves_a_loadable_version_trained_before_the_cutoff(settings, minilm, retail_slice):
+    from core.embedding import load_embedder
+    from ranker.finetune.versions import list_versions
+    from ranker.finetune.loop import finetune_from_settings
+
+    api.build_from_catalog(settings, retail_slice, embedder=minilm)
+    s = settings.model_copy(update={"finetune": settings.finetune.model_copy(update={"batch_size": 8})})
+    result = finetune_from_settings(s, events_path=retail_slice, max_steps=2)
+    assert result.steps == 2 and result.stopped_by == "max_steps"
+    assert 0 <= result.selected_step <= result.steps  # the weights of the best held-out check are the ones saved
+    assert {"history_mean_ndcg@10_before", "history_mean_ndcg@10_after"} <= set(result.validation)
+    assert pd.Timestamp(result.until) < pd.read_parquet(retail_slice)["InvoiceDate"].max()
+    tuned = load_embedder(str(result.path))
+    assert tuned.encode(["heart t-light holder"]).shape == (1, minilm.dimension)
+    assert [v["version"] for v in list_versions(s)] == [result.version]
+
+
+def test_events_come_from_the_store_when_no_file_is_given(settings):
+    from datetime import datetime
+
+    from core.store import open_store
+    from ranker.feedback.frames import load_events
+    from ranker.feedback.events import EventIn
+    from ranker.feedback.profiles import ProfileStore
+
+    engine = open_store(settings.store)
+    ProfileStore(engine, settings).ingest([
+        EventIn(user_id="u1", item_id="a", type="purchase", ts=datetime(2024, 1, 1)),
+        EventIn(user_id="u1", item_id="b", type="view", ts=datetime(2024, 1, 2)),
+        EventIn(user_id="u2", item_id="c", type="purchase", ts=datetime(2024, 1, 3)),
+    ])  # fmt: skip
+    events = load_events(settings, types=settings.evaluation.event_types)
+    assert events[["user_id", "item_id", "type"]].values.tolist() == [["u1", "a", "purchase"], ["u2", "c", "purchase"]]
+    with pytest.raises(InputError, match="no events of type view2"):
+        load_events(settings, types=["view2"])

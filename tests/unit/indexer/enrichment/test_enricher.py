@@ -1,0 +1,111 @@
+"""The enrichment pipeline with a scripted LLM, the real grounding checks and the real SQLite cache."""
+
+from __future__ import annotations
+
+
+import pytest
+
+from indexer.catalog import Item
+from indexer.enrichment.enricher import Enricher, enriched_text
+from indexer.enrichment.cache import EnrichmentCache
+from core.errors import GroundingFailure
+from indexer.enrichment.grounding import clean_attributes, ground, parse_answer
+from indexer.enrichment.prompt import load_prompt
+from core.settings import StoreSettings
+from core.store import open_store
+from tests.fakes.embedder import HashEmbedder
+from tests.fakes.llm import ScriptedLLM, answer
+
+
+@pytest.fixture
+def cache(tmp_path):
+    engine = open_store(StoreSettings(url=f"sqlite:///{tmp_path / 'store.db'}"))
+    return EnrichmentCache(engine, "scripted", "enrich-v1")
+
+
+def make_enricher(llm, cache=None, attempts=2, threshold=0.3):
+    return Enricher(llm, HashEmbedder(64), load_prompt(), cache, batch_size=2, threshold=threshold, attempts=attempts)
+
+
+MUG = Item("1", "RED ENAMEL MUG")
+HEART = Item("2", "WHITE HANGING HEART T-LIGHT HOLDER")
+BAG = Item("3", "JUMBO BAG RED RETROSPOT")
+
+
+def test_grounded_answers_become_enrichments_and_attributes_are_cleaned(cache):
+    llm = ScriptedLLM({
+        "RED ENAMEL MUG": [answer("A red enamel mug for tea.", colour="red", material="enamel", category="kitchen",
+                                  keywords=["mug", "cup", "mug"])],
+        "WHITE HANGING HEART T-LIGHT HOLDER": [answer("A white hanging heart holder for a t-light.",
+                                                      colour="white", material="glass", style="WHITE HANGING HEART T-LIGHT HOLDER")],
+    })  # fmt: skip
+    out = make_enricher(llm, cache).enrich([MUG, HEART])
+    mug, heart = out["1"], out["2"]
+    assert mug.ok and mug.description == "A red enamel mug for tea."
+    assert mug.attributes == {"category": "kitchen", "material": "enamel", "colour": "red", "keywords": ["mug", "cup"]}
+    assert mug.model == "scripted" and mug.prompt_version == "enrich-v1" and not mug.cached
+    assert heart.ok and heart.attributes == {"colour": "white"}  # glass is made up; the style only repeats the title
+    assert "red enamel mug for tea" in enriched_text(MUG, mug).lower() and "RED ENAMEL MUG" in enriched_text(MUG, mug)
+
+
+def test_unsupported_claims_are_retried_with_the_reason_then_dropped(cache):
+    llm = ScriptedLLM({
+        "RED ENAMEL MUG": [answer("A blue glass mug."), answer("A red enamel mug.")],  # fixed on the retry
+        "JUMBO BAG RED RETROSPOT": ["no json here", answer("A wooden bag.")],  # never grounded
+    })  # fmt: skip
+    enricher = make_enricher(llm, cache, attempts=2)
+    out = enricher.enrich([MUG, BAG])
+    assert out["1"].ok and out["1"].description == "A red enamel mug."
+    assert not out["3"].ok and "wood" in out["3"].reason and out["3"].description == ""
+    assert enricher.stats.llm_calls == 2 and enricher.stats.accepted == 1 and enricher.stats.rejected == 1
+    assert enriched_text(BAG, out["3"]) == BAG.text()  # a dropped enrichment never replaces the original
+
+
+def test_cache_makes_a_second_run_call_no_llm_and_keys_on_content_model_and_prompt(cache, tmp_path):
+    llm = ScriptedLLM({"RED ENAMEL MUG": [answer("A red enamel mug.")], "JUMBO BAG RED RETROSPOT": ["broken"]})
+    make_enricher(llm, cache).enrich([MUG, BAG])
+    calls = len(llm.calls)
+    again = make_enricher(llm, cache).enrich([MUG, BAG])
+    assert len(llm.calls) == calls  # no LLM call at all, rejected outcomes included
+    assert again["1"].cached and again["1"].description == "A red enamel mug." and not again["3"].ok
+    changed = Item("1", "RED ENAMEL MUG", description="Large")
+    llm.answers["RED ENAMEL MUG"] = [answer("A large red enamel mug.")]
+    assert not make_enricher(llm, cache).enrich([changed])["1"].cached  # new content hash -> new enrichment
+    other_prompt = EnrichmentCache(cache.engine, "scripted", "enrich-v2")
+    assert other_prompt.get_many([MUG.content_hash()]) == {}
+
+
+def test_similarity_threshold_drops_drifting_descriptions():
+    embedder = HashEmbedder(256)
+    with pytest.raises(GroundingFailure, match="drifted"):
+        ground(answer("Delicious chocolate cookies for children."), "RED ENAMEL MUG", "RED ENAMEL MUG", embedder, 0.3)
+    ok = ground(answer("A red enamel mug for your kitchen."), "RED ENAMEL MUG", "RED ENAMEL MUG", embedder, 0.3)
+    assert ok.similarity >= 0.3
+
+
+@pytest.mark.parametrize(
+    "text, reason",
+    [
+        ("Sure! Here it is", "no JSON object"),
+        ('{"description": ', "not valid JSON"),
+        (answer("RED ENAMEL MUG"), "only repeats the title"),
+        (answer("a mug a mug a mug a mug a mug a mug a mug"), "repeats itself"),
+        (answer(""), "no description"),
+    ],
+)
+def test_answers_that_cannot_be_used_name_the_reason(text, reason):
+    with pytest.raises(GroundingFailure, match=reason):
+        ground(text, "RED ENAMEL MUG", "RED ENAMEL MUG", HashEmbedder(), 0.0)
+
+
+def test_parse_tolerates_fences_trailing_commas_and_truncation():
+    assert parse_answer('```json\n{"description": "x", "keywords": ["a",],}\n```')["keywords"] == ["a"]
+    cut = parse_answer('{"description": "A red mug.", "colour": "red", "keywords": ["mug", "cu')
+    assert cut == {"description": "A red mug.", "colour": "red", "keywords": ["mug"]}
+
+
+def test_nested_attributes_and_color_spelling():
+    raw = {"description": "x", "attributes": {"color": "Red", "material": "cotton", "occasion": "Christmas"}}
+    assert clean_attributes(raw, "RED COTTON BAG", "RED COTTON BAG") == {
+        "colour": "Red", "material": "cotton", "occasion": "Christmas"
+    }  # fmt: skip

@@ -1,0 +1,103 @@
+"""Access and input limits: API key scopes, 4xx naming the field for invalid or oversized requests."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.fakes.service import make_app
+
+HITS = [{"id": "A1", "score": 0.5}]
+EVENT = {"events": [{"user_id": "u9", "item_id": "A1", "type": "purchase"}]}
+
+
+@pytest.fixture
+def secured() -> TestClient:
+    app, _ = make_app(service={"read_api_keys": "r-key,r-key-2", "write_api_keys": "w-key"})
+    return TestClient(app)
+
+
+def test_listens_on_localhost_by_default():
+    from core.settings import ServiceSettings
+
+    assert ServiceSettings().host == "127.0.0.1"
+
+
+def test_no_or_unknown_key_is_401(secured):
+    for headers in ({}, {"X-API-Key": "wrong"}, {"Authorization": "Bearer wrong"}):
+        r = secured.post("/v1/rerank", json={"user_id": "u1", "hits": HITS}, headers=headers)
+        assert r.status_code == 401 and "API key" in r.json()["error"]
+
+
+def test_read_key_reads_but_may_not_write(secured):
+    for headers in ({"X-API-Key": "r-key"}, {"Authorization": "Bearer r-key-2"}):
+        assert secured.post("/v1/rerank", json={"user_id": "u1", "hits": HITS}, headers=headers).status_code == 200
+        assert secured.get("/v1/recommend/u1", headers=headers).status_code == 200
+        assert secured.post("/v1/search", json={"query": "red"}, headers=headers).status_code == 200
+        r = secured.post("/v1/events", json=EVENT, headers=headers)
+        assert r.status_code == 403 and "'write' scope" in r.json()["error"]
+        assert secured.delete("/v1/users/u1", headers=headers).status_code == 403
+
+
+def test_write_key_writes_and_reads(secured):
+    headers = {"Authorization": "Bearer w-key"}
+    assert secured.post("/v1/events", json=EVENT, headers=headers).status_code == 200
+    assert secured.delete("/v1/users/u9", headers=headers).status_code == 200
+    assert secured.post("/v1/rerank", json={"user_id": "u1", "hits": HITS}, headers=headers).status_code == 200
+
+
+def test_health_and_page_need_no_key(secured):
+    assert secured.get("/healthz").status_code == 200
+    assert secured.get("/").status_code == 200
+    assert secured.get("/v1/storefront/users").status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "field"),
+    [
+        ("post", "/v1/rerank", {"user_id": "u1", "hits": [{"id": "A1", "score": "high"}]}, "hits[0].score"),
+        ("post", "/v1/rerank", {"user_id": "u1", "hits": [{"id": 7, "score": 1}]}, "hits[0].id"),
+        ("post", "/v1/rerank", {"user_id": "u1", "hits": [{"id": "", "score": 1}]}, "hits[0].id"),
+        ("post", "/v1/rerank", {"user_id": "u1"}, "hits"),
+        ("post", "/v1/rerank", {"user": "u1", "hits": []}, "user"),
+        ("post", "/v1/rerank", {"user_id": "u1", "hits": [{"id": "A", "score": 1}] * 11}, "hits"),
+        ("post", "/v1/search", {"query": ""}, "query"),
+        ("post", "/v1/search", {"query": "   "}, "query"),
+        ("post", "/v1/search", {"query": "red", "k": 0}, "k"),
+        ("post", "/v1/search", {"query": "red", "k": 51}, "k"),
+        ("post", "/v1/search", {"query": "red", "vector": [1, 2]}, "vector"),
+        ("post", "/v1/search", {"query": "red", "filters": {"colour": "red"}}, "filters.colour"),
+        ("get", "/v1/recommend/u1?k=abc", None, "k"),
+        ("get", "/v1/recommend/u1?k=500", None, "k"),
+        ("get", "/v1/similar/A1?k=-1", None, "k"),
+        ("post", "/v1/events", {"events": [{"user_id": "u1", "item_id": "A1", "type": "Bad Type!"}]}, "events[0].type"),
+        ("post", "/v1/events", {"events": [{"item_id": "A1", "type": "view"}]}, "events[0].user_id"),
+        ("post", "/v1/events", {"events": [EVENT["events"][0]] * 6}, "events"),
+    ],
+)
+def test_invalid_or_oversized_requests_are_422_naming_the_field(method, path, body, field):
+    app, _ = make_app(service={"max_hits": 10, "max_k": 50, "max_events": 5})
+    c = TestClient(app, raise_server_exceptions=False)
+    r = c.post(path, json=body) if method == "post" else c.get(path)
+    assert r.status_code == 422, r.text
+    assert f"field '{field}'" in r.json()["error"]
+
+
+def test_bodies_over_the_size_limit_are_413_before_parsing():
+    app, fakes = make_app(service={"max_request_bytes": 2000})
+    c = TestClient(app)
+    big = {"user_id": "u1", "hits": [{"id": f"item-{n}", "score": 0.5} for n in range(200)]}
+    r = c.post("/v1/rerank", json=big)
+    assert r.status_code == 413 and "body" in r.json()["error"] and "2000 bytes" in r.json()["error"]
+    assert fakes["ranker"].calls == 0
+
+    def chunks():  # no Content-Length: the limit is enforced while the body streams in
+        yield b'{"user_id": "u1", "hits": ['
+        for n in range(200):
+            yield b'{"id": "x%d", "score": 0.5},' % n
+        yield b'{"id": "last", "score": 0.5}]}'
+
+    r = c.post("/v1/rerank", content=chunks(), headers={"content-type": "application/json"})
+    assert r.status_code == 413
+    small = c.post("/v1/rerank", json={"user_id": "u1", "hits": HITS})
+    assert small.status_code == 200
