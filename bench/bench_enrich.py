@@ -19,14 +19,14 @@ Data: Chen, D. (2015). Online Retail [Dataset]. UCI Machine Learning Repository.
 
 from __future__ import annotations
 
-from tests.paths import ROOT
-
 import argparse
 import json
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from tests.paths import ROOT
 
 sys.path.insert(0, str(ROOT))
 DATA = ROOT.parent / "shared" / "data" / "online_retail" / "online_retail.parquet"
@@ -47,14 +47,14 @@ def main() -> None:
 
     import torch
 
-    from indexer.catalog import read_catalog
     from core.embedding import load_embedder
-    from indexer.enrichment.enricher import Enricher
-    from indexer.enrichment.cache import EnrichmentCache
-    from indexer.enrichment.llm.local import load_local_llm
-    from indexer.enrichment.prompt import load_prompt
     from core.settings import StoreSettings
     from core.store import open_store
+    from indexer.catalog import read_catalog
+    from indexer.enrichment.cache import EnrichmentCache
+    from indexer.enrichment.enricher import Enricher
+    from indexer.enrichment.llm.local import load_local_llm
+    from indexer.enrichment.prompt import load_prompt
 
     items = read_catalog(DATA).items[: args.items]
     llm = load_local_llm(args.model, ROOT / ".state")

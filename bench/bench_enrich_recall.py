@@ -19,14 +19,14 @@ Data: Chen, D. (2015). Online Retail [Dataset]. UCI Machine Learning Repository.
 
 from __future__ import annotations
 
-from tests.paths import ROOT
-
 import argparse
 import json
 import sys
 from pathlib import Path
 
 import numpy as np
+
+from tests.paths import ROOT
 
 sys.path.insert(0, str(ROOT))
 DATA = ROOT.parent / "shared" / "data" / "online_retail" / "online_retail.parquet"
@@ -75,11 +75,11 @@ def main() -> None:
     if args.quick:
         args.pairs = 12
 
+    from core.embedding import load_embedder
+    from core.settings import Settings
     from indexer.api import make_enricher
     from indexer.catalog import read_catalog
-    from core.embedding import load_embedder
     from indexer.enrichment.enricher import enriched_text
-    from core.settings import Settings
 
     settings = Settings()
     if not settings.state_dir.is_absolute():
@@ -100,16 +100,23 @@ def main() -> None:
     if ok:
         enriched[[index[i] for i in ok]] = embedder.encode([enriched_text(by_id[i], enrichments[i]) for i in ok])
 
-    result = {"pairs": len(pairs), "items_enriched": len(sampled), "accepted_by_grounding": len(ok),
-              "llm": next(iter(enrichments.values())).model if enrichments else "", "catalog_items": len(items)}  # fmt: skip
+    result = {
+        "pairs": len(pairs),
+        "items_enriched": len(sampled),
+        "accepted_by_grounding": len(ok),
+        "llm": next(iter(enrichments.values())).model if enrichments else "",
+        "catalog_items": len(items),
+    }
     for k in (10, 50):
         q_base = base[[index[a] for a, _ in pairs]]
         q_enr = enriched[[index[a] for a, _ in pairs]]
         result[f"recall@{k}_without"] = round(recall(base, index, q_base, pairs, k), 3)
         result[f"recall@{k}_with"] = round(recall(enriched, index, q_enr, pairs, k), 3)
     print(json.dumps(result, indent=2))
-    print(f"Recall@50 of the next-bought item: without enrichment {result['recall@50_without']:.3f}, "
-          f"with {result['recall@50_with']:.3f} ({len(pairs)} pairs, {len(ok)}/{len(sampled)} items enriched)")
+    print(
+        f"Recall@50 of the next-bought item: without enrichment {result['recall@50_without']:.3f}, "
+        f"with {result['recall@50_with']:.3f} ({len(pairs)} pairs, {len(ok)}/{len(sampled)} items enriched)"
+    )
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
 

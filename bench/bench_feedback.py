@@ -19,8 +19,6 @@
 
 from __future__ import annotations
 
-from tests.paths import ROOT
-
 import argparse
 import json
 import os
@@ -33,6 +31,8 @@ import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from tests.paths import ROOT
+
 sys.path.insert(0, str(ROOT))
 DATA = ROOT.parent / "shared" / "data" / "online_retail" / "online_retail.parquet"
 
@@ -40,8 +40,10 @@ from core.settings import EventsSettings, Settings, StoreSettings  # noqa: E402
 from core.store import open_store  # noqa: E402
 
 # VmHWM, not ru_maxrss: a forked child inherits its parent's ru_maxrss (here: the bench holding 400k rows).
-PEAK_RSS = ("hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM:')][0]; "
-            "print('PEAK_RSS_MB', int(hwm.split()[1]) / 1024)")
+PEAK_RSS = (
+    "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM:')][0]; "
+    "print('PEAK_RSS_MB', int(hwm.split()[1]) / 1024)"
+)
 
 
 def prepared_rows(path: Path) -> list[tuple]:
@@ -136,8 +138,10 @@ def postgres(path: Path, rows: list[tuple], tmp: Path) -> dict:
     try:
         seconds, added, _ = run_import(f"{url}?options=-csearch_path%3D{schema}", path, tmp / "state-pg")
         with psycopg.connect(plain, autocommit=True) as conn:
-            conn.execute(f"CREATE TABLE {schema}.raw (event_id text, user_id text, item_id text, type text, ts timestamp, "
-                         "quantity float8, value float8, query text, session_id text, in_catalog boolean)")  # fmt: skip
+            conn.execute(
+                f"CREATE TABLE {schema}.raw (event_id text, user_id text, item_id text, type text, ts timestamp, "
+                "quantity float8, value float8, query text, session_id text, in_catalog boolean)"
+            )
             started = time.perf_counter()
             with conn.transaction(), conn.cursor().copy(f"COPY {schema}.raw FROM STDIN") as copy:
                 for row in rows:
@@ -179,9 +183,15 @@ def main() -> None:
                 f"run_import('sqlite:///{tmp / 'mem.db'}', Path('{path}'), Path('{tmp / 'state-mem'}'))")  # fmt: skip
         idle_mb = peak_rss("import bench.bench_feedback, ranker.feedback.importer, pyarrow.parquet")
         ours_mb = peak_rss(code)
-        base_mb = peak_rss(f"import bench.bench_feedback, ranker.feedback.importer; import pandas as pd; pd.read_parquet('{path}')")
-        results["memory"] = {"modules_only_peak_rss_mb": round(idle_mb), "import_peak_rss_mb": round(ours_mb),
-                             "read_whole_file_peak_rss_mb": round(base_mb), "ratio": round(ours_mb / base_mb, 3)}  # fmt: skip
+        base_mb = peak_rss(
+            f"import bench.bench_feedback, ranker.feedback.importer; import pandas as pd; pd.read_parquet('{path}')"
+        )
+        results["memory"] = {
+            "modules_only_peak_rss_mb": round(idle_mb),
+            "import_peak_rss_mb": round(ours_mb),
+            "read_whole_file_peak_rss_mb": round(base_mb),
+            "ratio": round(ours_mb / base_mb, 3),
+        }
         results["profile_read"] = profile_reads(tmp, 300 if args.quick else 2000)
         if not args.no_postgres:
             results["postgres_import"] = postgres(path, rows, tmp)

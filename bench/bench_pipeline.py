@@ -35,10 +35,28 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from indexer.search_pipeline import PLUGIN_NAME, pipeline_body  # noqa: E402
-from core.settings import PipelineSettings  # noqa: E402
+from core.settings import PipelineSettings
+from indexer.search_pipeline import PLUGIN_NAME, pipeline_body
 
-WORDS = "red blue green heart star mug cup plate bowl vase candle holder lantern bag box tin card".split()
+WORDS = [
+    "red",
+    "blue",
+    "green",
+    "heart",
+    "star",
+    "mug",
+    "cup",
+    "plate",
+    "bowl",
+    "vase",
+    "candle",
+    "holder",
+    "lantern",
+    "bag",
+    "box",
+    "tin",
+    "card",
+]
 
 
 class ContractRanker(BaseHTTPRequestHandler):
@@ -47,11 +65,16 @@ class ContractRanker(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # headers and body go out as two writes: no 40 ms delayed-ACK stalls
 
-    def do_POST(self):  # noqa: N802 - http.server's name
+    def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         user = body["user_id"]
         results = [
-            {"id": h["id"], "score": (hash((user, h["id"])) % 1000) / 1000, "retrieval_score": h["score"], "explanations": []}
+            {
+                "id": h["id"],
+                "score": (hash((user, h["id"])) % 1000) / 1000,
+                "retrieval_score": h["score"],
+                "explanations": [],
+            }
             for h in body["hits"]
         ]
         results.sort(key=lambda r: r["score"], reverse=True)
@@ -190,20 +213,28 @@ def main(argv: list[str] | None = None) -> int:
             server, ranker_url = start_contract_ranker()
         if not args.real_ranker:
             build_index(http, index, docs=max(2000, args.hits * 5))
-        p = PipelineSettings(name=pipeline, ranker_url=ranker_url, max_hits=args.hits, timeout_ms=2000, ignore_failure=False)
+        p = PipelineSettings(
+            name=pipeline, ranker_url=ranker_url, max_hits=args.hits, timeout_ms=2000, ignore_failure=False
+        )
         http.put(f"/_search/pipeline/{pipeline}", json=pipeline_body(p)).raise_for_status()
         # Only the fields a results page shows: item vectors in _source would dominate the response time.
         query = {"size": args.hits, "_source": ["item_id", "title"], "query": {"match": {"title": text}}}
         arms = {
             "plain": (f"/{index}/_search", query),
             "no_user": (f"/{index}/_search?search_pipeline={pipeline}", query),
-            "personalized": (f"/{index}/_search?search_pipeline={pipeline}", {**query, "ext": {"personalize": {"user_id": args.user}}}),
+            "personalized": (
+                f"/{index}/_search?search_pipeline={pipeline}",
+                {**query, "ext": {"personalize": {"user_id": args.user}}},
+            ),
         }
         check = http.post(arms["personalized"][0], json=arms["personalized"][1]).json()
         outcome = check["ext"]["personalized_rerank"]
         assert outcome["personalized"] and outcome["reranked"] == args.hits, outcome
         # The ranker alone, with the body the plugin sends for these hits: what a remote ranker costs by itself.
-        sent = [{"id": h["_source"]["item_id"], "score": h["_score"]} for h in http.post(arms["plain"][0], json=query).json()["hits"]["hits"]]
+        sent = [
+            {"id": h["_source"]["item_id"], "score": h["_score"]}
+            for h in http.post(arms["plain"][0], json=query).json()["hits"]["hits"]
+        ]
         ranker_http = httpx.Client(timeout=30)
         rerank_url = ranker_url.rstrip("/") + "/v1/rerank"
         times: dict[str, list[float]] = {a: [] for a in arms}
@@ -233,22 +264,32 @@ def main(argv: list[str] | None = None) -> int:
         if service is not None:
             stop_real_ranker(service_settings, service)
     base_med, base_p95 = statistics.median(times["plain"]), pct(times["plain"], 0.95)
-    ranker_name = "real ranking service (recadmin serve)" if args.real_ranker else args.ranker_url or "contract ranker (in-process)"
+    ranker_name = (
+        "real ranking service (recadmin serve)"
+        if args.real_ranker
+        else args.ranker_url or "contract ranker (in-process)"
+    )
     figures = {"hits": args.hits, "requests_per_arm": n, "ranker": ranker_name, "arms": {}}
-    print(f"search pipeline latency, {args.hits} hits, {n} requests per arm, node {args.url}, ranker {figures['ranker']}")
+    print(
+        f"search pipeline latency, {args.hits} hits, {n} requests per arm, node {args.url}, ranker {figures['ranker']}"
+    )
     print(f"{'arm':<14}{'median ms':>10}{'p95 ms':>10}{'x median':>10}{'x p95':>8}{'+ms median':>12}")
     for arm, values in times.items():
         med, p95 = statistics.median(values), pct(values, 0.95)
         row = {"median_ms": med, "p95_ms": p95, "ratio_median": med / base_med, "ratio_p95": p95 / base_p95,
                "added_median_ms": med - base_med}  # fmt: skip
         figures["arms"][arm] = row
-        print(f"{arm:<14}{med:>10.2f}{p95:>10.2f}{row['ratio_median']:>10.2f}{row['ratio_p95']:>8.2f}{row['added_median_ms']:>12.2f}")
+        print(
+            f"{arm:<14}{med:>10.2f}{p95:>10.2f}{row['ratio_median']:>10.2f}{row['ratio_p95']:>8.2f}{row['added_median_ms']:>12.2f}"
+        )
     own = figures["arms"]["personalized"]["added_median_ms"] - figures["arms"]["ranker_alone"]["median_ms"]
     figures["plugin_own_ms_median"] = own
     figures["processor_took_ms_median"] = statistics.median(processor_ms)
     print(f"the plugin's own cost (added median minus the ranker alone): {own:.2f} ms")
-    print(f"the processor's own clock (ext.personalized_rerank.took_ms, ranker call included), median: "
-          f"{figures['processor_took_ms_median']:.1f} ms")
+    print(
+        f"the processor's own clock (ext.personalized_rerank.took_ms, ranker call included), median: "
+        f"{figures['processor_took_ms_median']:.1f} ms"
+    )
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2))
     return 0

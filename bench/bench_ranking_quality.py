@@ -11,12 +11,12 @@ Data: Chen, D. (2015). Online Retail [Dataset]. UCI Machine Learning Repository.
 
 from __future__ import annotations
 
-from tests.paths import ROOT
-
 import argparse
 import json
 import sys
 from pathlib import Path
+
+from tests.paths import ROOT
 
 sys.path.insert(0, str(ROOT))
 DATA = ROOT.parent / "shared" / "data" / "online_retail" / "online_retail.parquet"

@@ -19,8 +19,6 @@ default shape (attention 64, hidden 64), untrained but seeded: a trained one cos
 
 from __future__ import annotations
 
-from tests.paths import ROOT
-
 import argparse
 import json
 import os
@@ -29,11 +27,13 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from tests.paths import ROOT
+
 # One BLAS/OpenMP thread: the matrices of one request are small, and the service scores one request per thread.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import numpy as np  # noqa: E402
+import numpy as np
 
 sys.path.insert(0, str(ROOT))
 
@@ -59,12 +59,12 @@ def main() -> None:
 
     import torch
 
-    from ranker.model.checkpoint import Checkpoint, load_checkpoint
     from bench.synthetic_stats import synthetic_stats
+    from ranker.feedback.profiles import Interaction
+    from ranker.model.checkpoint import Checkpoint, load_checkpoint
     from ranker.model.features import FEATURE_NAMES
     from ranker.model.item_vectors import ItemVectors
     from ranker.model.network import AttentionRanker, RankerConfig
-    from ranker.feedback.profiles import Interaction
     from ranker.model.scoring import Candidate, Scorer
 
     torch.set_num_threads(1)
@@ -95,11 +95,13 @@ def main() -> None:
     pool = []
     for _ in range(64):
         hist_ids = rng.choice(n_items, size=args.history, replace=True)
-        history = [
-            Interaction(ids[j], "purchase", now - timedelta(days=float(rng.uniform(0, 400)))) for j in hist_ids
+        history = [Interaction(ids[j], "purchase", now - timedelta(days=float(rng.uniform(0, 400)))) for j in hist_ids]
+        candidates = [
+            Candidate(ids[j], float(s))
+            for j, s in zip(
+                rng.choice(n_items, size=args.candidates, replace=False), rng.random(args.candidates), strict=True
+            )
         ]
-        candidates = [Candidate(ids[j], float(s)) for j, s in
-                      zip(rng.choice(n_items, size=args.candidates, replace=False), rng.random(args.candidates))]  # fmt: skip
         pool.append((history, candidates))
 
     def dot_baseline(history, candidates):
@@ -115,7 +117,7 @@ def main() -> None:
         c, _ = items.get([x.id for x in candidates])
         h, _ = items.get([x.item_id for x in history])
         with torch.inference_mode():
-            scores, weights = model(
+            scores, _ = model(
                 torch.from_numpy(c)[None],
                 torch.zeros(feats_shape),
                 torch.from_numpy(h)[None],
@@ -167,11 +169,14 @@ def main() -> None:
     print(f"scoring {args.candidates} candidates x {args.history} history items, {calls} calls per path, 1 thread")
     for name in ("scorer", "dot", "torch", "explained"):
         r = result[name]
-        print(f"  {name:9s} p50 {r['p50_ms']:.3f} ms   p99 {r['p99_ms']:.3f} ms   "
-              f"(thread CPU time: p50 {r['cpu_p50_ms']:.3f} ms, p99 {r['cpu_p99_ms']:.3f} ms)")
+        print(
+            f"  {name:9s} p50 {r['p50_ms']:.3f} ms   p99 {r['p99_ms']:.3f} ms   "
+            f"(thread CPU time: p50 {r['cpu_p50_ms']:.3f} ms, p99 {r['cpu_p99_ms']:.3f} ms)"
+        )
     g = result["goal"]
     print(
-        f"  goal p99 <= {GOAL_P99_MS} ms: {'MET' if g['met'] else 'NOT MET'} (scorer p99 = {g['scorer_p99_over_goal']}x "
+        f"  goal p99 <= {GOAL_P99_MS} ms: {'MET' if g['met'] else 'NOT MET'} "
+        f"(scorer p99 = {g['scorer_p99_over_goal']}x "
         f"the goal); scorer / dot baseline: p50 {g['scorer_over_dot_p50']}x, p99 {g['scorer_over_dot_p99']}x; "
         f"scorer / torch module: p50 {g['scorer_over_torch_p50']}x"
     )

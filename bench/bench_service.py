@@ -21,8 +21,6 @@ seeded, untrained network of the default shape: it costs exactly what a trained 
 
 from __future__ import annotations
 
-from tests.paths import ROOT
-
 import argparse
 import json
 import os
@@ -39,9 +37,11 @@ import httpx
 import numpy as np
 import pandas as pd
 
+from tests.paths import ROOT
+
 sys.path.insert(0, str(ROOT))
 
-from core.settings import OpenSearchSettings, Settings, StoreSettings  # noqa: E402
+from core.settings import OpenSearchSettings, Settings, StoreSettings
 
 DATA = ROOT.parent / "shared" / "data" / "online_retail" / "online_retail.parquet"
 QUERIES = [
@@ -65,16 +65,16 @@ def build(settings: Settings, items: int) -> list[str]:
     """Index ``items`` Online Retail items with MiniLM, store 50 purchases of USER, register a model."""
     import torch
 
-    from indexer import api
+    from bench.synthetic_stats import synthetic_stats
     from core.store import open_store
+    from indexer import api
+    from ranker.feedback.events import EventIn
+    from ranker.feedback.profiles import ProfileStore
     from ranker.model import registry
     from ranker.model.checkpoint import Checkpoint, save_checkpoint
-    from ranker.feedback.events import EventIn
-    from bench.synthetic_stats import synthetic_stats
     from ranker.model.features import FEATURE_NAMES
-    from ranker.model.network import AttentionRanker, RankerConfig
-    from ranker.feedback.profiles import ProfileStore
     from ranker.model.item_vectors import ItemVectors
+    from ranker.model.network import AttentionRanker, RankerConfig
 
     frame = pd.read_parquet(DATA)
     codes = frame["StockCode"].value_counts().index[:items]
@@ -93,8 +93,11 @@ def build(settings: Settings, items: int) -> list[str]:
         [EventIn(user_id=USER, item_id=i, type="purchase", ts=start + timedelta(days=n)) for n, i in enumerate(bought)]
     )
     torch.manual_seed(0)
-    model = AttentionRanker(RankerConfig(item_dim=vectors.dim, num_features=len(FEATURE_NAMES), feature_names=FEATURE_NAMES,
-                                         feature_history=200))  # fmt: skip
+    model = AttentionRanker(
+        RankerConfig(
+            item_dim=vectors.dim, num_features=len(FEATURE_NAMES), feature_names=FEATURE_NAMES, feature_history=200
+        )
+    )
     stats = synthetic_stats(vectors.ids, vectors.prices)
     version = registry.next_version(engine)
     path = save_checkpoint(Checkpoint(model.eval(), version, stats), settings.state_dir / "models" / f"{version}.pt")
@@ -157,8 +160,8 @@ def bench_rerank(http: httpx.Client, ids: list[str], n: int) -> dict:
 
 
 def bench_search(http: httpx.Client, settings: Settings, n: int) -> dict:
-    from core.opensearch.client import make_client
     from core.embedding import load_embedder
+    from core.opensearch.client import make_client
     from indexer.search import docvalue_body, knn_query
     from ranker.service.backends import uncompressed
 

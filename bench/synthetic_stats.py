@@ -22,6 +22,6 @@ def synthetic_stats(ids: list[str], prices, seed: int = 0, baskets: int = 20_000
         {ids[i]: float(c) for i, c in enumerate(counts) if c},
         np.asarray(prices, dtype=np.float64),
         CoOccurrence.fit(basket, items),
-        ({i: float(r) for i, r in zip(ids, rng.uniform(0.0, 0.6, len(ids)))}, 0.3),
+        ({i: float(r) for i, r in zip(ids, rng.uniform(0.0, 0.6, len(ids)), strict=True)}, 0.3),
         (trend, float(np.log1p(max(trend.values(), default=1.0)))),
     )

@@ -36,7 +36,8 @@ def upgrade_schema() -> None:
     applied = upgrade(engine)
     found = schema_status(engine)
     if applied:
-        out.print(f"the store at {found.url} is at revision {found.head}; applied {', '.join(applied)}",
-                  highlight=False)
+        out.print(
+            f"the store at {found.url} is at revision {found.head}; applied {', '.join(applied)}", highlight=False
+        )
     else:
         out.print(f"the store at {found.url} is already at revision {found.head}; nothing to apply", highlight=False)

@@ -9,9 +9,9 @@ import typer
 from rich.table import Table
 
 from cli.console import out
+from core.settings import get_settings
 from indexer import api
 from indexer.catalog import FieldMapping
-from core.settings import get_settings
 
 app = typer.Typer(help="Preview LLM enrichment of catalog items.")
 
@@ -19,7 +19,9 @@ app = typer.Typer(help="Preview LLM enrichment of catalog items.")
 @app.command()
 def preview(
     ids: list[str] = typer.Argument(..., help="Item ids (Online Retail: stock codes)."),
-    catalog: Path = typer.Option(..., "--catalog", help="Items file (CSV, JSONL, Parquet) or Online Retail transactions."),
+    catalog: Path = typer.Option(
+        ..., "--catalog", help="Items file (CSV, JSONL, Parquet) or Online Retail transactions."
+    ),
     mapping: str = typer.Option(None, "--mapping", help="Field mapping, e.g. 'id=sku,title=name,price=cost'."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON lines instead of a table."),
 ) -> None:

@@ -19,7 +19,7 @@ def _table(run: dict, k: int) -> Table:
         + ("full ranking over the catalog" if full else f"sampled ({run['negatives']} negatives per target)")
         + f" · {run['cases']} users, {run['targets']} targets ({run['repeat_targets']} repeat purchases)"
     )
-    names = (["ndcg", "recall", "hr", "mrr", "map", "precision", "f1", "coverage"] if full else ["ndcg", "hr"])
+    names = ["ndcg", "recall", "hr", "mrr", "map", "precision", "f1", "coverage"] if full else ["ndcg", "hr"]
     columns = [f"{n}@{k}" for n in names] + ([] if full else ["mrr"])
     table = Table("ranker", *columns, f"Δndcg@{k} vs best baseline [95% CI]", title=title, title_justify="left")
     for row in run["rows"]:
@@ -36,19 +36,25 @@ def _table(run: dict, k: int) -> Table:
 
 def evaluate(
     events: Path = typer.Option(
-        None, "--events", help="Event file, read as `feedback import` reads it (CSV, JSONL, Parquet, Online Retail, "
-        "UBI); default: the events store."
+        None,
+        "--events",
+        help="Event file, read as `feedback import` reads it (CSV, JSONL, Parquet, Online Retail, "
+        "UBI); default: the events store.",
     ),
     fmt: str = typer.Option(
-        None, "--format", help="Format of the --events file: online-retail, ubi, csv, jsonl or parquet (as `feedback "
-        "import --format`; default: from the suffix and columns)."
+        None,
+        "--format",
+        help="Format of the --events file: online-retail, ubi, csv, jsonl or parquet (as `feedback "
+        "import --format`; default: from the suffix and columns).",
     ),
     mapping: str = typer.Option(
         None, "--mapping", help="Columns of the --events file, as `feedback import --mapping` takes them."
     ),
     index: list[str] = typer.Option(
-        None, "--index", help="LABEL=ALIAS of an index to evaluate (repeatable); the first is the primary. "
-        "Default: base=<RECSEARCH_OPENSEARCH_INDEX_ALIAS>."
+        None,
+        "--index",
+        help="LABEL=ALIAS of an index to evaluate (repeatable); the first is the primary. "
+        "Default: base=<RECSEARCH_OPENSEARCH_INDEX_ALIAS>.",
     ),
     split: list[str] = typer.Option(["time", "leave-last-out"], "--split", help="time and/or leave-last-out."),
     max_users: int = typer.Option(None, "--max-users", min=0, help="Test users per split (0 = all)."),
@@ -57,8 +63,10 @@ def evaluate(
         False, "--attention", help="Also train the attention reranker on each split's training events (per index)."
     ),
     checkpoint: list[str] = typer.Option(
-        None, "--checkpoint", help="A trained ranker checkpoint to evaluate as is (repeatable; LABEL=PATH). Honest "
-        "only when it was trained on events before the time split's cutoff."
+        None,
+        "--checkpoint",
+        help="A trained ranker checkpoint to evaluate as is (repeatable; LABEL=PATH). Honest "
+        "only when it was trained on events before the time split's cutoff.",
     ),
     name: str = typer.Option(None, "--name", help="Report file name (without extension)."),
     reports_dir: Path = typer.Option(None, "--reports-dir", help="Where to write the JSON and HTML reports."),

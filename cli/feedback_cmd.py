@@ -6,9 +6,9 @@ from pathlib import Path
 
 import typer
 
+import ranker.feedback as feedback_api
 from cli.console import err, out, progress_bar
 from core.settings import get_settings
-import ranker.feedback as feedback_api
 
 app = typer.Typer(help="Import feedback events and keep them in step with the catalog.")
 

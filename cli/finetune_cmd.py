@@ -12,31 +12,43 @@ from core.settings import get_settings
 
 def finetune(
     events: Path = typer.Option(
-        None, "--events", help="Event file, read as `feedback import` reads it (CSV, JSONL, Parquet, Online Retail, "
-        "UBI); default: the events store."
+        None,
+        "--events",
+        help="Event file, read as `feedback import` reads it (CSV, JSONL, Parquet, Online Retail, "
+        "UBI); default: the events store.",
     ),
     fmt: str = typer.Option(
-        None, "--format", help="Format of the --events file: online-retail, ubi, csv, jsonl or parquet (as `feedback "
-        "import --format`; default: from the suffix and columns)."
+        None,
+        "--format",
+        help="Format of the --events file: online-retail, ubi, csv, jsonl or parquet (as `feedback "
+        "import --format`; default: from the suffix and columns).",
     ),
     mapping: str = typer.Option(
         None, "--mapping", help="Columns of the --events file, as `feedback import --mapping` takes them."
     ),
-    index: str = typer.Option(None, "--index", help="Alias whose item texts to train on (enriched text when "
-                              "the index has it); default RECSEARCH_OPENSEARCH_INDEX_ALIAS."),
-    until: str = typer.Option(None, "--until", help="Use events before this ISO date only; default: the "
-                              "evaluation's time-split cutoff, so `recadmin evaluate` stays honest."),
-    all_events: bool = typer.Option(False, "--all-events", help="Train on every event (for production, "
-                                    "not for a model you will evaluate)."),
+    index: str = typer.Option(
+        None,
+        "--index",
+        help="Alias whose item texts to train on (enriched text when "
+        "the index has it); default RECSEARCH_OPENSEARCH_INDEX_ALIAS.",
+    ),
+    until: str = typer.Option(
+        None,
+        "--until",
+        help="Use events before this ISO date only; default: the "
+        "evaluation's time-split cutoff, so `recadmin evaluate` stays honest.",
+    ),
+    all_events: bool = typer.Option(
+        False, "--all-events", help="Train on every event (for production, not for a model you will evaluate)."
+    ),
     max_steps: int = typer.Option(None, "--max-steps", min=1, help="Step budget (RECSEARCH_FINETUNE_MAX_STEPS)."),
-    max_minutes: float = typer.Option(None, "--max-minutes", min=0.01,
-                                      help="Time budget (RECSEARCH_FINETUNE_MAX_MINUTES)."),
+    max_minutes: float = typer.Option(
+        None, "--max-minutes", min=0.01, help="Time budget (RECSEARCH_FINETUNE_MAX_MINUTES)."
+    ),
     list_: bool = typer.Option(False, "--list", help="List the fine-tuned versions and exit."),
 ) -> None:
     """Fine-tune the sentence-transformers model for k-NN on the history mean (RECSEARCH_FINETUNE_OBJECTIVE)."""
-    from ranker.finetune import finetune_from_settings
-    from ranker.finetune import list_versions
-    from ranker.finetune import describe_validation
+    from ranker.finetune import describe_validation, finetune_from_settings, list_versions
 
     settings = get_settings()
     if list_:

@@ -9,9 +9,9 @@ from pathlib import Path
 import typer
 
 from cli.console import err, out
+from core.settings import get_settings
 from indexer import api
 from indexer.catalog import FieldMapping
-from core.settings import get_settings
 
 app = typer.Typer(help="Build, update, roll back and inspect the versioned items index.")
 
@@ -22,9 +22,7 @@ MODEL = typer.Option(
     None, "--model", help="Embedding model: a folder (e.g. a fine-tuned model) or package:NAME; default "
     "RECSEARCH_MODELS_EMBEDDING. Recorded in the version's _meta.",
 )  # fmt: skip
-ENRICH = typer.Option(
-    None, "--enrich/--no-enrich", help="LLM-enrich item text (default RECSEARCH_ENRICH_ENABLED)."
-)
+ENRICH = typer.Option(None, "--enrich/--no-enrich", help="LLM-enrich item text (default RECSEARCH_ENRICH_ENABLED).")
 ENRICH_LIMIT = typer.Option(
     None, "--enrich-limit", min=0, help="Enrich only the first N catalog items (the rest keep their original "
     "text); cached enrichments make reruns free. Default RECSEARCH_ENRICH_LIMIT (all).",
@@ -35,7 +33,12 @@ ENRICH_LIMIT = typer.Option(
 def _stages(*names: str) -> Iterator[list[Callable[[int, int], None]]]:
     """One rich display with a progress bar (items/s) per stage; a bar appears on its first update."""
     from rich.progress import (
-        BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn,
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
     )  # fmt: skip
 
     bar = Progress(

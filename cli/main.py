@@ -6,14 +6,22 @@ import sys
 
 import typer
 
-from cli import index_cmd, opensearch_cmd, search_cmd, settings_cmd
-from cli import models_cmd, train_cmd
-from cli import evaluate_cmd, finetune_cmd
-from cli import serve_cmd
-from cli import pipeline_cmd
-from cli import enrich_cmd
-from cli import feedback_cmd, users_cmd
-from cli import db_cmd
+from cli import (
+    db_cmd,
+    enrich_cmd,
+    evaluate_cmd,
+    feedback_cmd,
+    finetune_cmd,
+    index_cmd,
+    models_cmd,
+    opensearch_cmd,
+    pipeline_cmd,
+    search_cmd,
+    serve_cmd,
+    settings_cmd,
+    train_cmd,
+    users_cmd,
+)
 from cli.console import err
 from core.errors import RecSearchError
 

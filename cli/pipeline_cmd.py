@@ -7,8 +7,8 @@ import json
 import typer
 
 from cli.console import out
-from indexer.search_pipeline import PipelineState, install_pipeline, pipeline_status, remove_pipeline
 from core.settings import get_settings
+from indexer.search_pipeline import PipelineState, install_pipeline, pipeline_status, remove_pipeline
 
 app = typer.Typer(help="Manage the search pipeline that reranks hits per user (needs the recsearch-rerank plugin).")
 

@@ -6,8 +6,8 @@ import typer
 from rich.table import Table
 
 from cli.console import out
-from indexer import api
 from core.settings import get_settings
+from indexer import api
 
 
 def search(

@@ -9,7 +9,9 @@ from core.settings import get_settings
 
 
 def serve(
-    host: str = typer.Option(None, "--host", help="Interface to listen on (default RECSEARCH_SERVICE_HOST, 127.0.0.1)."),
+    host: str = typer.Option(
+        None, "--host", help="Interface to listen on (default RECSEARCH_SERVICE_HOST, 127.0.0.1)."
+    ),
     port: int = typer.Option(None, "--port", min=1, max=65535, help="Port (default RECSEARCH_SERVICE_PORT, 8000)."),
     log_level: str = typer.Option("info", "--log-level", help="uvicorn log level."),
 ) -> None:

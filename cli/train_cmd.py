@@ -14,12 +14,16 @@ from core.settings import get_settings
 
 def train(
     events: Path = typer.Option(
-        None, "--events", help="Event file to train on, read as `feedback import` reads it (CSV, JSONL, Parquet, "
-        "Online Retail, UBI); default: the imported events."
+        None,
+        "--events",
+        help="Event file to train on, read as `feedback import` reads it (CSV, JSONL, Parquet, "
+        "Online Retail, UBI); default: the imported events.",
     ),
     fmt: str = typer.Option(
-        None, "--format", help="Format of the --events file: online-retail, ubi, csv, jsonl or parquet (as `feedback "
-        "import --format`; default: from the suffix and columns)."
+        None,
+        "--format",
+        help="Format of the --events file: online-retail, ubi, csv, jsonl or parquet (as `feedback "
+        "import --format`; default: from the suffix and columns).",
     ),
     mapping: str = typer.Option(
         None, "--mapping", help="Columns of the --events file, as `feedback import --mapping` takes them."
@@ -32,8 +36,7 @@ def train(
     ),
 ) -> None:
     """Train the attention reranker (next-item objective, time-based validation) and register a version."""
-    from ranker.training import TrainOptions
-    from ranker.training import train_and_register
+    from ranker.training import TrainOptions, train_and_register
 
     settings = get_settings()
     options = TrainOptions.from_settings(settings.ranker, epochs=epochs, seed=seed, device=device)

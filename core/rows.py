@@ -42,7 +42,9 @@ def parse_mapping_spec(spec: str | None, known: tuple[str, ...], what: str) -> d
     return values
 
 
-def jsonl_records(path: Path, what: str = "file", error: type[InputError] = InputError) -> Iterator[tuple[int, dict | str]]:
+def jsonl_records(
+    path: Path, what: str = "file", error: type[InputError] = InputError
+) -> Iterator[tuple[int, dict | str]]:
     """(line, object) for each non-empty line of a JSON-lines file; a string instead of an object says why that
     line is unusable. A file that cannot be opened or is not UTF-8 raises ``error`` naming ``what``."""
     try:
@@ -70,4 +72,3 @@ def write_rejects(rejects: list[Reject], target: Path) -> None:
     with target.open("w", encoding="utf-8") as out:
         for r in rejects:
             out.write(json.dumps(asdict(r)) + "\n")
-

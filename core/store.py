@@ -183,7 +183,7 @@ def _connected(engine: Engine, begin: bool = False) -> Iterator[Connection]:
     """A connection (in a transaction with ``begin``: an upgrade) whose database errors become one-line
     ConfigErrors."""
     try:
-        with (engine.begin() if begin else engine.connect()) as conn:
+        with engine.begin() if begin else engine.connect() as conn:
             yield conn
     except DBAPIError as e:
         reason = (str(e.orig).strip().splitlines() or [type(e.orig).__name__])[0]

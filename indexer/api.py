@@ -6,18 +6,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.progress import ProgressFn
-from indexer.build import BuildResult, build_index
-from core.paths import rejects_file
-from core.rows import write_rejects
-from indexer.catalog import CatalogRead, FieldMapping, Item, read_catalog
-from core.opensearch.client import make_client, translate_errors
 from core.embedding import Embedder, embedder_for
-from indexer.enrichment import Enricher, Enrichment, EnrichStats
 from core.errors import InputError
+from core.opensearch.client import make_client, translate_errors
+from core.paths import rejects_file
+from core.progress import ProgressFn
+from core.rows import write_rejects
+from core.settings import Settings
+from indexer.build import BuildResult, build_index
+from indexer.catalog import CatalogRead, FieldMapping, Item, read_catalog
+from indexer.enrichment import Enricher, Enrichment, EnrichStats
 from indexer.index import IndexVersion, ItemsIndex
 from indexer.search import MODES, Hit, bm25_search, hybrid_search, knn_search
-from core.settings import Settings
 
 
 def items_index(settings: Settings) -> ItemsIndex:
@@ -35,10 +35,8 @@ def ping(settings: Settings) -> dict:
 
 def make_enricher(settings: Settings, embedder: Embedder, llm=None) -> Enricher:
     """The enricher the ``RECSEARCH_ENRICH_*`` settings describe, its cache in the SQL store."""
-    from indexer.enrichment import EnrichmentCache
-    from indexer.enrichment import load_llm
-    from indexer.enrichment import load_prompt
     from core.store import open_store
+    from indexer.enrichment import EnrichmentCache, load_llm, load_prompt
 
     e = settings.enrich
     prompt = load_prompt(e.prompt_file)
@@ -59,7 +57,9 @@ class CatalogBuild:
     enrich_stats: EnrichStats | None = None
 
 
-def _read(settings: Settings, catalog: Path, mapping: FieldMapping | None, strict: bool) -> tuple[CatalogRead, Path | None]:
+def _read(
+    settings: Settings, catalog: Path, mapping: FieldMapping | None, strict: bool
+) -> tuple[CatalogRead, Path | None]:
     read = read_catalog(catalog, mapping)
     target = None
     if read.rejects:

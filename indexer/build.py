@@ -18,14 +18,14 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from core.embedding import Embedder
+from core.errors import OpenSearchError
+from core.opensearch.client import translate_errors
+from core.opensearch.documents import iter_documents
 from core.progress import ProgressFn, prefetched
 from core.rows import Reject
 from indexer.catalog import Item
-from core.opensearch.client import translate_errors
-from core.embedding import Embedder
 from indexer.enrichment import Enrichment, enriched_text
-from core.errors import OpenSearchError
-from core.opensearch.documents import iter_documents
 from indexer.index import BUILDING, SCHEMA_VERSION, ItemsIndex
 
 if TYPE_CHECKING:
@@ -57,8 +57,9 @@ def content_hash(item: Item) -> str:
     return item.content_hash()
 
 
-def item_document(item: Item, vector: list[float] | None, enrichment: Enrichment | None = None,
-                  model: str = "") -> dict[str, Any]:
+def item_document(
+    item: Item, vector: list[float] | None, enrichment: Enrichment | None = None, model: str = ""
+) -> dict[str, Any]:
     """The OpenSearch document of one item (``vector`` None: everything but the vector, with its ``doc_hash``)."""
     ok = enrichment is not None and enrichment.ok
     doc: dict[str, Any] = {
@@ -122,7 +123,9 @@ def document_actions(
     batch: list[tuple[Item, dict[str, Any]]] = []
 
     def flush() -> Iterator[dict[str, Any]]:
-        reusable = [doc["item_id"] for _, doc in batch if reuse_from and reuse_from[1].get(doc["item_id"]) == doc["doc_hash"]]
+        reusable = [
+            doc["item_id"] for _, doc in batch if reuse_from and reuse_from[1].get(doc["item_id"]) == doc["doc_hash"]
+        ]
         vectors = _vectors_from(client, reuse_from[0], reusable, url) if reusable and reuse_from else {}
         to_embed = [(it, doc) for it, doc in batch if doc["item_id"] not in vectors]
         if to_embed:
@@ -170,7 +173,9 @@ def bulk_load(
         for ok, info in results:
             if not ok:
                 op = next(iter(info.values()))
-                raise OpenSearchError(f"bulk {op.get('_op_type', 'write')} failed for item '{op.get('_id')}': {op.get('error')}")
+                raise OpenSearchError(
+                    f"bulk {op.get('_op_type', 'write')} failed for item '{op.get('_id')}': {op.get('error')}"
+                )
             done += 1
             if progress and (done % 100 == 0 or start + done == total):
                 progress(start + done, total)
@@ -220,7 +225,15 @@ def build_index(
         if live and index.meta(live).get("embedding_model") == embedder.name:
             reuse = (live, existing_hashes(client, live, index.url))
         actions = document_actions(
-            client, items, enrichments, embedder, name, in_target=in_target, reuse_from=reuse, result=result, url=index.url
+            client,
+            items,
+            enrichments,
+            embedder,
+            name,
+            in_target=in_target,
+            reuse_from=reuse,
+            result=result,
+            url=index.url,
         )
         written = bulk_load(client, actions, len(items), chunk_size, progress, index.url, start=0)
         result.deleted = delete_missing(client, name, in_target, {it.id for it in items}, index.url)

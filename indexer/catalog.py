@@ -92,8 +92,8 @@ def read_catalog(path: Path, mapping: FieldMapping | None = None, fmt: str | Non
     first = next(rows, None)
     if first is None:
         raise CatalogError("catalog file has no rows", path=str(path))
-    line, row = first
-    if ONLINE_RETAIL_COLUMNS <= set(row):
+    _, row = first
+    if set(row) >= ONLINE_RETAIL_COLUMNS:
         from indexer.transactions import items_from_transactions
 
         return items_from_transactions(path, _chain(first, rows))
@@ -119,7 +119,8 @@ def _read_rows(path: Path, fmt: str) -> Iterator[tuple[int, dict[str, Any]]]:
             frame = pd.read_parquet(path)
             offset = 1
     except (OSError, UnicodeDecodeError) as e:
-        raise CatalogError(f"cannot read catalog: {e.strerror if isinstance(e, OSError) else e}", path=str(path))
+        reason = e.strerror if isinstance(e, OSError) else e
+        raise CatalogError(f"cannot read catalog: {reason}", path=str(path)) from None
     except Exception as e:  # pandas/pyarrow raise many parser errors
         raise CatalogError(f"cannot parse catalog as {fmt}: {str(e).splitlines()[0]}", path=str(path)) from None
     return ((i + offset, row) for i, row in enumerate(frame.to_dict(orient="records")))

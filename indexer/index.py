@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from core.opensearch.client import translate_errors
 from core.errors import IndexMissing, OpenSearchError
+from core.opensearch.client import translate_errors
 
 if TYPE_CHECKING:
     from opensearchpy import OpenSearch
@@ -221,6 +221,7 @@ class ItemsIndex:
         live = self.live_version()
         if live is None:
             raise IndexMissing(
-                f"index '{self.alias}' does not exist on {self.url}; build it with `recadmin index build --catalog PATH`"
+                f"index '{self.alias}' does not exist on {self.url}; "
+                "build it with `recadmin index build --catalog PATH`"
             )
         return live

@@ -132,7 +132,12 @@ def hits_from_response(response: dict[str, Any]) -> list[Hit]:
 
 
 def knn_search(
-    client: OpenSearch, alias: str, vector: list[float], k: int = 10, filters: dict[str, Any] | None = None, url: str = ""
+    client: OpenSearch,
+    alias: str,
+    vector: list[float],
+    k: int = 10,
+    filters: dict[str, Any] | None = None,
+    url: str = "",
 ) -> list[Hit]:
     """The ``k`` nearest items to ``vector``."""
     with translate_errors(url, alias):

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from core.opensearch.client import make_client, translate_errors
 from core.errors import ConfigError, OpenSearchError, ResourceMissing
+from core.opensearch.client import make_client, translate_errors
 from core.settings import PipelineSettings, Settings
 
 if TYPE_CHECKING:
@@ -125,4 +125,6 @@ def pipeline_status(settings: Settings, client: OpenSearch | None = None) -> Pip
             processor = dict(proc[PROCESSOR_TYPE])
             if "api_key" in processor:
                 processor["api_key"] = "****"
-    return PipelineState(name=name, plugin_nodes=having, total_nodes=total, installed=name in stored, processor=processor)
+    return PipelineState(
+        name=name, plugin_nodes=having, total_nodes=total, installed=name in stored, processor=processor
+    )

@@ -64,4 +64,3 @@ def items_from_transactions(path: Path, rows: Iterator[tuple[int, dict]]) -> Cat
         items.append(Item(id=code, title=title, price=price))
     items.sort(key=lambda item: -sales[item.id])  # stable: ties keep the order of first appearance
     return CatalogRead(items, rejects, str(path))
-

@@ -11,13 +11,13 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from core.embedding import Embedder
+from core.errors import ConfigError
+from core.opensearch.client import translate_errors
 from core.progress import ProgressFn
 from indexer.build import BuildResult, bulk_load, delete_missing, document_actions, existing_hashes
 from indexer.catalog import Item
-from core.opensearch.client import translate_errors
-from core.embedding import Embedder
 from indexer.enrichment import Enrichment
-from core.errors import ConfigError
 from indexer.index import SCHEMA_VERSION, ItemsIndex
 
 if TYPE_CHECKING:

@@ -13,7 +13,6 @@ from tests.fakes.embedder import HashEmbedder
 from tests.paths import ROOT
 
 
-
 def _rooted(path: Path) -> Path:
     return path if path.is_absolute() else ROOT / path
 
@@ -25,7 +24,11 @@ def node_settings() -> NodeSettings:
     # The project's own plugin (plugin/) is built (a no-op when unchanged) and installed on the test node.
     import subprocess
 
-    zip_path = Path(subprocess.run([str(ROOT / "scripts" / "build-plugin")], check=True, capture_output=True, text=True).stdout.split()[-1])
+    zip_path = Path(
+        subprocess.run(
+            [str(ROOT / "scripts" / "build-plugin")], check=True, capture_output=True, text=True
+        ).stdout.split()[-1]
+    )
     plugins = [p for p in s.extra_plugins if p.name.split("-")[:2] != ["recsearch", "rerank"]] + [zip_path]
     return s.model_copy(update={"home": _rooted(s.home), "cache_dir": _rooted(s.cache_dir), "extra_plugins": plugins})
 

@@ -17,7 +17,9 @@ if TYPE_CHECKING:
     from opensearchpy import OpenSearch
 
 
-def iter_documents(client: OpenSearch, index: str, fields: list[str], page_size: int = 1000) -> Iterator[dict[str, Any]]:
+def iter_documents(
+    client: OpenSearch, index: str, fields: list[str], page_size: int = 1000
+) -> Iterator[dict[str, Any]]:
     """Every document of ``index`` (hits with ``_id`` and the ``fields`` of ``_source``), paged with
     ``search_after`` on ``item_id``.
 
@@ -68,7 +70,9 @@ def read_items(client: OpenSearch, name: str, fields: list[str], url: str = "", 
     Raises :class:`IndexMissing` (with the command that builds one) when ``name`` does not exist."""
     with translate_errors(url, name):
         if not client.indices.exists(index=name):
-            raise IndexMissing(f"index '{name}' does not exist on {url}; build it with `recadmin index build --catalog PATH`")
+            raise IndexMissing(
+                f"index '{name}' does not exist on {url}; build it with `recadmin index build --catalog PATH`"
+            )
         mapping = client.indices.get_mapping(index=name)
         version = sorted(mapping)[-1]  # an alias points at one version; the newest if it ever points at more
         meta = dict((mapping[version].get("mappings") or {}).get("_meta") or {})

@@ -8,19 +8,18 @@ at most one batch of LLM work and an unchanged catalog calls no LLM at all.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.embedding import Embedder
+from core.errors import GroundingFailure
 from core.progress import ProgressFn
 from indexer.catalog import Item
-from core.embedding import Embedder
 from indexer.enrichment.cache import CachedEnrichment, EnrichmentCache
-from core.errors import GroundingFailure
 from indexer.enrichment.grounding import Grounded, ground_batch
 from indexer.enrichment.llm import LLM, Messages
 from indexer.enrichment.prompt import PromptTemplate
-
 
 RETRY_NOTE = (
     "That answer was rejected: {reason}. Answer again with one JSON object, using only facts in the product text."
@@ -152,5 +151,13 @@ class Enricher:
 
     def _enrichment(self, item_id: str, o: CachedEnrichment, cached: bool) -> Enrichment:
         return Enrichment(
-            item_id, o.ok, o.description, o.attributes, self.llm.name, self.prompt.version, o.reason, o.similarity, cached
+            item_id,
+            o.ok,
+            o.description,
+            o.attributes,
+            self.llm.name,
+            self.prompt.version,
+            o.reason,
+            o.similarity,
+            cached,
         )

@@ -27,13 +27,78 @@ ATTRIBUTE_KEYS = ("category", "material", "colour", "style", "occasion")
 MAX_KEYWORDS = 8
 
 COLOURS = frozenset(
-    "red blue green yellow pink purple orange black white grey gray brown cream ivory gold silver beige turquoise "
-    "teal navy lilac violet magenta aqua mint copper bronze rose lavender khaki".split()
+    [
+        "red",
+        "blue",
+        "green",
+        "yellow",
+        "pink",
+        "purple",
+        "orange",
+        "black",
+        "white",
+        "grey",
+        "gray",
+        "brown",
+        "cream",
+        "ivory",
+        "gold",
+        "silver",
+        "beige",
+        "turquoise",
+        "teal",
+        "navy",
+        "lilac",
+        "violet",
+        "magenta",
+        "aqua",
+        "mint",
+        "copper",
+        "bronze",
+        "rose",
+        "lavender",
+        "khaki",
+    ]
 )
 MATERIALS = frozenset(
-    "wood wooden metal glass ceramic porcelain china paper cardboard card plastic fabric cotton linen wool felt "
-    "leather silk zinc tin steel iron enamel wicker bamboo stone resin acrylic velvet lace jute hessian rubber "
-    "silicone copper bronze".split()
+    [
+        "wood",
+        "wooden",
+        "metal",
+        "glass",
+        "ceramic",
+        "porcelain",
+        "china",
+        "paper",
+        "cardboard",
+        "card",
+        "plastic",
+        "fabric",
+        "cotton",
+        "linen",
+        "wool",
+        "felt",
+        "leather",
+        "silk",
+        "zinc",
+        "tin",
+        "steel",
+        "iron",
+        "enamel",
+        "wicker",
+        "bamboo",
+        "stone",
+        "resin",
+        "acrylic",
+        "velvet",
+        "lace",
+        "jute",
+        "hessian",
+        "rubber",
+        "silicone",
+        "copper",
+        "bronze",
+    ]
 )
 _WORD = re.compile(r"[a-z]+")
 _PAIR = re.compile(r'"(\w+)"\s*:\s*"((?:[^"\\]|\\.)*)"')
@@ -132,7 +197,9 @@ def check_description(description: str, source: str, title: str) -> None:
         raise GroundingFailure("the description repeats itself")
     unsupported = (words(description) & (COLOURS | MATERIALS)) - words(source)
     if unsupported:
-        raise GroundingFailure(f"the description asserts {', '.join(sorted(unsupported))}, which the source does not say")
+        raise GroundingFailure(
+            f"the description asserts {', '.join(sorted(unsupported))}, which the source does not say"
+        )
 
 
 def ground_batch(

@@ -11,8 +11,8 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from indexer.catalog import Item
 from core.errors import InputError
+from indexer.catalog import Item
 from indexer.enrichment.llm import Messages
 
 BUILTIN = Path(__file__).parent / "prompts" / "enrich-v1.toml"
@@ -68,7 +68,9 @@ def load_prompt(path: Path | None = None) -> PromptTemplate:
     try:
         data["user"].format(**{k: "" for k in PLACEHOLDERS})
     except (KeyError, IndexError, ValueError) as e:
-        raise InputError(f"bad placeholder {e} (use {', '.join(sorted(PLACEHOLDERS))})", path=str(source), field="user") from None
+        raise InputError(
+            f"bad placeholder {e} (use {', '.join(sorted(PLACEHOLDERS))})", path=str(source), field="user"
+        ) from None
     return PromptTemplate(
         version=data["version"].strip(),
         system=data["system"].strip(),

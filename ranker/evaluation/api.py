@@ -7,8 +7,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.opensearch.client import make_client
 from core.errors import InputError
+from core.opensearch.client import make_client
 from core.settings import Settings
 from ranker.evaluation.baselines import (
     Bm25LastItem,

@@ -20,8 +20,7 @@ import pandas as pd
 from ranker.evaluation.catalog import IndexSnapshot, ItemSearch
 from ranker.evaluation.splits import TestCase
 from ranker.feedback import Interaction
-from ranker.model import candidate_pool, history_vector, retrieval_scores
-from ranker.model import ItemVectors
+from ranker.model import ItemVectors, candidate_pool, history_vector, retrieval_scores
 
 
 class AttentionReranker:
@@ -54,16 +53,13 @@ class AttentionReranker:
         self.vectors = ItemVectors.from_arrays(catalog.ids, stored, None, catalog.prices)
 
     def fit(self, train: pd.DataFrame) -> None:
-        from ranker.model import Checkpoint
-        from ranker.model import Scorer
+        from ranker.model import Checkpoint, Scorer
 
         if self.fixed is not None:
             checkpoint = self.fixed
         else:
-            from ranker.training import fit
-            from ranker.training import TrainOptions
-
             from core.settings import RankerSettings
+            from ranker.training import TrainOptions, fit
 
             options = self.train_options or TrainOptions(RankerSettings())
             result = fit(train, self.vectors, options, log=self.log,

@@ -20,8 +20,8 @@ import numpy as np
 import pandas as pd
 
 from ranker.evaluation.catalog import IndexSnapshot, ItemSearch
-from ranker.model import TREND_DAYS
 from ranker.evaluation.splits import TestCase
+from ranker.model import TREND_DAYS
 
 
 class Recommender(Protocol):

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from core.opensearch.client import translate_errors
 from core.errors import IndexMissing, OpenSearchError
+from core.opensearch.client import translate_errors
 from core.opensearch.documents import TEXT_FIELDS, read_items
 from indexer.search import knn_query
 

@@ -5,7 +5,6 @@ Used when the cluster cannot return stored vectors (see :func:`ranker.evaluation
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 
 import numpy as np
 

@@ -6,6 +6,7 @@ The result is a plain dict (written as JSON, rendered as a table and an HTML rep
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -16,8 +17,8 @@ import pandas as pd
 from ranker.evaluation.baselines import Recommender
 from ranker.evaluation.bootstrap import paired_bootstrap
 from ranker.evaluation.catalog import IndexSnapshot
-from ranker.metrics import case_metrics, coverage, means, rank_of_first, sampled_metrics, stack
 from ranker.evaluation.splits import Split, TestCase, leave_last_out, sample_cases, time_split
+from ranker.metrics import case_metrics, coverage, means, rank_of_first, sampled_metrics, stack
 
 MODES = ("eligible", "excluded")
 PROTOCOLS = ("full", "sampled")
@@ -57,7 +58,7 @@ def make_split(name: str, events: pd.DataFrame, catalog: IndexSnapshot, config: 
 def activity_bucket(case: TestCase) -> str:
     """The label of the activity group of a case, e.g. ``5-19`` distinct history items."""
     n = len(case.seen)
-    for low, high in zip(ACTIVITY_EDGES, ACTIVITY_EDGES[1:], strict=False):
+    for low, high in itertools.pairwise(ACTIVITY_EDGES):
         if low <= n < high:
             return f"{low}-{high - 1}"
     return f"{ACTIVITY_EDGES[-1]}+"
@@ -141,14 +142,16 @@ def evaluate_split(
             report(f"{split.name}/{mode}: ranking {len(mode_cases)} users with {r.name}")
             start = time.perf_counter()
             lists = r.recommend(mode_cases, k_max, exclude_seen=(mode == "excluded"))
-            full[r.name] = stack([case_metrics(ranked, c.targets, config.ks) for ranked, c in zip(lists, mode_cases)])
+            full[r.name] = stack(
+                [case_metrics(ranked, c.targets, config.ks) for ranked, c in zip(lists, mode_cases, strict=True)]
+            )
             row_metrics = means(full[r.name])
             row_metrics.update({f"coverage@{k}": coverage(lists, k, len(catalog)) for k in config.ks})
             elapsed = time.perf_counter() - start
             full_rows.append({"name": r.name, "kind": r.kind, "metrics": row_metrics, "seconds": elapsed})
             start = time.perf_counter()
             ranks = [rank_of_first(np.asarray(r.score(c, items), dtype=np.float64))
-                     for c, items in zip(mode_cases, lists_for_sampling)]  # fmt: skip
+                     for c, items in zip(mode_cases, lists_for_sampling, strict=True)]  # fmt: skip
             sampled[r.name] = stack([sampled_metrics(rank, config.ks) for rank in ranks])
             sampled_rows.append(
                 {"name": r.name, "kind": r.kind, "metrics": means(sampled[r.name]),

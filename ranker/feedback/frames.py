@@ -26,7 +26,7 @@ from pathlib import Path
 import pandas as pd
 from sqlalchemy.engine import Engine
 
-from core.errors import ConfigError, InputError
+from core.errors import InputError
 from core.rows import Reject
 from core.settings import EventsSettings, Settings
 from ranker.feedback.events import to_naive_utc

@@ -28,16 +28,15 @@ import pandas as pd
 from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 
-from core.settings import Settings
-from ranker.feedback.catalog_sync import CatalogIds, CatalogSync, sync_catalog
 from core.paths import rejects_file
 from core.progress import ProgressFn, prefetched
 from core.rows import Reject
+from core.settings import Settings
+from ranker.feedback.catalog_sync import CatalogIds, CatalogSync, sync_catalog
 from ranker.feedback.mapping import EventMapping, check_rows
 from ranker.feedback.sources import Chunk, event_file_format, read_chunks
 from ranker.feedback.tables import EventImport, defer_indexes, ensure_indexes
 from ranker.feedback.writer import write_batch
-
 
 
 @dataclass

@@ -194,7 +194,8 @@ def check_chunk(frame: pd.DataFrame, path: str) -> tuple[list[tuple], list[Rejec
 
 
 def stamp_texts(ts: np.ndarray) -> list[str]:
-    """``datetime64[us]`` values as the stored text ``YYYY-MM-DD HH:MM:SS.ffffff`` (see :func:`ranker.feedback.events.ts_text`),
+    """``datetime64[us]`` values as the stored text ``YYYY-MM-DD HH:MM:SS.ffffff``
+    (see :func:`ranker.feedback.events.ts_text`),
     formatted once per distinct time (the lines of one invoice share theirs)."""
     codes, distinct = pd.factorize(ts)
     iso = np.datetime_as_string(np.asarray(distinct, dtype="datetime64[us]"), unit="us")
@@ -229,9 +230,10 @@ def _optional_texts(values: list[str]) -> list[str | None]:
 
 
 def content_ids(users, items, types, stamps, quantities, values, queries, sessions) -> list[str]:
-    """:func:`ranker.feedback.events.event_id_for` of whole columns of text (numbers as their ``repr``, missing values as
+    """:func:`ranker.feedback.events.event_id_for` of whole columns of text (numbers as their ``repr``, missing
+    values as
     ""): the same ids, with the per-row work cut to one join and one hash (this runs for every imported row)."""
-    keys = map("\x1f".join, zip(users, items, types, stamps, quantities, values, queries, sessions))
+    keys = map("\x1f".join, zip(users, items, types, stamps, quantities, values, queries, sessions, strict=True))
     blake2b = hashlib.blake2b
     return [blake2b(key.encode(), digest_size=12).hexdigest() for key in keys]
 

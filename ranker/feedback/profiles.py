@@ -20,9 +20,9 @@ from sqlalchemy.engine import Engine
 
 from core.settings import EventsSettings, Settings
 from ranker.feedback.catalog_sync import CatalogIds
+from ranker.feedback.events import EventIn, ts_text
 from ranker.feedback.tables import EventRow, ProfileEntry, ensure_indexes
 from ranker.feedback.writer import write_batch
-from ranker.feedback.events import EventIn, ts_text
 
 _P = ProfileEntry.__table__.c
 _E = EventRow.__table__.c
@@ -133,9 +133,11 @@ class ProfileStore:
     def export_user(self, user_id: str) -> dict[str, Any]:
         """Everything stored about the user, as JSON-ready data (events oldest first, profile newest first)."""
         with self.engine.connect() as conn:
-            events = conn.execute(
-                select(EventRow.__table__).where(_E.user_id == user_id).order_by(_E.ts, _E.event_id)
-            ).mappings().all()
+            events = (
+                conn.execute(select(EventRow.__table__).where(_E.user_id == user_id).order_by(_E.ts, _E.event_id))
+                .mappings()
+                .all()
+            )
         return {
             "user_id": user_id,
             "events": [_jsonable(dict(e)) for e in events],

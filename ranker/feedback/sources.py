@@ -127,8 +127,8 @@ def _mapped(path: Path, raw: Iterator[pd.DataFrame], mapping: EventMapping, onli
     first = True
     for frame in raw:
         if first:
-            online_retail = online_retail or (ONLINE_RETAIL_COLUMNS <= set(frame.columns) and mapping == EventMapping())
-            if online_retail and not ONLINE_RETAIL_COLUMNS <= set(frame.columns):
+            online_retail = online_retail or (set(frame.columns) >= ONLINE_RETAIL_COLUMNS and mapping == EventMapping())
+            if online_retail and not set(frame.columns) >= ONLINE_RETAIL_COLUMNS:
                 missing = ", ".join(sorted(ONLINE_RETAIL_COLUMNS - set(frame.columns)))
                 raise InputError(f"not Online Retail transactions: no column {missing}", path=str(path))
             if not online_retail:

@@ -54,7 +54,11 @@ def describe_validation(v: dict) -> str:
     if "pair_accuracy_before" in v:
         return f"pair accuracy {v['pair_accuracy_before']:.3f} -> {v['pair_accuracy_after']:.3f}"
     names = ("history_mean_ndcg@10", "history_mean_ndcg@10_excluded", "history_mean_recall@10", "pair_recall@10")
-    return ", ".join(
-        f"{n.removeprefix('history_mean_')} {v[n + '_before']:.4f} -> {v[n + '_after']:.4f}"
-        for n in names if n + "_before" in v
-    ) + f" ({v.get('holdout_users', 0)} customers, {v.get('pairs', 0)} pairs)"
+    return (
+        ", ".join(
+            f"{n.removeprefix('history_mean_')} {v[n + '_before']:.4f} -> {v[n + '_after']:.4f}"
+            for n in names
+            if n + "_before" in v
+        )
+        + f" ({v.get('holdout_users', 0)} customers, {v.get('pairs', 0)} pairs)"
+    )

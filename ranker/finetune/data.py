@@ -228,6 +228,9 @@ def history_examples(
         h_start.append(h_start[-1] + len(hist))
         t_start.append(t_start[-1] + len(tgt))
     return HistoryExamples(
-        np.concatenate(history), np.asarray(h_start), np.concatenate(targets), np.asarray(t_start),
+        np.concatenate(history),
+        np.asarray(h_start),
+        np.concatenate(targets),
+        np.asarray(t_start),
         len(set(user_codes[chosen].tolist())),
     )

@@ -42,9 +42,8 @@ import pandas as pd
 from core.device import pick_device
 from core.embedding import resolve_model_path
 from core.errors import InputError, ModelError
-from core.settings import Settings
 from core.paths import embedding_models
-from ranker.finetune.versions import append_head, new_version, save_version
+from core.settings import Settings
 from ranker.finetune.check import heldout_check
 from ranker.finetune.data import (
     HistoryExamples,
@@ -54,6 +53,7 @@ from ranker.finetune.data import (
     history_examples,
     holdout_users,
 )
+from ranker.finetune.versions import append_head, new_version, save_version
 
 #: Called with (steps done, steps planned, last loss).
 StepFn = Callable[[int, int, float], None]
@@ -91,9 +91,7 @@ class FinetuneResult:
 
 
 def _encode(model, texts: list[str]) -> np.ndarray:
-    return model.encode(
-        texts, batch_size=64, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
-    )
+    return model.encode(texts, batch_size=64, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
 
 
 class _Plan:
@@ -265,8 +263,10 @@ def finetune(
                 loss = _history_head_loss(torch, head, cached, examples, batch)
             else:
                 features = [
-                    {k: v.to(model.device) if hasattr(v, "to") else v
-                     for k, v in prepare([texts[pairs[i][side]] for i in batch]).items()}  # fmt: skip
+                    {
+                        k: v.to(model.device) if hasattr(v, "to") else v
+                        for k, v in prepare([texts[pairs[i][side]] for i in batch]).items()
+                    }
                     for side in (0, 1)
                 ]
                 loss = loss_fn(features, torch.empty(0))

@@ -11,7 +11,8 @@ For a user's history (newest first) the pool is the union, each item once, of
 3. **co-purchases** of the history (the model's co-occurrence counts, :meth:`Scorer.companions`), ``size``;
 4. **what sells now** (the model's trend counts, :meth:`Scorer.trending`), ``size``.
 
-Items without a vector are left out. Every candidate's retrieval score is its cosine with the history vector: the score the model saw in training
+Items without a vector are left out. Every candidate's retrieval score is its cosine with the history vector: the
+score the model saw in training
 (:func:`ranker.training.examples.retrieval_proxy`), whatever source found it. Without a model the pool is the
 k-NN and own items only, over the newest ``window`` history items.
 """

@@ -29,7 +29,7 @@ class Scored:
     constructs like a dataclass ``Scored(id, score, retrieval_score, explanations=[])``.
     """
 
-    __slots__ = ("id", "score", "retrieval_score", "_explanations", "_explainer", "_row")
+    __slots__ = ("_explainer", "_explanations", "_row", "id", "retrieval_score", "score")
 
     def __init__(
         self, id: str, score: float, retrieval_score: float, explanations: list[Explanation] | None = None
@@ -82,7 +82,7 @@ class Explainer:
     (the weights of a repeated item summed, so an item bought five times is named once; its newest event names
     the type, as the history is newest first)."""
 
-    __slots__ = ("_weights", "_hist", "_hist_rows", "_unknown", "_n", "_done")
+    __slots__ = ("_done", "_hist", "_hist_rows", "_n", "_unknown", "_weights")
 
     def __init__(self, weights: np.ndarray, hist: list[Any], hist_rows: np.ndarray, unknown: np.ndarray, n: int):
         self._weights, self._hist, self._hist_rows, self._unknown, self._n = weights, hist, hist_rows, unknown, n
@@ -97,7 +97,7 @@ class Explainer:
         top, top_w, names, unknown = done
         if unknown[c]:
             return []
-        return [Explanation(names[u][0], w, names[u][1]) for u, w in zip(top[c], top_w[c]) if w > 0]
+        return [Explanation(names[u][0], w, names[u][1]) for u, w in zip(top[c], top_w[c], strict=True) if w > 0]
 
     def _compute(self) -> tuple[list[list[int]], list[list[float]], list[tuple[str, str]], list[bool]]:
         hist, weights = self._hist, self._weights

@@ -1,6 +1,7 @@
 """The scalar candidate features and the recency buckets, in numpy.
 
-Training (:mod:`ranker.training.examples`) and scoring (:mod:`ranker.model.scoring`) both call these functions, so the model
+Training (:mod:`ranker.training.examples`) and scoring (:mod:`ranker.model.scoring`) both call these functions, so
+the model
 sees the same features in production as in training.
 
 Features per (user, candidate), in this order (:data:`FEATURE_NAMES`):

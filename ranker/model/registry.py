@@ -16,7 +16,6 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import Engine
@@ -76,7 +75,12 @@ def next_version(engine: Engine) -> str:
 
 
 def register(
-    engine: Engine, version: str, path: Path, metrics: dict[str, float], info: dict | None = None, activate: bool = False
+    engine: Engine,
+    version: str,
+    path: Path,
+    metrics: dict[str, float],
+    info: dict | None = None,
+    activate: bool = False,
 ) -> ModelVersion:
     """Record a trained version (its checkpoint must already be written); optionally make it active."""
     if not version.startswith("v") or not version[1:].isdigit():

@@ -1,4 +1,5 @@
-"""In-process scoring with a trained :class:`~ranker.model.network.AttentionRanker`: history + candidates -> ranked results.
+"""In-process scoring with a trained :class:`~ranker.model.network.AttentionRanker`: history + candidates -> ranked
+results.
 
 The model's forward pass is re-done in numpy with weights copied out of the checkpoint once: no autograd, no
 torch dispatch per operation, so 100 candidates against 50 history items take a fraction of a millisecond on
@@ -20,7 +21,7 @@ import numpy as np
 
 from core.errors import ModelError
 from ranker.model.checkpoint import Checkpoint
-from ranker.model.explanations import Explainer, Explanation, Scored
+from ranker.model.explanations import Explainer, Scored
 from ranker.model.features import candidate_features, recency_buckets
 from ranker.model.item_vectors import ItemVectors
 
@@ -218,6 +219,4 @@ class Scorer:
             return [Scored(candidates[c].id, score_list[c], candidates[c].retrieval_score) for c in order]
         explainer = Explainer(weights, hist, hist_rows, unknown, n)
         pending = Scored._pending
-        return [
-            pending((cand := candidates[c]).id, score_list[c], cand.retrieval_score, explainer, c) for c in order
-        ]
+        return [pending((cand := candidates[c]).id, score_list[c], cand.retrieval_score, explainer, c) for c in order]

@@ -1,7 +1,7 @@
 """The FastAPI app of the ranking service. ``recadmin serve`` and the tests build it the same way:
 
-    app = create_app(settings)                         # the real parts, loaded lazily
-    app = create_app(settings, deps=ServiceDeps(settings, profiles=fake, ...))   # tests
+app = create_app(settings)                         # the real parts, loaded lazily
+app = create_app(settings, deps=ServiceDeps(settings, profiles=fake, ...))   # tests
 """
 
 from __future__ import annotations

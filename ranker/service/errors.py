@@ -17,8 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from core.errors import InputError, OpenSearchError, RecSearchError
-from core.errors import ComponentUnavailable
+from core.errors import ComponentUnavailable, InputError, OpenSearchError, RecSearchError
 
 log = logging.getLogger("recsearch.service")
 

@@ -27,7 +27,9 @@ def filter_clauses(filters: dict[str, Any] | None) -> list[dict[str, Any]]:
     clauses: list[dict[str, Any]] = []
     if filters.get("category"):
         clauses.append({"term": {"category.raw": filters["category"]}})
-    price = {op: filters[key] for op, key in (("gte", "min_price"), ("lte", "max_price")) if filters.get(key) is not None}
+    price = {
+        op: filters[key] for op, key in (("gte", "min_price"), ("lte", "max_price")) if filters.get(key) is not None
+    }
     if price:
         clauses.append({"range": {"price": price}})
     return clauses
@@ -127,7 +129,9 @@ class ServiceIndex:
             return {}
         with self._errors():
             response = self.client.mget(index=self.alias, body={"ids": list(ids)}, _source=["item_id", "vector"])
-        return {d["_source"].get("item_id", d["_id"]): d["_source"]["vector"] for d in response["docs"] if d.get("found")}
+        return {
+            d["_source"].get("item_id", d["_id"]): d["_source"]["vector"] for d in response["docs"] if d.get("found")
+        }
 
     def ping(self) -> str:
         """The live index version (raises ClusterUnreachable / IndexMissing)."""

@@ -12,9 +12,7 @@ import numpy as np
 
 from indexer.search import Hit
 from ranker.feedback import IngestResult, Interaction
-from ranker.model import Scored
-from ranker.model import RankerConfig
-from ranker.model import Candidate, HistoryEntry
+from ranker.model import Candidate, HistoryEntry, RankerConfig, Scored
 
 
 class ProfileSource(Protocol):

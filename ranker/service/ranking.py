@@ -9,9 +9,9 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from core.errors import ComponentUnavailable
 from ranker.model import Candidate
 from ranker.service.deps import ServiceDeps
-from core.errors import ComponentUnavailable
 from ranker.service.metrics import ServiceMetrics
 
 log = logging.getLogger("recsearch.service")

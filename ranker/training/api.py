@@ -11,14 +11,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from core.paths import ranker_models
+from core.progress import ProgressFn
 from core.settings import Settings
 from core.store import open_store
 from ranker.feedback import load_events
-from ranker.model import Checkpoint, save_checkpoint
-from ranker.model import ItemVectors
-from ranker.model import ModelVersion, active_version, next_version, register
-from core.paths import ranker_models
-from core.progress import ProgressFn
+from ranker.model import Checkpoint, ItemVectors, ModelVersion, active_version, next_version, register, save_checkpoint
 from ranker.training.fit import FitResult, fit
 from ranker.training.options import TrainOptions
 

@@ -14,11 +14,17 @@ import numpy as np
 import pandas as pd
 
 from core.errors import InputError
-from ranker.model import CoOccurrence
-from ranker.model import candidate_features, history_mean, recency_buckets
-from ranker.model import TREND_DAYS, AlignedStats, repeat_rates
-from ranker.model import ItemVectors
-from ranker.model import RankerConfig
+from ranker.model import (
+    TREND_DAYS,
+    AlignedStats,
+    CoOccurrence,
+    ItemVectors,
+    RankerConfig,
+    candidate_features,
+    history_mean,
+    recency_buckets,
+    repeat_rates,
+)
 
 _NS_PER_DAY = 86_400 * 10**9
 

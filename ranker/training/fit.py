@@ -1,10 +1,12 @@
 """Fitting the attention ranker on next-item examples, and a full training run that registers a version.
 
 Each step scores, per example, the true next item against hard negatives (the user's own past items and what is
-bought with them: what the reranker meets in production, :mod:`ranker.training.negatives`), uniformly sampled negatives and
+bought with them: what the reranker meets in production, :mod:`ranker.training.negatives`), uniformly sampled
+negatives and
 the other examples' next items (in-batch negatives) with a sampled softmax. AdamW with weight decay and dropout
 regularise; validation NDCG@10 on the newest events (time split) picks the best epoch and stops training after
-``patience`` epochs without improvement. The same seed and data give the same model. Uses CUDA when there is one (``device=auto``).
+``patience`` epochs without improvement. The same seed and data give the same model. Uses CUDA when there is one
+(``device=auto``).
 """
 
 from __future__ import annotations
@@ -19,12 +21,8 @@ import pandas as pd
 from core.device import pick_device
 from core.errors import InputError
 from core.progress import ProgressFn
-from core.settings import RankerSettings
+from ranker.model import FEATURE_NAMES, AttentionRanker, ItemStats, ItemVectors, RankerConfig
 from ranker.training.examples import Batch, NextItemData, build_examples, make_batch
-from ranker.model import FEATURE_NAMES
-from ranker.model import ItemStats
-from ranker.model import ItemVectors
-from ranker.model import AttentionRanker, RankerConfig
 from ranker.training.negatives import hard_draw_rates, neighbour_steps, sample_hard, sample_negatives
 from ranker.training.options import TrainOptions
 from ranker.training.validation import Validator
@@ -177,7 +175,10 @@ def fit(
         row = {"epoch": epoch, "train_loss": float(np.mean(losses)), **val}
         epochs.append(row)
         if log:
-            log(f"epoch {epoch}: loss {row['train_loss']:.4f}, val ndcg@10 {val['ndcg@10']:.4f}, hr@10 {val['hr@10']:.4f}")
+            log(
+                f"epoch {epoch}: loss {row['train_loss']:.4f}, "
+                f"val ndcg@10 {val['ndcg@10']:.4f}, hr@10 {val['hr@10']:.4f}"
+            )
         if best is None or val["ndcg@10"] > best[0]:
             best = (val["ndcg@10"], {k: v.detach().clone() for k, v in model.state_dict().items()}, row)
             bad_epochs = 0
@@ -198,7 +199,7 @@ def fit(
     info = {
         "device": device,
         "seconds": round(time.perf_counter() - started, 1),
-        "train_examples": int(len(train_ex)),
+        "train_examples": len(train_ex),
         "validation_examples": validator.examples,
         "items": len(items),
         "item_vectors_source": items.source,

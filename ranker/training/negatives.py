@@ -38,7 +38,8 @@ def sample_hard(
     """(B, k) item rows: half the user's own past items (from the ``window`` newest history events), half
     co-occurrence neighbours (a random neighbour of one of the ``recent`` newest history items; ``cooc`` aligned
     with the item rows, :meth:`ranker.model.cooccurrence.CoOccurrence.aligned`). Slots without a source fall back to
-    uniform draws. Whether a draw was bought in the example's basket is :func:`ranker.training.examples.in_basket`'s job."""
+    uniform draws. Whether a draw was bought in the example's basket is
+    :func:`ranker.training.examples.in_basket`'s job."""
     b = len(ex)
     n_items = int(cooc.shape[0]) - 1  # the last row is the unknown item
     out = rng.integers(0, max(n_items, 1), size=(b, k))

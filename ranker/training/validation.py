@@ -3,7 +3,8 @@
 Each validation example gets the true next item plus ``negatives`` items: ``hard`` of them the user's own past
 items and co-occurrence neighbours (what a reranker has to order in production), the rest drawn uniformly from the
 catalog; fixed by the seed, so every epoch and every baseline sees the same candidates (items bought in the same
-basket are not negatives: they are left out). Metrics: HR@10, NDCG@10 and MRR of the true item. Baselines on the same candidates: random order, popularity, and "bought before, then popularity".
+basket are not negatives: they are left out). Metrics: HR@10, NDCG@10 and MRR of the true item. Baselines on the
+same candidates: random order, popularity, and "bought before, then popularity".
 """
 
 from __future__ import annotations
@@ -12,9 +13,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from ranker.model import AlignedStats, RankerConfig
 from ranker.training.examples import Batch, NextItemData, make_batch
-from ranker.model import AlignedStats
-from ranker.model import RankerConfig
 from ranker.training.negatives import sample_hard, sample_negatives
 
 

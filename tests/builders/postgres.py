@@ -6,13 +6,12 @@ FAILS the tests that need it, it never skips them. Each PostgreSQL test gets a s
 
 from __future__ import annotations
 
-from tests.paths import ROOT
-
 import subprocess
 import uuid
 
 import pytest
 
+from tests.paths import ROOT
 
 
 @pytest.fixture(scope="session")

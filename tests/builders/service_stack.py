@@ -94,12 +94,12 @@ def register_model(settings: Settings, vectors) -> None:
 
 
 def build_stack(tmp_dir, node_url: str, embedder) -> Stack:
-    from indexer import api
     from core.store import open_store
+    from indexer import api
     from ranker.feedback.events import EventIn
     from ranker.feedback.profiles import ProfileStore
-    from ranker.service import create_app
     from ranker.model.item_vectors import ItemVectors
+    from ranker.service import create_app
 
     alias = f"test-service-{uuid.uuid4().hex[:8]}"
     settings = Settings(
@@ -115,8 +115,10 @@ def build_stack(tmp_dir, node_url: str, embedder) -> Stack:
     mugs = [m for m in mugs if m in vectors][:6]
     store = ProfileStore(open_store(settings.store), settings)
     start = datetime(2011, 11, 1)
-    events = [EventIn(user_id=HEART_USER, item_id=h, type="purchase", ts=start + timedelta(days=n))
-              for n, h in enumerate(hearts)]
+    events = [
+        EventIn(user_id=HEART_USER, item_id=h, type="purchase", ts=start + timedelta(days=n))
+        for n, h in enumerate(hearts)
+    ]
     events += [EventIn(user_id=MUG_USER, item_id=m, type="purchase", ts=start + timedelta(days=n))
                for n, m in enumerate(mugs)]  # fmt: skip
     store.ingest(events)

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from tests.paths import ROOT
 from sqlalchemy.engine import Engine
 
 from core import store
+from tests.paths import ROOT
 
 FIXTURES = ROOT / "tests" / "fixtures"
 TABLES = ("events", "profile_entries", "event_imports", "ranker_model_versions", "enrichment_cache")
@@ -74,21 +74,61 @@ RELEASE_ROWS: dict[str, list[dict]] = {
         {"user_id": "u1", "event_id": "e1", "item_id": "B", "type": "purchase", "ts": T0.replace(hour=13)},
     ],
     "event_imports": [
-        {"path": "/data/events.csv", "fingerprint": "f" * 64, "format": "csv", "started_at": T0, "finished_at": T0,
-         "rows_read": 3, "events_added": 3, "rejected": 0, "status": "done"},  # fmt: skip
+        {
+            "path": "/data/events.csv",
+            "fingerprint": "f" * 64,
+            "format": "csv",
+            "started_at": T0,
+            "finished_at": T0,
+            "rows_read": 3,
+            "events_added": 3,
+            "rejected": 0,
+            "status": "done",
+        },
     ],
     "ranker_model_versions": [
-        {"version": "v1", "number": 1, "created_at": CREATED, "path": "/models/v1.pt",
-         "metrics_json": '{"val_ndcg@10": 0.3}', "info_json": "{}", "active": False},  # fmt: skip
-        {"version": "v2", "number": 2, "created_at": CREATED, "path": "/models/v2.pt",
-         "metrics_json": '{"val_ndcg@10": 0.4}', "info_json": '{"seconds": 9}', "active": True},  # fmt: skip
+        {
+            "version": "v1",
+            "number": 1,
+            "created_at": CREATED,
+            "path": "/models/v1.pt",
+            "metrics_json": '{"val_ndcg@10": 0.3}',
+            "info_json": "{}",
+            "active": False,
+        },
+        {
+            "version": "v2",
+            "number": 2,
+            "created_at": CREATED,
+            "path": "/models/v2.pt",
+            "metrics_json": '{"val_ndcg@10": 0.4}',
+            "info_json": '{"seconds": 9}',
+            "active": True,
+        },
     ],
     "enrichment_cache": [
-        {"content_hash": "h1", "model": "smollm2", "prompt_version": "enrich-v1", "ok": True,
-         "description": "A red mug.", "attributes_json": '{"color": "red"}', "reason": "", "similarity": 0.8,
-         "created_at": CREATED},  # fmt: skip
-        {"content_hash": "h2", "model": "smollm2", "prompt_version": "enrich-v1", "ok": False, "description": "",
-         "attributes_json": "{}", "reason": "not grounded", "similarity": 0.1, "created_at": CREATED},  # fmt: skip
+        {
+            "content_hash": "h1",
+            "model": "smollm2",
+            "prompt_version": "enrich-v1",
+            "ok": True,
+            "description": "A red mug.",
+            "attributes_json": '{"color": "red"}',
+            "reason": "",
+            "similarity": 0.8,
+            "created_at": CREATED,
+        },
+        {
+            "content_hash": "h2",
+            "model": "smollm2",
+            "prompt_version": "enrich-v1",
+            "ok": False,
+            "description": "",
+            "attributes_json": "{}",
+            "reason": "not grounded",
+            "similarity": 0.1,
+            "created_at": CREATED,
+        },
     ],
 }
 
@@ -100,7 +140,7 @@ def drift(engine: Engine) -> list:
     from sqlmodel import SQLModel
 
     import indexer.enrichment.cache  # noqa: F401  every module that declares a table
-    import ranker.feedback.tables  # noqa: F401
+    import ranker.feedback.tables
     import ranker.model.registry  # noqa: F401
 
     with engine.connect() as conn:

@@ -25,7 +25,7 @@ class FakeSearch:
         return out[:k]
 
     def knn(self, vectors, k, exclude):
-        return [self._top(self.catalog.vectors @ v, k, skip) for v, skip in zip(vectors, exclude)]
+        return [self._top(self.catalog.vectors @ v, k, skip) for v, skip in zip(vectors, exclude, strict=True)]
 
     def _overlap(self, text):
         words = set(text.lower().split())
@@ -33,13 +33,13 @@ class FakeSearch:
 
     def bm25(self, texts, k, exclude):
         out = []
-        for text, skip in zip(texts, exclude):
+        for text, skip in zip(texts, exclude, strict=True):
             scores = self._overlap(text)
             out.append([(i, s) for i, s in self._top(scores, k, skip) if s > 0])
         return out
 
     def bm25_scores(self, text, ids):
-        scores = dict(zip(self.catalog.ids, self._overlap(text)))
+        scores = dict(zip(self.catalog.ids, self._overlap(text), strict=True))
         return {i: scores[i] for i in ids if scores[i] > 0}
 
 

@@ -8,12 +8,12 @@ from datetime import datetime
 import numpy as np
 
 from core.errors import ClusterUnreachable, ModelError, OpenSearchError
-from indexer.search import Hit
 from core.settings import ServiceSettings, Settings
-from ranker.service import ServiceDeps, create_app
+from indexer.search import Hit
 from ranker.feedback.profiles import IngestResult
 from ranker.model.explanations import Explanation, Scored
 from ranker.model.network import RankerConfig
+from ranker.service import ServiceDeps, create_app
 
 ITEMS = {
     "A1": ("RED HEART MUG", [1.0, 0.0, 0.0, 0.0]),

@@ -4,8 +4,6 @@
 
 from __future__ import annotations
 
-from tests.paths import ROOT
-
 import ast
 import importlib
 import shutil
@@ -15,6 +13,8 @@ import tomllib
 from pathlib import Path
 
 import pytest
+
+from tests.paths import ROOT
 
 PRODUCTION = ("cli", "core", "indexer", "ranker")
 #: Sub-packages whose modules are private to them: others import the names of their ``__all__`` from the package.
@@ -55,7 +55,10 @@ def test_a_lower_layer_importing_a_higher_one_breaks_the_contracts(tmp_path):
 
 def _ini(config: dict) -> str:
     """import-linter's INI form of the pyproject section (the tiny tree has no pyproject of its own)."""
-    lines = ["[importlinter]", f"root_packages =\n    {chr(10).join('    ' + p for p in config['root_packages']).strip()}"]
+    lines = [
+        "[importlinter]",
+        f"root_packages =\n    {chr(10).join('    ' + p for p in config['root_packages']).strip()}",
+    ]
     for n, contract in enumerate(config["contracts"]):
         lines.append(f"\n[importlinter:contract:{n}]")
         for key, value in contract.items():

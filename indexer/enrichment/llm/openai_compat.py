@@ -80,7 +80,9 @@ class OpenAICompatibleLLM:
                 response = self.client.post(self.url, json=body)
             except (httpx.TimeoutException, httpx.TransportError) as e:
                 if last:
-                    raise ModelError(f"LLM endpoint {self.url} failed after {attempt + 1} tries: {type(e).__name__}")
+                    raise ModelError(
+                        f"LLM endpoint {self.url} failed after {attempt + 1} tries: {type(e).__name__}"
+                    ) from None
                 self._backoff(attempt)
                 continue
             if response.status_code in (401, 403):

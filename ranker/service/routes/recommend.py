@@ -8,10 +8,10 @@ import logging
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 
-from indexer.search import Hit
-from ranker.service.auth import require
 from core.errors import ComponentUnavailable
+from indexer.search import Hit
 from ranker.model import Pool, candidate_pool
+from ranker.service.auth import require
 from ranker.service.deps import ServiceDeps
 from ranker.service.ranking import Ranking, empty_history_reason, load_history, rank, retrieval_order
 from ranker.service.routes.common import check_k, deps_of, item_results, metrics_of
@@ -38,7 +38,9 @@ def recommend(
     user_id: str = Path(min_length=1, max_length=200),
     k: int = Query(10, ge=1, description="How many recommendations."),
     include_purchased: bool | None = Query(
-        None, description="May items the user already bought come back? Default: RECSEARCH_SERVICE_RECOMMEND_INCLUDE_PURCHASED."
+        None,
+        description="May items the user already bought come back? "
+        "Default: RECSEARCH_SERVICE_RECOMMEND_INCLUDE_PURCHASED.",
     ),
 ) -> ItemsResponse:
     """Recommendations for ``user_id``: the candidate pool of their history (k-NN, own items, co-purchases, what sells
@@ -50,8 +52,11 @@ def recommend(
     history = load_history(deps, user_id, metrics)
     pool = _pool(deps, history, include) if history else None
     if pool is None or pool.vector is None:
-        reason = "profile_store_unavailable" if history is None else (
-            empty_history_reason(deps, user_id) if not history else "no_history")
+        reason = (
+            "profile_store_unavailable"
+            if history is None
+            else (empty_history_reason(deps, user_id) if not history else "no_history")
+        )
         bought = {h.item_id for h in history or [] if h.type == "purchase"}
         hits = popular(deps, k, set() if include else bought)
         ranking = retrieval_order([(h.id, h.score) for h in hits], reason)

@@ -20,7 +20,9 @@ async def rerank(body: RerankRequest, request: Request) -> Response:
     deps = deps_of(request)
     limit = deps.settings.service.max_hits
     if len(body.hits) > limit:
-        raise InputError(f"at most {limit} hits per request (RECSEARCH_SERVICE_MAX_HITS), got {len(body.hits)}", field="hits")
+        raise InputError(
+            f"at most {limit} hits per request (RECSEARCH_SERVICE_MAX_HITS), got {len(body.hits)}", field="hits"
+        )
     args = (deps, body.user_id, [(h.id, h.score) for h in body.hits])
     if deps.ready_for_inline_ranking():
         # About a millisecond of work: run it here rather than pay a thread hand-off, which under CPU load costs

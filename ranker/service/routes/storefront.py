@@ -7,8 +7,8 @@ from pathlib import Path
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse
 
-from ranker.service.auth import require
 from core.errors import ComponentUnavailable
+from ranker.service.auth import require
 from ranker.service.routes.common import deps_of
 
 STATIC = Path(__file__).resolve().parents[1] / "static"

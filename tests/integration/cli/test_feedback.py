@@ -7,8 +7,8 @@ import json
 import pytest
 
 from cli.main import run
-from indexer import api
 from core.settings import get_settings
+from indexer import api
 
 pytestmark = pytest.mark.integration
 
@@ -26,7 +26,9 @@ u2,,view,2011-01-02T09:01:00,
 def cli_env(settings, monkeypatch, fake_embedder, tmp_path):
     """The CLI's settings pointed at this test's alias, store and state folder; a 3-item catalog is live."""
     catalog = tmp_path / "items.jsonl"
-    catalog.write_text('{"id": "1", "title": "red mug"}\n{"id": "2", "title": "blue plate"}\n{"id": "3", "title": "bowl"}\n')
+    catalog.write_text(
+        '{"id": "1", "title": "red mug"}\n{"id": "2", "title": "blue plate"}\n{"id": "3", "title": "bowl"}\n'
+    )
     api.build_from_catalog(settings, catalog, embedder=fake_embedder)
     monkeypatch.setenv("RECSEARCH_OPENSEARCH_URL", settings.opensearch.url)
     monkeypatch.setenv("RECSEARCH_OPENSEARCH_INDEX_ALIAS", settings.opensearch.index_alias)

@@ -23,7 +23,7 @@ DESCRIPTIONS = {
 class ChatHandler(http.server.BaseHTTPRequestHandler):
     requests: list[dict] = []
 
-    def do_POST(self):  # noqa: N802
+    def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers["content-length"])))
         ChatHandler.requests.append({"path": self.path, "auth": self.headers.get("authorization"), **body})
         title = body["messages"][-1]["content"].split('"')[1]

@@ -15,7 +15,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.own_node]
 def test_start_is_idempotent_and_stop_leaves_no_process(node_settings, tmp_path, opensearch_node):
     if os.geteuid() == 0:
         tmp_path.chmod(0o755)
-    node = LocalNode(node_settings.model_copy(update={"home": tmp_path / "node", "http_port": 9210, "transport_port": 9310}))
+    node = LocalNode(
+        node_settings.model_copy(update={"home": tmp_path / "node", "http_port": 9210, "transport_port": 9310})
+    )
     assert node.status().running is False
     first = node.start()
     try:

@@ -6,8 +6,6 @@ runs, model registry and enrichment cache: the old store is built from that rele
 
 from __future__ import annotations
 
-from tests.paths import ROOT
-
 import subprocess
 import sys
 import time
@@ -27,9 +25,14 @@ from ranker.feedback.importer import import_events
 from ranker.feedback.profiles import ProfileStore
 from ranker.model import registry
 from tests.builders.store_release import (  # noqa: F401  (future_release: a fixture)
-    TABLES, drift, future_release, make_release_store, ship_revision, stamp_release_store,
+    TABLES,
+    drift,
+    future_release,
+    make_release_store,
+    ship_revision,
+    stamp_release_store,
 )
-
+from tests.paths import ROOT
 
 
 def _settings(url: str, tmp_path: Path) -> Settings:

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from indexer import api, build
-from core.opensearch.client import make_client
 from core.errors import ConfigError, OpenSearchError
+from core.opensearch.client import make_client
+from indexer import api, build
 from tests.fakes.llm import ScriptedLLM, answer
 
 pytestmark = pytest.mark.integration
@@ -124,7 +124,9 @@ def test_rollback_returns_to_the_previous_version(settings, fake_embedder, catal
     assert sorted(docs(settings)) == ["1", "2", "3"]
 
 
-def test_a_build_killed_half_way_resumes_without_lost_or_duplicated_items(settings, fake_embedder, tmp_path, monkeypatch):
+def test_a_build_killed_half_way_resumes_without_lost_or_duplicated_items(
+    settings, fake_embedder, tmp_path, monkeypatch
+):
     monkeypatch.setattr(build, "EMBED_CHUNK", 10)
     settings.opensearch.bulk_chunk_size = 10  # each embedded chunk is sent before the next is embedded
     rows = [{"id": str(i), "title": f"item number {i}"} for i in range(45)]

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from core.errors import IndexMissing, InputError
 from indexer import api
 from indexer.catalog import read_catalog
-from core.errors import IndexMissing, InputError
 from tests.paths import DATA
 
 pytestmark = pytest.mark.integration
@@ -90,7 +90,9 @@ def test_cli_build_reports_skipped_rows_and_search_prints_hits(settings, tmp_pat
     from core.settings import get_settings
 
     catalog = tmp_path / "shop.csv"
-    catalog.write_text("sku,name,cost\nA,Red enamel mug,3.5\n,Lost item,1\nB,Blue glass vase,x\nC,Heart candle holder,2\n")
+    catalog.write_text(
+        "sku,name,cost\nA,Red enamel mug,3.5\n,Lost item,1\nB,Blue glass vase,x\nC,Heart candle holder,2\n"
+    )
     monkeypatch.setenv("RECSEARCH_OPENSEARCH_URL", settings.opensearch.url)
     monkeypatch.setenv("RECSEARCH_OPENSEARCH_INDEX_ALIAS", settings.opensearch.index_alias)
     monkeypatch.setenv("RECSEARCH_STATE_DIR", str(settings.state_dir))

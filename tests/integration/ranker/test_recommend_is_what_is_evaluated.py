@@ -49,9 +49,12 @@ def test_recommend_returns_what_the_evaluation_ranked(settings, fake_embedder, r
     catalog = load_catalog(client, alias, url)
     split = time_split(load_events(settings, retail_slice), horizon_days=30, catalog=catalog.position)
     evaluated = AttentionReranker(
-        catalog, OpenSearchItems(client, alias, url), train_options=TrainOptions.from_settings(RankerSettings(), **SMALL),
-        candidates=settings.service.recommend_candidates, profile_length=settings.events.history_length,
-    )  # fmt: skip
+        catalog,
+        OpenSearchItems(client, alias, url),
+        train_options=TrainOptions.from_settings(RankerSettings(), **SMALL),
+        candidates=settings.service.recommend_candidates,
+        profile_length=settings.events.history_length,
+    )
     evaluated.fit(split.train)
 
     # The same model served: written, registered and activated; the sales before the cutoff imported as a shop

@@ -33,7 +33,7 @@ def test_unreachable_cluster(monkeypatch, capsys):
 
 
 class _Unauthorized(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):  # noqa: N802
+    def do_GET(self):
         body = b'{"error":{"type":"security_exception","reason":"missing authentication credentials"},"status":401}'
         self.send_response(401)
         self.send_header("content-type", "application/json")

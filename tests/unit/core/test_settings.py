@@ -4,7 +4,6 @@ from core.settings import Settings, settings_table
 from tests.paths import ROOT
 
 
-
 def test_settings_come_from_the_environment(monkeypatch):
     monkeypatch.setenv("RECSEARCH_OPENSEARCH_URL", "https://search.example.com:9200")
     monkeypatch.setenv("RECSEARCH_OPENSEARCH_USER", "admin")

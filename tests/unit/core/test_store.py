@@ -14,7 +14,11 @@ from core.errors import ComponentUnavailable, ConfigError
 from core.settings import Settings, StoreSettings, get_settings
 from core.store import make_engine, open_store, schema_status, upgrade
 from tests.builders.store_release import (  # noqa: F401  (future_release: a fixture)
-    TABLES, drift, future_release, make_release_store, stamp_release_store,
+    TABLES,
+    drift,
+    future_release,
+    make_release_store,
+    stamp_release_store,
 )
 
 

@@ -3,9 +3,9 @@ import json
 import pandas as pd
 import pytest
 
+from core.errors import CatalogError, InputError
 from core.rows import write_rejects
 from indexer.catalog import FieldMapping, detect_format, read_catalog
-from core.errors import CatalogError, InputError
 
 
 def test_csv_with_mapping_reads_items_and_rejects_bad_rows_with_line_and_field(tmp_path):
@@ -31,9 +31,7 @@ def test_jsonl_reports_broken_json_lines_and_keeps_going(tmp_path):
     path.write_text(
         json.dumps({"id": "1", "title": "Lamp"}) + "\n"
         "{not json\n"
-        "\n"
-        + json.dumps(["a list"]) + "\n"
-        + json.dumps({"id": "2", "description": "A chair", "price": 10}) + "\n"
+        "\n" + json.dumps(["a list"]) + "\n" + json.dumps({"id": "2", "description": "A chair", "price": 10}) + "\n"
     )
     read = read_catalog(path)
     assert [i.id for i in read.items] == ["1", "2"]

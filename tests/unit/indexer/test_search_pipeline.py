@@ -4,14 +4,19 @@ from __future__ import annotations
 
 from pydantic import SecretStr
 
-from indexer.search_pipeline import PROCESSOR_TYPE, _refusal, pipeline_body
 from core.settings import PipelineSettings
+from indexer.search_pipeline import PROCESSOR_TYPE, _refusal, pipeline_body
 
 
 def test_body_carries_every_setting_and_the_key_only_when_set():
     p = PipelineSettings(ranker_url="http://ranker:8000", blend_weight=0.3, timeout_ms=150, max_hits=50)
     proc = pipeline_body(p)["response_processors"][0][PROCESSOR_TYPE]
-    assert (proc["ranker_url"], proc["blend_weight"], proc["timeout_ms"], proc["max_hits"]) == ("http://ranker:8000", 0.3, 150, 50)
+    assert (proc["ranker_url"], proc["blend_weight"], proc["timeout_ms"], proc["max_hits"]) == (
+        "http://ranker:8000",
+        0.3,
+        150,
+        50,
+    )
     assert proc["id_field"] == "item_id" and proc["ignore_failure"] is True and "api_key" not in proc
     keyed = pipeline_body(p.model_copy(update={"api_key": SecretStr("k1")}))
     assert keyed["response_processors"][0][PROCESSOR_TYPE]["api_key"] == "k1"

@@ -8,8 +8,8 @@ import json
 import pandas as pd
 import pytest
 
-from indexer import api
 from core.errors import IndexMissing, InputError
+from indexer import api
 from ranker.evaluation import EvaluateRequest, evaluate
 from ranker.evaluation.catalog import OpenSearchItems, load_catalog
 from tests.paths import DATA
@@ -88,8 +88,8 @@ def test_evaluate_errors_are_clear(settings, tmp_path):
 
 def test_finetune_saves_a_loadable_version_trained_before_the_cutoff(settings, minilm, retail_slice):
     from core.embedding import load_embedder
-    from ranker.finetune.versions import list_versions
     from ranker.finetune.loop import finetune_from_settings
+    from ranker.finetune.versions import list_versions
 
     api.build_from_catalog(settings, retail_slice, embedder=minilm)
     s = settings.model_copy(update={"finetune": settings.finetune.model_copy(update={"batch_size": 8})})
@@ -107,8 +107,8 @@ def test_events_come_from_the_store_when_no_file_is_given(settings):
     from datetime import datetime
 
     from core.store import open_store
-    from ranker.feedback.frames import load_events
     from ranker.feedback.events import EventIn
+    from ranker.feedback.frames import load_events
     from ranker.feedback.profiles import ProfileStore
 
     engine = open_store(settings.store)

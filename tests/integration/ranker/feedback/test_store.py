@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from tests.paths import ROOT
-
 import json
 import os
 import signal
@@ -20,12 +18,13 @@ from sqlalchemy import func, select
 from core.settings import EventsSettings, Settings, StoreSettings
 from core.store import open_store
 from ranker.feedback.catalog_sync import SetCatalog, sync_catalog
-from ranker.feedback.importer import import_events
-from ranker.feedback.mapping import EventMapping
-from ranker.feedback.tables import EventImport, EventRow, ProfileEntry
 from ranker.feedback.events import EventIn
 from ranker.feedback.frames import events_frame
+from ranker.feedback.importer import import_events
+from ranker.feedback.mapping import EventMapping
 from ranker.feedback.profiles import ProfileStore
+from ranker.feedback.tables import EventImport, EventRow, ProfileEntry
+from tests.paths import ROOT
 
 T0 = datetime(2011, 1, 1, 12, 0, 0)
 
@@ -183,8 +182,12 @@ def test_jsonl_and_parquet_with_a_mapping(store_url, tmp_path):
     assert (result.events_added, result.rejected) == (2, 1)
     assert result.first_rejects[0].line == 2 and "not valid JSON" in result.first_rejects[0].reason
     parquet = tmp_path / "e.parquet"
-    pd.DataFrame({"who": ["u2", "u2"], "sku": ["A", "C"], "when": pd.to_datetime(["2011-01-01", "2011-01-02"])}).to_parquet(parquet)
-    result = import_events(engine, s, parquet, mapping=EventMapping.parse("user_id=who,item_id=sku,ts=when,type='purchase'"))
+    pd.DataFrame(
+        {"who": ["u2", "u2"], "sku": ["A", "C"], "when": pd.to_datetime(["2011-01-01", "2011-01-02"])}
+    ).to_parquet(parquet)
+    result = import_events(
+        engine, s, parquet, mapping=EventMapping.parse("user_id=who,item_id=sku,ts=when,type='purchase'")
+    )
     assert result.events_added == 2
     assert [h.item_id for h in ProfileStore(engine, s).history("u2")] == ["C", "A"]
 
@@ -250,7 +253,9 @@ def test_failed_import_is_marked_failed_not_resumable(store_url, tmp_path):
 
     with pytest.raises(InputError, match="column 'user_id' for user_id not found"):
         import_events(engine, s, path)
-    good = import_events(engine, s, path, mapping=EventMapping.parse("user_id=customer,item_id=sku,ts=when,type='view'"))
+    good = import_events(
+        engine, s, path, mapping=EventMapping.parse("user_id=customer,item_id=sku,ts=when,type='view'")
+    )
     assert not good.resumed and good.events_added == 1
     with engine.connect() as conn:
         runs = conn.execute(select(EventImport.__table__.c.status).order_by(EventImport.__table__.c.id)).scalars().all()

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from indexer import api
 from core.errors import IndexMissing
+from indexer import api
 from ranker.model.item_vectors import ItemVectors
 
 pytestmark = pytest.mark.integration

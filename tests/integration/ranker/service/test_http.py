@@ -48,7 +48,9 @@ def test_search_embeds_with_minilm_and_reranks_for_the_user(stack, http):
     assert plain["reason"] == "no_user" and plain["source"] == "knn"
     assert all("HEART" in r["title"] for r in plain["results"])
     pool = http.post("/v1/search", json={"query": "heart t-light holder", "k": 100, "mode": "knn"}).json()["results"]
-    body = http.post("/v1/search", json={"query": "heart t-light holder", "user_id": MUG_USER, "k": 5, "mode": "knn"}).json()
+    body = http.post(
+        "/v1/search", json={"query": "heart t-light holder", "user_id": MUG_USER, "k": 5, "mode": "knn"}
+    ).json()
     assert body["personalized"] is True and body["model_version"].startswith("v")
     assert len(body["results"]) == 5 and all(r["title"] for r in body["results"])
     # Reranked from the k-NN candidates: every result is one of them, with its k-NN score as retrieval score.
@@ -77,7 +79,9 @@ def test_recommend_from_history_and_popularity_for_a_new_user(stack, http):
 def test_events_posted_over_http_personalize_the_next_request(stack, http):
     user = "u-events"
     assert http.get(f"/v1/recommend/{user}").json()["reason"] == "unknown_user"
-    events = [{"user_id": user, "item_id": m, "type": "purchase", "ts": "2011-12-01T10:00:00"} for m in stack.mug_items[:3]]
+    events = [
+        {"user_id": user, "item_id": m, "type": "purchase", "ts": "2011-12-01T10:00:00"} for m in stack.mug_items[:3]
+    ]
     r = http.post("/v1/events", json={"events": events})
     assert r.status_code == 200 and r.json()["accepted"] == 3
     body = http.get(f"/v1/recommend/{user}").json()

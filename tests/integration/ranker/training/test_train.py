@@ -9,17 +9,16 @@ import pandas as pd
 import pytest
 
 from cli.main import run
-from indexer import api
-from core.settings import get_settings
+from core.settings import RankerSettings, get_settings
 from core.store import open_store
-from ranker.model import registry
-from ranker.model.item_vectors import ItemVectors
+from indexer import api
 from ranker.feedback.frames import events_frame_from_file
 from ranker.feedback.profiles import Interaction
+from ranker.model import registry
+from ranker.model.item_vectors import ItemVectors
 from ranker.model.scoring import Candidate, Scorer
-from core.settings import RankerSettings
-from ranker.training.options import TrainOptions
 from ranker.training.api import train_and_register
+from ranker.training.options import TrainOptions
 from tests.paths import DATA
 
 pytestmark = pytest.mark.integration
@@ -44,7 +43,9 @@ def test_train_register_and_score_a_real_customer(settings, fake_embedder, retai
     api.build_from_catalog(settings, retail_slice, embedder=fake_embedder)
     items = ItemVectors.from_index(settings)
     assert len(items) >= 140 and items.dim == fake_embedder.dimension  # any embedding dimension
-    first = train_and_register(settings, events_file=retail_slice, options=TrainOptions.from_settings(RankerSettings(), seed=3, **SMALL))
+    first = train_and_register(
+        settings, events_file=retail_slice, options=TrainOptions.from_settings(RankerSettings(), seed=3, **SMALL)
+    )
     reg = first.registered
     assert reg.version == "v1" and reg.active  # the first version becomes active
     for key in ("val_ndcg@10", "val_hr@10", "val_mrr", "val_popularity_ndcg@10", "val_random_hr@10", "train_loss"):
@@ -70,7 +71,11 @@ def test_train_register_and_score_a_real_customer(settings, fake_embedder, retai
 def test_recadmin_train_registers_a_second_version_without_activating_it(settings, fake_embedder, retail_slice,
                                                                           monkeypatch, capsys):  # fmt: skip
     api.build_from_catalog(settings, retail_slice, embedder=fake_embedder)
-    train_and_register(settings, events_file=retail_slice, options=TrainOptions.from_settings(RankerSettings(), seed=3, **{**SMALL, "epochs": 1}))
+    train_and_register(
+        settings,
+        events_file=retail_slice,
+        options=TrainOptions.from_settings(RankerSettings(), seed=3, **{**SMALL, "epochs": 1}),
+    )
     env = {
         "RECSEARCH_OPENSEARCH_URL": settings.opensearch.url,
         "RECSEARCH_OPENSEARCH_INDEX_ALIAS": settings.opensearch.index_alias,

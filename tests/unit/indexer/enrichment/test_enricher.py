@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-
 import pytest
 
-from indexer.catalog import Item
-from indexer.enrichment.enricher import Enricher, enriched_text
-from indexer.enrichment.cache import EnrichmentCache
 from core.errors import GroundingFailure
-from indexer.enrichment.grounding import clean_attributes, ground, parse_answer
-from indexer.enrichment.prompt import load_prompt
 from core.settings import StoreSettings
 from core.store import open_store
+from indexer.catalog import Item
+from indexer.enrichment.cache import EnrichmentCache
+from indexer.enrichment.enricher import Enricher, enriched_text
+from indexer.enrichment.grounding import clean_attributes, ground, parse_answer
+from indexer.enrichment.prompt import load_prompt
 from tests.fakes.embedder import HashEmbedder
 from tests.fakes.llm import ScriptedLLM, answer
 
@@ -33,12 +32,27 @@ BAG = Item("3", "JUMBO BAG RED RETROSPOT")
 
 
 def test_grounded_answers_become_enrichments_and_attributes_are_cleaned(cache):
-    llm = ScriptedLLM({
-        "RED ENAMEL MUG": [answer("A red enamel mug for tea.", colour="red", material="enamel", category="kitchen",
-                                  keywords=["mug", "cup", "mug"])],
-        "WHITE HANGING HEART T-LIGHT HOLDER": [answer("A white hanging heart holder for a t-light.",
-                                                      colour="white", material="glass", style="WHITE HANGING HEART T-LIGHT HOLDER")],
-    })  # fmt: skip
+    llm = ScriptedLLM(
+        {
+            "RED ENAMEL MUG": [
+                answer(
+                    "A red enamel mug for tea.",
+                    colour="red",
+                    material="enamel",
+                    category="kitchen",
+                    keywords=["mug", "cup", "mug"],
+                )
+            ],
+            "WHITE HANGING HEART T-LIGHT HOLDER": [
+                answer(
+                    "A white hanging heart holder for a t-light.",
+                    colour="white",
+                    material="glass",
+                    style="WHITE HANGING HEART T-LIGHT HOLDER",
+                )
+            ],
+        }
+    )
     out = make_enricher(llm, cache).enrich([MUG, HEART])
     mug, heart = out["1"], out["2"]
     assert mug.ok and mug.description == "A red enamel mug for tea."

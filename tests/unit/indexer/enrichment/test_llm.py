@@ -10,14 +10,14 @@ import time
 import httpx
 import pytest
 
-from indexer.catalog import Item
-from tests.paths import ROOT
 from core.errors import ConfigError, InputError, ModelError
+from core.settings import EnrichSettings
+from indexer.catalog import Item
 from indexer.enrichment.llm import NoLLM, load_llm
 from indexer.enrichment.llm.local import resolve_llm_source
 from indexer.enrichment.llm.openai_compat import OpenAICompatibleLLM
 from indexer.enrichment.prompt import load_prompt
-from core.settings import EnrichSettings
+from tests.paths import ROOT
 
 CHAT = [{"role": "user", "content": "hi"}]
 
@@ -58,15 +58,22 @@ def test_openai_backend_retries_timeouts_429_and_5xx_with_growing_backoff():
 
 
 def test_openai_backend_gives_up_after_the_retries_with_a_clear_error():
-    llm = OpenAICompatibleLLM("http://x/v1", "m", max_retries=2, transport=httpx.MockTransport(lambda r: httpx.Response(500)),
-                              sleep=lambda s: None)  # fmt: skip
+    llm = OpenAICompatibleLLM(
+        "http://x/v1",
+        "m",
+        max_retries=2,
+        transport=httpx.MockTransport(lambda r: httpx.Response(500)),
+        sleep=lambda s: None,
+    )
     with pytest.raises(ModelError, match="HTTP 500"):
         llm.generate([CHAT], 10)
 
     def refuse(request):
         raise httpx.ConnectError("refused")
 
-    llm = OpenAICompatibleLLM("http://x/v1", "m", max_retries=1, transport=httpx.MockTransport(refuse), sleep=lambda s: None)
+    llm = OpenAICompatibleLLM(
+        "http://x/v1", "m", max_retries=1, transport=httpx.MockTransport(refuse), sleep=lambda s: None
+    )
     with pytest.raises(ModelError, match="failed after 2 tries: ConnectError"):
         llm.generate([CHAT], 10)
 
@@ -108,7 +115,9 @@ def test_backend_selection_and_bad_settings(monkeypatch):
     monkeypatch.setenv("RECSEARCH_ENRICH_BACKEND", "gpt")
     get_settings.cache_clear()
     try:
-        with pytest.raises(ConfigError, match="bad RECSEARCH_ENRICH_BACKEND: Input should be 'local', 'openai' or 'none'"):
+        with pytest.raises(
+            ConfigError, match="bad RECSEARCH_ENRICH_BACKEND: Input should be 'local', 'openai' or 'none'"
+        ):
             get_settings()
     finally:
         get_settings.cache_clear()

@@ -75,7 +75,12 @@ def test_runner_reports_every_split_mode_and_protocol_with_paired_intervals(cata
         ("u4", "candle", "2024-01-04"), ("u4", "lamp", "2024-02-13"), ("u4", "plate", "2024-01-04"),
     ])  # fmt: skip
     search = FakeSearch(catalog)
-    rankers = [MostPopular(catalog), BoughtTogether(catalog), HistoryKnn(catalog, search), Bm25LastItem(catalog, search)]
+    rankers = [
+        MostPopular(catalog),
+        BoughtTogether(catalog),
+        HistoryKnn(catalog, search),
+        Bm25LastItem(catalog, search),
+    ]
     config = EvalConfig(ks=(1, 3), cutoff="2024-02-01", sampled_negatives=3, bootstrap_samples=50,
                         ci_metrics=("ndcg@3",), primary="ndcg@3")  # fmt: skip
     result = run_evaluation(log, catalog, rankers, config)

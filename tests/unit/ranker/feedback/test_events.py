@@ -7,9 +7,9 @@ import pytest
 from pydantic import ValidationError
 
 from core.errors import InputError
+from ranker.feedback.events import EventIn, event_id_for
 from ranker.feedback.mapping import EventMapping, check_chunk
 from ranker.feedback.sources import read_chunks
-from ranker.feedback.events import EventIn, event_id_for
 
 
 def _error_fields(exc: ValidationError) -> set[str]:
@@ -71,12 +71,26 @@ def test_check_chunk_reports_line_field_and_reason():
             "user_id": ["u1", "", "u3", "u4", "u5", "u6", "u7"],
             "item_id": ["A", "B", "", "D", "E", "F", ""],
             "type": ["view", "view", "click", "Bad Type", "purchase", "purchase", "search"],
-            "ts": ["2011-01-01T10:00:00", "2011-01-01", "2011-01-01", "2011-01-01", "yesterday", "2011-01-01", "2011-01-01"],
+            "ts": [
+                "2011-01-01T10:00:00",
+                "2011-01-01",
+                "2011-01-01",
+                "2011-01-01",
+                "yesterday",
+                "2011-01-01",
+                "2011-01-01",
+            ],
             "quantity": ["1", "", "", "", "", "two", ""],
         }
     )
     rows, rejects = check_chunk(frame, "events.csv")
-    assert [(r.line, r.field) for r in rejects] == [(3, "user_id"), (4, "item_id"), (5, "type"), (6, "ts"), (7, "quantity")]
+    assert [(r.line, r.field) for r in rejects] == [
+        (3, "user_id"),
+        (4, "item_id"),
+        (5, "type"),
+        (6, "ts"),
+        (7, "quantity"),
+    ]
     assert str(rejects[-1]) == "events.csv:7: field 'quantity': not a number: 'two'"
     assert [(r[1], r[2], r[3], r[4], r[5]) for r in rows] == [
         ("u1", "A", "view", "2011-01-01 10:00:00.000000", 1.0),
@@ -114,11 +128,14 @@ def test_ubi_events_map_to_types_users_and_items(tmp_path):
     path.write_text(
         "\n".join(
             [
-                '{"action_name": "product_click", "client_id": "c1", "query_id": "q1", "timestamp": "2024-05-01T10:00:00Z",'
-                ' "event_attributes": {"object": {"object_id": "SKU-1", "object_id_field": "sku"}, "session_id": "s1"}}',
+                '{"action_name": "product_click", "client_id": "c1", "query_id": "q1",'
+                ' "timestamp": "2024-05-01T10:00:00Z",'
+                ' "event_attributes": {"object": {"object_id": "SKU-1", "object_id_field": "sku"},'
+                ' "session_id": "s1"}}',
                 '{"_id": "doc-7", "_source": {"action_name": "add_to_cart", "user_id": "u9", "client_id": "c9",'
                 ' "timestamp": "2024-05-01T10:01:00Z", "event_attributes": {"object": {"object_id": "SKU-2"}}}}',
-                '{"action_name": "on_search", "client_id": "c1", "timestamp": "2024-05-01T09:59:00Z", "message": "red mug"}',
+                '{"action_name": "on_search", "client_id": "c1", "timestamp": "2024-05-01T09:59:00Z",'
+                ' "message": "red mug"}',
                 '{"action_name": "login", "client_id": "c1", "timestamp": "2024-05-01T09:58:00Z"}',
                 "not json",
             ]

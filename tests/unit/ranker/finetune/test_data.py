@@ -3,15 +3,15 @@ customers, popular items damped; held-out customers; batches without repeats; th
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 
+import numpy as np
 import pandas as pd
 
-import numpy as np
-
-from ranker.finetune.loop import _Plan
 from ranker.finetune.check import heldout_check
 from ranker.finetune.data import batches_without_repeats, behaviour_pairs, history_examples, holdout_users
+from ranker.finetune.loop import _Plan
 from tests.fakes.evaluation import events
 
 LOG = events([
@@ -110,6 +110,6 @@ def test_learning_rate_plan_fits_the_steps_the_time_budget_allows():
     assert plan.total == 100
     factors = [plan.factor(s) for s in range(plan.total + 1)]
     assert factors.index(max(factors)) == 9 and max(factors) == 1.0  # warm-up: 10% of the planned steps
-    assert factors[-1] == 0.0 and all(a >= b for a, b in zip(factors[9:], factors[10:], strict=False))
+    assert factors[-1] == 0.0 and all(a >= b for a, b in itertools.pairwise(factors[9:]))
     plan.observe(steps=1, step_s=0.001, seconds_left=10_000.0)
     assert plan.total <= 1000  # never more than the step budget

@@ -7,12 +7,12 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
+from ranker.feedback.profiles import Interaction
 from ranker.model.checkpoint import Checkpoint
 from ranker.model.item_stats import ItemStats
 from ranker.model.item_vectors import ItemVectors
 from ranker.model.network import AttentionRanker, RankerConfig
-from ranker.feedback.profiles import Interaction
-from ranker.model.scoring import Candidate, Explanation, Scored, Scorer
+from ranker.model import Candidate, Explanation, Scored, Scorer
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 TYPES = ("purchase", "view", "click", "add_to_cart")
@@ -61,7 +61,9 @@ def test_lazy_explanations_equal_the_eager_computation_and_outlive_later_calls()
         picks = rng.integers(0, 45, size=int(rng.integers(1, 30)))  # ids >= 40 are unknown; repeats are common
         history = [Interaction(f"i{j}", TYPES[j % 4], NOW - timedelta(days=float(d)))
                    for j, d in zip(picks, rng.uniform(0, 300, len(picks)), strict=True)]  # fmt: skip
-        candidates = [Candidate(f"i{j}", float(r)) for j, r in zip(rng.permutation(45)[:25], rng.random(25))]
+        candidates = [
+            Candidate(f"i{j}", float(r)) for j, r in zip(rng.permutation(45)[:25], rng.random(25), strict=True)
+        ]
         calls.append((s.score(history, candidates, now=NOW), eager_explanations(s, history, candidates)))
     for results, expected in calls:  # read only after every call: each result keeps its own call's weights
         assert [r.score for r in results] == sorted((r.score for r in results), reverse=True)

@@ -9,10 +9,10 @@ import pytest
 from core.errors import ModelError
 from ranker.model.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from ranker.model.cooccurrence import CoOccurrence, history_sums
-from ranker.training.examples import build_examples, in_basket
 from ranker.model.features import FEATURE_NAMES, candidate_features, repeat_share
 from ranker.model.item_stats import ItemStats, repeat_rates
 from ranker.model.network import AttentionRanker, RankerConfig
+from ranker.training.examples import build_examples, in_basket
 from ranker.training.negatives import hard_draw_rates, neighbour_steps, sample_hard
 from tests.builders.shop import clustered_shop
 
@@ -23,7 +23,7 @@ ITEMS = ["a", "b", "c", "a", "b", "a", "d", "a", "a"]
 
 def test_cooccurrence_counts_baskets_holding_both_items():
     co = CoOccurrence.fit(BASKETS, ITEMS)
-    m = dict(zip(co.ids, range(len(co.ids))))
+    m = {item: n for n, item in enumerate(co.ids)}
     dense = co.matrix.toarray()
     assert dense[m["a"], m["b"]] == 2 and dense[m["b"], m["a"]] == 2
     assert dense[m["a"], m["c"]] == 1 and dense[m["a"], m["d"]] == 1 and dense[m["c"], m["d"]] == 0
@@ -151,7 +151,9 @@ def test_in_basket_marks_what_the_example_bought_together():
 
 def test_hard_draw_rates_match_what_sample_hard_draws():
     events, items = clustered_shop(users=8)
-    data = build_examples(events, items, RankerConfig(item_dim=items.dim), targets_per_basket=1, validation_fraction=0.2)
+    data = build_examples(
+        events, items, RankerConfig(item_dim=items.dim), targets_per_basket=1, validation_fraction=0.2
+    )
     table = data.cooccurrence(items.ids).aligned(items.ids)
     ex = np.arange(len(data.target))[-5:]
     rng = np.random.default_rng(1)
@@ -251,7 +253,6 @@ def test_history_sums_from_the_dense_table_match_the_sparse_rows(monkeypatch):
     from scipy import sparse
 
     import ranker.model.cooccurrence as cooccurrence
-
     from ranker.model.cooccurrence import dense_table
 
     rng = np.random.default_rng(4)

@@ -9,12 +9,12 @@ import pytest
 import torch
 
 from core.errors import ModelError
+from ranker.feedback.profiles import Interaction
 from ranker.model.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from ranker.model.features import FEATURE_NAMES, candidate_features, recency_buckets
 from ranker.model.item_stats import ItemStats
 from ranker.model.item_vectors import ItemVectors
 from ranker.model.network import AttentionRanker, RankerConfig
-from ranker.feedback.profiles import Interaction
 from ranker.model.scoring import Candidate, Scorer
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)

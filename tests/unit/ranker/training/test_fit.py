@@ -10,11 +10,11 @@ import pytest
 import torch
 
 from core.errors import InputError
+from core.settings import RankerSettings
 from ranker.model.checkpoint import Checkpoint
-from ranker.training.examples import build_examples, history_arrays
 from ranker.model.network import RankerConfig
 from ranker.model.scoring import Candidate, Scorer
-from core.settings import RankerSettings
+from ranker.training.examples import build_examples, history_arrays
 from ranker.training.fit import fit
 from ranker.training.options import TrainOptions
 from tests.builders.shop import clustered_shop
@@ -25,7 +25,9 @@ SMALL = dict(attention_dim=16, hidden_dim=16, batch_size=32, negatives=8, in_bat
 
 def test_examples_never_see_their_own_basket_and_split_by_time():
     events, items = clustered_shop(users=20)
-    data = build_examples(events, items, RankerConfig(item_dim=items.dim), targets_per_basket=1, validation_fraction=0.2)
+    data = build_examples(
+        events, items, RankerConfig(item_dim=items.dim), targets_per_basket=1, validation_fraction=0.2
+    )
     assert len(data.target) == 20 * 7  # one target per basket after each user's first
     rows, _, _, mask = history_arrays(data, np.arange(len(data.target)), 50, 13)
     for x in range(len(data.target)):
@@ -96,7 +98,9 @@ def test_a_trained_model_is_served_with_statistics_of_every_event_validation_win
     events = pd.concat([events[events["item_id"] != items.ids[0]], late], ignore_index=True)
     opts = TrainOptions.from_settings(RankerSettings(), epochs=1, patience=1, seed=3, **SMALL)
     result = fit(events, items, opts)
-    data = build_examples(events, items, RankerConfig(item_dim=items.dim), validation_fraction=opts.ranker.validation_fraction)
+    data = build_examples(
+        events, items, RankerConfig(item_dim=items.dim), validation_fraction=opts.ranker.validation_fraction
+    )
     assert items.ids[0] not in data.target_counts(items.ids)  # what training and validation saw
     assert result.item_stats.counts[items.ids[0]] == 3.0  # what the model is served with
     assert sum(result.item_stats.counts.values()) == len(events)
