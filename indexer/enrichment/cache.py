@@ -5,7 +5,7 @@ rebuild of an unchanged catalog calls no LLM at all, not even for the items whos
 
 The schema is made and changed only by the migrations in ``core/migrations/`` (:func:`core.store.open_store`):
 a change to :class:`EnrichmentRecord` needs a revision (``scripts/db-revision``), and the drift check in
-``tests/unit/test_store_schema.py`` fails until there is one.
+``tests/unit/core/test_store.py`` fails until there is one.
 """
 
 from __future__ import annotations

@@ -85,9 +85,12 @@ class AttentionReranker:
 
     def _rank(self, case: TestCase, exclude_seen: bool) -> list[str]:
         history = self._history(case)
+        # With already-bought items excluded, the protocol's already-bought items are the whole history, the part
+        # older than the profile included (the service knows only the profile's).
         pool = candidate_pool(
             history, self.search, self.vectors, model=self.scorer, size=self.candidates,
             window=self.scorer.config.history_length, include_purchased=not exclude_seen,
+            exclude=case.seen if exclude_seen else (),
         )  # fmt: skip
         if not pool.candidates:
             return []

@@ -13,7 +13,7 @@ Profiles hold only item, type and time; weights (type weight x time decay) are c
 
 The schema is made and changed only by the migrations in ``core/migrations/`` (:func:`core.store.open_store`):
 a change to these classes needs a revision (``scripts/db-revision``), and the drift check in
-``tests/unit/test_store_schema.py`` fails until there is one.
+``tests/unit/core/test_store.py`` fails until there is one.
 """
 
 from __future__ import annotations
