@@ -21,9 +21,6 @@ from collections.abc import Collection, Sequence
 
 import numpy as np
 
-FULL_METRICS = ("ndcg", "recall", "hr", "mrr", "map", "precision", "f1")
-SAMPLED_METRICS = ("ndcg", "hr")
-
 
 def case_metrics(ranked: Sequence[str], targets: Collection[str], ks: Sequence[int]) -> dict[str, float]:
     """Every full-ranking metric at every K for one ranked list and its set of relevant items."""

@@ -231,11 +231,3 @@ def ground_batch(
                 g = results[i]
                 results[i] = Grounded(g.description, g.attributes, similarity)  # type: ignore[union-attr]
     return results
-
-
-def ground(answer: str, source: str, title: str, embedder: Embedder, threshold: float) -> Grounded:
-    """Parse and check one answer against its source text; raises :class:`GroundingFailure`."""
-    result = ground_batch([answer], [source], [title], embedder, threshold)[0]
-    if isinstance(result, GroundingFailure):
-        raise result
-    return result

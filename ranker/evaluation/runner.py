@@ -21,7 +21,6 @@ from ranker.evaluation.splits import Split, TestCase, leave_last_out, sample_cas
 from ranker.metrics import case_metrics, coverage, means, rank_of_first, sampled_metrics, stack
 
 MODES = ("eligible", "excluded")
-PROTOCOLS = ("full", "sampled")
 #: Users are grouped by the number of distinct items in their history.
 ACTIVITY_EDGES = (1, 5, 20, 50, 100)
 

@@ -23,7 +23,6 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-BUILTIN_TYPES = ("view", "click", "add_to_cart", "purchase", "search")
 TYPE_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 MAX_ID_LENGTH = 128
 MAX_QUERY_LENGTH = 1024

@@ -2,7 +2,7 @@
 
 The ranker looks vectors up by item id on every request, so they live in one contiguous float32 array with an
 id -> row dict. :meth:`ItemVectors.from_index` pages through the live index version behind the alias;
-:meth:`ItemVectors.reload_if_moved` loads again only when the alias points at another version.
+``source`` names the version they came from (the service loads again when the alias moves).
 """
 
 from __future__ import annotations
@@ -78,13 +78,6 @@ class ItemVectors:
             [docs.columns["price"][i] for i in keep],
             source=docs.version,
         )
-
-    def reload_if_moved(self, settings: Settings) -> ItemVectors:
-        """These vectors while the alias still points at their version, else a fresh load of the new version."""
-        from indexer.api import items_index
-
-        live = items_index(settings).live_version()
-        return self if live == self.source else ItemVectors.from_index(settings)
 
     @property
     def dim(self) -> int:

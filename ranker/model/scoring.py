@@ -3,7 +3,8 @@ results.
 
 The model's forward pass is re-done in numpy with weights copied out of the checkpoint once: no autograd, no
 torch dispatch per operation, so 100 candidates against 50 history items take a fraction of a millisecond on
-one CPU core (``bench/bench_scoring.py``). ``tests/unit/ranker/model/test_scoring.py`` checks that it matches the torch model.
+one CPU core (``bench/bench_scoring.py``). ``tests/unit/ranker/model/test_scoring.py`` checks that it matches the
+torch model.
 
 Candidates that are not in the item table are scored with a zero embedding (no semantic signal, no popularity)
 and get no explanations; history items that are not in the table are left out.

@@ -115,7 +115,8 @@ class ServiceDeps:
         shortfall = profile_shortfall(checkpoint.config.history_needed, self.settings.events.history_length)
         if shortfall:
             log.warning("ranker %s: %s", checkpoint.version, shortfall)
-        return Scorer(checkpoint, self.vectors.get(), explanations=self.settings.service.explanations)
+        threads = self.settings.ranker.scoring_threads or None  # 0: leave the BLAS thread count alone
+        return Scorer(checkpoint, self.vectors.get(), explanations=self.settings.service.explanations, threads=threads)
 
     # --- what the routes use ------------------------------------------------------------------------------------
     def get_ranker(self) -> Ranker:

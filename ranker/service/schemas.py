@@ -110,8 +110,3 @@ class EventsAccepted(BaseModel):
 
     accepted: int
     detail: dict = {}
-
-
-class UserDeleted(BaseModel):
-    user_id: str
-    deleted: bool = True

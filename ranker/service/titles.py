@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from indexer.search import Hit
 from ranker.service.ports import SearchIndex
 
 
@@ -26,8 +25,3 @@ class TitleCache:
             for i in missing:
                 self._titles[i] = found[i].title if i in found else ""
         return {i: self._titles.get(i, "") for i in ids}
-
-    def remember(self, hits: Sequence[Hit]) -> None:
-        """Keep the titles of hits a search already returned."""
-        for h in hits:
-            self._titles[h.id] = h.title

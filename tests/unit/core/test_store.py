@@ -1,5 +1,6 @@
 """The store's schema on SQLite: created by the migrations, checked against the models, upgraded or refused with
-a clear line, and `recadmin db status|upgrade`. On SQLite and PostgreSQL: tests/integration/core/test_store_upgrade.py."""
+a clear line, and `recadmin db status|upgrade`. On SQLite and PostgreSQL:
+tests/integration/core/test_store_upgrade.py."""
 
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ from core.store import open_store
 from indexer.catalog import Item
 from indexer.enrichment.cache import EnrichmentCache
 from indexer.enrichment.enricher import Enricher, enriched_text
-from indexer.enrichment.grounding import clean_attributes, ground, parse_answer
+from indexer.enrichment.grounding import Grounded, clean_attributes, ground_batch, parse_answer
 from indexer.enrichment.prompt import load_prompt
 from tests.fakes.embedder import HashEmbedder
 from tests.fakes.llm import ScriptedLLM, answer
@@ -24,6 +24,14 @@ def cache(tmp_path):
 
 def make_enricher(llm, cache=None, attempts=2, threshold=0.3):
     return Enricher(llm, HashEmbedder(64), load_prompt(), cache, batch_size=2, threshold=threshold, attempts=attempts)
+
+
+def ground(answer: str, source: str, title: str, embedder, threshold: float) -> Grounded:
+    """One answer through the grounding checks; raises the failure."""
+    result = ground_batch([answer], [source], [title], embedder, threshold)[0]
+    if isinstance(result, GroundingFailure):
+        raise result
+    return result
 
 
 MUG = Item("1", "RED ENAMEL MUG")

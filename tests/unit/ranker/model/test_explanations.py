@@ -8,11 +8,11 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 
 from ranker.feedback.profiles import Interaction
+from ranker.model import Candidate, Explanation, Scored, Scorer
 from ranker.model.checkpoint import Checkpoint
 from ranker.model.item_stats import ItemStats
 from ranker.model.item_vectors import ItemVectors
 from ranker.model.network import AttentionRanker, RankerConfig
-from ranker.model import Candidate, Explanation, Scored, Scorer
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 TYPES = ("purchase", "view", "click", "add_to_cart")
