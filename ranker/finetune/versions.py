@@ -23,11 +23,8 @@ def append_head(model, head) -> None:
     """Append the trained linear layer and a final normalisation to the model, as standard modules that any
     sentence-transformers loader (``recadmin index build --model``) rebuilds."""
     import torch
+    from sentence_transformers.sentence_transformer.modules import Dense, Normalize
 
-    try:
-        from sentence_transformers.sentence_transformer.models import Dense, Normalize
-    except ImportError:  # older sentence-transformers
-        from sentence_transformers.models import Dense, Normalize
     dense = Dense(head.in_features, head.out_features, bias=True, activation_function=torch.nn.Identity())
     dense.linear.load_state_dict(head.state_dict())
     model.append(dense.to(model.device))

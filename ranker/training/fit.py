@@ -12,7 +12,7 @@ regularise; validation NDCG@10 on the newest events (time split) picks the best 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -99,69 +99,28 @@ def fit(
         feature_history=hp.feature_history,
         history_length=hp.history_length,
     )
-    data = build_examples(
-        events,
-        items,
-        config,
-        target_types=options.target_types,
-        targets_per_basket=hp.targets_per_basket,
-        validation_fraction=hp.validation_fraction,
-        horizon_days=hp.horizon_days,
-        seed=hp.seed,
-    )
-    train_ex = data.train_index
-    if max_train_examples is not None and len(train_ex) > max_train_examples:
-        train_ex = np.sort(rng.choice(train_ex, size=max_train_examples, replace=False))
-    if len(train_ex) == 0 or len(data.validation_index) == 0:
-        raise InputError(
-            f"too few events to train: {len(train_ex)} training and {len(data.validation_index)} validation "
-            "examples (a user needs at least two baskets, and events must span time; validation takes the newest "
-            f"{hp.validation_fraction:.0%} of it: RECSEARCH_RANKER_VALIDATION_FRACTION)"
-        )
-    stats = _item_stats(data, items, through_end=False)
-    aligned = stats.aligned(items.ids, items.prices)
-    validator = Validator(
-        data, items.vectors, aligned, config, max_examples=hp.validation_examples, seed=hp.seed,
-    )  # fmt: skip
+    data, train_ex = _examples(events, items, options, config, rng, max_train_examples)
+    aligned = _item_stats(data, items, through_end=False).aligned(items.ids, items.prices)
+    validator = Validator(data, items.vectors, aligned, config, max_examples=hp.validation_examples, seed=hp.seed)
     model = AttentionRanker(config).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=hp.learning_rate, weight_decay=hp.weight_decay)
     loss_fn = LOSSES[hp.loss]()
     run = _BatchScorer(model, torch.from_numpy(items.vectors).to(device), device)
+    batches = _Batches(data, train_ex, items, aligned, config, options, rng)
 
     def val_scores(b: Batch) -> np.ndarray:
         with torch.inference_mode():
             return run(b).float().cpu().numpy()
 
-    # Expected times an item is drawn as a negative of one example: uniformly K/N, in-batch M x its target share.
-    target_share = np.bincount(data.target[train_ex], minlength=len(items)) / len(train_ex)
-    draws = hp.negatives / len(items) + min(hp.in_batch_negatives, hp.batch_size) * target_share
-    # Hard negatives add per-example draws (the user's own items, their co-purchases): see hard_draw_rates.
-    steps = neighbour_steps(aligned.cooc)
-    steps_per_epoch = -(-len(train_ex) // hp.batch_size)
-    total = steps_per_epoch * hp.epochs
+    total = -(-len(train_ex) // hp.batch_size) * hp.epochs
     best: tuple[float, dict, dict] | None = None
     epochs: list[dict[str, float]] = []
-    bad_epochs = 0
-    step = 0
+    bad_epochs = step = 0
     for epoch in range(1, hp.epochs + 1):
         model.train()
-        order = rng.permutation(train_ex)
         losses = []
-        for start in range(0, len(order), hp.batch_size):
-            ex = order[start : start + hp.batch_size]
-            neg = np.concatenate([
-                sample_hard(rng, data, ex, aligned.cooc, hp.hard_negatives, hp.feature_history),
-                sample_negatives(rng, len(items), data.target[ex], hp.negatives),
-            ], axis=1)  # fmt: skip
-            batch = make_batch(data, ex, items.vectors, aligned, config, neg, hp.in_batch_negatives)
-            correction = None
-            if options.log_q_correction:
-                expected = draws[batch.cand_rows]
-                if hp.hard_negatives:
-                    expected = expected + hard_draw_rates(
-                        data, ex, batch.cand_rows, steps, hp.hard_negatives, hp.feature_history
-                    )
-                correction = torch.from_numpy(np.log(np.maximum(expected, 1e-12)).astype(np.float32)).to(device)
+        for batch, log_q in batches.epoch():
+            correction = None if log_q is None else torch.from_numpy(log_q).to(device)
             loss = loss_fn(run(batch), torch.from_numpy(batch.valid).to(device), correction)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -175,27 +134,16 @@ def fit(
         row = {"epoch": epoch, "train_loss": float(np.mean(losses)), **val}
         epochs.append(row)
         if log:
-            log(
-                f"epoch {epoch}: loss {row['train_loss']:.4f}, "
-                f"val ndcg@10 {val['ndcg@10']:.4f}, hr@10 {val['hr@10']:.4f}"
-            )
+            scores = f"val ndcg@10 {val['ndcg@10']:.4f}, hr@10 {val['hr@10']:.4f}"
+            log(f"epoch {epoch}: loss {row['train_loss']:.4f}, {scores}")
         if best is None or val["ndcg@10"] > best[0]:
-            best = (val["ndcg@10"], {k: v.detach().clone() for k, v in model.state_dict().items()}, row)
-            bad_epochs = 0
+            best, bad_epochs = (val["ndcg@10"], {k: v.detach().clone() for k, v in model.state_dict().items()}, row), 0
         else:
             bad_epochs += 1
             if bad_epochs >= hp.patience:
                 break
     assert best is not None
     model.load_state_dict(best[1])
-    model = model.cpu().eval()
-    metrics = {f"val_{k}": v for k, v in best[2].items() if k not in ("epoch", "train_loss")}
-    metrics["train_loss"] = best[2]["train_loss"]
-    baselines = validator.baselines()
-    metrics.update({f"val_{k}": v for k, v in baselines.items()})
-    if log:
-        log("validation baselines: " + ", ".join(f"{k} {v:.4f}" for k, v in baselines.items() if "ndcg" in k))
-    metrics["best_epoch"] = float(best[2]["epoch"])
     info = {
         "device": device,
         "seconds": round(time.perf_counter() - started, 1),
@@ -208,7 +156,78 @@ def fit(
     # Training and validation read statistics of the training period only (validation baskets must not be in
     # them); the model is served with statistics of every event, so its popularity, co-purchase and repeat
     # features are as fresh as its trend (the validation window is the newest, most telling part of the data).
-    return FitResult(model, _item_stats(data, items, through_end=True), metrics, epochs, info)
+    stats = _item_stats(data, items, through_end=True)
+    return FitResult(model.cpu().eval(), stats, _metrics(best[2], validator, log), epochs, info)
+
+
+def _examples(
+    events: pd.DataFrame, items: ItemVectors, options: TrainOptions, config: RankerConfig, rng: np.random.Generator,
+    max_train_examples: int | None,
+) -> tuple[NextItemData, np.ndarray]:  # fmt: skip
+    """The next-item examples and the training ones among them (at most ``max_train_examples``, drawn at random);
+    too few is an :class:`InputError` naming the validation setting."""
+    hp = options.ranker
+    data = build_examples(
+        events, items, config, target_types=options.target_types, targets_per_basket=hp.targets_per_basket,
+        validation_fraction=hp.validation_fraction, horizon_days=hp.horizon_days, seed=hp.seed,
+    )  # fmt: skip
+    train_ex = data.train_index
+    if max_train_examples is not None and len(train_ex) > max_train_examples:
+        train_ex = np.sort(rng.choice(train_ex, size=max_train_examples, replace=False))
+    if len(train_ex) == 0 or len(data.validation_index) == 0:
+        raise InputError(
+            f"too few events to train: {len(train_ex)} training and {len(data.validation_index)} validation "
+            "examples (a user needs at least two baskets, and events must span time; validation takes the newest "
+            f"{hp.validation_fraction:.0%} of it: RECSEARCH_RANKER_VALIDATION_FRACTION)"
+        )
+    return data, train_ex
+
+
+class _Batches:
+    """The training batches of one epoch at a time: each example's positive against hard, uniform and in-batch
+    negatives, with the log of how often each candidate is expected to be drawn (the logQ correction)."""
+
+    def __init__(self, data: NextItemData, train_ex: np.ndarray, items: ItemVectors, aligned, config: RankerConfig,
+                 options: TrainOptions, rng: np.random.Generator):  # fmt: skip
+        self.data, self.train_ex, self.items, self.aligned, self.config = data, train_ex, items, aligned, config
+        self.hp, self.log_q, self.rng = options.ranker, options.log_q_correction, rng
+        # Expected draws of an item as a negative of one example: uniformly K/N, in-batch M x its target share;
+        # the hard negatives add per-example draws (the user's own items, their co-purchases: hard_draw_rates).
+        share = np.bincount(data.target[train_ex], minlength=len(items)) / len(train_ex)
+        self.draws = self.hp.negatives / len(items) + min(self.hp.in_batch_negatives, self.hp.batch_size) * share
+        self.steps = neighbour_steps(aligned.cooc)
+
+    def epoch(self) -> Iterator[tuple[Batch, np.ndarray | None]]:
+        hp, data = self.hp, self.data
+        order = self.rng.permutation(self.train_ex)
+        for start in range(0, len(order), hp.batch_size):
+            ex = order[start : start + hp.batch_size]
+            neg = np.concatenate([
+                sample_hard(self.rng, data, ex, self.aligned.cooc, hp.hard_negatives, hp.feature_history),
+                sample_negatives(self.rng, len(self.items), data.target[ex], hp.negatives),
+            ], axis=1)  # fmt: skip
+            batch = make_batch(data, ex, self.items.vectors, self.aligned, self.config, neg, hp.in_batch_negatives)
+            yield batch, self._log_q(ex, batch) if self.log_q else None
+
+    def _log_q(self, ex: np.ndarray, batch: Batch) -> np.ndarray:
+        expected = self.draws[batch.cand_rows]
+        if self.hp.hard_negatives:
+            expected = expected + hard_draw_rates(
+                self.data, ex, batch.cand_rows, self.steps, self.hp.hard_negatives, self.hp.feature_history
+            )
+        return np.log(np.maximum(expected, 1e-12)).astype(np.float32)
+
+
+def _metrics(best: dict, validator: Validator, log: Callable[[str], None] | None) -> dict[str, float]:
+    """The best epoch's validation metrics, its loss, and the baselines on the same candidates."""
+    metrics = {f"val_{k}": v for k, v in best.items() if k not in ("epoch", "train_loss")}
+    metrics["train_loss"] = best["train_loss"]
+    baselines = validator.baselines()
+    metrics.update({f"val_{k}": v for k, v in baselines.items()})
+    if log:
+        log("validation baselines: " + ", ".join(f"{k} {v:.4f}" for k, v in baselines.items() if "ndcg" in k))
+    metrics["best_epoch"] = float(best["epoch"])
+    return metrics
 
 
 def _item_stats(data: NextItemData, items: ItemVectors, *, through_end: bool) -> ItemStats:

@@ -86,13 +86,14 @@ def test_evaluate_errors_are_clear(settings, tmp_path):
         events_frame_from_file(bad)
 
 
-def test_finetune_saves_a_loadable_version_trained_before_the_cutoff(settings, minilm, retail_slice):
+@pytest.mark.parametrize("objective", ["history", "pairs"])
+def test_finetune_saves_a_loadable_version_trained_before_the_cutoff(settings, minilm, retail_slice, objective):
     from core.embedding import load_embedder
-    from ranker.finetune.loop import finetune_from_settings
-    from ranker.finetune.versions import list_versions
+    from ranker.finetune import finetune_from_settings, list_versions
 
     api.build_from_catalog(settings, retail_slice, embedder=minilm)
-    s = settings.model_copy(update={"finetune": settings.finetune.model_copy(update={"batch_size": 8})})
+    tuning = settings.finetune.model_copy(update={"batch_size": 8, "objective": objective})
+    s = settings.model_copy(update={"finetune": tuning})
     result = finetune_from_settings(s, events_path=retail_slice, max_steps=2)
     assert result.steps == 2 and result.stopped_by == "max_steps"
     assert 0 <= result.selected_step <= result.steps  # the weights of the best held-out check are the ones saved
@@ -101,6 +102,7 @@ def test_finetune_saves_a_loadable_version_trained_before_the_cutoff(settings, m
     tuned = load_embedder(str(result.path))
     assert tuned.encode(["heart t-light holder"]).shape == (1, minilm.dimension)
     assert [v["version"] for v in list_versions(s)] == [result.version]
+    assert result.recipe["objective"] == objective
 
 
 def test_events_come_from_the_store_when_no_file_is_given(settings):
