@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import typer
 
 from cli.console import err, out
+from core.progress import ProgressFn
 from core.settings import get_settings
 from indexer import api
 from indexer.catalog import FieldMapping
@@ -30,7 +31,7 @@ ENRICH_LIMIT = typer.Option(
 
 
 @contextmanager
-def _stages(*names: str) -> Iterator[list[Callable[[int, int], None]]]:
+def _stages(*names: str) -> Iterator[list[ProgressFn]]:
     """One rich display with a progress bar (items/s) per stage; a bar appears on its first update."""
     from rich.progress import (
         BarColumn,
@@ -47,7 +48,7 @@ def _stages(*names: str) -> Iterator[list[Callable[[int, int], None]]]:
     )  # fmt: skip
     tasks: dict[str, int] = {}
 
-    def updater(name: str) -> Callable[[int, int], None]:
+    def updater(name: str) -> ProgressFn:
         def update(done: int, total: int) -> None:
             if not bar.live.is_started:
                 bar.start()

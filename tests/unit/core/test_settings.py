@@ -1,5 +1,7 @@
 from pathlib import Path
 
+import pytest
+
 from core.settings import Settings, settings_table
 from tests.paths import ROOT
 
@@ -47,3 +49,28 @@ def test_client_uses_tls_and_credentials_from_settings():
     conn = client.transport.get_connection()
     assert conn.use_ssl is True
     assert conn.host == "https://os.example.com:9200"
+
+
+def test_deprecated_settings_are_still_accepted_and_said_once(monkeypatch):
+    from core.settings import deprecations
+
+    assert deprecations(Settings()) == []
+    monkeypatch.setenv("RECSEARCH_SERVICE_HISTORY_LIMIT", "80")
+    monkeypatch.setenv("RECSEARCH_EVAL_CANDIDATES", "300")
+    lines = deprecations(Settings())
+    assert len(lines) == 2
+    assert lines[0].startswith("RECSEARCH_SERVICE_HISTORY_LIMIT is deprecated and ignored")
+    assert "RECSEARCH_SERVICE_RECOMMEND_CANDIDATES" in lines[1]
+
+
+def test_a_bad_value_is_one_line_naming_the_variable(monkeypatch):
+    from core.errors import ConfigError
+    from core.settings import get_settings
+
+    monkeypatch.setenv("RECSEARCH_SEARCH_MODE", "fuzzy")
+    get_settings.cache_clear()
+    try:
+        with pytest.raises(ConfigError, match="bad RECSEARCH_SEARCH_MODE: Input should be 'knn', 'bm25' or 'hybrid'"):
+            get_settings()
+    finally:
+        get_settings.cache_clear()

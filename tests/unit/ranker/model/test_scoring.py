@@ -111,6 +111,23 @@ def test_checkpoint_round_trip_rebuilds_the_model(tmp_path):
     assert not list(tmp_path.glob("models/*.tmp"))
 
 
+def test_a_checkpoint_of_the_previous_release_loads_with_the_history_length_it_was_trained_with(tmp_path):
+    """Before the attention window joined the config it was only a training option: a checkpoint without it takes
+    it from there (or the default), so it is served what it was trained on."""
+    model = AttentionRanker(RankerConfig(item_dim=8, history_length=30, feature_history=120))
+    path = save_checkpoint(
+        Checkpoint(model, "v1", ItemStats({}), info={"options": {"history_length": 30}}), tmp_path / "c.pt"
+    )
+    payload = torch.load(path, weights_only=True)
+    del payload["config"]["history_length"]
+    torch.save(payload, path)
+    loaded = load_checkpoint(path)
+    assert (loaded.config.history_length, loaded.config.feature_history) == (30, 120)
+    del payload["info"]["options"]
+    torch.save(payload, path)
+    assert load_checkpoint(path).config.history_length == RankerConfig.history_length
+
+
 def test_bad_checkpoint_files_are_clear_errors(tmp_path):
     with pytest.raises(ModelError, match="does not exist"):
         load_checkpoint(tmp_path / "missing.pt")
