@@ -85,8 +85,7 @@ class AttentionReranker:
 
     def _rank(self, case: TestCase, exclude_seen: bool) -> list[str]:
         history = self._history(case)
-        # With already-bought items excluded, the protocol's already-bought items are the whole history, the part
-        # older than the profile included (the service knows only the profile's).
+        # Already-bought items excluded: the whole history's, as the service leaves out every purchase of the user.
         pool = candidate_pool(
             history, self.search, self.vectors, model=self.scorer, size=self.candidates,
             window=self.scorer.config.history_length, include_purchased=not exclude_seen,

@@ -101,6 +101,13 @@ class ProfileStore:
         with self.engine.connect() as conn:
             return conn.execute(select(_E.event_id).where(_E.user_id == user_id).limit(1)).first() is not None
 
+    def purchased(self, user_id: str) -> set[str]:
+        """Every item the user ever bought, the ones older than the profile included (what recommendations leave
+        out when already-bought items may not come back)."""
+        query = select(_E.item_id).where(_E.user_id == user_id, _E.type == "purchase", _E.item_id != "").distinct()
+        with self.engine.connect() as conn:
+            return set(conn.execute(query).scalars())
+
     def event_count(self, user_id: str) -> int:
         """How many events of the user are stored."""
         with self.engine.connect() as conn:

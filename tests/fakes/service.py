@@ -118,6 +118,10 @@ class FakeProfiles:
     def known(self, user_id):
         return user_id in self.events
 
+    def purchased(self, user_id):
+        self._check()
+        return {item for item, type_ in self.events.get(user_id, []) if type_ == "purchase"}
+
     def ingest(self, events):
         self._check()
         for e in events:

@@ -50,15 +50,15 @@ def recommend(
     settings = deps.settings.service
     include = settings.recommend_include_purchased if include_purchased is None else include_purchased
     history = load_history(deps, user_id, metrics)
-    pool = _pool(deps, history, include) if history else None
+    bought = set() if include or history is None else _bought(deps, user_id, history)
+    pool = _pool(deps, history, include, bought) if history else None
     if pool is None or pool.vector is None:
         reason = (
             "profile_store_unavailable"
             if history is None
             else (empty_history_reason(deps, user_id) if not history else "no_history")
         )
-        bought = {h.item_id for h in history or [] if h.type == "purchase"}
-        hits = popular(deps, k, set() if include else bought)
+        hits = popular(deps, k, bought)
         ranking = retrieval_order([(h.id, h.score) for h in hits], reason)
         metrics.fallbacks.labels(reason).inc()
         return _response(user_id, ranking, hits, k, "popularity")
@@ -68,15 +68,25 @@ def recommend(
     return _response(user_id, ranking, list(shown.values()), k, "history_knn")
 
 
-def _pool(deps: ServiceDeps, history: list, include_purchased: bool) -> Pool:
-    """The user's candidate pool; without the model's own candidates when the model cannot give them (the k-NN and
-    own items are still ranked)."""
+def _bought(deps: ServiceDeps, user_id: str, history: list) -> set[str]:
+    """Every item the user ever bought (older than the profile too); the profile's purchases when the store cannot
+    say more."""
+    try:
+        return deps.profiles.get().purchased(user_id)
+    except Exception as e:  # the profile was just read: its purchases are the next best answer
+        log.warning("cannot read the purchases of %r: %s", user_id, e)
+        return {h.item_id for h in history if h.type == "purchase"}
+
+
+def _pool(deps: ServiceDeps, history: list, include_purchased: bool, bought: set[str]) -> Pool:
+    """The user's candidate pool without ``bought``; without the model's own candidates when the model cannot give
+    them (the k-NN and own items are still ranked)."""
     try:
         model = deps.get_ranker()
     except ComponentUnavailable:
         model = None
     args = dict(size=deps.settings.service.recommend_candidates, window=deps.settings.ranker.history_length,
-                include_purchased=include_purchased)  # fmt: skip
+                include_purchased=include_purchased, exclude=bought)  # fmt: skip
     if model is not None:
         try:
             return candidate_pool(history, deps.index.get(), deps.vector_table(), model=model, **args)

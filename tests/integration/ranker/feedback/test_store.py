@@ -321,3 +321,16 @@ def test_a_longer_profile_setting_is_filled_by_rebuilding_the_profiles(store_url
     history = ProfileStore(engine, longer).history("u0")
     assert len(history) == 6 and history == sorted(history, key=lambda h: h.ts, reverse=True)
     assert _count(engine, ProfileEntry) == 18
+
+
+def test_purchases_older_than_the_profile_are_still_known(store_url, tmp_path):
+    s = _settings(store_url, tmp_path, history_length=2)
+    engine = _engine(store_url)
+    rows = [
+        ("u1", item, type_, (T0 + timedelta(hours=k)).isoformat(), 1)
+        for k, (item, type_) in enumerate([("A", "purchase"), ("B", "view"), ("C", "purchase"), ("D", "view")])
+    ]
+    import_events(engine, s, _csv(tmp_path / "e.csv", rows))
+    store = ProfileStore(engine, s)
+    assert [h.item_id for h in store.history("u1")] == ["D", "C"]
+    assert store.purchased("u1") == {"A", "C"} and store.purchased("nobody") == set()

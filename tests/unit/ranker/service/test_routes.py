@@ -181,3 +181,12 @@ def test_recommend_keeps_the_knn_candidates_when_the_models_own_candidates_fail(
     response = c.get("/v1/recommend/u1?k=3")
     assert response.status_code == 200 and response.json()["personalized"] is True
     assert len(response.json()["results"]) == 3
+
+
+def test_recommend_leaves_out_purchases_older_than_the_profile():
+    profiles = FakeProfiles({"u1": [("A1", "purchase"), ("A2", "view"), ("C1", "purchase")]})
+    profiles.histories["u1"] = profiles.histories["u1"][:2]  # C1 was bought before the profile's newest N
+    c, _ = client(profiles=profiles)
+    assert "C1" in {r["id"] for r in c.get("/v1/recommend/u1?k=5&include_purchased=true").json()["results"]}
+    fresh = {r["id"] for r in c.get("/v1/recommend/u1?k=5&include_purchased=false").json()["results"]}
+    assert fresh and not fresh & {"A1", "C1"}
