@@ -2,30 +2,17 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import typer
 
 from cli.console import err, out, progress_bar
+from cli.options import EventsFile, EventsFormat, EventsMapping
 from core.settings import get_settings
 
 
 def finetune(
-    events: Path = typer.Option(
-        None,
-        "--events",
-        help="Event file, read as `feedback import` reads it (CSV, JSONL, Parquet, Online Retail, "
-        "UBI); default: the events store.",
-    ),
-    fmt: str = typer.Option(
-        None,
-        "--format",
-        help="Format of the --events file: online-retail, ubi, csv, jsonl or parquet (as `feedback "
-        "import --format`; default: from the suffix and columns).",
-    ),
-    mapping: str = typer.Option(
-        None, "--mapping", help="Columns of the --events file, as `feedback import --mapping` takes them."
-    ),
+    events: EventsFile = None,
+    fmt: EventsFormat = None,
+    mapping: EventsMapping = None,
     index: str = typer.Option(
         None,
         "--index",

@@ -2,32 +2,19 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import typer
 from rich.table import Table
 
 from cli.console import err, out, progress_bar
 from cli.models_cmd import warn_if_profiles_short
+from cli.options import EventsFile, EventsFormat, EventsMapping
 from core.settings import get_settings
 
 
 def train(
-    events: Path = typer.Option(
-        None,
-        "--events",
-        help="Event file to train on, read as `feedback import` reads it (CSV, JSONL, Parquet, "
-        "Online Retail, UBI); default: the imported events.",
-    ),
-    fmt: str = typer.Option(
-        None,
-        "--format",
-        help="Format of the --events file: online-retail, ubi, csv, jsonl or parquet (as `feedback "
-        "import --format`; default: from the suffix and columns).",
-    ),
-    mapping: str = typer.Option(
-        None, "--mapping", help="Columns of the --events file, as `feedback import --mapping` takes them."
-    ),
+    events: EventsFile = None,
+    fmt: EventsFormat = None,
+    mapping: EventsMapping = None,
     epochs: int = typer.Option(None, "--epochs", min=1, help="Epochs at most (default RECSEARCH_RANKER_EPOCHS)."),
     seed: int = typer.Option(None, "--seed", help="Random seed (default RECSEARCH_RANKER_SEED)."),
     device: str = typer.Option(None, "--device", help="auto, cpu or cuda (default RECSEARCH_RANKER_DEVICE)."),

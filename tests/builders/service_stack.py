@@ -134,22 +134,3 @@ def drop_index(settings: Settings) -> None:
     make_client(settings.opensearch).indices.delete(
         index=f"{settings.opensearch.index_alias}-v*", ignore_unavailable=True, allow_no_indices=True
     )
-
-
-_STACK: Stack | None = None
-
-
-def shared_stack(tmp_path_factory, node_url: str, embedder) -> Stack:
-    """The one stack of this test session (both service test modules use it)."""
-    global _STACK
-    if _STACK is None:
-        _STACK = build_stack(tmp_path_factory.mktemp("service"), node_url, embedder)
-    return _STACK
-
-
-def stop_shared_stack() -> None:
-    global _STACK
-    if _STACK is not None:
-        _STACK.stop()
-        drop_index(_STACK.settings)
-        _STACK = None

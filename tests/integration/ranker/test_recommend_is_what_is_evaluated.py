@@ -23,7 +23,7 @@ from ranker.model import registry
 from ranker.model.checkpoint import save_checkpoint
 from ranker.service import ServiceDeps, create_app
 from ranker.training.options import TrainOptions
-from tests.paths import DATA
+from tests.builders.retail import best_sellers_slice
 
 pytestmark = pytest.mark.integration
 
@@ -34,11 +34,7 @@ SMALL = dict(attention_dim=16, hidden_dim=16, batch_size=64, negatives=8, hard_n
 @pytest.fixture(scope="module")
 def retail_slice(tmp_path_factory):
     """The 300 best-selling stock codes of Online Retail and their sales lines."""
-    frame = pd.read_parquet(DATA)
-    top = frame["StockCode"].str.upper().value_counts().index[:300]
-    path = tmp_path_factory.mktemp("retail") / "slice.parquet"
-    frame[frame["StockCode"].str.upper().isin(top)].to_parquet(path)
-    return path
+    return best_sellers_slice(tmp_path_factory.mktemp("retail") / "slice.parquet", 300)
 
 
 def test_recommend_returns_what_the_evaluation_ranked(settings, fake_embedder, retail_slice, tmp_path):

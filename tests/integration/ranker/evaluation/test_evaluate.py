@@ -12,6 +12,7 @@ from core.errors import IndexMissing, InputError
 from indexer import api
 from ranker.evaluation import EvaluateRequest, evaluate
 from ranker.evaluation.catalog import OpenSearchItems, load_catalog
+from tests.builders.retail import best_sellers_slice
 from tests.paths import DATA
 
 pytestmark = pytest.mark.integration
@@ -20,11 +21,7 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def retail_slice(tmp_path_factory):
     """The 250 best-selling stock codes of Online Retail and the purchases of them (transactions file)."""
-    frame = pd.read_parquet(DATA)
-    top = frame["StockCode"].str.upper().value_counts().index[:250]
-    path = tmp_path_factory.mktemp("retail") / "slice.parquet"
-    frame[frame["StockCode"].str.upper().isin(top)].to_parquet(path)
-    return path
+    return best_sellers_slice(tmp_path_factory.mktemp("retail") / "slice.parquet", 250)
 
 
 def test_evaluate_the_baselines_and_the_attention_ranker_on_the_real_index(settings, fake_embedder, retail_slice):

@@ -7,15 +7,9 @@ import httpx
 import pytest
 
 from core.settings import OpenSearchSettings, ServiceSettings, Settings, StoreSettings
-from tests.builders.service_stack import HEART_USER, MUG_USER, ServerThread, free_port, shared_stack, stop_shared_stack
+from tests.builders.service_stack import HEART_USER, MUG_USER, ServerThread, free_port
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="session")
-def stack(tmp_path_factory, opensearch_node, minilm):
-    yield shared_stack(tmp_path_factory, opensearch_node.url, minilm)
-    stop_shared_stack()
 
 
 @pytest.fixture

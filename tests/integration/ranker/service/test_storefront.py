@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from tests.builders.service_stack import HEART_USER, shared_stack, stop_shared_stack
+from tests.builders.service_stack import HEART_USER
 
 pytestmark = pytest.mark.integration
 
@@ -16,12 +16,6 @@ FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
 ]  # fmt: skip
-
-
-@pytest.fixture(scope="session")
-def stack(tmp_path_factory, opensearch_node, minilm):
-    yield shared_stack(tmp_path_factory, opensearch_node.url, minilm)
-    stop_shared_stack()
 
 
 @pytest.fixture
