@@ -16,17 +16,11 @@ from core.opensearch.client import make_client
 from core.errors import ConfigError
 from indexer.search_pipeline import install_pipeline, pipeline_status, remove_pipeline
 from core.settings import PipelineSettings, Settings
-from tests.builders.service_stack import HEART_USER, MUG_USER, shared_stack, stop_shared_stack
+from tests.builders.service_stack import HEART_USER, MUG_USER
 
 pytestmark = pytest.mark.integration
 
 QUERY = "heart t-light holder"
-
-
-@pytest.fixture(scope="session")
-def stack(tmp_path_factory, opensearch_node, minilm):
-    yield shared_stack(tmp_path_factory, opensearch_node.url, minilm)
-    stop_shared_stack()
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,5 @@
-"""The service's real stack, built once for every test of this folder (tests/builders/service_stack.py)."""
+"""The service's real stack (tests/builders/service_stack.py), built once for the integration tests that use it: the
+service's and the plugin's."""
 
 from __future__ import annotations
 
