@@ -146,6 +146,31 @@ class RankerSettings(BaseSettings):
     scoring_threads: int = Field(1, description="BLAS/torch threads for in-process scoring (1 keeps latency flat).")
 
 
+class SequenceSettings(BaseSettings):
+    """The sequence model: self-attention over a user's ordered events in a learned item space (`recadmin train`
+    fits it first; its user vector is the k-NN query of recommendations, its score a feature of the ranker)."""
+
+    model_config = _group("RECSEARCH_SEQUENCE_")
+
+    enabled: bool = Field(True, description="Train the sequence model with the ranker (off: the ranker alone).")
+    use_text: bool = Field(
+        True, description="Add a learned projection of each item's text vector to its learned id vector, so an item "
+        "without events still gets a vector from its text."
+    )
+    dim: int = Field(64, description="Width of the item vectors and the hidden states.")
+    layers: int = Field(2, description="Self-attention layers.")
+    heads: int = Field(2, description="Attention heads per layer (must divide the width).")
+    max_length: int = Field(50, description="Newest events of a user the model reads.")
+    dropout: float = Field(0.2, description="Dropout on the inputs, the attention and the feed-forward layers.")
+    epochs: int = Field(30, description="Passes over the events at most (early stopping may end sooner).")
+    patience: int = Field(3, description="Epochs without a better validation NDCG@10 before training stops.")
+    max_minutes: float = Field(6.0, description="Wall-clock budget of one fit; the best epoch so far is kept.")
+    batch_size: int = Field(128, description="Event windows per step.")
+    learning_rate: float = Field(1e-3, description="AdamW learning rate.")
+    weight_decay: float = Field(0.0, description="AdamW weight decay.")
+    validation_examples: int = Field(3000, description="Validation examples ranked over the whole catalog per epoch.")
+
+
 class EvalSettings(BaseSettings):
     """How `recadmin evaluate` splits events, samples users and measures rankers."""
 
@@ -381,6 +406,7 @@ class Settings(BaseSettings):
     models: ModelSettings = Field(default_factory=ModelSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
     ranker: RankerSettings = Field(default_factory=RankerSettings)
+    sequence: SequenceSettings = Field(default_factory=SequenceSettings)
     service: ServiceSettings = Field(default_factory=ServiceSettings)
     evaluation: EvalSettings = Field(default_factory=EvalSettings)
     finetune: FinetuneSettings = Field(default_factory=FinetuneSettings)

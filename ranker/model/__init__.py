@@ -24,6 +24,7 @@ from ranker.model.registry import (
     register,
 )
 from ranker.model.scoring import Candidate, HistoryEntry, Scorer
+from ranker.model.sequence import SequenceConfig, SequenceModel, gap_buckets
 
 __all__ = [
     "FEATURE_NAMES",
@@ -42,10 +43,13 @@ __all__ = [
     "RankerConfig",
     "Scored",
     "Scorer",
+    "SequenceConfig",
+    "SequenceModel",
     "activate_version",
     "active_version",
     "candidate_features",
     "candidate_pool",
+    "gap_buckets",
     "history_mean",
     "history_sums",
     "history_vector",

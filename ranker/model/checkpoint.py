@@ -13,8 +13,18 @@ from pathlib import Path
 from core.errors import ModelError
 from ranker.model.item_stats import ItemStats
 from ranker.model.network import AttentionRanker, RankerConfig
+from ranker.model.sequence import SequenceConfig, SequenceModel
 
 FORMAT = 1
+
+
+@dataclass
+class SequencePart:
+    """The sequence model a ranker version carries, and its vocabulary: id-embedding row ``r + 1`` is the item
+    ``item_ids[r]`` (an item the model was not trained with has no id row: its vector comes from its text)."""
+
+    model: SequenceModel
+    item_ids: list[str]
 
 
 @dataclass
@@ -26,6 +36,7 @@ class Checkpoint:
     item_stats: ItemStats
     metrics: dict[str, float] = field(default_factory=dict)
     info: dict = field(default_factory=dict)
+    sequence: SequencePart | None = None
 
     @property
     def config(self) -> RankerConfig:
@@ -47,6 +58,13 @@ def save_checkpoint(checkpoint: Checkpoint, path: Path) -> Path:
         "metrics": {k: float(v) for k, v in checkpoint.metrics.items()},
         "info": checkpoint.info,
     }
+    if checkpoint.sequence is not None:
+        seq = checkpoint.sequence
+        payload["sequence"] = {
+            "config": seq.model.config.to_dict(),
+            "state_dict": {k: v.detach().cpu() for k, v in seq.model.state_dict().items()},
+            "item_ids": list(seq.item_ids),
+        }
     tmp = path.with_name(path.name + ".tmp")
     torch.save(payload, tmp)
     os.replace(tmp, path)
@@ -83,4 +101,17 @@ def load_checkpoint(path: Path) -> Checkpoint:
         item_stats=ItemStats.from_dict(payload["item_stats"]),
         metrics=dict(payload.get("metrics") or {}),
         info=info,
+        sequence=_sequence(payload.get("sequence"), path),
     )
+
+
+def _sequence(part: dict | None, path: Path) -> SequencePart | None:
+    """The sequence model of a checkpoint (None for a version trained without one)."""
+    if not part:
+        return None
+    model = SequenceModel(SequenceConfig.from_dict(part["config"]))
+    try:
+        model.load_state_dict(part["state_dict"])
+    except RuntimeError as e:
+        raise ModelError(f"the sequence model of checkpoint {path} does not match its config: {e}") from None
+    return SequencePart(model.eval(), [str(i) for i in part["item_ids"]])

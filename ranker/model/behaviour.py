@@ -1,0 +1,83 @@
+"""The learned item space at serving time: a trained sequence model aligned with the live catalog's item table.
+
+Every item of the table gets its vector (its learned id vector when the model was trained with it, plus the
+projection of its text vector: a new item has the text part alone), and a user's history (newest first, as the
+profile store gives it) becomes the user vector: the hidden state of the newest of their ``max_length`` newest
+events. An item's score for the user is the dot product of the two: the query of OpenSearch k-NN over the items'
+``behaviour_vector`` field (inner product), and one of the ranker's features.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+import numpy as np
+
+from ranker.model.checkpoint import SequencePart
+from ranker.model.item_vectors import ItemVectors
+from ranker.model.scoring import HistoryEntry
+from ranker.model.sequence import gap_buckets
+
+
+class BehaviourSpace:
+    """A sequence model over one item table: item vectors, user vectors, scores."""
+
+    def __init__(self, part: SequencePart, items: ItemVectors, threads: int | None = 1):
+        import torch
+
+        if threads:
+            torch.set_num_threads(threads)  # one request's matrices are tiny: extra threads only add latency
+        self.part, self.items = part, items
+        self.model = part.model.eval()
+        self.config = part.model.config
+        vocab = {item: row + 1 for row, item in enumerate(part.item_ids)}
+        ids = torch.as_tensor([vocab.get(item, 0) for item in items.ids], dtype=torch.long)
+        text = torch.from_numpy(items.vectors) if self.config.text_dim else None
+        if text is not None and text.shape[1] != self.config.text_dim:
+            from core.errors import ModelError
+
+            raise ModelError(
+                f"the sequence model expects {self.config.text_dim}-dim text vectors but the index has "
+                f"{text.shape[1]}; retrain with `recadmin train` after rebuilding the index"
+            )
+        with torch.inference_mode():
+            self._table = self.model.item_table(text, ids)  # (N + 1, D), row 0 padding
+        self.vectors = self._table[1:].numpy()  # (N, D) aligned with the item table's rows
+        #: Items the model has a learned id vector for (the others are placed by their text alone).
+        self.trained = (ids > 0).numpy()
+
+    def history_arrays(self, history: Sequence[HistoryEntry]) -> tuple[np.ndarray, np.ndarray]:
+        """(1, L) item rows + 1 and gap buckets of the newest ``max_length`` history items the table knows,
+        oldest .. newest (the model's input); empty (1, 0) arrays without any."""
+        known = [(h, r) for h, r in zip(history, self.items.rows([h.item_id for h in history]), strict=True) if r >= 0]
+        known = known[: self.config.max_length][::-1]  # oldest .. newest
+        if not known:
+            return np.zeros((1, 0), dtype=np.int64), np.zeros((1, 0), dtype=np.int64)
+        times = [h.ts for h, _ in known]
+        previous = [_previous(history, known[0][0])] + times[:-1]
+        hours = [0.0 if p is None else (t - p).total_seconds() / 3600.0 for t, p in zip(times, previous, strict=True)]
+        rows = np.asarray([[r + 1 for _, r in known]], dtype=np.int64)
+        return rows, gap_buckets(np.asarray([hours]), self.config.gap_buckets)
+
+    def user_vector(self, history: Sequence[HistoryEntry]) -> np.ndarray | None:
+        """(D,) the user's vector, None when no history item is in the table."""
+        import torch
+
+        rows, gaps = self.history_arrays(history)
+        if not rows.size:
+            return None
+        with torch.inference_mode():
+            return self.model.user_vectors(self._table, torch.from_numpy(rows), torch.from_numpy(gaps))[0].numpy()
+
+    def scores(self, vector: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """The user's score of the items at table ``rows`` (-1: an unknown item scores 0)."""
+        return np.where(rows >= 0, self.vectors[np.maximum(rows, 0)] @ vector, 0.0).astype(np.float32)
+
+
+def _previous(history: Sequence[HistoryEntry], entry: HistoryEntry) -> datetime | None:
+    """The time of the history entry just older than ``entry`` (history is newest first), None when none."""
+    for n, h in enumerate(history):
+        if h is entry:
+            return history[n + 1].ts if n + 1 < len(history) else None
+    return None

@@ -1,0 +1,174 @@
+"""Training the sequence model (:mod:`ranker.model.sequence`) on the users' ordered events.
+
+Each training window is up to ``max_length`` consecutive events of one user; every position predicts the event
+after it with a softmax over the whole catalog (cross-entropy, no sampling: a catalog of a few thousand items costs
+less than the sampling would save; the logQ correction is therefore not needed). A user's events are cut into
+windows that tile their history, from a random offset each epoch, so long histories train every part of themselves.
+Validation ranks the whole catalog for the examples of the newest ``validation_fraction`` of the time span (the same
+time split as the attention ranker's) and keeps the weights of the best epoch by NDCG@10; training stops after
+``patience`` epochs without improvement, at ``epochs``, or when ``max_minutes`` are spent.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from core.device import pick_device
+from core.settings import SequenceSettings
+from ranker.model import ItemVectors, SequenceConfig, SequenceModel, gap_buckets
+from ranker.training.examples import NextItemData
+
+HOURS_PER_DAY = 24.0
+
+
+@dataclass
+class SequenceFit:
+    """A trained sequence model and what its checkpoint records."""
+
+    model: SequenceModel
+    metrics: dict[str, float]
+    epochs: list[dict[str, float]] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def event_gaps(data: NextItemData, buckets: int) -> np.ndarray:
+    """(E,) the gap bucket of every event: hours since the same user's event before it (0 for a user's first)."""
+    hours = np.diff(data.days, prepend=data.days[:1]) * HOURS_PER_DAY
+    hours[data.event_user == np.arange(len(data.days))] = 0.0  # a user's first event
+    return gap_buckets(hours, buckets)
+
+
+def windows(starts: np.ndarray, ends: np.ndarray, length: int) -> np.ndarray:
+    """(W, length) event positions of histories ``[start, end)`` cut to their newest ``length`` events, left-padded
+    with -1."""
+    offsets = np.arange(length)[None, :] - length
+    pos = ends[:, None] + offsets
+    return np.where(pos >= starts[:, None], pos, -1)
+
+
+def history_rows(data: NextItemData, pos: np.ndarray, gaps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Item-table rows + 1 (0: padding) and gap buckets (0: padding) at event positions ``pos`` (-1: padding)."""
+    real = pos >= 0
+    safe = np.where(real, pos, 0)
+    return np.where(real, data.item_rows[safe] + 1, 0), np.where(real, gaps[safe], 0)
+
+
+def training_windows(data: NextItemData, length: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(starts, ends) of this epoch's windows over the training period: one window of up to ``length`` events
+    (inputs and, one step ahead, their targets) per user with two or more training events, ending at a random event,
+    so every user counts alike and a long history is visited part by part over the epochs."""
+    starts = np.flatnonzero(data.event_user == np.arange(len(data.days)))  # each user's first event
+    train = (data.days < data.cutoff_day).astype(np.int64)
+    ends = starts + np.add.reduceat(train, starts)  # a user's training events are the oldest of theirs
+    keep = ends - starts >= 2
+    starts, ends = starts[keep], ends[keep]
+    lowest = np.minimum(starts + length, ends)  # a full window where the history allows one
+    return starts, lowest + (rng.random(len(starts)) * (ends - lowest + 1)).astype(np.int64)
+
+
+def fit_sequence(
+    data: NextItemData,
+    items: ItemVectors,
+    settings: SequenceSettings,
+    *,
+    seed: int = 0,
+    device: str = "auto",
+    threads: int = 1,
+    log: Callable[[str], None] | None = None,
+) -> SequenceFit:
+    """Train a sequence model on the events of ``data`` (:func:`ranker.training.examples.build_examples`) over the
+    item table ``items``."""
+    import torch
+
+    started = time.perf_counter()
+    if threads > 0:
+        torch.set_num_threads(threads)  # more threads than free cores slow small matrices down (5x seen on 2 cores)
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    device = pick_device(device)
+    config = SequenceConfig(
+        items=len(items), text_dim=items.dim if settings.use_text else 0, dim=settings.dim, layers=settings.layers,
+        heads=settings.heads, max_length=settings.max_length, dropout=settings.dropout,
+    )  # fmt: skip
+    model = SequenceModel(config).to(device)
+    text = torch.from_numpy(items.vectors).to(device)
+    gaps = event_gaps(data, config.gap_buckets)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay)
+    validation = _Validation(data, gaps, config.max_length, settings.validation_examples, seed)
+    best: tuple[float, dict, dict] | None = None
+    epochs: list[dict[str, float]] = []
+    bad = 0
+    for epoch in range(1, settings.epochs + 1):
+        model.train()
+        starts, ends = training_windows(data, config.max_length + 1, rng)
+        order = rng.permutation(len(starts))
+        losses = []
+        for at in range(0, len(order), settings.batch_size):
+            part = order[at : at + settings.batch_size]
+            pos = windows(starts[part], ends[part], config.max_length + 1)
+            rows, gap = history_rows(data, pos, gaps)
+            inputs, targets = torch.from_numpy(rows[:, :-1]).to(device), torch.from_numpy(rows[:, 1:]).to(device)
+            table = model.item_table(text)
+            hidden = model.encode(table, inputs, torch.from_numpy(gap[:, :-1]).to(device))
+            logits = hidden @ table.T  # (B, L, N + 1)
+            logits[..., 0] = float("-inf")  # padding is never an answer
+            loss = torch.nn.functional.cross_entropy(
+                logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=0
+            )
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+        model.eval()
+        with torch.inference_mode():
+            val = validation.evaluate(model, text, device)
+        row = {"epoch": epoch, "train_loss": float(np.mean(losses)) if losses else 0.0, **val}
+        epochs.append(row)
+        if log:
+            log(f"sequence epoch {epoch}: loss {row['train_loss']:.4f}, val ndcg@10 {val['ndcg@10']:.4f}")
+        if best is None or val["ndcg@10"] > best[0]:
+            best, bad = (val["ndcg@10"], {k: v.detach().clone() for k, v in model.state_dict().items()}, row), 0
+        else:
+            bad += 1
+        out_of_time = time.perf_counter() - started > 60.0 * settings.max_minutes
+        if bad >= settings.patience or out_of_time:
+            break
+    assert best is not None
+    model.load_state_dict(best[1])
+    metrics = {f"sequence_val_{k}": v for k, v in best[2].items() if k != "train_loss"}
+    return SequenceFit(model.cpu().eval(), metrics, epochs, time.perf_counter() - started)
+
+
+class _Validation:
+    """The validation examples' histories, fixed, and the full-catalog ranking metrics of a model on them."""
+
+    def __init__(self, data: NextItemData, gaps: np.ndarray, length: int, max_examples: int, seed: int):
+        ex = data.validation_index
+        if len(ex) > max_examples:
+            ex = np.sort(np.random.default_rng(seed + 1).choice(ex, size=max_examples, replace=False))
+        pos = windows(data.user_start[ex], data.hist_end[ex], length)
+        self.rows, self.gaps = history_rows(data, pos, gaps)
+        self.targets = data.target[ex] + 1
+
+    def evaluate(self, model: SequenceModel, text, device: str) -> dict[str, float]:
+        import torch
+
+        if not len(self.targets):
+            return {"ndcg@10": 0.0, "hr@10": 0.0}
+        table = model.item_table(text)
+        ranks = []
+        for at in range(0, len(self.targets), 512):
+            rows = torch.from_numpy(self.rows[at : at + 512]).to(device)
+            gap = torch.from_numpy(self.gaps[at : at + 512]).to(device)
+            scores = model.user_vectors(table, rows, gap) @ table.T
+            scores[:, 0] = float("-inf")
+            target = torch.from_numpy(self.targets[at : at + 512]).to(device)
+            mine = scores.gather(1, target[:, None])
+            ranks.append((scores > mine).sum(1).cpu().numpy())
+        rank = np.concatenate(ranks)
+        hit = rank < 10
+        return {"ndcg@10": float(np.where(hit, 1.0 / np.log2(rank + 2.0), 0.0).mean()), "hr@10": float(hit.mean())}
