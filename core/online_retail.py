@@ -15,6 +15,9 @@ through the importer's own reader) agree on what a line means:
   ``user_id`` the customer (``17850``, not ``17850.0``), ``item_id`` the stock code, ``type`` ``purchase``, ``ts``
   the invoice time as written (the event checks read it as UTC), ``quantity``, ``value`` = quantity x unit price
   (rounded to 4 decimals) and the invoice as ``session_id``; what it leaves out it counts by :data:`SKIP_REASONS`.
+* A stock code names a **product** or a **non-product** (postage, fees, samples, manual adjustments, bank charges,
+  gift vouchers): :func:`is_product_code`. The catalog marks non-products not recommendable; their sales stay
+  sales and purchase events (they are part of the baskets).
 
 Data: Chen, D. (2015). Online Retail [Dataset]. UCI Machine Learning Repository.
 https://doi.org/10.24432/C5BW33 (CC BY 4.0).
@@ -23,6 +26,7 @@ https://doi.org/10.24432/C5BW33 (CC BY 4.0).
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 
 import numpy as np
@@ -45,6 +49,27 @@ ATTRIBUTION = (
 def normalize_stock_code(value: object) -> str:
     """Stock codes differ only by case in places (``85123A`` and ``85123a``): one item, one upper-case id."""
     return _text(value).upper()
+
+
+#: Product stock codes: five digits with an optional suffix of one or two letters (``22423``, ``85123A``,
+#: ``15056BL``), or a ``DCGS`` code of the Dotcom gift shop (``DCGSSGIRL``, ``DCGS0070``).
+_PRODUCT_CODE = re.compile(r"\d{5}[A-Z]{0,2}|DCGS[0-9A-Z]+")
+
+
+def is_product_code(code: object) -> bool:
+    """Whether a stock code names a product (something to recommend) rather than a charge or a bookkeeping line.
+
+    The rule is the shape of the code, not its description: products are five digits with an optional letter
+    suffix (3,926 codes, ``85123A``, ``15056BL``), or the Dotcom gift shop's own ``DCGS`` codes (16 codes,
+    ``DCGSSGIRL`` "GIRLS PARTY BAG", ``DCGS0070`` "CAMOUFLAGE DOG COLLAR": real goods, sold on the web site). The
+    16 other codes of the data set (2,950 of its 541,909 lines) are non-products: ``POST`` postage (1,256 lines),
+    ``DOT`` dotcom postage (710), ``M`` manual (572), ``C2`` carriage (144), ``D`` discount (77), ``S`` samples
+    (63), ``BANK CHARGES`` (37), ``AMAZONFEE`` (34), ``CRUK`` commission (16), ``GIFT_0001_10`` to ``_50`` gift
+    vouchers (34), ``PADS`` (4, "PADS TO MATCH ALL CUSHIONS" at 0.001: a stock fix) and ``B`` adjust bad debt (3).
+    Six of them have an item description and so reach the catalog (of 3,782 items): ``POST``, ``DOT``, ``C2``,
+    ``S``, ``AMAZONFEE`` and ``PADS``; 1,554 of the 397,924 purchase events are of non-products (1,099 of them
+    ``POST``). Case and surrounding blanks are ignored (:func:`normalize_stock_code`)."""
+    return _PRODUCT_CODE.fullmatch(normalize_stock_code(code)) is not None
 
 
 def is_cancellation(invoice: object) -> bool:

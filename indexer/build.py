@@ -68,6 +68,7 @@ def item_document(
         "description": item.description,
         "category": item.category,
         "price": item.price,
+        "recommendable": item.recommendable,
         "text": item.text(),
         "enriched_description": enrichment.description if ok else "",
         "enriched_text": enriched_text(item, enrichment),

@@ -1,6 +1,10 @@
 """Catalog input: plain items files (CSV, JSONL, Parquet) with a field mapping, and the Online Retail adapter
 that turns transaction lines into one item per StockCode.
 
+An item may be marked not recommendable (``recommendable``: a column of the items file, or the Online Retail
+adapter's rule for postage, fees and the like, :func:`core.online_retail.is_product_code`): it is indexed and
+searchable, but nothing that recommends returns it.
+
 Bad rows never stop a build: each becomes a :class:`Reject` naming the file, line and field, and the caller
 decides whether to go on (the default) or stop (``strict``).
 """
@@ -14,6 +18,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import pandas as pd
 
 from core.errors import CatalogError
 from core.online_retail import CATALOG_COLUMNS as ONLINE_RETAIL_COLUMNS
@@ -32,6 +38,9 @@ class Item:
     category: str = ""
     price: float | None = None
     attributes: dict[str, Any] = field(default_factory=dict)
+    #: False for what is sold but never recommended (postage, fees, samples): searchable, left out of every
+    #: recommendation (/v1/recommend, /v1/similar, popularity, the evaluation) and of training targets.
+    recommendable: bool = True
 
     def text(self) -> str:
         """The text that is embedded and searched when no enrichment exists."""
@@ -39,7 +48,8 @@ class Item:
         return ". ".join(p for p in parts if p)
 
     def content_hash(self) -> str:
-        """A stable hash of the item's content: a changed item gets a new hash (the enrichment cache key)."""
+        """A stable hash of the item's content: a changed item gets a new hash (the enrichment cache key; the
+        ``recommendable`` flag is no content: changing it keeps the enrichment, the document's ``doc_hash`` changes)."""
         payload = json.dumps(
             [self.id, self.title, self.description, self.category, self.price, self.attributes], sort_keys=True
         )
@@ -55,6 +65,8 @@ class FieldMapping:
     description: str = "description"
     category: str = "category"
     price: str = "price"
+    #: true/false, 1/0 or yes/no (any case); a missing column or an empty value is true.
+    recommendable: str = "recommendable"
 
     @classmethod
     def parse(cls, spec: str | None) -> FieldMapping:
@@ -110,8 +122,6 @@ def _read_rows(path: Path, fmt: str) -> Iterator[tuple[int, dict[str, Any]]]:
     try:
         if fmt == "jsonl":
             return _jsonl_rows(path)
-        import pandas as pd
-
         if fmt == "csv":
             frame = pd.read_csv(path, dtype=str, keep_default_na=False)
             offset = 2
@@ -159,15 +169,37 @@ def _items_from_rows(path: Path, rows: Iterator[tuple[int, dict]], m: FieldMappi
             if math.isnan(price) or price < 0:
                 rejects.append(Reject(str(path), line, m.price, f"not a valid price: {price_raw!r}"))
                 continue
+        recommendable = _flag(row.get(m.recommendable))
+        if recommendable is None:
+            reason = f"not a yes/no value: {row.get(m.recommendable)!r} (use true/false, 1/0 or yes/no)"
+            rejects.append(Reject(str(path), line, m.recommendable, reason))
+            continue
         if item_id in seen:
             rejects.append(Reject(str(path), line, m.id, f"duplicate item id {item_id!r} (first one kept)"))
             continue
         seen.add(item_id)
-        items.append(Item(item_id, title or description, description, _text(row.get(m.category)), price))
+        category = _text(row.get(m.category))
+        items.append(Item(item_id, title or description, description, category, price, recommendable=recommendable))
     return CatalogRead(items, rejects, str(path))
 
 
+_FLAGS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+
+
+def _flag(value: Any) -> bool | None:
+    """A yes/no field as a bool: booleans (JSON, Parquet), the numbers 1 and 0, or true/false, 1/0, yes/no in any
+    case; missing or empty is True (the default); None for anything else."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float) and not math.isnan(value):
+        return bool(value) if value in (0, 1) else None
+    if isinstance(value, list | dict):
+        return None
+    text = _text(value).lower()
+    return _FLAGS.get(text) if text else True
+
+
 def _text(value: Any) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
         return ""
     return str(value).strip()

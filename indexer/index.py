@@ -17,7 +17,9 @@ from core.opensearch.client import translate_errors
 if TYPE_CHECKING:
     from opensearchpy import OpenSearch
 
-SCHEMA_VERSION = 2
+#: 3: ``recommendable``. A live version of an older schema keeps serving (a missing ``recommendable`` reads as
+#: true everywhere); ``index build`` writes a new version of this one, ``index update`` refuses until it has.
+SCHEMA_VERSION = 3
 
 #: ``_meta.build_state`` of a version still being written (a killed build leaves it; the next build resumes it).
 BUILDING, COMPLETE = "building", "complete"
@@ -49,6 +51,9 @@ def index_body(dimension: int, meta: dict[str, Any], shards: int = 1, replicas: 
                 "description": {"type": "text"},
                 "category": text_with_keyword,
                 "price": {"type": "float"},
+                # false: searchable, never recommended (postage, fees); filtered as must_not false, so documents
+                # of an older schema without the field count as recommendable
+                "recommendable": {"type": "boolean"},
                 "text": {"type": "text"},  # the original item text, always kept
                 "enriched_description": {"type": "text"},
                 "enriched_text": {"type": "text"},  # original + enrichment: what the vector embeds

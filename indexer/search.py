@@ -3,6 +3,9 @@
 The node has no neural-search plugin (so no ``hybrid`` query type); hybrid retrieval runs both queries and fuses
 their rankings client-side with reciprocal rank fusion, ``score(d) = sum over lists of 1 / (rrf_k + rank)``, which
 needs no score normalisation between BM25 and cosine scores.
+
+Searches find every item, the ones the catalog marks not recommendable (postage, fees) too: a shop may want
+"postage" found by its name. What recommends asks for ``recommendable_only`` (:data:`NOT_RECOMMENDABLE`).
 """
 
 from __future__ import annotations
@@ -37,6 +40,11 @@ BM25_FIELDS = [
 ]
 
 
+#: The clause that leaves out items marked not recommendable, as a ``must_not``: a document without the field (a
+#: version of schema 2, written before it existed) stays in.
+NOT_RECOMMENDABLE = {"term": {"recommendable": False}}
+
+
 @dataclass(frozen=True)
 class Hit:
     """One search result."""
@@ -50,17 +58,25 @@ class Hit:
 
 
 def knn_query(
-    vector: list[float], k: int, filters: dict[str, Any] | None = None, exclude: Collection[str] = ()
+    vector: list[float],
+    k: int,
+    filters: dict[str, Any] | None = None,
+    exclude: Collection[str] = (),
+    *,
+    recommendable_only: bool = False,
 ) -> dict[str, Any]:
-    """The body of a k-NN search for ``vector``, optionally filtered by exact field values and without the items
-    in ``exclude``. The filter runs inside the k-NN search (Lucene's filtered HNSW), so the ``k`` hits are the
-    nearest items that pass it, never fewer because some were filtered out afterwards."""
+    """The body of a k-NN search for ``vector``, optionally filtered by exact field values, without the items in
+    ``exclude`` and (``recommendable_only``) without the items marked not recommendable. The filter runs inside the
+    k-NN search (Lucene's filtered HNSW), so the ``k`` hits are the nearest items that pass it, never fewer because
+    some were filtered out afterwards."""
     knn: dict[str, Any] = {"vector": vector, "k": k}
     clauses: dict[str, list] = {}
     if filters:
         clauses["filter"] = [{"term": {f: v}} for f, v in filters.items()]
     if exclude:
         clauses["must_not"] = [{"terms": {"item_id": sorted(exclude)}}]
+    if recommendable_only:
+        clauses.setdefault("must_not", []).append(NOT_RECOMMENDABLE)
     if clauses:
         knn["filter"] = {"bool": clauses}
     return {"size": k, "_source": SOURCE_FIELDS, "query": {"knn": {"vector": knn}}}

@@ -6,7 +6,10 @@ a quantity above zero; a sale without a customer is still a sale of the item). E
 description (stock codes carry several over time) and the median unit price of its sales. Items come out
 best-selling first (most sales lines; first appearance breaks ties), so ``index build --enrich-limit N`` has the LLM
 enrich the N items that sell most. A sale with a price of zero or less does not count for the price, one without a
-description or with a note instead of one (``?``, lower-case stock notes) not for the title.
+description or with a note instead of one (``?``, lower-case stock notes) not for the title. Stock codes that are no
+product codes (postage, carriage, fees, samples, manual adjustments, gift vouchers:
+:func:`core.online_retail.is_product_code`, where the rule and its counts are) become items that are not
+recommendable: searchable by name, never recommended.
 
 Data: Chen, D. (2015). Online Retail [Dataset]. UCI Machine Learning Repository.
 https://doi.org/10.24432/C5BW33 (CC BY 4.0).
@@ -19,7 +22,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterator
 from pathlib import Path
 
-from core.online_retail import is_sale, normalize_stock_code, to_number
+from core.online_retail import is_product_code, is_sale, normalize_stock_code, to_number
 from core.rows import Reject
 from indexer.catalog import CatalogRead, Item
 
@@ -61,6 +64,6 @@ def items_from_transactions(path: Path, rows: Iterator[tuple[int, dict]]) -> Cat
         # Most frequent description; ties broken alphabetically so builds are reproducible.
         title = min(counts.items(), key=lambda kv: (-kv[1], kv[0]))[0]
         price = round(statistics.median(prices[code]), 2) if prices.get(code) else None
-        items.append(Item(id=code, title=title, price=price))
+        items.append(Item(id=code, title=title, price=price, recommendable=is_product_code(code)))
     items.sort(key=lambda item: -sales[item.id])  # stable: ties keep the order of first appearance
     return CatalogRead(items, rejects, str(path))

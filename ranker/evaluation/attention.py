@@ -50,7 +50,7 @@ class AttentionReranker:
         self.checkpoint = checkpoint
         self.fit_info: dict = {}
         stored = catalog.stored_vectors if catalog.stored_vectors is not None else catalog.vectors
-        self.vectors = ItemVectors.from_arrays(catalog.ids, stored, None, catalog.prices)
+        self.vectors = ItemVectors.from_arrays(catalog.ids, stored, None, catalog.prices, catalog.recommendable)
 
     def fit(self, train: pd.DataFrame) -> None:
         from ranker.model import Checkpoint, Scorer

@@ -7,8 +7,9 @@
 * :class:`HistoryKnn` — k-NN from the real index on the mean of the user's history vectors;
 * :class:`Bm25LastItem` — BM25 from the real index on the text of the user's last item.
 
-Each implements :class:`Recommender`: ``recommend`` ranks the whole catalog (top ``k``), ``score`` scores given
-items (for the sampled-negatives protocol).
+Each implements :class:`Recommender`: ``recommend`` ranks the catalog's items that may be recommended (top ``k``;
+postage and fees are never recommended, so no baseline scores with them: :attr:`IndexSnapshot.recommendable`),
+``score`` scores given items (for the sampled-negatives protocol).
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ class Recommender(Protocol):
 
 
 def _top(scores: np.ndarray, catalog: IndexSnapshot, k: int, skip: frozenset[str]) -> list[str]:
-    scores = scores.copy()
+    scores = np.where(catalog.recommendable, scores, -np.inf)
     for item in skip:
         pos = catalog.position.get(item)
         if pos is not None:

@@ -2,7 +2,8 @@
 searches the baselines run against that index.
 
 :class:`ItemSearch` is the interface; :class:`OpenSearchItems` runs real k-NN and BM25 queries (batched with
-``_msearch``); unit tests pass a small in-memory fake.
+``_msearch``); unit tests pass a small in-memory fake. Searches that recommend leave out the items the index marks
+not recommendable, as the service's do: the evaluation measures what is served.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import numpy as np
 from core.errors import IndexMissing, OpenSearchError
 from core.opensearch.client import translate_errors
 from core.opensearch.documents import TEXT_FIELDS, read_items
-from indexer.search import knn_query
+from indexer.search import NOT_RECOMMENDABLE, knn_query
 
 if TYPE_CHECKING:
     from opensearchpy import OpenSearch
@@ -27,7 +28,8 @@ ScoredIds = list[tuple[str, float]]
 
 @dataclass
 class IndexSnapshot:
-    """Every item of one index: ids, the text that was indexed, unit-length vectors and the index's metadata."""
+    """Every item of one index: ids, the text that was indexed, unit-length vectors, the index's metadata and which
+    items may be recommended."""
 
     ids: list[str]
     texts: list[str]
@@ -37,9 +39,16 @@ class IndexSnapshot:
     #: The vectors as the index stores them (``vectors`` are scaled to unit length for the baselines' cosines): what
     #: the ranking service loads, so the attention ranker is evaluated on exactly the service's inputs.
     stored_vectors: np.ndarray | None = None
+    #: (N,) bool: the item may be recommended (None: every item may). Rankers rank only these; the others (postage,
+    #: fees) are still history, never a recommendation nor a target.
+    recommendable: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.position = {item: i for i, item in enumerate(self.ids)}
+        flags = np.ones(len(self.ids), dtype=bool) if self.recommendable is None else self.recommendable
+        self.recommendable = np.asarray(flags, dtype=bool)
+        #: The ids of the items that may be recommended.
+        self.recommendable_ids = frozenset(i for i, ok in zip(self.ids, self.recommendable, strict=True) if ok)
 
     def __contains__(self, item: object) -> bool:
         return item in self.position
@@ -78,7 +87,7 @@ def load_catalog(client: OpenSearch, alias: str, url: str = "", embed: EmbedFn |
     An item's text is the text its vector embeds (the enriched text where the index holds one). When the cluster
     cannot return the stored vectors and ``embed`` is given, the texts are embedded again with the model named in the
     index's ``_meta.embedding_model``: the same model on the same text gives the indexed vectors."""
-    fields = [*TEXT_FIELDS, "price"]
+    fields = [*TEXT_FIELDS, "price", "recommendable"]
     try:
         docs = read_items(client, alias, [*fields, "vector"], url)
         vectors = docs.columns["vector"]
@@ -98,15 +107,19 @@ def load_catalog(client: OpenSearch, alias: str, url: str = "", embed: EmbedFn |
         meta["vectors"] = "re-embedded locally (the cluster could not return stored vectors)"
     stored = np.asarray(vectors, dtype=np.float32)
     unit = stored / np.maximum(np.linalg.norm(stored, axis=1, keepdims=True), 1e-12)
-    return IndexSnapshot(docs.ids, texts, unit, meta, list(docs.columns["price"]), stored)
+    # A version written before the flag existed (schema 2) has no `recommendable`: every item may be recommended.
+    flags = np.array([flag is not False for flag in docs.columns["recommendable"]], dtype=bool)
+    return IndexSnapshot(docs.ids, texts, unit, meta, list(docs.columns["price"]), stored, flags)
 
 
 def _must_not(ids: Sequence[str]) -> list[dict]:
-    return [{"terms": {"item_id": list(ids)}}] if ids else []
+    return [NOT_RECOMMENDABLE, *([{"terms": {"item_id": list(ids)}}] if ids else [])]
 
 
 class OpenSearchItems:
-    """k-NN and BM25 queries against the real index, sent ``batch`` at a time through ``_msearch``."""
+    """k-NN and BM25 queries against the real index, sent ``batch`` at a time through ``_msearch``; both leave out
+    the items marked not recommendable (they are the recommendations of the k-NN and BM25 baselines and the
+    candidate pool's k-NN)."""
 
     def __init__(self, client: OpenSearch, alias: str, url: str = "", batch: int = 50):
         self.client, self.alias, self.url, self.batch = client, alias, url, batch
@@ -126,8 +139,10 @@ class OpenSearchItems:
         return out
 
     def knn(self, vectors: np.ndarray, k: int, exclude: Sequence[Sequence[str]]) -> list[ScoredIds]:
-        bodies = [{**knn_query([float(x) for x in vector], k, exclude=skip), "_source": ["item_id"]}
-                  for vector, skip in zip(vectors, exclude, strict=True)]  # fmt: skip
+        bodies = [
+            {**knn_query([float(x) for x in vector], k, exclude=skip, recommendable_only=True), "_source": ["item_id"]}
+            for vector, skip in zip(vectors, exclude, strict=True)
+        ]
         return self._msearch(bodies)
 
     def knn_ids(self, vector: Sequence[float], k: int, exclude: Collection[str]) -> list[str]:

@@ -47,10 +47,11 @@ class EvalConfig:
 
 def make_split(name: str, events: pd.DataFrame, catalog: IndexSnapshot, config: EvalConfig) -> Split:
     """The split called ``name``: ``time`` or ``leave-last-out``."""
+    # Targets only among the items that may be recommended: the evaluation measures what is served.
     if name == "time":
-        return time_split(events, config.cutoff, config.horizon_days, catalog.position)
+        return time_split(events, config.cutoff, config.horizon_days, catalog.position, catalog.recommendable_ids)
     if name == "leave-last-out":
-        return leave_last_out(events, catalog.position)
+        return leave_last_out(events, catalog.position, catalog.recommendable_ids)
     raise ValueError(f"unknown split '{name}' (use time or leave-last-out)")
 
 
@@ -64,16 +65,18 @@ def activity_bucket(case: TestCase) -> str:
 
 
 def sampled_negatives(cases: Sequence[TestCase], catalog: IndexSnapshot, n: int, seed: int) -> list[list[str]]:
-    """For each case: its first target followed by ``n`` items drawn uniformly from the catalog items the user
-    neither bought before nor in the test period. The same lists are used for every ranker (paired)."""
+    """For each case: its first target followed by ``n`` items drawn uniformly from the catalog items that may be
+    recommended and that the user neither bought before nor in the test period. The same lists are used for every
+    ranker (paired)."""
     rng = np.random.default_rng(seed)
+    pool = [item for item, ok in zip(catalog.ids, catalog.recommendable, strict=True) if ok]
     out = []
     for case in cases:
         banned = case.seen | set(case.targets)
         negatives: list[str] = []
-        while len(negatives) < min(n, len(catalog) - len(banned)):
-            for i in rng.integers(0, len(catalog), size=2 * n):
-                item = catalog.ids[i]
+        while len(negatives) < min(n, len(pool) - len(banned & catalog.recommendable_ids)):
+            for i in rng.integers(0, len(pool), size=2 * n):
+                item = pool[i]
                 if item not in banned and item not in negatives:
                     negatives.append(item)
                     if len(negatives) == n:
@@ -145,7 +148,8 @@ def evaluate_split(
                 [case_metrics(ranked, c.targets, config.ks) for ranked, c in zip(lists, mode_cases, strict=True)]
             )
             row_metrics = means(full[r.name])
-            row_metrics.update({f"coverage@{k}": coverage(lists, k, len(catalog)) for k in config.ks})
+            shown = len(catalog.recommendable_ids)  # coverage of what may be recommended
+            row_metrics.update({f"coverage@{k}": coverage(lists, k, shown) for k in config.ks})
             elapsed = time.perf_counter() - start
             full_rows.append({"name": r.name, "kind": r.kind, "metrics": row_metrics, "seconds": elapsed})
             start = time.perf_counter()
@@ -184,7 +188,7 @@ def run_evaluation(
         raise ValueError(f"ranker names must be unique: {names}")
     result: dict = {
         "config": asdict(config),
-        "catalog": {"items": len(catalog), "index_meta": catalog.meta},
+        "catalog": {"items": len(catalog), "recommendable": len(catalog.recommendable_ids), "index_meta": catalog.meta},
         "events": {
             "events": len(events),
             "users": int(events["user_id"].nunique()),

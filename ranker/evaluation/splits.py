@@ -6,7 +6,8 @@
   earlier events are the history. The training events are everything except the held-out baskets, so other
   users' later events can be in them (the known weakness of this protocol; the time split has none).
 
-Targets outside the catalog cannot be retrieved by anything and are dropped (and counted).
+Targets outside the catalog cannot be retrieved by anything and are dropped (and counted); so are targets the catalog
+marks not recommendable (``recommendable``: postage, fees), which nothing served ever returns. Histories keep both.
 """
 
 from __future__ import annotations
@@ -61,8 +62,15 @@ class Split:
     stats: dict[str, int] = field(default_factory=dict)
 
 
-def _cases(history: pd.DataFrame, future: pd.DataFrame, catalog: Collection[str] | None) -> tuple[list[TestCase], dict]:
+def _cases(
+    history: pd.DataFrame,
+    future: pd.DataFrame,
+    catalog: Collection[str] | None,
+    recommendable: Collection[str] | None = None,
+) -> tuple[list[TestCase], dict]:
     stats = {"future_users": int(future["user_id"].nunique()), "cold_users": 0, "targets_not_in_catalog": 0}
+    if recommendable is not None:
+        stats["targets_not_recommendable"] = 0
     by_user = {u: g for u, g in history.groupby("user_id", sort=False)}
     cases = []
     for user, g in future.groupby("user_id", sort=True):
@@ -75,6 +83,10 @@ def _cases(history: pd.DataFrame, future: pd.DataFrame, catalog: Collection[str]
             kept = [t for t in targets if t in catalog]
             stats["targets_not_in_catalog"] += len(targets) - len(kept)
             targets = kept
+        if recommendable is not None:
+            kept = [t for t in targets if t in recommendable]
+            stats["targets_not_recommendable"] += len(targets) - len(kept)
+            targets = kept
         if not targets:
             continue
         cases.append(TestCase(str(user), tuple(past["item_id"]), tuple(past["ts"]), tuple(targets), g["ts"].min()))
@@ -86,24 +98,28 @@ def time_split(
     cutoff: pd.Timestamp | str | None = None,
     horizon_days: float = 30.0,
     catalog: Collection[str] | None = None,
+    recommendable: Collection[str] | None = None,
 ) -> Split:
     """Fit on events before ``cutoff`` (default: ``horizon_days`` before the last event); test on each user's
-    distinct items in ``[cutoff, cutoff + horizon_days)``."""
+    distinct items in ``[cutoff, cutoff + horizon_days)`` that are in ``catalog`` and ``recommendable`` (when
+    given)."""
     horizon = timedelta(days=horizon_days)
     t = pd.Timestamp(cutoff) if cutoff is not None else events["ts"].max() - horizon
     train = events[events["ts"] < t]
     future = events[(events["ts"] >= t) & (events["ts"] < t + horizon)]
-    cases, stats = _cases(train, future, catalog)
+    cases, stats = _cases(train, future, catalog, recommendable)
     return Split("time", train.reset_index(drop=True), cases, t, stats)
 
 
-def leave_last_out(events: pd.DataFrame, catalog: Collection[str] | None = None) -> Split:
+def leave_last_out(
+    events: pd.DataFrame, catalog: Collection[str] | None = None, recommendable: Collection[str] | None = None
+) -> Split:
     """Hold out each user's last basket (their events at their last timestamp); users with one basket only
-    give no test case but stay in the training events."""
+    give no test case but stay in the training events. Targets as in :func:`time_split`."""
     last_ts = events.groupby("user_id")["ts"].transform("max")
     baskets = events.groupby("user_id")["ts"].transform("nunique")
     held = (events["ts"] == last_ts) & (baskets > 1)
-    cases, stats = _cases(events[~held & (baskets > 1)], events[held], catalog)
+    cases, stats = _cases(events[~held & (baskets > 1)], events[held], catalog, recommendable)
     return Split("leave-last-out", events[~held].reset_index(drop=True), cases, None, stats)
 
 

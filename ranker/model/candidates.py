@@ -11,10 +11,12 @@ For a user's history (newest first) the pool is the union, each item once, of
 3. **co-purchases** of the history (the model's co-occurrence counts, :meth:`Scorer.companions`), ``size``;
 4. **what sells now** (the model's trend counts, :meth:`Scorer.trending`), ``size``.
 
-Items without a vector are left out. Every candidate's retrieval score is its cosine with the history vector: the
-score the model saw in training
-(:func:`ranker.training.examples.retrieval_proxy`), whatever source found it. Without a model the pool is the
-k-NN and own items only, over the newest ``window`` history items.
+Items the catalog marks not recommendable (postage, fees: :attr:`ranker.model.item_vectors.ItemVectors.recommendable`)
+are never candidates: the k-NN query filters them in OpenSearch (so they take none of its ``size`` places), the
+model's companions and trending lists skip them, and the user's own items drop them; they still count in the history
+vector. Items without a vector are left out. Every candidate's retrieval score is its cosine with the history
+vector: the score the model saw in training (:func:`ranker.training.examples.retrieval_proxy`), whatever source
+found it. Without a model the pool is the k-NN and own items only, over the newest ``window`` history items.
 """
 
 from __future__ import annotations
@@ -33,7 +35,8 @@ class NeighbourSearch(Protocol):
     """k-NN over the items index (the service's OpenSearch client, the evaluation's)."""
 
     def knn_ids(self, vector: Sequence[float], k: int, exclude: Collection[str]) -> list[str]:
-        """The ids of the ``k`` items nearest to ``vector``, best first, none of ``exclude``."""
+        """The ids of the ``k`` items nearest to ``vector``, best first, none of ``exclude`` and none marked not
+        recommendable (filtered in the query)."""
         ...
 
 
@@ -42,6 +45,10 @@ class VectorTable(Protocol):
 
     def get(self, ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """((len(ids), dim) float32 vectors, bool mask of the ids that are known)."""
+        ...
+
+    def unrecommendable(self, ids: Sequence[str]) -> set[str]:
+        """The ids among ``ids`` marked not recommendable."""
         ...
 
 
@@ -93,7 +100,9 @@ def candidate_pool(
         ids += list(dict.fromkeys(h.item_id for h in history))[:size]
     if model is not None:
         ids += model.companions(history, size) + model.trending(size)
-    ids = [i for i in dict.fromkeys(ids) if i not in banned]
+    ids = list(dict.fromkeys(ids))
+    banned |= vectors.unrecommendable(ids)  # the k-NN's are filtered already; own items and the model's may not be
+    ids = [i for i in ids if i not in banned]
     scores, known = retrieval_scores(ids, vectors, vector)
     # Items without a vector (gone from the index since the model or the table was loaded) are left out; ties keep
     # the sources' order.

@@ -2,7 +2,9 @@
 
 The ranker looks vectors up by item id on every request, so they live in one contiguous float32 array with an
 id -> row dict. :meth:`ItemVectors.from_index` pages through the live index version behind the alias;
-``source`` names the version they came from (the service loads again when the alias moves).
+``source`` names the version they came from (the service loads again when the alias moves). ``recommendable``
+says which items may be recommended (the catalog's flag; a version written before the flag existed has it true for
+every item): the candidate pool, the model's own candidates and training's targets leave the others out.
 """
 
 from __future__ import annotations
@@ -17,11 +19,12 @@ from core.errors import IndexMissing, OpenSearchError
 if TYPE_CHECKING:
     from core.settings import Settings
 
-_FIELDS = ["vector", "title", "price"]
+_FIELDS = ["vector", "title", "price", "recommendable"]
 
 
 class ItemVectors:
-    """Item id -> vector (plus title and price) for every item of one index version."""
+    """Item id -> vector (plus title, price and whether it may be recommended) for every item of one index
+    version."""
 
     def __init__(
         self,
@@ -30,6 +33,7 @@ class ItemVectors:
         titles: Sequence[str] | None = None,
         prices: Sequence[float | None] | np.ndarray | None = None,
         source: str = "",
+        recommendable: Sequence[bool | None] | np.ndarray | None = None,
     ):
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         if vectors.ndim != 2 or vectors.shape[0] != len(ids):
@@ -42,6 +46,12 @@ class ItemVectors:
         self.titles: list[str] = list(titles) if titles is not None else [""] * len(self.ids)
         raw = [np.nan if p is None else p for p in prices] if prices is not None else [np.nan] * len(self.ids)
         self.prices = np.asarray(raw, dtype=np.float64)
+        flags = [True] * len(self.ids) if recommendable is None else list(recommendable)
+        if len(flags) != len(self.ids):
+            raise ValueError(f"{len(flags)} recommendable flags for {len(self.ids)} ids")
+        #: (N,) bool: the item may be recommended (None, a document without the flag, reads as True).
+        self.recommendable = np.array([flag is None or bool(flag) for flag in flags], dtype=bool)
+        self._unrecommendable = frozenset(i for i, ok in zip(self.ids, self.recommendable, strict=True) if not ok)
         #: The concrete index version these vectors came from ("" when built from arrays).
         self.source = source
 
@@ -52,13 +62,14 @@ class ItemVectors:
         vectors: np.ndarray,
         titles: Sequence[str] | None = None,
         prices: Sequence[float | None] | None = None,
+        recommendable: Sequence[bool | None] | np.ndarray | None = None,
     ) -> ItemVectors:
-        """Vectors given directly (tests, benchmarks, offline training)."""
-        return cls(ids, vectors, titles, prices)
+        """Vectors given directly (tests, benchmarks, offline training, the evaluation)."""
+        return cls(ids, vectors, titles, prices, recommendable=recommendable)
 
     @classmethod
     def from_index(cls, settings: Settings, *, page_size: int = 1000) -> ItemVectors:
-        """Every document of the live index version (item_id, vector, title, price)."""
+        """Every document of the live index version (item_id, vector, title, price, recommendable)."""
         from core.opensearch.client import make_client
         from core.opensearch.documents import read_items
 
@@ -77,6 +88,7 @@ class ItemVectors:
             [docs.columns["title"][i] or "" for i in keep],
             [docs.columns["price"][i] for i in keep],
             source=docs.version,
+            recommendable=[docs.columns["recommendable"][i] for i in keep],
         )
 
     @property
@@ -101,6 +113,11 @@ class ItemVectors:
         out = self.vectors[np.where(known, rows, 0)]
         out[~known] = 0.0
         return out, known
+
+    def unrecommendable(self, ids: Sequence[str]) -> set[str]:
+        """The ids among ``ids`` that the catalog marks not recommendable (unknown ids are not among them)."""
+        banned = self._unrecommendable
+        return {i for i in ids if i in banned} if banned else set()
 
     def title(self, item_id: str) -> str:
         row = self.row.get(item_id)

@@ -111,18 +111,21 @@ class Scorer:
 
     def companions(self, history: Sequence[HistoryEntry], n: int) -> list[str]:
         """Up to ``n`` items most often bought together with the user's history (the checkpoint's co-occurrence
-        counts over its feature history), best first: recommendation candidates beside the k-NN ones."""
+        counts over its feature history), best first: recommendation candidates beside the k-NN ones. Items marked
+        not recommendable are never among them (postage is bought with everything)."""
         rows = self.item_vectors.rows([h.item_id for h in history[: self.config.feature_history]])
         rows = rows[rows >= 0]
         if not len(rows) or self.stats.cooc.nnz == 0:
             return []
         sums = np.asarray(self.stats.cooc[rows].sum(axis=0)).ravel()[:-1]  # the last column is the unknown item
+        sums = np.where(self.item_vectors.recommendable, sums, 0)
         top = np.argsort(-sums, kind="stable")[:n]
         return [self.item_vectors.ids[i] for i in top if sums[i] > 0]
 
     def trending(self, n: int) -> list[str]:
-        """Up to ``n`` items that sold most in the training data's last days (the ``trend`` feature), best first."""
-        trend = self.stats.trend[:-1]
+        """Up to ``n`` items that sold most in the training data's last days (the ``trend`` feature), best first;
+        none marked not recommendable."""
+        trend = np.where(self.item_vectors.recommendable, self.stats.trend[:-1], 0)
         top = np.argsort(-trend, kind="stable")[:n]
         return [self.item_vectors.ids[i] for i in top if trend[i] > 0]
 

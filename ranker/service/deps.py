@@ -34,10 +34,15 @@ def _utc_now() -> datetime:
 
 
 class VectorLookup:
-    """A vector table (``get(ids) -> (vectors, known)``) over a lookup function."""
+    """A vector table (``get(ids) -> (vectors, known)``, ``unrecommendable(ids) -> set``) over lookup functions."""
 
-    def __init__(self, get: Callable[[Sequence[str]], tuple[np.ndarray, np.ndarray]]):
+    def __init__(
+        self,
+        get: Callable[[Sequence[str]], tuple[np.ndarray, np.ndarray]],
+        unrecommendable: Callable[[Sequence[str]], set[str]],
+    ):
         self.get = get
+        self.unrecommendable = unrecommendable
 
 
 class ServiceDeps:
@@ -181,9 +186,17 @@ class ServiceDeps:
                 out[n], known[n] = found[i], True
         return out, known
 
+    def unrecommendable(self, ids: Sequence[str]) -> set[str]:
+        """The ids among ``ids`` marked not recommendable: from the in-memory item vectors, else from OpenSearch."""
+        try:
+            return self.vectors.get().unrecommendable(list(ids))
+        except ComponentUnavailable as e:
+            log.warning("%s; reading the recommendable flags from OpenSearch", e)
+        return self.index.get().unrecommendable(list(ids))
+
     def vector_table(self) -> VectorLookup:
-        """:meth:`vectors_for` as the candidate pool's vector table."""
-        return VectorLookup(self.vectors_for)
+        """:meth:`vectors_for` and :meth:`unrecommendable` as the candidate pool's vector table."""
+        return VectorLookup(self.vectors_for, self.unrecommendable)
 
     def titles(self, ids: Sequence[str]) -> dict[str, str]:
         """Titles for explanation items: from the in-memory vectors when loaded, else cached from OpenSearch."""

@@ -61,28 +61,41 @@ class ServiceIndex:
     def _errors(self):
         return translate_errors(self.url, self.alias)
 
-    def knn(self, vector: Sequence[float], k: int, filters: dict[str, Any] | None = None) -> list[Hit]:
-        """The ``k`` nearest items to ``vector`` that pass ``filters``."""
+    def knn(
+        self,
+        vector: Sequence[float],
+        k: int,
+        filters: dict[str, Any] | None = None,
+        *,
+        recommendable_only: bool = False,
+    ) -> list[Hit]:
+        """The ``k`` nearest items to ``vector`` that pass ``filters`` (and, ``recommendable_only``, are not marked
+        not recommendable: what recommends)."""
         with self._errors():
-            response = self.client.search(index=self.alias, body=self._knn_body(vector, k, filters))
+            body = self._knn_body(vector, k, filters, recommendable_only)
+            response = self.client.search(index=self.alias, body=body)
         return self._titled(hits_from_response(response))
 
     def knn_ids(self, vector: Sequence[float], k: int, exclude: Collection[str]) -> list[str]:
-        """The ids of the ``k`` nearest items to ``vector`` that are not in ``exclude`` (filtered in the query, so
-        excluded items never take one of the ``k`` places): the recommendation pool's k-NN."""
-        body = {**knn_query([float(x) for x in vector], k, exclude=exclude), "_source": False,
-                "docvalue_fields": ["item_id"]}  # fmt: skip
+        """The ids of the ``k`` nearest items to ``vector`` that are neither in ``exclude`` nor marked not
+        recommendable (filtered in the query, so such items never take one of the ``k`` places): the recommendation
+        pool's k-NN."""
+        query = knn_query([float(x) for x in vector], k, exclude=exclude, recommendable_only=True)
+        body = {**query, "_source": False, "docvalue_fields": ["item_id"]}
         with self._errors():
             response = self.client.search(index=self.alias, body=body)
         return [h["fields"]["item_id"][0] for h in response["hits"]["hits"]]
 
     @staticmethod
-    def _knn_body(vector: Sequence[float], k: int, filters: dict[str, Any] | None) -> dict[str, Any]:
+    def _knn_body(
+        vector: Sequence[float], k: int, filters: dict[str, Any] | None, recommendable_only: bool = False
+    ) -> dict[str, Any]:
         # Candidate pools of ~100 hits: the result fields come from doc values, not _source (see docvalue_body).
-        body = docvalue_body(knn_query([float(x) for x in vector], k))
+        body = docvalue_body(knn_query([float(x) for x in vector], k, recommendable_only=recommendable_only))
         clauses = filter_clauses(filters)
         if clauses:
-            body["query"]["knn"]["vector"]["filter"] = {"bool": {"filter": clauses}}
+            knn = body["query"]["knn"]["vector"]
+            knn.setdefault("filter", {"bool": {}})["bool"]["filter"] = clauses
         return body
 
     def _titled(self, hits: list[Hit]) -> list[Hit]:
@@ -122,6 +135,15 @@ class ServiceIndex:
         docs = [d for d in response["docs"] if d.get("found")]
         hits = hits_from_response({"hits": {"hits": [{**d, "_score": 0.0} for d in docs]}})
         return {h.id: h for h in hits}
+
+    def unrecommendable(self, ids: Sequence[str]) -> set[str]:
+        """The ids among ``ids`` that the live index marks not recommendable."""
+        if not ids:
+            return set()
+        with self._errors():
+            response = self.client.mget(index=self.alias, body={"ids": list(ids)}, _source=["recommendable"])
+        docs = [d for d in response["docs"] if d.get("found")]
+        return {d["_id"] for d in docs if (d.get("_source") or {}).get("recommendable") is False}
 
     def vectors(self, ids: Sequence[str]) -> dict[str, list[float]]:
         """The stored vectors of the ids that exist."""

@@ -57,15 +57,28 @@ class VectorSource(Protocol):
         """((len(ids), dim) float32, bool mask of the ids that were known)."""
         ...
 
+    def unrecommendable(self, ids: Sequence[str]) -> set[str]:
+        """The ids among ``ids`` that the catalog marks not recommendable."""
+        ...
+
     def title(self, item_id: str) -> str: ...
 
 
 class SearchIndex(Protocol):
     """The items index in OpenSearch, as the service queries it (:class:`ranker.service.index_client.ServiceIndex`)."""
 
-    def knn(self, vector: Sequence[float], k: int, filters: dict[str, Any] | None = None) -> list[Hit]: ...
+    def knn(
+        self,
+        vector: Sequence[float],
+        k: int,
+        filters: dict[str, Any] | None = None,
+        *,
+        recommendable_only: bool = False,
+    ) -> list[Hit]: ...
 
-    def knn_ids(self, vector: Sequence[float], k: int, exclude: Collection[str]) -> list[str]: ...
+    def knn_ids(self, vector: Sequence[float], k: int, exclude: Collection[str]) -> list[str]:
+        """The recommendation pool's k-NN: never ``exclude`` nor an item marked not recommendable."""
+        ...
 
     def hybrid(self, query: str, vector: Sequence[float], k: int, filters: dict[str, Any] | None = None) -> list[Hit]:
         """BM25 and k-NN hits fused."""
@@ -76,6 +89,10 @@ class SearchIndex(Protocol):
         ...
 
     def vectors(self, ids: Sequence[str]) -> dict[str, list[float]]: ...
+
+    def unrecommendable(self, ids: Sequence[str]) -> set[str]:
+        """The ids among ``ids`` that the index marks not recommendable."""
+        ...
 
     def ping(self) -> str:
         """The live index version; raises an OpenSearch error when the cluster or the index is missing."""

@@ -1,7 +1,13 @@
 """Personalized ordering of candidates for one user, with the graceful fallbacks of docs/architecture.md.
 
 Whatever fails (no user, no history, profile store or model down) the caller still gets every candidate back,
-in retrieval order with ``score = retrieval_score`` and a ``reason`` saying why; never an exception."""
+in retrieval order with ``score = retrieval_score`` and a ``reason`` saying why; never an exception.
+
+Items the catalog marks not recommendable (postage, fees) can be among the hits of a search (/v1/search,
+/v1/rerank): a shop may want "postage" found by its name. Personalization does not move them: they keep the place
+retrieval gave them and the products are ordered for the user around them (:func:`keep_in_place`), so a customer
+who pays postage with every order does not see it pushed up in every search, and an exact search still finds it.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from core.errors import ComponentUnavailable
-from ranker.model import Candidate
+from ranker.model import Candidate, Scored
 from ranker.service.deps import ServiceDeps
 from ranker.service.metrics import ServiceMetrics
 
@@ -93,6 +99,7 @@ def rank(
     try:
         ranker = deps.get_ranker()
         scored = ranker.score(history, [Candidate(i, float(s)) for i, s in hits], now=deps.clock())
+        scored = keep_in_place(scored, hits, deps.unrecommendable([i for i, _ in hits]))
         version = ranker.version or None
         # Inside the try: the scorer works out explanations when they are first read, here.
         results = _with_titles(deps, scored, limit)
@@ -104,6 +111,30 @@ def rank(
     if metrics:
         metrics.personalized.labels("true").inc()
     return Ranking(results, True, None, version, history_ids)
+
+
+def keep_in_place(scored: list[Scored], hits: Sequence[tuple[str, float]], fixed: set[str]) -> list[Scored]:
+    """``scored`` in the ranker's order, but with each ``fixed`` item at its position among ``hits`` (retrieval
+    order): personalization reorders the other items around it. A fixed item gets the score of the result above it
+    (the one below at the top), so the scores still never rise down the list, and no explanations (nothing of the
+    user's moved it)."""
+    if not fixed:
+        return scored
+    by_id = {s.id: s for s in scored}
+    movable = [s for s in sorted(scored, key=lambda s: s.score, reverse=True) if s.id not in fixed]
+    places = {p: i for p, (i, _) in enumerate(hits) if i in fixed}
+    out: list[Scored] = []
+    rest = iter(movable)
+    for p in range(len(hits)):
+        item = places.get(p)
+        if item is None:
+            out.extend(s for s in [next(rest, None)] if s is not None)
+            continue
+        retrieval = by_id[item].retrieval_score if item in by_id else float(hits[p][1])
+        above = out[-1].score if out else (movable[0].score if movable else retrieval)
+        out.append(Scored(item, above, retrieval))
+    out.extend(rest)
+    return out
 
 
 def _with_titles(deps: ServiceDeps, scored: list, limit: int | None = None) -> list[RankedItem]:

@@ -3,6 +3,11 @@
 An example is (a user's history before a basket, one item of that basket). A basket is the user's events with the
 same timestamp (an invoice in Online Retail), so the history never sees the basket it predicts. Examples are
 split by time: those whose basket is in the newest ``validation_fraction`` of the time span validate.
+
+Items the catalog marks not recommendable (postage, fees: :attr:`ranker.model.ItemVectors.recommendable`) are in
+the histories and the item statistics like any other (they are part of the baskets: paying postage says something
+about a customer), but never a target: the service never ranks them, so a model trained to predict them (postage is
+in most baskets) would spend its capacity, and its validation metrics, on answers that are never served.
 """
 
 from __future__ import annotations
@@ -138,6 +143,7 @@ def build_examples(
     user_start = np.maximum.accumulate(np.where(new_user, idx, 0))
     basket_start = np.maximum.accumulate(np.where(new_basket, idx, 0))
     is_target = frame["type"].isin(target_types).to_numpy() & (basket_start > user_start)
+    is_target &= items.recommendable[frame["row"].to_numpy()]  # history, never a target (see the module's docstring)
     # One example per distinct item in a basket, at most `targets_per_basket` of them, drawn at random.
     cand = pd.DataFrame({"basket": basket_start, "row": frame["row"].to_numpy(), "i": idx})[is_target]
     cand = cand.drop_duplicates(["basket", "row"])

@@ -14,15 +14,19 @@ def make_catalog(texts: dict[str, str], embedder) -> IndexSnapshot:
 
 
 class FakeSearch:
-    """Brute-force k-NN and a word-overlap 'BM25' over a :class:`IndexSnapshot`."""
+    """Brute-force k-NN and a word-overlap 'BM25' over a :class:`IndexSnapshot`; like the real searches, neither
+    returns an item marked not recommendable."""
 
     def __init__(self, catalog: IndexSnapshot):
         self.catalog = catalog
 
     def _top(self, scores, k, skip):
         order = np.argsort(-scores, kind="stable")
-        out = [(self.catalog.ids[i], float(scores[i])) for i in order if self.catalog.ids[i] not in set(skip)]
-        return out[:k]
+        ok, ids, skip = self.catalog.recommendable, self.catalog.ids, set(skip)
+        return [(ids[i], float(scores[i])) for i in order if ok[i] and ids[i] not in skip][:k]
+
+    def knn_ids(self, vector, k, exclude):
+        return [item for item, _ in self.knn([np.asarray(vector)], k, [exclude])[0]]
 
     def knn(self, vectors, k, exclude):
         return [self._top(self.catalog.vectors @ v, k, skip) for v, skip in zip(vectors, exclude, strict=True)]

@@ -22,6 +22,8 @@ ITEMS = {
     "B2": ("BLUE STAR BOWL", [0.1, 0.9, 0.0, 0.0]),
     "C1": ("GREEN LEAF VASE", [0.0, 0.0, 1.0, 0.0]),
 }
+#: A non-product (``make_app(postage=True)``): next to the red items, marked not recommendable.
+POSTAGE = {"POST": ("POSTAGE", [0.95, 0.05, 0.0, 0.0])}
 
 
 @dataclass(frozen=True)
@@ -33,31 +35,37 @@ class FakeInteraction:
 
 
 class FakeIndex:
-    """Cosine k-NN over :data:`ITEMS`; ``down`` makes every call fail like an unreachable cluster; without ``hybrid``
-    the hybrid search fails like an index without BM25 fields."""
+    """Cosine k-NN over :data:`ITEMS` (or ``items``; ``unrecommendable`` marks some not recommendable); ``down``
+    makes every call fail like an unreachable cluster; without ``hybrid`` the hybrid search fails like an index
+    without BM25 fields."""
 
-    def __init__(self, hybrid: bool = False):
+    def __init__(self, hybrid: bool = False, items: dict | None = None, unrecommendable: frozenset[str] = frozenset()):
         self.down = False
         self.with_hybrid = hybrid
+        self.items_ = ITEMS if items is None else items
+        self.not_recommendable = set(unrecommendable)
         self.knn_calls: list[dict] = []
 
     def _check(self):
         if self.down:
             raise ClusterUnreachable("cannot reach OpenSearch at http://fake:9200 (ConnectionError)")
 
-    def knn(self, vector, k, filters=None):
+    def knn(self, vector, k, filters=None, *, recommendable_only=False):
         self._check()
-        self.knn_calls.append({"k": k, "filters": filters})
+        self.knn_calls.append({"k": k, "filters": filters, "recommendable_only": recommendable_only})
         q = np.asarray(vector, dtype=np.float32)
         scored = []
-        for i, (title, v) in ITEMS.items():
+        for i, (title, v) in self.items_.items():
+            if recommendable_only and i in self.not_recommendable:
+                continue
             v = np.asarray(v, dtype=np.float32)
             cos = float(q @ v / (np.linalg.norm(q) * np.linalg.norm(v) + 1e-9))
             scored.append(Hit(i, (1 + cos) / 2, title, "kitchen", 2.5))
         return sorted(scored, key=lambda h: h.score, reverse=True)[:k]
 
     def knn_ids(self, vector, k, exclude):
-        return [h.id for h in self.knn(vector, len(ITEMS)) if h.id not in exclude][:k]
+        hits = self.knn(vector, len(self.items_), recommendable_only=True)
+        return [h.id for h in hits if h.id not in exclude][:k]
 
     def hybrid(self, query, vector, k, filters=None):
         self._check()
@@ -67,11 +75,15 @@ class FakeIndex:
 
     def items(self, ids):
         self._check()
-        return {i: Hit(i, 0.0, ITEMS[i][0], "kitchen", 2.5) for i in ids if i in ITEMS}
+        return {i: Hit(i, 0.0, self.items_[i][0], "kitchen", 2.5) for i in ids if i in self.items_}
 
     def vectors(self, ids):
         self._check()
-        return {i: ITEMS[i][1] for i in ids if i in ITEMS}
+        return {i: self.items_[i][1] for i in ids if i in self.items_}
+
+    def unrecommendable(self, ids):
+        self._check()
+        return {i for i in ids if i in self.not_recommendable}
 
     def ping(self):
         self._check()
@@ -79,10 +91,12 @@ class FakeIndex:
 
 
 class FakeVectors:
-    def __init__(self):
-        self.ids = list(ITEMS)
+    def __init__(self, items: dict | None = None, unrecommendable: frozenset[str] = frozenset()):
+        self.items_ = ITEMS if items is None else items
+        self.ids = list(self.items_)
         self.row = {i: n for n, i in enumerate(self.ids)}
-        self.vectors = np.asarray([v for _, v in ITEMS.values()], dtype=np.float32)
+        self.vectors = np.asarray([v for _, v in self.items_.values()], dtype=np.float32)
+        self.not_recommendable = set(unrecommendable)
         self.dim = 4
         self.source = "items-v1"
 
@@ -92,8 +106,11 @@ class FakeVectors:
         out[rows < 0] = 0
         return out, rows >= 0
 
+    def unrecommendable(self, ids):
+        return {i for i in ids if i in self.not_recommendable}
+
     def title(self, item_id):
-        return ITEMS[item_id][0] if item_id in ITEMS else ""
+        return self.items_[item_id][0] if item_id in self.items_ else ""
 
 
 class FakeProfiles:
@@ -172,21 +189,26 @@ class FakeRanker:
 
 
 class FakeActivity:
+    def __init__(self, ranked: list[tuple[str, float]] | None = None):
+        # ZZ is not in the catalog
+        self.ranked = [("C1", 0.5), ("B1", 0.3), ("A1", 0.2), ("ZZ", 0.1)] if ranked is None else ranked
+
     def popular(self, k, exclude=None):
-        ranked = [("C1", 0.5), ("B1", 0.3), ("A1", 0.2), ("ZZ", 0.1)]  # ZZ is not in the catalog
-        return [(i, s) for i, s in ranked if i not in (exclude or set())][:k]
+        return [(i, s) for i, s in self.ranked if i not in (exclude or set())][:k]
 
     def active_users(self, k):
         return ["u1", "u2"][:k]
 
 
-def make_app(service: dict | None = None, **parts):
-    """An app over fakes; ``service`` overrides ServiceSettings fields; ``parts`` replace single fakes."""
+def make_app(service: dict | None = None, postage: bool = False, **parts):
+    """An app over fakes; ``service`` overrides ServiceSettings fields; ``postage`` adds :data:`POSTAGE` (not
+    recommendable) to the index and the item vectors; ``parts`` replace single fakes."""
     settings = Settings(service=ServiceSettings(**(service or {})))
+    items, banned = ({**ITEMS, **POSTAGE}, frozenset(POSTAGE)) if postage else (ITEMS, frozenset())
     fakes = dict(
         embedder=_Embedder(),
-        index=FakeIndex(),
-        vectors=FakeVectors(),
+        index=FakeIndex(items=items, unrecommendable=banned),
+        vectors=FakeVectors(items, banned),
         profiles=FakeProfiles({"u1": [("A1", "purchase"), ("A2", "view")], "u2": [("B1", "purchase")]}),
         ranker=FakeRanker(),
         activity=FakeActivity(),

@@ -1,6 +1,7 @@
 """GET /v1/recommend/{user_id}: candidates around the user's history (k-NN on the history's mean vector, items
 bought together with it, items selling now, and the user's own items when repeats are allowed), reranked;
-popularity for a user without history (marked ``personalized: false`` with the reason)."""
+popularity for a user without history (marked ``personalized: false`` with the reason). Items the catalog marks
+not recommendable (postage, fees) never come back, from any of these sources."""
 
 from __future__ import annotations
 
@@ -22,14 +23,24 @@ log = logging.getLogger("recsearch.service")
 
 
 def popular(deps: ServiceDeps, k: int, exclude: set[str]) -> list[Hit]:
-    """The most popular catalog items (empty when the event statistics are unavailable)."""
-    try:
-        ranked = deps.activity.get().popular(k * 3 + len(exclude), exclude)
-    except ComponentUnavailable as e:
-        log.warning("%s", e)
-        return []
-    info = deps.index.get().items([i for i, _ in ranked])
-    return [Hit(i, s, info[i].title, info[i].category, info[i].price) for i, s in ranked if i in info][:k]
+    """The most popular catalog items that may be recommended (empty when the event statistics are unavailable).
+    Postage is bought by nearly every customer: items marked not recommendable are left out, and the list is read
+    further (twice as far each time) until ``k`` items remain or it ends."""
+    want = k * 3 + len(exclude)
+    while True:
+        try:
+            ranked = deps.activity.get().popular(want, exclude)
+        except ComponentUnavailable as e:
+            log.warning("%s", e)
+            return []
+        ids = [i for i, _ in ranked]
+        info = deps.index.get().items(ids)
+        banned = deps.unrecommendable([i for i in ids if i in info])
+        hits = [Hit(i, s, info[i].title, info[i].category, info[i].price) for i, s in ranked
+                if i in info and i not in banned]  # fmt: skip
+        if len(hits) >= k or len(ranked) < want:
+            return hits[:k]
+        want *= 2
 
 
 @router.get("/v1/recommend/{user_id}", response_model=ItemsResponse, dependencies=[Depends(require("read"))])

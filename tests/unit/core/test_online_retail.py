@@ -54,3 +54,23 @@ def test_the_catalog_counts_the_sales_the_events_are_made_of(tmp_path):
     read = read_event_file(path)
     assert read.frame["item_id"].tolist() == ["22004", "85123A"]  # the sales of known customers
     assert dict(read.skipped) == {"cancellation": 4, "no customer": 1, "quantity <= 0": 2}
+
+
+def test_non_product_stock_codes_are_told_by_their_shape():
+    from core.online_retail import is_product_code
+
+    products = ["85123A", "22423", "15056BL", "85123a", " 47566 ", "DCGSSGIRL", "DCGS0070", "DCGS0066P"]
+    non_products = ["POST", "DOT", "M", "m", "C2", "D", "S", "BANK CHARGES", "AMAZONFEE", "CRUK", "B", "PADS",
+                    "gift_0001_10", "GIFT_0001_50", "", None, "1234", "123456"]  # fmt: skip
+    assert [c for c in products if not is_product_code(c)] == []
+    assert [c for c in non_products if is_product_code(c)] == []
+
+
+def test_the_non_product_rule_on_the_whole_data_set_matches_its_documented_counts():
+    from core.online_retail import is_product_code
+    from tests.paths import DATA
+
+    codes = pd.read_parquet(DATA, columns=["StockCode"])["StockCode"].map(normalize_stock_code)
+    flags = {code: is_product_code(code) for code in codes.unique()}
+    assert sum(flags.values()) == 3942 and len(flags) - sum(flags.values()) == 16
+    assert int((~codes.map(flags)).sum()) == 2950

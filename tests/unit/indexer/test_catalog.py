@@ -138,3 +138,59 @@ def test_jsonl_catalog_that_is_not_utf8_is_one_clear_error(tmp_path):
     path.write_bytes(b'{"id": "1", "title": "ok"}\n{"id": "2", "title": "caf\xe9"}\n')
     with pytest.raises(CatalogError, match=r"items.jsonl: catalog is not UTF-8 text"):
         read_catalog(path)
+
+
+def test_the_recommendable_column_takes_yes_no_values_and_rejects_anything_else_with_line_and_field(tmp_path):
+    path = tmp_path / "items.csv"
+    path.write_text(
+        "sku,name,show\n"
+        "A1,Red mug,true\n"
+        "P1,Postage,FALSE\n"
+        "S1,Samples,no\n"
+        "A2,Blue mug,Yes\n"
+        "A3,Green mug,1\n"
+        "F1,Amazon fee,0\n"
+        "A4,White mug,\n"  # empty: the default, recommendable
+        "A5,Black mug,maybe\n"  # line 9: not a yes/no value
+    )
+    read = read_catalog(path, FieldMapping.parse("id=sku,title=name,recommendable=show"))
+    flags = {i.id: i.recommendable for i in read.items}
+    assert flags == {"A1": True, "P1": False, "S1": False, "A2": True, "A3": True, "F1": False, "A4": True}
+    assert [str(r) for r in read.rejects] == [
+        f"{path}:9: field 'show': not a yes/no value: 'maybe' (use true/false, 1/0 or yes/no)"
+    ]
+
+
+def test_without_a_recommendable_column_every_item_may_be_recommended(tmp_path):
+    path = tmp_path / "items.csv"
+    path.write_text("id,title\n1,Red mug\n")
+    assert [i.recommendable for i in read_catalog(path).items] == [True]
+
+
+def test_recommendable_from_json_and_parquet_types(tmp_path):
+    jsonl = tmp_path / "items.jsonl"
+    values = [True, False, 0, None, 2, ["no"]]  # 2 and a list are no yes/no values
+    rows = [{"id": str(n), "title": f"item {n}", "recommendable": v} for n, v in enumerate(values, start=1)]
+    jsonl.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    read = read_catalog(jsonl)
+    assert [(i.id, i.recommendable) for i in read.items] == [("1", True), ("2", False), ("3", False), ("4", True)]
+    assert [(r.line, r.field) for r in read.rejects] == [(5, "recommendable"), (6, "recommendable")]
+    parquet = tmp_path / "items.parquet"
+    frame = pd.DataFrame({"id": ["x", "y", "z"], "title": ["Cup", "Postage", "Plate"]})
+    frame["recommendable"] = pd.array([True, False, None], dtype="boolean")  # a missing value is the default
+    frame.to_parquet(parquet)
+    assert [(i.id, i.recommendable) for i in read_catalog(parquet).items] == [("x", True), ("y", False), ("z", True)]
+
+
+def test_online_retail_non_products_are_items_that_are_not_recommendable(tmp_path):
+    path = tmp_path / "tx.csv"
+    rows = [("1", "85123A", "WHITE HANGING HEART T-LIGHT HOLDER", 6, 2.55), ("1", "POST", "POSTAGE", 1, 18.0),
+            ("2", "C2", "CARRIAGE", 1, 50.0), ("3", "DCGSSGIRL", "GIRLS PARTY BAG", 1, 3.29),
+            ("4", "AMAZONFEE", "AMAZON FEE", 1, 5.0)]  # fmt: skip
+    pd.DataFrame(rows, columns=["InvoiceNo", "StockCode", "Description", "Quantity", "UnitPrice"]).to_csv(
+        path, index=False
+    )
+    read = read_catalog(path)
+    assert {i.id: i.recommendable for i in read.items} == {
+        "85123A": True, "POST": False, "C2": False, "DCGSSGIRL": True, "AMAZONFEE": False}  # fmt: skip
+    assert next(i for i in read.items if i.id == "POST").title == "POSTAGE"  # still indexed, searchable by name

@@ -84,6 +84,26 @@ def test_events_posted_over_http_personalize_the_next_request(stack, http):
     assert http.get(f"/v1/recommend/{user}").json()["reason"] == "unknown_user"
 
 
+def test_postage_is_found_by_its_name_but_never_recommended(stack, http):
+    """POST (POSTAGE) is in the stack's Online Retail slice, marked not recommendable by the adapter."""
+    user = "u-postage"
+    bought = ["POST", stack.heart_items[0], "POST", stack.heart_items[1]]
+    events = [{"user_id": user, "item_id": i, "type": "purchase", "ts": f"2011-12-0{n + 1}T10:00:00"}
+              for n, i in enumerate(bought)]  # fmt: skip
+    assert http.post("/v1/events", json={"events": events}).json()["accepted"] == 4
+    try:
+        found = http.post("/v1/search", json={"query": "POSTAGE", "k": 3, "user_id": user}).json()
+        assert found["personalized"] is True and found["results"][0]["id"] == "POST"
+        for include in ("true", "false"):
+            body = http.get(f"/v1/recommend/{user}", params={"k": 50, "include_purchased": include}).json()
+            assert body["personalized"] is True and body["results"], include
+            assert "POST" not in {r["id"] for r in body["results"]}, include
+        similar = http.get("/v1/similar/POST", params={"k": 10, "user_id": user}).json()
+        assert similar["results"] and "POST" not in {r["id"] for r in similar["results"]}
+    finally:
+        http.delete(f"/v1/users/{user}")
+
+
 def test_similar_items_and_health(stack, http):
     item = stack.heart_items[0]
     body = http.get(f"/v1/similar/{item}", params={"k": 5}).json()

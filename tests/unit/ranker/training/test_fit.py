@@ -38,6 +38,21 @@ def test_examples_never_see_their_own_basket_and_split_by_time():
     assert 0 < len(data.validation_index) < len(data.train_index)
 
 
+def test_items_not_to_recommend_stay_in_the_histories_but_are_never_targets():
+    from ranker.model import ItemVectors
+
+    events, items = clustered_shop(users=20)
+    # Every basket pays postage: without the flag it would be a target in every basket.
+    postage = events.drop_duplicates(["user_id", "ts"]).assign(item_id="POST")
+    vectors = np.vstack([items.vectors, np.full((1, items.dim), 0.1, dtype=np.float32)])
+    flagged = ItemVectors.from_arrays([*items.ids, "POST"], vectors, recommendable=[True] * len(items) + [False])
+    data = build_examples(pd.concat([events, postage]), flagged, RankerConfig(item_dim=items.dim),
+                          targets_per_basket=10)  # fmt: skip
+    post = flagged.row["POST"]
+    assert len(data.target) and post not in data.target
+    assert (data.item_rows == post).sum() == len(postage)  # still history, still in the item statistics
+
+
 def test_events_of_unknown_items_are_left_out_and_an_empty_result_is_an_error():
     events, items = clustered_shop(users=4)
     extra = events.iloc[:3].assign(item_id="not-in-the-index")
