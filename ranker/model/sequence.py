@@ -112,7 +112,7 @@ class SequenceModel(nn.Module):
     def encode(self, table: torch.Tensor, rows: torch.Tensor, gaps: torch.Tensor) -> torch.Tensor:
         """(B, L, D) hidden states of histories given as item-table rows (0: padding) and gap buckets, (B, L) each,
         oldest .. newest and left-padded; position l sees positions <= l only."""
-        b, length = rows.shape
+        length = rows.shape[1]
         real = rows != PAD
         # Positions count back from the newest event, so a user's latest behaviour always meets the same embedding.
         back = (real.long().flip(1).cumsum(1).flip(1) - 1).clamp(min=0, max=self.config.max_length - 1)
