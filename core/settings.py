@@ -154,8 +154,9 @@ class SequenceSettings(BaseSettings):
 
     enabled: bool = Field(True, description="Train the sequence model with the ranker (off: the ranker alone).")
     use_text: bool = Field(
-        True, description="Add a learned projection of each item's text vector to its learned id vector, so an item "
-        "without events still gets a vector from its text."
+        True,
+        description="Add a learned projection of each item's text vector to its learned id vector, so an item "
+        "without events still gets a vector from its text.",
     )
     dim: int = Field(64, description="Width of the item vectors and the hidden states.")
     layers: int = Field(2, description="Self-attention layers.")

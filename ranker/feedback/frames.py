@@ -2,7 +2,7 @@
 
 Columns :data:`FRAME_COLUMNS` (``user_id, item_id, type, ts (datetime64[ns], naive UTC), quantity, value (float,
 NaN when unknown), in_catalog (bool)``), one row per event that names an item (search events without one are left
-out), sorted by (``user_id``, ``ts``, event id). Two sources give the same frame:
+out), sorted by (``user_id``, ``ts``, write order). Two sources give the same frame:
 
 * the store: :func:`events_frame`;
 * an event file: :func:`events_frame_from_file` reads it exactly as ``recadmin feedback import`` does (the same
@@ -50,13 +50,13 @@ def events_frame(engine: Engine, *, until: datetime | None = None) -> pd.DataFra
     from ranker.feedback.tables import EventRow
 
     t = EventRow.__table__.c
-    query = select(t.event_id, *(t[c] for c in FRAME_COLUMNS)).where(t.item_id != "")
+    query = select(t.event_id, t.seq, *(t[c] for c in FRAME_COLUMNS)).where(t.item_id != "")
     if until is not None:
         query = query.where(t.ts < to_naive_utc(until))
     with engine.connect() as conn:
         rows = conn.execute(query).all()
     # Sorted here, not by ORDER BY: PostgreSQL orders text by its collation, Python (and SQLite) by code point.
-    return _frame(pd.DataFrame(rows, columns=["event_id", *FRAME_COLUMNS]))
+    return _frame(pd.DataFrame(rows, columns=["event_id", "seq", *FRAME_COLUMNS]))
 
 
 @dataclass
@@ -94,11 +94,12 @@ def read_event_file(
         if rows:
             parts.append(pd.DataFrame.from_records(rows, columns=STAGE_COLUMNS))
     staged = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=STAGE_COLUMNS)
+    staged["seq"] = range(len(staged))  # the file's order, as the import writes it
     # The store keeps the first row of an event id (ON CONFLICT DO NOTHING, in file order).
     unique = staged.drop_duplicates("event_id", keep="first")
     out.repeated = len(staged) - len(unique)
     unique = unique[unique["item_id"] != ""]
-    frame = unique[["event_id", *FRAME_COLUMNS]].copy()
+    frame = unique[["event_id", "seq", *FRAME_COLUMNS]].copy()
     frame["ts"] = pd.to_datetime(frame["ts"], format=_STAMP)
     out.frame = _frame(frame)
     return out
@@ -166,6 +167,7 @@ def _naive(until: datetime | str | None) -> datetime | None:
 
 
 def _frame(frame: pd.DataFrame) -> pd.DataFrame:
-    """``event_id`` + :data:`FRAME_COLUMNS` rows -> the typed events frame in its order."""
-    frame = frame.sort_values(["user_id", "ts", "event_id"], kind="stable")
+    """``event_id``, ``seq`` + :data:`FRAME_COLUMNS` rows -> the typed events frame in its order: by user, time,
+    then the order the events were written in (a basket's lines as the file lists them)."""
+    frame = frame.sort_values(["user_id", "ts", "seq", "event_id"], kind="stable")
     return frame[FRAME_COLUMNS].astype(_TYPES).reset_index(drop=True)

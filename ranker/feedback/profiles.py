@@ -31,7 +31,7 @@ _E = EventRow.__table__.c
 _HISTORY = (
     select(_P.item_id, _P.type, type_coerce(_P.ts, String).label("ts"))
     .where(_P.user_id == bindparam("user_id"))
-    .order_by(_P.ts.desc(), _P.event_id.desc())
+    .order_by(_P.ts.desc(), _P.seq.desc(), _P.event_id.desc())
     .limit(bindparam("n"))
 )
 
@@ -141,7 +141,9 @@ class ProfileStore:
         """Everything stored about the user, as JSON-ready data (events oldest first, profile newest first)."""
         with self.engine.connect() as conn:
             events = (
-                conn.execute(select(EventRow.__table__).where(_E.user_id == user_id).order_by(_E.ts, _E.event_id))
+                conn.execute(
+                    select(EventRow.__table__).where(_E.user_id == user_id).order_by(_E.ts, _E.seq, _E.event_id)
+                )
                 .mappings()
                 .all()
             )

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, DateTime, Index, String, select
+from sqlalchemy import BigInteger, Column, DateTime, Index, String, select
 from sqlalchemy.engine import Connection
 from sqlmodel import Field, SQLModel
 
@@ -43,6 +43,9 @@ class EventRow(SQLModel, table=True):
     session_id: str | None = Field(default=None, sa_column=Column(String(128)))
     # False: the item was not in the live catalog when last checked (kept, flagged, left out of profiles).
     in_catalog: bool = True
+    # The order events were written in (the line order of a file, the arrival order of live events): what orders
+    # events of the same time, such as the lines of one basket. 0 for events stored before the column existed.
+    seq: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, server_default="0"))
 
 
 class ProfileEntry(SQLModel, table=True):
@@ -56,6 +59,7 @@ class ProfileEntry(SQLModel, table=True):
     item_id: str = Field(sa_column=Column(String(128), nullable=False))
     type: str = Field(sa_column=Column(String(32), nullable=False))
     ts: datetime = Field(sa_column=Column(DateTime, nullable=False))
+    seq: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, server_default="0"))
 
 
 class EventImport(SQLModel, table=True):

@@ -15,6 +15,7 @@ keeps every committed batch, and running it again only adds what is missing. No 
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,35 +25,41 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 #: Column order of a staged row: (event_id, user_id, item_id, type, ts_text, quantity, value, query, session_id,
-#: in_catalog); ts_text is ``YYYY-MM-DD HH:MM:SS.ffffff`` in UTC.
+#: in_catalog); ts_text is ``YYYY-MM-DD HH:MM:SS.ffffff`` in UTC. The batch adds each row's ``seq`` (its write order).
 STAGE_COLUMNS = (
     "event_id", "user_id", "item_id", "type", "ts", "quantity", "value", "query", "session_id", "in_catalog",
 )  # fmt: skip
 StagedRow = tuple
 _STAGE_ROWS = 500
+#: Room for a batch's rows within one millisecond of write order (a batch is at most a few 100k rows).
+_SEQ_PER_MS = 1_000_000
 
 _STAGE_DDL = {
     "sqlite": "CREATE TEMP TABLE IF NOT EXISTS event_batch (event_id TEXT, user_id TEXT, item_id TEXT, type TEXT, "
-    "ts TEXT, quantity REAL, value REAL, query TEXT, session_id TEXT, in_catalog INTEGER, in_profile INTEGER)",
+    "ts TEXT, quantity REAL, value REAL, query TEXT, session_id TEXT, in_catalog INTEGER, in_profile INTEGER, "
+    "seq INTEGER)",
     "postgresql": "CREATE TEMP TABLE IF NOT EXISTS event_batch (event_id VARCHAR(128), user_id VARCHAR(128), "
     "item_id VARCHAR(128), type VARCHAR(32), ts TIMESTAMP, quantity DOUBLE PRECISION, value DOUBLE PRECISION, "
-    "query VARCHAR(1024), session_id VARCHAR(128), in_catalog BOOLEAN, in_profile BOOLEAN)",
+    "query VARCHAR(1024), session_id VARCHAR(128), in_catalog BOOLEAN, in_profile BOOLEAN, seq BIGINT)",
 }
 _COLUMNS = ", ".join(STAGE_COLUMNS)
+_STORED = _COLUMNS + ", seq"
 # "WHERE true": SQLite needs a WHERE before ON CONFLICT in INSERT ... SELECT to parse it.
 _INSERT_EVENTS = text(
-    f"INSERT INTO events ({_COLUMNS}) SELECT {_COLUMNS} FROM event_batch WHERE true ON CONFLICT (event_id) DO NOTHING"
+    f"INSERT INTO events ({_STORED}) SELECT {_STORED} FROM event_batch WHERE true ON CONFLICT (event_id) DO NOTHING"
 )
 # From the staged rows, not from events: their catalog flags are the current ones (checked for this batch).
 _INSERT_PROFILE = text(
-    "INSERT INTO profile_entries (user_id, event_id, item_id, type, ts) "
-    "SELECT user_id, event_id, item_id, type, ts FROM event_batch WHERE in_catalog AND in_profile AND item_id <> '' "
+    "INSERT INTO profile_entries (user_id, event_id, item_id, type, ts, seq) "
+    "SELECT user_id, event_id, item_id, type, ts, seq FROM event_batch "
+    "WHERE in_catalog AND in_profile AND item_id <> '' "
     "ON CONFLICT (user_id, event_id) DO NOTHING"
 )
 TRIM_SQL = (
     "DELETE FROM profile_entries WHERE (user_id, event_id) IN ("
     " SELECT user_id, event_id FROM ("
-    "  SELECT user_id, event_id, row_number() OVER (PARTITION BY user_id ORDER BY ts DESC, event_id DESC) AS rn"
+    "  SELECT user_id, event_id,"
+    "   row_number() OVER (PARTITION BY user_id ORDER BY ts DESC, seq DESC, event_id DESC) AS rn"
     "  FROM profile_entries WHERE user_id IN ({users})"
     " ) ranked WHERE rn > :keep)"
 )
@@ -89,10 +96,14 @@ def write_batch(conn: Connection, rows: Sequence[StagedRow], history_length: int
     conn.exec_driver_sql(_STAGE_DDL[dialect])
     conn.exec_driver_sql("DELETE FROM event_batch")
     marks = profile_marks(rows, history_length)
+    # Write order: milliseconds of the write, then the row's place in the batch (a file's line order). Batches of one
+    # writer never share a millisecond; what two writers store in the same one only ties events of the same time.
+    base = time.time_ns() // 1_000_000 * _SEQ_PER_MS
+    extra = [(mark, base + n) for n, (mark,) in enumerate(marks)]
     if dialect == "postgresql":
-        _copy_rows(conn, rows, marks)
+        _copy_rows(conn, rows, extra)
     else:
-        _insert_rows(conn, rows, marks)
+        _insert_rows(conn, rows, extra)
     added = conn.execute(_INSERT_EVENTS).rowcount
     conn.execute(_INSERT_PROFILE)
     conn.execute(_TRIM_BATCH, {"keep": history_length})
@@ -103,8 +114,9 @@ def write_batch(conn: Connection, rows: Sequence[StagedRow], history_length: int
 
 def profile_marks(rows: Sequence[StagedRow], keep: int) -> list[tuple[int]]:
     """``(1,)`` for a row that may enter its user's profile, ``(0,)`` for one that the batch itself pushes out:
-    a user with more than ``keep`` profile rows in the batch keeps only the newest ``keep`` (by time, then id, as
-    :data:`TRIM_SQL` orders them), so they are neither inserted nor trimmed again (Online Retail: 1 row in 8)."""
+    a user with more than ``keep`` profile rows in the batch keeps only the newest ``keep`` (by time, then write
+    order, as :data:`TRIM_SQL` orders them), so they are neither inserted nor trimmed again (Online Retail: 1 row
+    in 8)."""
     marks = [(1,)] * len(rows)
     counts = Counter(row[1] for row in rows if row[9] and row[2])
     heavy = {user for user, n in counts.items() if n > keep}
@@ -115,7 +127,7 @@ def profile_marks(rows: Sequence[StagedRow], keep: int) -> list[tuple[int]]:
         if row[1] in heavy and row[9] and row[2]:
             by_user[row[1]].append(pos)
     for positions in by_user.values():
-        positions.sort(key=lambda pos: (rows[pos][4], rows[pos][0]), reverse=True)
+        positions.sort(key=lambda pos: (rows[pos][4], pos), reverse=True)
         newest: set[str] = set()
         for pos in positions:
             event_id = rows[pos][0]
@@ -127,27 +139,27 @@ def profile_marks(rows: Sequence[StagedRow], keep: int) -> list[tuple[int]]:
     return marks
 
 
-def _insert_rows(conn: Connection, rows: Sequence[StagedRow], marks: list[tuple[int]]) -> None:
+def _insert_rows(conn: Connection, rows: Sequence[StagedRow], extra: list[tuple[int, int]]) -> None:
     # Multi-row VALUES, _STAGE_ROWS rows a statement: executemany releases and retakes the GIL around every row,
     # which stalls behind the thread that prepares the next batch (measured: 4x slower while it runs).
     cursor = conn.connection.driver_connection.cursor()
-    width = len(STAGE_COLUMNS) + 1
+    width = len(STAGE_COLUMNS) + 2
     per_statement = max(1, min(_STAGE_ROWS, cursor.connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // width))
     one = "(" + ", ".join("?" * width) + ")"
     for start in range(0, len(rows), per_statement):
         part = rows[start : start + per_statement]
         values = ", ".join([one] * len(part))
-        params = list(chain.from_iterable(map(tuple.__add__, part, marks[start : start + per_statement])))
-        cursor.execute(f"INSERT INTO event_batch ({_COLUMNS}, in_profile) VALUES {values}", params)
+        params = list(chain.from_iterable(map(tuple.__add__, part, extra[start : start + per_statement])))
+        cursor.execute(f"INSERT INTO event_batch ({_COLUMNS}, in_profile, seq) VALUES {values}", params)
     cursor.close()
 
 
-def _copy_rows(conn: Connection, rows: Sequence[StagedRow], marks: list[tuple[int]]) -> None:
+def _copy_rows(conn: Connection, rows: Sequence[StagedRow], extra: list[tuple[int, int]]) -> None:
     # COPY is PostgreSQL's bulk path: one round trip per batch instead of one per row.
     cursor = conn.connection.driver_connection.cursor()
-    with cursor.copy(f"COPY event_batch ({_COLUMNS}, in_profile) FROM STDIN") as copy:
-        for row, (mark,) in zip(rows, marks, strict=True):
-            copy.write_row(row[:9] + (bool(row[9]), bool(mark)))
+    with cursor.copy(f"COPY event_batch ({_COLUMNS}, in_profile, seq) FROM STDIN") as copy:
+        for row, (mark, seq) in zip(rows, extra, strict=True):
+            copy.write_row((*row[:9], bool(row[9]), bool(mark), seq))
 
 
 def rebuild_profiles(conn: Connection, user_ids: Sequence[str], history_length: int) -> None:
@@ -159,10 +171,10 @@ def rebuild_profiles(conn: Connection, user_ids: Sequence[str], history_length: 
         conn.execute(text(f"DELETE FROM profile_entries WHERE user_id IN ({users})"), params)
         conn.execute(
             text(
-                "INSERT INTO profile_entries (user_id, event_id, item_id, type, ts) "
-                "SELECT user_id, event_id, item_id, type, ts FROM ("
-                " SELECT user_id, event_id, item_id, type, ts, row_number() OVER ("
-                "  PARTITION BY user_id ORDER BY ts DESC, event_id DESC) AS rn"
+                "INSERT INTO profile_entries (user_id, event_id, item_id, type, ts, seq) "
+                "SELECT user_id, event_id, item_id, type, ts, seq FROM ("
+                " SELECT user_id, event_id, item_id, type, ts, seq, row_number() OVER ("
+                "  PARTITION BY user_id ORDER BY ts DESC, seq DESC, event_id DESC) AS rn"
                 f" FROM events WHERE user_id IN ({users}) AND in_catalog AND item_id <> ''"
                 ") ranked WHERE rn <= :keep"
             ),

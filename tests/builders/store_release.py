@@ -155,14 +155,20 @@ def stamp_release_store(engine: Engine, revision: str = "0001") -> None:
         conn.exec_driver_sql(f"INSERT INTO alembic_version VALUES ('{revision}')")
 
 
+#: This release's newest revision, and the one a later release would add after it.
+HEAD = store._script().get_current_head()
+NEXT = f"{int(HEAD) + 1:04d}"
+#: Every revision of this release, oldest first.
+REVISIONS = tuple(r.revision for r in store._script().walk_revisions())[::-1]
+
 FUTURE = textwrap.dedent(
-    '''
+    f'''
     """A revision a later release might bring: a new column, and a widened one (a table copy on SQLite)."""
     import sqlalchemy as sa
     from alembic import op
 
-    revision = "0002"
-    down_revision = "0001"
+    revision = "{NEXT}"
+    down_revision = "{HEAD}"
     branch_labels = None
     depends_on = None
 
@@ -181,7 +187,7 @@ FUTURE = textwrap.dedent(
 )
 
 
-def ship_revision(tmp_path: Path, monkeypatch, source: str, name: str = "0002_future.py") -> None:
+def ship_revision(tmp_path: Path, monkeypatch, source: str, name: str = f"{NEXT}_future.py") -> None:
     """Make ``core.store`` use this release's migrations plus one more revision (undone with ``monkeypatch``)."""
     folder = tmp_path / "migrations"
     shutil.copytree(store.MIGRATIONS, folder, ignore=shutil.ignore_patterns("__pycache__"))
@@ -194,6 +200,6 @@ def ship_revision(tmp_path: Path, monkeypatch, source: str, name: str = "0002_fu
 
 @pytest.fixture
 def future_release(tmp_path, monkeypatch) -> str:
-    """This release's migrations plus a revision 0002, as a newer release would ship them."""
+    """This release's migrations plus one more revision (:data:`NEXT`), as a newer release would ship them."""
     ship_revision(tmp_path, monkeypatch, FUTURE)
-    return "0002"
+    return NEXT

@@ -25,6 +25,9 @@ from ranker.feedback.importer import import_events
 from ranker.feedback.profiles import ProfileStore
 from ranker.model import registry
 from tests.builders.store_release import (  # noqa: F401  (future_release: a fixture)
+    HEAD,
+    NEXT,
+    REVISIONS,
     TABLES,
     drift,
     future_release,
@@ -99,11 +102,11 @@ def test_a_store_behind_head_is_upgraded_in_place(store_url, future_release):
     assert {i["name"] for i in inspect(engine).get_indexes("events")} == {"ix_events_user_ts", "ix_events_item"}
 
 
-BROKEN = """
+BROKEN = f"""
 import sqlalchemy as sa
 from alembic import op
 
-revision, down_revision, branch_labels, depends_on = "0002", "0001", None, None
+revision, down_revision, branch_labels, depends_on = "{NEXT}", "{HEAD}", None, None
 
 
 def upgrade():
@@ -154,8 +157,8 @@ def test_concurrent_upgrades_apply_each_migration_once(store_url, tmp_path):
     outputs = [run.communicate(timeout=120) for run in runs]
     assert [run.returncode for run in runs] == [0, 0, 0], [err for _, err in outputs]
     applied = sorted(out.strip().splitlines()[-1] for out, _ in outputs)
-    assert applied == ["APPLIED=", "APPLIED=", "APPLIED=0001"]
+    assert applied == ["APPLIED=", "APPLIED=", "APPLIED=" + ",".join(REVISIONS)]
     engine = make_engine(store_url)
     with engine.connect() as conn:
-        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalars().all() == ["0001"]
+        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalars().all() == [HEAD]
     assert drift(engine) == []

@@ -15,6 +15,8 @@ from core.errors import ComponentUnavailable, ConfigError
 from core.settings import Settings, StoreSettings, get_settings
 from core.store import make_engine, open_store, schema_status, upgrade
 from tests.builders.store_release import (  # noqa: F401  (future_release: a fixture)
+    HEAD,
+    REVISIONS,
     TABLES,
     drift,
     future_release,
@@ -61,7 +63,7 @@ def test_the_service_never_migrates_a_store_of_an_older_release(url):
         deps.profiles.get()
     assert str(refused.value) == (
         f"profile_store unavailable: the store at {url} has no revision (made by a release before schema "
-        "migrations), this release needs revision 0001: run `recadmin db upgrade`"
+        f"migrations), this release needs revision {HEAD}: run `recadmin db upgrade`"
     )
     assert schema_status(make_engine(url)).state == "unversioned"
     upgrade(make_engine(url))  # what `recadmin db upgrade` does; the service's next try finds the store ready
@@ -80,15 +82,15 @@ def test_the_service_creates_the_tables_of_an_empty_store(tmp_path):
 def test_a_store_behind_head_is_upgraded_or_refused_with_the_command(url, future_release):
     engine = make_engine(url)
     make_release_store(engine)
-    stamp_release_store(engine)  # at 0001 with rows, as this release leaves it
-    assert schema_status(engine).pending == ("0002",)
+    stamp_release_store(engine)  # at the baseline with rows, as the first release with migrations left it
+    assert schema_status(engine).pending == (*REVISIONS[1:], future_release)
     with pytest.raises(ConfigError) as refused:
         open_store(StoreSettings(url=url), migrate=False)
     assert str(refused.value) == (
-        f"the store at {url} has revision 0001, this release needs revision 0002: run `recadmin db upgrade`"
+        f"the store at {url} has revision 0001, this release needs revision {future_release}: run `recadmin db upgrade`"
     )
     assert open_store(StoreSettings(url=url)) is engine
-    assert schema_status(engine).current == "0002"
+    assert schema_status(engine).current == future_release
     with engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT event_id, session_id, channel FROM events ORDER BY event_id").all() == [
             ("e0", None, None), ("e1", None, None), ("e2", "s9", None)
@@ -99,7 +101,7 @@ def test_a_store_behind_head_is_upgraded_or_refused_with_the_command(url, future
 def test_a_store_of_the_release_before_migrations_is_refused_by_the_service(url):
     make_release_store(make_engine(url))
     with pytest.raises(ConfigError, match="has no revision \\(made by a release before schema migrations\\), this "
-                                          "release needs revision 0001: run `recadmin db upgrade`"):  # fmt: skip
+                                          f"release needs revision {HEAD}: run `recadmin db upgrade`"):  # fmt: skip
         open_store(StoreSettings(url=url), migrate=False)
 
 
@@ -108,8 +110,8 @@ def test_a_store_of_a_newer_release_is_a_clear_error(url):
     _stamp(url, "0099")
     found = schema_status(engine)
     assert (found.state, found.current, found.pending) == ("unknown", "0099", ())
-    with pytest.raises(ConfigError, match="is at revision 0099, which this release does not know \\(newest: 0001\\); "
-                                          "it was made by a newer recsearch: upgrade recsearch"):  # fmt: skip
+    newest = f"is at revision 0099, which this release does not know \\(newest: {HEAD}\\); "
+    with pytest.raises(ConfigError, match=newest + "it was made by a newer recsearch: upgrade recsearch"):
         upgrade(engine)
     store._at_head.discard(engine)  # as in a new process: open_store checks again
     with pytest.raises(ConfigError, match="revision 0099, which this release does not know"):
@@ -137,14 +139,15 @@ def cli_store(monkeypatch, tmp_path, url):
 def test_db_status_and_upgrade(cli_store, capsys):
     assert run(["db", "status"]) == 0
     shown = capsys.readouterr().out
-    assert "current: empty (no tables yet)" in shown and "pending: 0001; run `recadmin db upgrade`" in shown
+    every = ", ".join(REVISIONS)
+    assert "current: empty (no tables yet)" in shown and f"pending: {every}; run `recadmin db upgrade`" in shown
     assert run(["db", "upgrade"]) == 0
-    assert f"the store at {cli_store} is at revision 0001; applied 0001" in capsys.readouterr().out
+    assert f"the store at {cli_store} is at revision {HEAD}; applied {every}" in capsys.readouterr().out
     assert run(["db", "upgrade"]) == 0
-    assert "already at revision 0001; nothing to apply" in capsys.readouterr().out
+    assert f"already at revision {HEAD}; nothing to apply" in capsys.readouterr().out
     assert run(["db", "status"]) == 0
     shown = capsys.readouterr().out
-    assert "current: revision 0001" in shown and "up to date" in shown
+    assert f"current: revision {HEAD}" in shown and "up to date" in shown
 
 
 def test_db_commands_on_a_store_of_a_newer_release(cli_store, capsys):
@@ -163,6 +166,6 @@ def test_db_upgrade_adopts_a_store_of_the_release_before_migrations(cli_store, c
     assert run(["db", "status"]) == 0
     assert "current: no revision (made by a release before schema migrations)" in capsys.readouterr().out
     assert run(["db", "upgrade"]) == 0
-    assert "applied 0001" in capsys.readouterr().out
+    assert f"applied {', '.join(REVISIONS)}" in capsys.readouterr().out
     with make_engine(cli_store).connect() as conn:
         assert conn.exec_driver_sql("SELECT count(*) FROM events").scalar_one() == 3
