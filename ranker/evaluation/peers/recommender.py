@@ -108,6 +108,7 @@ class PeerRecommender:
             "stopped_by": result.stopped_by, "validation": source if checked else "none",
             "validation_cases": len(checked), "validation_ndcg@10": result.best_score,
             "train_events": len(data.rows), "train_seconds": round(time.perf_counter() - started, 1),
+            "per_epoch": result.history,
         }  # fmt: skip
 
     def _inputs(self, cases: Sequence[TestCase], data: PeerData) -> np.ndarray:
