@@ -35,6 +35,21 @@ def _table(run: dict, k: int) -> Table:
     return table
 
 
+def _cold_start_table(run: dict, primary: str) -> Table:
+    """Per ranker: the primary metric by the user's history size, and the share of cold and warm targets found."""
+    from ranker.evaluation import cold_start_rows
+
+    header, rows = cold_start_rows(run, primary)
+    title = (
+        f"{run['split']} split · already-bought {run['mode']} · cold start: users by distinct history items; "
+        "targets without (cold) and with training events"
+    )
+    table = Table(*header, title=title, title_justify="left")
+    for row in rows:
+        table.add_row(escape(row[0]), *row[1:])
+    return table
+
+
 def evaluate(
     events: EventsFile = None,
     fmt: EventsFormat = None,
@@ -45,9 +60,21 @@ def evaluate(
         help="LABEL=ALIAS of an index to evaluate (repeatable); the first is the primary. "
         "Default: base=<RECSEARCH_OPENSEARCH_INDEX_ALIAS>.",
     ),
-    split: list[str] = typer.Option(["time", "leave-last-out"], "--split", help="time and/or leave-last-out."),
+    split: list[str] = typer.Option(
+        ["time", "leave-last-out"],
+        "--split",
+        help="time, leave-last-out (each user's last basket) and/or last-item (each user's last interaction the "
+        "test target, the one before it validation; users with RECSEARCH_EVAL_MIN_INTERACTIONS or more). Repeatable.",
+    ),
     max_users: int = typer.Option(None, "--max-users", min=0, help="Test users per split (0 = all)."),
     cutoff: str = typer.Option(None, "--cutoff", help="Time split date (ISO); default 30 days before the end."),
+    peers: bool = typer.Option(
+        None,
+        "--peers/--no-peers",
+        help="Also train the peer recommenders (RECSEARCH_EVAL_PEERS: BPR, GRU4Rec, SASRec on ID embeddings) on each "
+        "split's training events, budget RECSEARCH_EVAL_PEER_EPOCHS / _MINUTES each. Default: on when the "
+        "last-item split is run.",
+    ),
     attention: bool = typer.Option(
         False, "--attention", help="Also train the attention reranker on each split's training events (per index)."
     ),
@@ -60,7 +87,8 @@ def evaluate(
     name: str = typer.Option(None, "--name", help="Report file name (without extension)."),
     reports_dir: Path = typer.Option(None, "--reports-dir", help="Where to write the JSON and HTML reports."),
 ) -> None:
-    """Evaluate baselines (and attention rankers) on a time split and leave-last-out, full ranking and sampled."""
+    """Evaluate baselines, peers and attention rankers on time, leave-last-out and last-item splits, full ranking
+    and sampled."""
     from ranker.evaluation import EvaluateRequest, parse_indexes
     from ranker.evaluation import evaluate as run
 
@@ -71,6 +99,7 @@ def evaluate(
         events_mapping=mapping,
         indexes=parse_indexes(index or [], settings.opensearch.index_alias),
         splits=tuple(split),
+        peers=peers,
         max_users=max_users,
         cutoff=cutoff,
         name=name,
@@ -93,4 +122,6 @@ def evaluate(
     k = 10 if 10 in result["config"]["ks"] else result["config"]["ks"][0]
     for run_ in result["runs"]:
         out.print(_table(run_, k))
+        if run_.get("by_item_history"):
+            out.print(_cold_start_table(run_, result["config"]["primary"]))
     out.print(f"JSON: {done.json_path}\nHTML: {done.html_path}  ({result['seconds']:.0f} s)")

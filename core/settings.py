@@ -199,6 +199,45 @@ class EvalSettings(BaseSettings):
     )
     event_types: list[str] = Field(["purchase"], description="Event types that count as interactions and targets.")
     reports_dir: Path = Field(Path("reports"), description="Folder for the JSON and HTML evaluation reports.")
+    min_interactions: int = Field(
+        5,
+        description="last-item split: users with at least this many interactions (event rows; 3 or more) are test "
+        "users: their last interaction is the test target, the one before it the validation target.",
+    )
+    peers: list[str] = Field(
+        ["bpr", "gru4rec", "sasrec"],
+        description="Peer recommenders (ID embeddings only) trained in the run with `--peers` (the default with "
+        "the last-item split): any of bpr, gru4rec, sasrec.",
+    )
+    peer_epochs: int = Field(
+        30, description="Epochs at most per peer and split; early stopping on validation NDCG@10 may end sooner."
+    )
+    peer_minutes: float = Field(
+        5.0,
+        description="Training budget per peer and split in wall-clock minutes (validation included); training "
+        "stops at whichever of this and PEER_EPOCHS comes first. A run the budget cuts depends on the machine's pace.",
+    )
+    peer_patience: int = Field(3, description="Epochs without a better validation NDCG@10 before a peer stops.")
+    peer_dim: int = Field(64, description="Width of the peers' item (and user) ID embeddings.")
+    peer_max_length: int = Field(
+        50, description="GRU4Rec and SASRec: newest interactions of a history the model reads (its training window)."
+    )
+    peer_learning_rate: float = Field(1e-3, description="Adam learning rate of the peers.")
+    peer_validation_fraction: float = Field(
+        0.05,
+        gt=0.0,
+        lt=1.0,
+        description="Splits without validation cases (time, leave-last-out): the newest share of the training "
+        "events' time span a peer holds out to early-stop on (it trains on the rest).",
+    )
+    peer_device: str = Field(
+        "auto", description="Torch device for the peers: auto (CUDA when there is one), cpu, cuda."
+    )
+    peer_threads: int = Field(
+        1,
+        description="CPU threads while a peer trains and ranks (0 = torch's setting as it is); 1 is fastest on a "
+        "small shared machine (a SASRec step took 3x longer on 2 threads than on 1 on 2 shared cores).",
+    )
 
 
 class FinetuneSettings(BaseSettings):

@@ -1,9 +1,10 @@
-"""Offline evaluation of rankers: time and leave-last-out splits, full-ranking and sampled-negatives metrics,
-baselines, the attention ranker measured on what the service serves, paired bootstrap intervals and reports.
-``recadmin evaluate`` calls :func:`evaluate`."""
+"""Offline evaluation of rankers: time, leave-last-out and last-item splits, full-ranking and sampled-negatives
+metrics, baselines, the peer recommenders (BPR, GRU4Rec, SASRec: ``peers/``), the attention ranker measured on what
+the service serves, paired bootstrap intervals and reports. ``recadmin evaluate`` calls :func:`evaluate`."""
 
 from ranker.evaluation.api import EvaluateRequest, EvaluationRun, evaluate, parse_indexes
 from ranker.evaluation.attention import AttentionReranker, attention_factory
+from ranker.evaluation.report import cold_start_rows
 from ranker.evaluation.runner import EvalConfig, run_evaluation
 
 __all__ = [
@@ -12,6 +13,7 @@ __all__ = [
     "EvaluateRequest",
     "EvaluationRun",
     "attention_factory",
+    "cold_start_rows",
     "evaluate",
     "parse_indexes",
     "run_evaluation",

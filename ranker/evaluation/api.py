@@ -22,7 +22,7 @@ from ranker.evaluation.baselines import (
 from ranker.evaluation.catalog import IndexSnapshot, OpenSearchItems, load_catalog
 from ranker.evaluation.reembed import cached_embedder
 from ranker.evaluation.report import write_reports
-from ranker.evaluation.runner import EvalConfig, run_evaluation
+from ranker.evaluation.runner import SPLITS, EvalConfig, run_evaluation
 from ranker.feedback import load_events
 
 #: Builds extra rankers (e.g. the attention reranker) from the loaded indexes: {label: (catalog, search)}.
@@ -48,6 +48,8 @@ class EvaluateRequest:
     events_mapping: str | None = None
     indexes: dict[str, str] = field(default_factory=dict)
     splits: Sequence[str] = ("time", "leave-last-out")
+    #: Train the peer recommenders (``RECSEARCH_EVAL_PEERS``) too; None: when the last-item split is asked for.
+    peers: bool | None = None
     max_users: int | None = None
     cutoff: str | None = None
     name: str | None = None
@@ -75,6 +77,15 @@ def config_from_settings(settings: Settings, request: EvaluateRequest) -> EvalCo
     ks = tuple(sorted(set(e.ks)))
     if not ks or ks[0] < 1:
         raise InputError("RECSEARCH_EVAL_KS must hold positive integers", field="ks")
+    unknown = [s for s in request.splits if s not in SPLITS]
+    if unknown:
+        raise InputError(f"unknown split '{unknown[0]}' (use {', '.join(SPLITS)})", field="split")
+    if e.min_interactions < 3:
+        raise InputError(
+            f"RECSEARCH_EVAL_MIN_INTERACTIONS must be at least 3 (got {e.min_interactions}): a test user needs a "
+            "training event besides the validation and test ones",
+            field="min_interactions",
+        )
     return EvalConfig(
         ks=ks,
         cutoff=request.cutoff if request.cutoff is not None else e.cutoff,
@@ -84,9 +95,29 @@ def config_from_settings(settings: Settings, request: EvaluateRequest) -> EvalCo
         sampled_negatives=e.sampled_negatives,
         bootstrap_samples=e.bootstrap_samples,
         splits=tuple(request.splits),
+        min_interactions=e.min_interactions,
         ci_metrics=tuple(f"{m}@{10 if 10 in ks else ks[0]}" for m in ("ndcg", "recall", "hr", "mrr")),
         primary=f"ndcg@{10 if 10 in ks else ks[0]}",
     )
+
+
+def peer_factory(
+    settings: Settings, request: EvaluateRequest, log: Callable[[str], None] | None = None
+) -> RankerFactory | None:
+    """The peer recommenders of ``RECSEARCH_EVAL_PEERS`` on the primary index's catalog when the request wants them
+    (``peers``, by default with the last-item split); their settings are checked here, before anything loads."""
+    wanted = request.peers if request.peers is not None else "last-item" in request.splits
+    if not wanted:
+        return None
+    from ranker.evaluation.peers import PEERS, PeerOptions, peer_rankers
+
+    names = list(dict.fromkeys(settings.evaluation.peers))
+    unknown = [n for n in names if n not in PEERS]
+    if unknown or not names:
+        raise InputError(f"RECSEARCH_EVAL_PEERS must name peers among {', '.join(PEERS)}"
+                         + (f" (unknown: {', '.join(unknown)})" if unknown else ""), field="peers")  # fmt: skip
+    options = PeerOptions.from_settings(settings.evaluation)
+    return lambda loaded: list(peer_rankers(next(iter(loaded.values()))[0], names, options, log))
 
 
 def evaluate(
@@ -99,6 +130,7 @@ def evaluate(
     """Evaluate the baselines (and any extra rankers) and write the reports."""
     report = report or (lambda message: None)
     config = config_from_settings(settings, request)
+    peers = peer_factory(settings, request, report)
     indexes = request.indexes or {"base": settings.opensearch.index_alias}
     client = make_client(settings.opensearch)
     loaded: dict[str, tuple[IndexSnapshot, OpenSearchItems]] = {}
@@ -122,6 +154,8 @@ def evaluate(
     ]
     for label, (cat, s) in loaded.items():
         rankers.append(HistoryKnn(cat, s, name=f"knn-history-mean[{label}]"))
+    if peers:
+        rankers += peers(loaded)
     if extra_rankers:
         rankers += extra_rankers(loaded)
     result = run_evaluation(events, catalog, rankers, config, report)

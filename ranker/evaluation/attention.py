@@ -52,7 +52,9 @@ class AttentionReranker:
         stored = catalog.stored_vectors if catalog.stored_vectors is not None else catalog.vectors
         self.vectors = ItemVectors.from_arrays(catalog.ids, stored, None, catalog.prices, catalog.recommendable)
 
-    def fit(self, train: pd.DataFrame) -> None:
+    def fit(self, train: pd.DataFrame, validation: Sequence[TestCase] | None = None) -> None:
+        """Train on ``train`` (early stopping on its own newest slice, as ``recadmin train`` does: ``validation``
+        is not used, so the model is trained exactly as the served one is)."""
         from ranker.model import Checkpoint, Scorer
 
         if self.fixed is not None:

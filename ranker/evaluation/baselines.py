@@ -31,8 +31,11 @@ class Recommender(Protocol):
     name: str
     kind: str
 
-    def fit(self, train: pd.DataFrame) -> None:
-        """Learn from the training events of a split (events before the test period only)."""
+    def fit(self, train: pd.DataFrame, validation: Sequence[TestCase] | None = None) -> None:
+        """Learn from the training events of a split (events before the test period only). ``validation``: the
+        split's held-out cases, when it has them (their targets are not in ``train``), e.g. to stop training early;
+        the runner passes it only then and only to a ``fit`` that has the parameter, so a ranker that needs none may
+        leave it out."""
 
     def recommend(self, cases: Sequence[TestCase], k: int, exclude_seen: bool) -> list[list[str]]:
         """The top ``k`` catalog items for each case; without already-bought items when ``exclude_seen``."""
@@ -41,7 +44,9 @@ class Recommender(Protocol):
         """A score per item in ``items`` for this case (higher is better)."""
 
 
-def _top(scores: np.ndarray, catalog: IndexSnapshot, k: int, skip: frozenset[str]) -> list[str]:
+def top_items(scores: np.ndarray, catalog: IndexSnapshot, k: int, skip: frozenset[str]) -> list[str]:
+    """The ``k`` best-scored recommendable catalog items (scores by catalog position) without ``skip``; non-finite
+    scores never."""
     scores = np.where(catalog.recommendable, scores, -np.inf)
     for item in skip:
         pos = catalog.position.get(item)
@@ -61,12 +66,12 @@ class MostPopular:
         self.catalog, self.name = catalog, name
         self.counts = np.zeros(len(catalog), dtype=np.float64)
 
-    def fit(self, train: pd.DataFrame) -> None:
+    def fit(self, train: pd.DataFrame, validation: Sequence[TestCase] | None = None) -> None:
         counts = train["item_id"].value_counts()
         self.counts = np.array([counts.get(i, 0) for i in self.catalog.ids], dtype=np.float64)
 
     def recommend(self, cases: Sequence[TestCase], k: int, exclude_seen: bool) -> list[list[str]]:
-        return [_top(self.counts, self.catalog, k, c.seen if exclude_seen else frozenset()) for c in cases]
+        return [top_items(self.counts, self.catalog, k, c.seen if exclude_seen else frozenset()) for c in cases]
 
     def score(self, case: TestCase, items: Sequence[str]) -> np.ndarray:
         return np.array([self.counts[self.catalog.position[i]] for i in items])
@@ -80,7 +85,7 @@ class RecentlyPopular(MostPopular):
         super().__init__(catalog, name)
         self.days = days
 
-    def fit(self, train: pd.DataFrame) -> None:
+    def fit(self, train: pd.DataFrame, validation: Sequence[TestCase] | None = None) -> None:
         super().fit(train[train["ts"] >= train["ts"].max() - pd.Timedelta(days=self.days)])
 
 
@@ -94,7 +99,7 @@ class RepeatThenPopular:
         self.catalog, self.name = catalog, name
         self.popular = popular or MostPopular(catalog)
 
-    def fit(self, train: pd.DataFrame) -> None:
+    def fit(self, train: pd.DataFrame, validation: Sequence[TestCase] | None = None) -> None:
         self.popular.fit(train)
 
     def _scores(self, case: TestCase) -> np.ndarray:
@@ -110,7 +115,7 @@ class RepeatThenPopular:
         return scores
 
     def recommend(self, cases: Sequence[TestCase], k: int, exclude_seen: bool) -> list[list[str]]:
-        return [_top(self._scores(c), self.catalog, k, c.seen if exclude_seen else frozenset()) for c in cases]
+        return [top_items(self._scores(c), self.catalog, k, c.seen if exclude_seen else frozenset()) for c in cases]
 
     def score(self, case: TestCase, items: Sequence[str]) -> np.ndarray:
         scores = self._scores(case)
@@ -128,7 +133,7 @@ class BoughtTogether:
         self.matrix = np.zeros((0, 0), dtype=np.float32)
         self.popularity = np.zeros(len(catalog))
 
-    def fit(self, train: pd.DataFrame) -> None:
+    def fit(self, train: pd.DataFrame, validation: Sequence[TestCase] | None = None) -> None:
         from scipy import sparse
 
         known = train[train["item_id"].isin(self.catalog.position)]
@@ -153,7 +158,7 @@ class BoughtTogether:
         return scores + 1e-3 * self.popularity
 
     def recommend(self, cases: Sequence[TestCase], k: int, exclude_seen: bool) -> list[list[str]]:
-        return [_top(self._scores(c), self.catalog, k, c.seen if exclude_seen else frozenset()) for c in cases]
+        return [top_items(self._scores(c), self.catalog, k, c.seen if exclude_seen else frozenset()) for c in cases]
 
     def score(self, case: TestCase, items: Sequence[str]) -> np.ndarray:
         scores = self._scores(case)
@@ -189,7 +194,7 @@ class HistoryKnn:
     def __init__(self, catalog: IndexSnapshot, search: ItemSearch, name: str = "knn-history-mean"):
         self.catalog, self.search, self.name = catalog, search, name
 
-    def fit(self, train: pd.DataFrame) -> None:
+    def fit(self, train: pd.DataFrame, validation: Sequence[TestCase] | None = None) -> None:
         """Nothing to learn: the item vectors come from the index."""
 
     def recommend(self, cases: Sequence[TestCase], k: int, exclude_seen: bool) -> list[list[str]]:
@@ -216,7 +221,7 @@ class Bm25LastItem:
     def __init__(self, catalog: IndexSnapshot, search: ItemSearch, name: str = "bm25-last-item"):
         self.catalog, self.search, self.name = catalog, search, name
 
-    def fit(self, train: pd.DataFrame) -> None:
+    def fit(self, train: pd.DataFrame, validation: Sequence[TestCase] | None = None) -> None:
         """Nothing to learn: BM25 statistics live in the index."""
 
     def recommend(self, cases: Sequence[TestCase], k: int, exclude_seen: bool) -> list[list[str]]:

@@ -1,5 +1,7 @@
-"""Evaluation output for machines and people: the result as JSON, and a self-contained HTML report with plots
-(metric@K curves per split and mode, NDCG by user activity) embedded as PNG images."""
+"""Evaluation output for machines and people: the result as JSON, Markdown tables, and a self-contained HTML report
+with plots (metric@K curves per split and mode, NDCG by user activity) embedded as PNG images. Each full-ranking run
+also gets a cold-start table (:func:`cold_start_rows`): the primary metric by the user's history size, and how many
+of the targets without a training event (cold items) and with one each ranker finds."""
 
 from __future__ import annotations
 
@@ -69,6 +71,33 @@ def _activity(run: dict, metric: str) -> str:
     return image
 
 
+def cold_start_rows(run: dict, primary: str) -> tuple[list[str], list[list[str]]]:
+    """The cold-start table of a full-ranking run (``primary``: the run's primary metric, e.g. ``ndcg@10``, whose K
+    the cold-item recall is measured at): its header and one row of cells per ranker."""
+    groups, items = run["by_activity"], run.get("by_item_history") or {}
+    k = primary.split("@")[1]
+    header = ["ranker", *(f"{primary} users {g} ({groups[g]['cases']})" for g in groups)]
+    header += [f"recall@{k} {group} items ({items[group]['targets']} targets)" for group in items]
+    rows = []
+    for row in run["rows"]:
+        name = row["name"]
+        cells = [f"{groups[g][name]:.4f}" for g in groups]
+        cells += ["-" if items[group][name] is None else f"{items[group][name]:.4f}" for group in items]
+        rows.append([name, *cells])
+    return header, rows
+
+
+def _cold_start_html(run: dict, primary: str) -> str:
+    header, rows = cold_start_rows(run, primary)
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join("<tr><th>" + html.escape(r[0]) + "</th>" + "".join(f"<td>{c}</td>" for c in r[1:]) + "</tr>"
+                   for r in rows)  # fmt: skip
+    return (
+        f"<p>Cold start: users by distinct history items; targets without (cold) and with training events.</p>"
+        f"<table><tr>{head}</tr>{body}</table>"
+    )
+
+
 def _table(run: dict, ks: list[int]) -> str:
     metric_names = [m for m in run["rows"][0]["metrics"] if m.split("@")[-1] in map(str, ks) or "@" not in m]
     head = "".join(f"<th>{html.escape(m)}</th>" for m in metric_names)
@@ -111,7 +140,9 @@ def render_html(result: dict) -> str:
         parts.append(f"<h2>{html.escape(title)}</h2><p>{html.escape(detail)}</p>{_table(run, ks)}")
         parts.append(f"<p><img src='data:image/png;base64,{_curves(run, ks)}'></p>")
         if run.get("by_activity"):
-            parts.append(f"<p><img src='data:image/png;base64,{_activity(run, result['config']['primary'])}'></p>")
+            primary = result["config"]["primary"]
+            parts.append(_cold_start_html(run, primary))
+            parts.append(f"<p><img src='data:image/png;base64,{_activity(run, primary)}'></p>")
     parts.append("</body></html>")
     return "\n".join(parts)
 
@@ -141,6 +172,11 @@ def render_markdown(result: dict, k: int = 10) -> str:
             cells = " | ".join(f"{row['metrics'][c]:.4f}" for c in cols)
             lines.append(f"| {row['name']} | {cells} | {delta} |")
         lines.append("")
+        if run.get("by_activity"):
+            header, rows = cold_start_rows(run, result["config"]["primary"])
+            lines += ["Cold start: users by distinct history items; targets without (cold) and with training events.",
+                      "", "| " + " | ".join(header) + " |", "| --- |" + " ---: |" * (len(header) - 1),
+                      *("| " + " | ".join(r) + " |" for r in rows), ""]  # fmt: skip
     return "\n".join(lines)
 
 

@@ -1,11 +1,14 @@
-"""One evaluation run: split the events, fit every ranker on the training part, rank for every test case
-under both protocols (full ranking; sampled negatives), with already-bought items eligible and excluded, and
-compare each ranker with the best baseline by paired bootstrap.
+"""One evaluation run: split the events, fit every ranker on the training part (with the split's validation cases
+when it has them), rank for every test case under both protocols (full ranking; sampled negatives), with
+already-bought items eligible and excluded, and compare each ranker with the best baseline by paired bootstrap.
+Full-ranking runs also break the primary metric down by user activity (``by_activity``) and report how many cold
+targets (items without a training event) each ranker finds (``by_item_history``).
 
 The result is a plain dict (written as JSON, rendered as a table and an HTML report)."""
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import time
 from collections.abc import Callable, Sequence
@@ -17,12 +20,14 @@ import pandas as pd
 from ranker.evaluation.baselines import Recommender
 from ranker.evaluation.bootstrap import paired_bootstrap
 from ranker.evaluation.catalog import IndexSnapshot
-from ranker.evaluation.splits import Split, TestCase, leave_last_out, sample_cases, time_split
+from ranker.evaluation.splits import Split, TestCase, last_item, leave_last_out, sample_cases, time_split
 from ranker.metrics import case_metrics, coverage, means, rank_of_first, sampled_metrics, stack
 
 MODES = ("eligible", "excluded")
-#: Users are grouped by the number of distinct items in their history.
-ACTIVITY_EDGES = (1, 5, 20, 50, 100)
+#: The splits :func:`make_split` knows.
+SPLITS = ("time", "leave-last-out", "last-item")
+#: Users are grouped by the number of distinct items in their history; 1-2 is the cold-start group.
+ACTIVITY_EDGES = (1, 3, 5, 20, 50, 100)
 
 #: Called with a message as the run goes (the CLI shows it).
 Report = Callable[[str], None]
@@ -40,19 +45,23 @@ class EvalConfig:
     sampled_negatives: int = 100
     bootstrap_samples: int = 1000
     splits: tuple[str, ...] = ("time", "leave-last-out")
+    #: last-item split: users with fewer interactions are not test users.
+    min_interactions: int = 5
     ci_metrics: tuple[str, ...] = ("ndcg@10", "recall@10", "hr@10", "mrr@10")
     primary: str = "ndcg@10"
     notes: dict = field(default_factory=dict)
 
 
 def make_split(name: str, events: pd.DataFrame, catalog: IndexSnapshot, config: EvalConfig) -> Split:
-    """The split called ``name``: ``time`` or ``leave-last-out``."""
-    # Targets only among the items that may be recommended: the evaluation measures what is served.
+    """The split called ``name``, one of :data:`SPLITS`. Targets only among the items that may be recommended: the
+    evaluation measures what is served."""
     if name == "time":
         return time_split(events, config.cutoff, config.horizon_days, catalog.position, catalog.recommendable_ids)
     if name == "leave-last-out":
         return leave_last_out(events, catalog.position, catalog.recommendable_ids)
-    raise ValueError(f"unknown split '{name}' (use time or leave-last-out)")
+    if name == "last-item":
+        return last_item(events, catalog.position, config.min_interactions, catalog.recommendable_ids)
+    raise ValueError(f"unknown split '{name}' (use one of {', '.join(SPLITS)})")
 
 
 def activity_bucket(case: TestCase) -> str:
@@ -114,6 +123,33 @@ def _by_activity(cases: Sequence[TestCase], per_case: dict[str, dict], metric: s
     return out
 
 
+def _by_item_history(cases: Sequence[TestCase], lists: dict[str, list[list[str]]], trained: set[str], k: int) -> dict:
+    """Targets split into cold items (no event in the training data) and warm ones: how many there are and, per
+    ranker, the share of them found in its top ``k`` (recall@k over those targets)."""
+    out = {}
+    for group, is_cold in (("cold", True), ("warm", False)):
+        targets = [(i, t) for i, c in enumerate(cases) for t in c.targets if (t not in trained) == is_cold]
+        row: dict = {"targets": len(targets)}
+        for name, ranked in lists.items():
+            tops = [set(r[:k]) for r in ranked]
+            row[name] = sum(t in tops[i] for i, t in targets) / len(targets) if targets else None
+        out[group] = row
+    return out
+
+
+def fit_ranker(ranker: Recommender, split: Split) -> None:
+    """Fit ``ranker`` on the split's training events, with its validation cases when the split has them and its
+    ``fit`` takes them (a ranker written before validation cases existed keeps working on every split)."""
+    try:
+        takes_validation = "validation" in inspect.signature(ranker.fit).parameters
+    except (TypeError, ValueError):  # no signature to read (a builtin): call it the old way
+        takes_validation = False
+    if split.validation and takes_validation:
+        ranker.fit(split.train, validation=split.validation)
+    else:
+        ranker.fit(split.train)
+
+
 def evaluate_split(
     split: Split, catalog: IndexSnapshot, recommenders: Sequence[Recommender], config: EvalConfig, report: Report
 ) -> list[dict]:
@@ -123,10 +159,12 @@ def evaluate_split(
     for r in recommenders:
         report(f"{split.name}: fitting {r.name} on {len(split.train):,} events")
         start = time.perf_counter()
-        r.fit(split.train)
+        fit_ranker(r, split)
         timings[r.name] = {"seconds": time.perf_counter() - start, **(getattr(r, "fit_info", None) or {})}
     runs = []
     k_max = max(config.ks)
+    k_primary = int(config.primary.split("@")[1])
+    trained = set(split.train["item_id"])
     for mode in MODES:
         mode_cases = cases if mode == "eligible" else [c for c in (x.without_history_targets() for x in cases) if c]
         common = {
@@ -139,11 +177,12 @@ def evaluate_split(
         full: dict[str, dict] = {}
         sampled: dict[str, dict] = {}
         full_rows, sampled_rows = [], []
+        top_lists: dict[str, list[list[str]]] = {}
         lists_for_sampling = sampled_negatives(mode_cases, catalog, config.sampled_negatives, config.seed)
         for r in recommenders:
             report(f"{split.name}/{mode}: ranking {len(mode_cases)} users with {r.name}")
             start = time.perf_counter()
-            lists = r.recommend(mode_cases, k_max, exclude_seen=(mode == "excluded"))
+            lists = top_lists[r.name] = r.recommend(mode_cases, k_max, exclude_seen=(mode == "excluded"))
             full[r.name] = stack(
                 [case_metrics(ranked, c.targets, config.ks) for ranked, c in zip(lists, mode_cases, strict=True)]
             )
@@ -165,7 +204,8 @@ def evaluate_split(
         best_full = _compare(full_rows, full, config, config.seed)
         best_sampled = _compare(sampled_rows, sampled, config, config.seed)
         runs.append({**common, "protocol": "full", "best_baseline": best_full, "rows": full_rows,
-                     "by_activity": _by_activity(mode_cases, full, config.primary)})  # fmt: skip
+                     "by_activity": _by_activity(mode_cases, full, config.primary),
+                     "by_item_history": _by_item_history(mode_cases, top_lists, trained, k_primary)})  # fmt: skip
         runs.append({**common, "protocol": "sampled", "negatives": config.sampled_negatives,
                      "best_baseline": best_sampled, "rows": sampled_rows})  # fmt: skip
     for run in runs:
@@ -207,7 +247,7 @@ def run_evaluation(
         result["splits"].append(
             {"name": name, "cutoff": str(split.cutoff) if split.cutoff is not None else None,
              "train_events": len(split.train), "test_users": len(split.cases), "evaluated_users": sampled_users,
-             **split.stats}
+             "validation_users": len(split.validation), **split.stats}
         )  # fmt: skip
         result["runs"] += evaluate_split(split, catalog, recommenders, config, report)
     result["seconds"] = time.perf_counter() - started

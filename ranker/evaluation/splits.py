@@ -5,6 +5,11 @@
 * :func:`leave_last_out` — each user's last basket (their events at their last timestamp) is the target, the
   earlier events are the history. The training events are everything except the held-out baskets, so other
   users' later events can be in them (the known weakness of this protocol; the time split has none).
+* :func:`last_item` — the protocol of the sequential-recommendation papers (RecBole's leave-one-out): an
+  interaction is one event row; for each user with at least ``min_interactions`` of them the last one is the test
+  target and the one before it the validation target. The training events are everything but those two per user;
+  a test case's history is every event before its target (the validation one included), a validation case's every
+  event before the validation target. The same leak as leave-last-out: other users' later events are in training.
 
 Targets outside the catalog cannot be retrieved by anything and are dropped (and counted); so are targets the catalog
 marks not recommendable (``recommendable``: postage, fees), which nothing served ever returns. Histories keep both.
@@ -60,6 +65,9 @@ class Split:
     cases: list[TestCase]
     cutoff: pd.Timestamp | None = None
     stats: dict[str, int] = field(default_factory=dict)
+    #: Held-out cases a ranker may early-stop on (their targets are not in ``train`` either); empty when the split
+    #: has none.
+    validation: list[TestCase] = field(default_factory=list)
 
 
 def _cases(
@@ -121,6 +129,45 @@ def leave_last_out(
     held = (events["ts"] == last_ts) & (baskets > 1)
     cases, stats = _cases(events[~held & (baskets > 1)], events[held], catalog, recommendable)
     return Split("leave-last-out", events[~held].reset_index(drop=True), cases, None, stats)
+
+
+def last_item(
+    events: pd.DataFrame,
+    catalog: Collection[str] | None = None,
+    min_interactions: int = 5,
+    recommendable: Collection[str] | None = None,
+) -> Split:
+    """Hold out each user's last interaction (test) and the one before it (validation), for users with at least
+    ``min_interactions`` interactions (event rows, in the frame's order: user, time, write order); the others keep
+    all their events in training and give no case. Cases whose target is outside the catalog, or not
+    ``recommendable`` (postage, fees: nothing served returns them), are dropped and counted."""
+    if min_interactions < 3:
+        raise ValueError("the last-item split needs min_interactions >= 3 (one event of history in training)")
+    events = events.sort_values(["user_id", "ts"], kind="stable")  # a no-op on the events frame's own order
+    users = events.groupby("user_id", sort=False)
+    position = users.cumcount().to_numpy()
+    size = users["item_id"].transform("size").to_numpy()
+    eligible = size >= min_interactions
+    held = eligible & (position >= size - 2)
+    n_users = int(events["user_id"].nunique())
+    stats = {"users": n_users, "short_users": n_users - int(events.loc[eligible, "user_id"].nunique()),
+             "targets_not_in_catalog": 0}  # fmt: skip
+    if recommendable is not None:
+        stats["targets_not_recommendable"] = 0
+    cases: list[TestCase] = []
+    validation: list[TestCase] = []
+    for user, g in events[eligible].groupby("user_id", sort=True):
+        items, times = tuple(g["item_id"]), tuple(g["ts"])
+        for out, end in ((validation, len(items) - 2), (cases, len(items) - 1)):
+            if catalog is not None and items[end] not in catalog:
+                stats["targets_not_in_catalog"] += 1
+                continue
+            if recommendable is not None and items[end] not in recommendable:
+                stats["targets_not_recommendable"] += 1
+                continue
+            out.append(TestCase(str(user), items[:end], times[:end], (items[end],), times[end]))
+    train = events[~held].reset_index(drop=True)
+    return Split("last-item", train, cases, None, stats, validation)
 
 
 def sample_cases(cases: list[TestCase], max_users: int, seed: int) -> list[TestCase]:

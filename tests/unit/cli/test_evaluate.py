@@ -81,3 +81,14 @@ def test_reports_are_json_and_html_with_plots(tmp_path):
     assert "attention[base]" in page and "+0.1000 [+0.0500, +0.1500]" in page
     table = (tmp_path / "reports" / "r1.md").read_text()
     assert "| attention[base] | 0.2000 |" in table and "+0.1000 [+0.0500, +0.1500] (+100.0%)" in table
+
+
+def test_bad_split_and_peer_settings_are_one_line(capsys, monkeypatch):
+    assert run(["evaluate", "--split", "last"]) == 1
+    assert "field 'split': unknown split 'last'" in one_error_line(capsys)
+    monkeypatch.setenv("RECSEARCH_EVAL_PEER_EPOCHS", "0")
+    get_settings.cache_clear()
+    assert run(["evaluate", "--split", "last-item"]) == 1
+    assert "RECSEARCH_EVAL_PEER_EPOCHS must be at least 1" in one_error_line(capsys)
+    assert run(["evaluate", "--split", "time", "--no-peers"]) == 1  # no peers asked for: their settings unread
+    assert "cannot reach OpenSearch" in one_error_line(capsys)

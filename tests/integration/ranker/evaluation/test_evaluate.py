@@ -55,6 +55,40 @@ def test_evaluate_the_baselines_and_the_attention_ranker_on_the_real_index(setti
     assert excluded["targets"] == eligible["targets"] - eligible["repeat_targets"]
 
 
+def test_last_item_split_with_the_peers_and_the_attention_ranker_on_the_real_index(settings, fake_embedder,
+                                                                                    retail_slice):  # fmt: skip
+    from ranker.evaluation.attention import attention_factory
+
+    api.build_from_catalog(settings, retail_slice, embedder=fake_embedder)
+    s = settings.model_copy(update={"evaluation": settings.evaluation.model_copy(update={
+        "max_users": 40, "bootstrap_samples": 100, "ranker_epochs": 1, "ranker_train_examples": 2000,
+        "sampled_negatives": 20, "peer_epochs": 2, "peer_dim": 16, "peer_max_length": 20,
+    })})  # fmt: skip
+    request = EvaluateRequest(events=retail_slice, splits=("last-item",), reports_dir=settings.state_dir / "reports",
+                              name="last-item")  # fmt: skip
+    done = evaluate(s, request, extra_rankers=attention_factory(s))
+    result = json.loads(done.json_path.read_text())
+    (split,) = result["splits"]
+    assert split["name"] == "last-item" and split["validation_users"] >= split["test_users"] > 40
+    assert split["evaluated_users"] == 40
+    runs = {(r["mode"], r["protocol"]): r for r in result["runs"]}
+    assert set(runs) == {(m, p) for m in ("eligible", "excluded") for p in ("full", "sampled")}
+    names = [row["name"] for row in runs[("eligible", "full")]["rows"]]
+    assert names[-4:] == ["bpr", "gru4rec", "sasrec", "attention[base]"] and "most-popular" in names
+    fit = runs[("eligible", "full")]["fit"]
+    for peer in ("bpr", "gru4rec", "sasrec"):
+        assert fit[peer]["validation"] == "split" and fit[peer]["epochs"] <= 2 and fit[peer]["seconds"] > 0
+    for run in result["runs"]:
+        assert run["cases"] > 0 and len(run["rows"]) == len(names)
+        for row in run["rows"]:
+            assert row["metrics"]["hr@50"] > 0, (run["mode"], run["protocol"], row["name"])
+        if run["protocol"] == "full":
+            items = run["by_item_history"]
+            assert items["cold"]["targets"] + items["warm"]["targets"] == run["targets"]
+            assert set(items["warm"]) == {"targets", *names}
+    assert "recall@10 cold items" in (settings.state_dir / "reports" / "last-item.md").read_text()
+
+
 def test_real_index_searches_respect_exclusions(settings, fake_embedder, retail_slice):
     api.build_from_catalog(settings, retail_slice, embedder=fake_embedder)
     from core.opensearch.client import make_client

@@ -64,3 +64,51 @@ def test_sampling_is_reproducible_and_bounded():
     assert sample_cases(cases, 0, 1) == cases
     assert sample_cases(cases, 4, 1) == sample_cases(cases, 4, 1)
     assert len(sample_cases(cases, 4, 1)) == 4
+
+
+def test_last_item_holds_out_the_last_interaction_for_test_and_the_one_before_for_validation():
+    from ranker.evaluation.splits import last_item
+
+    log = events([
+        ("u1", "a", "2024-01-01"), ("u1", "b", "2024-01-01"), ("u1", "c", "2024-01-02"), ("u1", "a", "2024-01-03"),
+        ("u1", "d", "2024-01-04"), ("u1", "e", "2024-01-04"),  # validation d and test e share their time: row order
+        ("u2", "a", "2024-01-01"), ("u2", "b", "2024-01-02"), ("u2", "c", "2024-01-03"),  # under the minimum
+        ("u3", "b", "2024-01-01"), ("u3", "c", "2024-01-02"), ("u3", "d", "2024-01-03"), ("u3", "a", "2024-01-04"),
+        ("u3", "zz", "2024-01-05"),  # test target outside the catalog: no test case, the validation one stays
+    ])  # fmt: skip
+    split = last_item(log, CATALOG, min_interactions=5)
+    assert [c.user_id for c in split.cases] == ["u1"] and [c.user_id for c in split.validation] == ["u1", "u3"]
+    test, valid = split.cases[0], split.validation[0]
+    assert test.targets == ("e",) and test.history == ("a", "b", "c", "a", "d")  # the validation item included
+    assert test.at == pd.Timestamp("2024-01-04") and test.history_ts[-1] == pd.Timestamp("2024-01-04")
+    assert valid.targets == ("d",) and valid.history == ("a", "b", "c", "a") and valid.at == pd.Timestamp("2024-01-04")
+    assert split.validation[1].targets == ("a",) and split.validation[1].history == ("b", "c", "d")
+    assert split.stats == {"users": 3, "short_users": 1, "targets_not_in_catalog": 1}
+    # Training: everything but the two held-out interactions of each user with enough of them.
+    train = split.train.groupby("user_id")["item_id"].apply(tuple).to_dict()
+    assert train == {"u1": ("a", "b", "c", "a"), "u2": ("a", "b", "c"), "u3": ("b", "c", "d")}
+    assert len(split.train) == len(log) - 4
+
+
+def test_last_item_never_trains_on_a_held_out_interaction_of_a_larger_log():
+    from ranker.evaluation.splits import last_item
+    from tests.builders.shop import clustered_shop
+
+    log, _ = clustered_shop(users=30, baskets=3)
+    # Users of 3 to 6 interactions: each loses 0-3 of its first ones.
+    log = log[log.groupby("user_id").cumcount() >= log["user_id"].astype(int) % 4].reset_index(drop=True)
+    split = last_item(log, None, min_interactions=5)
+    sizes = log.groupby("user_id").size()
+    assert (sizes < 5).any() and (sizes >= 5).any()
+    assert {c.user_id for c in split.cases} == {c.user_id for c in split.validation} == set(sizes[sizes >= 5].index)
+    for case in split.cases:
+        user = log[log["user_id"] == case.user_id]
+        assert case.targets == (user["item_id"].iloc[-1],) and case.at == user["ts"].iloc[-1]
+        assert case.history == tuple(user["item_id"].iloc[:-1])
+        trained = split.train[split.train["user_id"] == case.user_id]
+        assert tuple(trained["item_id"]) == tuple(user["item_id"].iloc[:-2])  # neither held-out row
+    for case in split.validation:
+        user = log[log["user_id"] == case.user_id]
+        assert case.targets == (user["item_id"].iloc[-2],) and case.history == tuple(user["item_id"].iloc[:-2])
+    short = sizes[sizes < 5].index
+    assert len(split.train[split.train["user_id"].isin(short)]) == int(sizes[short].sum())
