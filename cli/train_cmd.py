@@ -26,7 +26,7 @@ def train(
     from ranker.training import TrainOptions, train_and_register
 
     settings = get_settings()
-    options = TrainOptions.from_settings(settings.ranker, epochs=epochs, seed=seed, device=device)
+    options = TrainOptions.from_settings(settings.ranker, settings.sequence, epochs=epochs, seed=seed, device=device)
     with progress_bar("training") as update:
         run = train_and_register(
             settings,

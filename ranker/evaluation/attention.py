@@ -20,7 +20,7 @@ import pandas as pd
 from ranker.evaluation.catalog import IndexSnapshot, ItemSearch
 from ranker.evaluation.splits import TestCase
 from ranker.feedback import Interaction
-from ranker.model import ItemVectors, candidate_pool, history_vector, retrieval_scores
+from ranker.model import ExactNeighbours, ItemVectors, candidate_pool, history_vector, retrieval_scores
 
 
 class AttentionReranker:
@@ -55,7 +55,7 @@ class AttentionReranker:
     def fit(self, train: pd.DataFrame, validation: Sequence[TestCase] | None = None) -> None:
         """Train on ``train`` (early stopping on its own newest slice, as ``recadmin train`` does: ``validation``
         is not used, so the model is trained exactly as the served one is)."""
-        from ranker.model import Checkpoint, Scorer
+        from ranker.model import Scorer
 
         if self.fixed is not None:
             checkpoint = self.fixed
@@ -66,7 +66,7 @@ class AttentionReranker:
             options = self.train_options or TrainOptions(RankerSettings())
             result = fit(train, self.vectors, options, log=self.log,
                          max_train_examples=self.max_train_examples)  # fmt: skip
-            checkpoint = Checkpoint(result.model, f"eval-{self.name}", result.item_stats, result.metrics, result.info)
+            checkpoint = result.checkpoint(f"eval-{self.name}", self.vectors)
             self.fit_info = {"seconds": result.info.get("seconds"), "train_examples": result.info.get("train_examples"),
                              "best_epoch": result.metrics.get("best_epoch")}  # fmt: skip
         self.checkpoint = checkpoint
@@ -92,6 +92,7 @@ class AttentionReranker:
             history, self.search, self.vectors, model=self.scorer, size=self.candidates,
             window=self.scorer.config.history_length, include_purchased=not exclude_seen,
             exclude=case.seen if exclude_seen else (),
+            learned=ExactNeighbours(self.scorer.behaviour) if self.scorer.behaviour is not None else None,
         )  # fmt: skip
         if not pool.candidates:
             return []
@@ -122,7 +123,7 @@ def attention_factory(settings, checkpoints: Sequence[str] = (), train: bool = T
         from ranker.training import TrainOptions
 
         e = settings.evaluation
-        options = TrainOptions.from_settings(settings.ranker, epochs=e.ranker_epochs)
+        options = TrainOptions.from_settings(settings.ranker, settings.sequence, epochs=e.ranker_epochs)
         size, profile = settings.service.recommend_candidates, settings.events.history_length
         rankers: list = []
         if train:

@@ -5,8 +5,9 @@ Knows nothing about where events come from: training (:mod:`ranker.training`) bu
 the evaluation hand it histories and candidates.
 """
 
+from ranker.model.behaviour import BehaviourSpace, ExactNeighbours
 from ranker.model.candidates import Pool, candidate_pool, history_vector, retrieval_scores
-from ranker.model.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from ranker.model.checkpoint import Checkpoint, SequencePart, load_checkpoint, save_checkpoint
 from ranker.model.cooccurrence import CoOccurrence, history_sums
 from ranker.model.explanations import Explanation, Scored
 from ranker.model.features import FEATURE_NAMES, candidate_features, history_mean, recency_buckets
@@ -31,9 +32,11 @@ __all__ = [
     "TREND_DAYS",
     "AlignedStats",
     "AttentionRanker",
+    "BehaviourSpace",
     "Candidate",
     "Checkpoint",
     "CoOccurrence",
+    "ExactNeighbours",
     "Explanation",
     "HistoryEntry",
     "ItemStats",
@@ -45,6 +48,7 @@ __all__ = [
     "Scorer",
     "SequenceConfig",
     "SequenceModel",
+    "SequencePart",
     "activate_version",
     "active_version",
     "candidate_features",

@@ -9,15 +9,18 @@ events. An item's score for the user is the dot product of the two: the query of
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ranker.model.checkpoint import SequencePart
 from ranker.model.item_vectors import ItemVectors
-from ranker.model.scoring import HistoryEntry
 from ranker.model.sequence import gap_buckets
+
+if TYPE_CHECKING:
+    from ranker.model.scoring import HistoryEntry
 
 
 class BehaviourSpace:
@@ -81,3 +84,21 @@ def _previous(history: Sequence[HistoryEntry], entry: HistoryEntry) -> datetime 
         if h is entry:
             return history[n + 1].ts if n + 1 < len(history) else None
     return None
+
+
+class ExactNeighbours:
+    """k-NN over a behaviour space in memory, by exact inner product: what the index's ``behaviour_vector`` field
+    answers (its HNSW graph approximates exactly this), for the evaluation, whose models are not in the index."""
+
+    def __init__(self, space: BehaviourSpace):
+        self.space = space
+
+    def knn_ids(self, vector: Sequence[float], k: int, exclude: Collection[str]) -> list[str]:
+        """The ids of the ``k`` recommendable items of the highest score, none of ``exclude``."""
+        items = self.space.items
+        scores = np.where(items.recommendable, self.space.vectors @ np.asarray(vector, dtype=np.float32), -np.inf)
+        rows = items.rows(list(exclude))
+        scores[rows[rows >= 0]] = -np.inf
+        k = min(k, int(np.isfinite(scores).sum()))
+        top = np.argpartition(-scores, k - 1)[:k] if k else np.zeros(0, dtype=np.int64)
+        return [items.ids[r] for r in top[np.argsort(-scores[top], kind="stable")]]

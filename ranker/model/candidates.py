@@ -6,6 +6,8 @@ For a user's history (newest first) the pool is the union, each item once, of
 1. **k-NN from the index** on the user's history vector (:func:`ranker.model.features.history_mean` of the items in
    the model's attention window), ``size`` items, already-bought items filtered out in the query when they are not
    eligible;
+1b. **k-NN in the learned space** (when the model has a sequence model and the index holds its item vectors): the
+   user's vector of the sequence model as the query over the items' ``behaviour_vector`` field, ``size`` items;
 2. **the user's own items** (any event type), newest first, ``size`` at most, when already-bought items are eligible
    (repeat purchases);
 3. **co-purchases** of the history (the model's co-occurrence counts, :meth:`Scorer.companions`), ``size``;
@@ -85,17 +87,22 @@ def candidate_pool(
     window: int,
     include_purchased: bool,
     exclude: Collection[str] = (),
+    learned: NeighbourSearch | None = None,
 ) -> Pool:
     """The candidates to rank for a user with ``history`` (newest first).
 
     ``model``: the served ranker (its attention window and statistics); ``window``: the history length used when
     there is none. ``include_purchased`` False leaves out the items the history has a purchase of; ``exclude`` leaves
-    out more."""
+    out more. ``learned``: k-NN over the items' vectors of the model's sequence model (the index's
+    ``behaviour_vector`` field), queried with the user's vector of that model."""
     vector = history_vector(history, vectors, model.config.history_length if model is not None else window)
     if vector is None:
         return Pool([], None)
     banned = set(exclude) if include_purchased else set(exclude) | {h.item_id for h in history if h.type == "purchase"}
     ids = search.knn_ids(vector.tolist(), size, banned)
+    user = model.user_vector(history) if model is not None and learned is not None else None
+    if user is not None:
+        ids += learned.knn_ids(user.tolist(), size, banned)
     if include_purchased:
         ids += list(dict.fromkeys(h.item_id for h in history))[:size]
     if model is not None:

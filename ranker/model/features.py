@@ -78,6 +78,7 @@ class FeatureInputs:
     stats: AlignedStats
     leave_out: tuple[np.ndarray, np.ndarray] | None = None
     trend_counts: np.ndarray | None = None
+    sequence_scores: np.ndarray | None = None  # (B, C) the sequence model's scores, None without one
     _past: PastStats | None = None
     _cooc: dict[str, np.ndarray] | None = None
 
@@ -120,6 +121,10 @@ FEATURES: dict[str, Callable[[FeatureInputs], np.ndarray]] = {
     "user_repeat_share": lambda x: x.per_user(repeat_share(x.hist_rows, x.hist_mask)),
     "trend": _trend,
     "repeat_due": lambda x: repeat_due(x.past),
+    # The sequence model's score, scaled per user as the retrieval score is; 0 for a version without that model.
+    "sequence": lambda x: (
+        minmax(x.sequence_scores.astype(np.float32)) if x.sequence_scores is not None else np.zeros(x.cand_rows.shape)
+    ),
 }
 
 
@@ -134,6 +139,7 @@ def candidate_features(
     *,
     leave_out: tuple[np.ndarray, np.ndarray] | None = None,
     trend_counts: np.ndarray | None = None,
+    sequence_scores: np.ndarray | None = None,
 ) -> np.ndarray:
     """The (B, C, F) feature array, F = ``names`` (a checkpoint's own feature list, in its order).
 
@@ -142,12 +148,13 @@ def candidate_features(
     ``leave_out`` = (candidate in basket (B, C), history item in basket (B, H)): one basket's own pairs to take
     out of the co-occurrence counts (training examples whose target basket the counts include). ``trend_counts``
     (B, C): each candidate's trend count at the example's time (training); None reads the checkpoint's latest.
+    ``sequence_scores`` (B, C): the sequence model's score of each candidate for its user.
     """
     unknown = [n for n in names if n not in FEATURES]
     if unknown:
         raise ModelError(f"the ranker asks for feature {unknown[0]!r}, which this version does not compute")
     x = FeatureInputs(retrieval, cand_rows, hist_rows, hist_mask, np.zeros(hist_rows.shape) if age_days is None
-                      else age_days, stats, leave_out, trend_counts)  # fmt: skip
+                      else age_days, stats, leave_out, trend_counts, sequence_scores)  # fmt: skip
     return np.stack([np.broadcast_to(FEATURES[n](x), cand_rows.shape) for n in names], axis=-1).astype(np.float32)
 
 

@@ -21,6 +21,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from core.errors import ModelError
+from ranker.model.behaviour import BehaviourSpace
 from ranker.model.checkpoint import Checkpoint
 from ranker.model.explanations import Explainer, Scored
 from ranker.model.features import candidate_features, recency_buckets
@@ -88,6 +89,8 @@ class Scorer:
         self.item_vectors = item_vectors
         self.explanations = explanations
         self.stats = checkpoint.item_stats.aligned(item_vectors.ids, item_vectors.prices)
+        #: The learned item space of the version's sequence model over this item table (None without one).
+        self.behaviour = BehaviourSpace(checkpoint.sequence, item_vectors, threads) if checkpoint.sequence else None
         # (D, A) weights so that x @ W + b is the torch Linear.
         wq, bq = _np(m.query.weight).T, _np(m.query.bias)
         wk, bk = _np(m.key.weight).T, _np(m.key.bias)
@@ -101,6 +104,7 @@ class Scorer:
         self._w2, self._b2 = _np(m.out.weight)[0].copy(), float(m.out.bias.item())
         self._scale = np.float32(1.0 / math.sqrt(a))
         self._type_index: dict[str, int] = {}
+        self._last_user: tuple[tuple, np.ndarray | None] | None = None
         # The projections are linear in the item vector, so they are computed once for the whole item table
         # (3.9k items: ~3 MB) and a request only gathers rows. The last row is an unknown item (zero vector).
         table = np.vstack([item_vectors.vectors, np.zeros((1, item_vectors.dim), dtype=np.float32)])
@@ -170,7 +174,7 @@ class Scorer:
         retrieval = np.fromiter((c.retrieval_score for c in candidates), dtype=np.float32, count=len(candidates))
         features = candidate_features(
             retrieval[None], cand_rows[None], known_rows[None, :n_feat], np.ones((1, n_feat), dtype=bool),
-            self.stats, ages[None, :n_feat], config.features,
+            self.stats, ages[None, :n_feat], config.features, sequence_scores=self._sequence_scores(history, cand_rows),
         )[0]  # (C, F)  # fmt: skip
         return ScoringInputs(
             cand_rows=cand_rows,
@@ -180,6 +184,24 @@ class Scorer:
             hist_types=self._types([h.type for h in hist]),
             hist_recency=recency_buckets(ages[:n_attend], config.recency_buckets),
         )
+
+    def user_vector(self, history: Sequence[HistoryEntry]) -> np.ndarray | None:
+        """The sequence model's vector of the user with ``history`` (newest first); None without a sequence model or
+        a known history item. The last one is remembered: the candidate pool and the scoring of one request share
+        it."""
+        if self.behaviour is None:
+            return None
+        key = tuple((h.item_id, h.ts) for h in history[: self.behaviour.config.max_length])
+        last = self._last_user
+        if last is not None and last[0] == key:
+            return last[1]
+        vector = self.behaviour.user_vector(history)
+        self._last_user = (key, vector)
+        return vector
+
+    def _sequence_scores(self, history: Sequence[HistoryEntry], cand_rows: np.ndarray) -> np.ndarray | None:
+        vector = self.user_vector(history)
+        return None if vector is None else self.behaviour.scores(vector, cand_rows)[None]
 
     def score(
         self, history: Sequence[HistoryEntry], candidates: Sequence[Candidate], now: datetime | None = None

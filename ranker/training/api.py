@@ -16,7 +16,7 @@ from core.progress import ProgressFn
 from core.settings import Settings
 from core.store import open_store
 from ranker.feedback import load_events
-from ranker.model import Checkpoint, ItemVectors, ModelVersion, active_version, next_version, register, save_checkpoint
+from ranker.model import ItemVectors, ModelVersion, active_version, next_version, register, save_checkpoint
 from ranker.training.fit import FitResult, fit
 from ranker.training.options import TrainOptions
 
@@ -59,14 +59,14 @@ def train_and_register(
     result = fit(
         events,
         items,
-        options or TrainOptions.from_settings(settings.ranker),
+        options or TrainOptions.from_settings(settings.ranker, settings.sequence),
         progress=progress,
         log=log,
         max_train_examples=max_train_examples,
     )
     version = next_version(engine)
     path = save_checkpoint(
-        Checkpoint(result.model, version, result.item_stats, result.metrics, result.info),
+        result.checkpoint(version, items),
         ranker_models(settings) / f"ranker-{version}.pt",
     )
     should_activate = activate if activate is not None else active_version(engine) is None

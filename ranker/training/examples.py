@@ -250,6 +250,7 @@ def make_batch(
     config: RankerConfig,
     negatives: np.ndarray,
     in_batch: int = 0,
+    sequence: SequenceScores | None = None,
 ) -> Batch:
     """Candidates = [positive, ``negatives`` (B, K: sampled, hard ones included), the positives of the batch's first
     ``in_batch`` examples (in-batch negatives: popular items show up as often as they are bought)]. Every candidate
@@ -273,6 +274,21 @@ def make_batch(
     leave_out = (cand_in_basket & counted, in_basket(data, ex, f_rows) & f_mask & counted)
     trend = data.trend_counts(cand, data.target_day[ex]) if "trend" in config.features else None
     features = candidate_features(
-        retrieval, cand, f_rows, f_mask, stats, f_age, config.features, leave_out=leave_out, trend_counts=trend
-    )
+        retrieval, cand, f_rows, f_mask, stats, f_age, config.features, leave_out=leave_out, trend_counts=trend,
+        sequence_scores=sequence.scores(ex, cand) if sequence is not None else None,
+    )  # fmt: skip
     return Batch(cand, valid, features, rows, types, recency, mask)
+
+
+@dataclass
+class SequenceScores:
+    """The sequence model's view of every example: the user vector at the example's basket (from the history
+    before it) and the item vectors, so a batch's candidates are scored as serving scores them."""
+
+    users: np.ndarray  # (X, D) one per example
+    items: np.ndarray  # (N, D) aligned with the item table's rows
+
+    def scores(self, ex: np.ndarray, cand: np.ndarray) -> np.ndarray:
+        """(B, C) score of candidate ``cand[b, c]`` (an item-table row, -1 unknown: 0) for example ``ex[b]``."""
+        found = self.items[np.maximum(cand, 0)]  # (B, C, D)
+        return np.where(cand >= 0, np.einsum("bcd,bd->bc", found, self.users[ex]), 0.0).astype(np.float32)

@@ -21,10 +21,20 @@ import pandas as pd
 from core.device import pick_device
 from core.errors import InputError
 from core.progress import ProgressFn
-from ranker.model import FEATURE_NAMES, AttentionRanker, ItemStats, ItemVectors, RankerConfig
-from ranker.training.examples import Batch, NextItemData, build_examples, make_batch
+from ranker.model import (
+    FEATURE_NAMES,
+    AttentionRanker,
+    Checkpoint,
+    ItemStats,
+    ItemVectors,
+    RankerConfig,
+    SequenceModel,
+    SequencePart,
+)
+from ranker.training.examples import Batch, NextItemData, SequenceScores, build_examples, make_batch
 from ranker.training.negatives import hard_draw_rates, neighbour_steps, sample_hard, sample_negatives
 from ranker.training.options import TrainOptions
+from ranker.training.sequence import SequenceFit, example_scores, fit_sequence
 from ranker.training.validation import Validator
 
 
@@ -37,6 +47,13 @@ class FitResult:
     metrics: dict[str, float]
     epochs: list[dict[str, float]] = field(default_factory=list)
     info: dict = field(default_factory=dict)
+    #: The sequence model whose score the ranker reads (None when it was trained without one).
+    sequence: SequenceModel | None = None
+
+    def checkpoint(self, version: str, items: ItemVectors) -> Checkpoint:
+        """The checkpoint of this fit (the sequence model's vocabulary is the item table it was trained on)."""
+        part = SequencePart(self.sequence, list(items.ids)) if self.sequence is not None else None
+        return Checkpoint(self.model, version, self.item_stats, self.metrics, self.info, part)
 
 
 class _BatchScorer:
@@ -89,24 +106,27 @@ def fit(
     torch.manual_seed(hp.seed)
     rng = np.random.default_rng(hp.seed)
     device = pick_device(hp.device)
+    features = (*FEATURE_NAMES, "sequence") if options.sequence else FEATURE_NAMES
     config = RankerConfig(
         item_dim=items.dim,
         attention_dim=hp.attention_dim,
         hidden_dim=hp.hidden_dim,
-        num_features=len(FEATURE_NAMES),
+        num_features=len(features),
         dropout=hp.dropout,
-        feature_names=FEATURE_NAMES,
+        feature_names=features,
         feature_history=hp.feature_history,
         history_length=hp.history_length,
     )
     data, train_ex = _examples(events, items, options, config, rng, max_train_examples)
+    sequence, seq_scores = _sequence(data, items, options, device, log)
     aligned = _item_stats(data, items, through_end=False).aligned(items.ids, items.prices)
-    validator = Validator(data, items.vectors, aligned, config, max_examples=hp.validation_examples, seed=hp.seed)
+    validator = Validator(data, items.vectors, aligned, config, max_examples=hp.validation_examples, seed=hp.seed,
+                          sequence=seq_scores)  # fmt: skip
     model = AttentionRanker(config).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=hp.learning_rate, weight_decay=hp.weight_decay)
     loss_fn = LOSSES[hp.loss]()
     run = _BatchScorer(model, torch.from_numpy(items.vectors).to(device), device)
-    batches = _Batches(data, train_ex, items, aligned, config, options, rng)
+    batches = _Batches(data, train_ex, items, aligned, config, options, rng, seq_scores)
 
     def val_scores(b: Batch) -> np.ndarray:
         with torch.inference_mode():
@@ -157,7 +177,22 @@ def fit(
     # them); the model is served with statistics of every event, so its popularity, co-purchase and repeat
     # features are as fresh as its trend (the validation window is the newest, most telling part of the data).
     stats = _item_stats(data, items, through_end=True)
-    return FitResult(model.cpu().eval(), stats, _metrics(best[2], validator, log), epochs, info)
+    metrics = _metrics(best[2], validator, log) | (sequence.metrics if sequence else {})
+    if sequence:
+        info["sequence_seconds"] = round(sequence.seconds, 1)
+    return FitResult(model.cpu().eval(), stats, metrics, epochs, info, sequence.model if sequence else None)
+
+
+def _sequence(
+    data: NextItemData, items: ItemVectors, options: TrainOptions, device: str, log: Callable[[str], None] | None
+) -> tuple[SequenceFit | None, SequenceScores | None]:
+    """The sequence model, trained on the same training period, and its score of every example's candidates."""
+    if options.sequence is None:
+        return None, None
+    hp = options.ranker
+    fitted = fit_sequence(data, items, options.sequence, seed=hp.seed, device=device, threads=hp.train_threads,
+                          log=log)  # fmt: skip
+    return fitted, example_scores(fitted.model, data, items)
 
 
 def _examples(
@@ -188,8 +223,9 @@ class _Batches:
     negatives, with the log of how often each candidate is expected to be drawn (the logQ correction)."""
 
     def __init__(self, data: NextItemData, train_ex: np.ndarray, items: ItemVectors, aligned, config: RankerConfig,
-                 options: TrainOptions, rng: np.random.Generator):  # fmt: skip
+                 options: TrainOptions, rng: np.random.Generator, sequence: SequenceScores | None):  # fmt: skip
         self.data, self.train_ex, self.items, self.aligned, self.config = data, train_ex, items, aligned, config
+        self.sequence = sequence
         self.hp, self.log_q, self.rng = options.ranker, options.log_q_correction, rng
         # Expected draws of an item as a negative of one example: uniformly K/N, in-batch M x its target share;
         # the hard negatives add per-example draws (the user's own items, their co-purchases: hard_draw_rates).
@@ -206,7 +242,8 @@ class _Batches:
                 sample_hard(self.rng, data, ex, self.aligned.cooc, hp.hard_negatives, hp.feature_history),
                 sample_negatives(self.rng, len(self.items), data.target[ex], hp.negatives),
             ], axis=1)  # fmt: skip
-            batch = make_batch(data, ex, self.items.vectors, self.aligned, self.config, neg, hp.in_batch_negatives)
+            batch = make_batch(data, ex, self.items.vectors, self.aligned, self.config, neg, hp.in_batch_negatives,
+                               self.sequence)  # fmt: skip
             yield batch, self._log_q(ex, batch) if self.log_q else None
 
     def _log_q(self, ex: np.ndarray, batch: Batch) -> np.ndarray:

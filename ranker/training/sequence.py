@@ -143,6 +143,28 @@ def fit_sequence(
     return SequenceFit(model.cpu().eval(), metrics, epochs, time.perf_counter() - started)
 
 
+def example_scores(model: SequenceModel, data: NextItemData, items: ItemVectors, batch: int = 512):
+    """The sequence model's :class:`~ranker.training.examples.SequenceScores` of every example of ``data``: the user
+    vector from the history before each example's basket (as serving computes it from the profile then), and the
+    item vectors of the table."""
+    import torch
+
+    from ranker.training.examples import SequenceScores
+
+    gaps = event_gaps(data, model.config.gap_buckets)
+    text = torch.from_numpy(items.vectors) if model.config.text_dim else None
+    users = np.zeros((len(data.target), model.config.dim), dtype=np.float32)
+    with torch.inference_mode():
+        table = model.item_table(text)
+        for at in range(0, len(data.target), batch):
+            ex = np.arange(at, min(at + batch, len(data.target)))
+            rows, gap = history_rows(
+                data, windows(data.user_start[ex], data.hist_end[ex], model.config.max_length), gaps
+            )
+            users[ex] = model.user_vectors(table, torch.from_numpy(rows), torch.from_numpy(gap)).numpy()
+    return SequenceScores(users, table[1:].numpy())
+
+
 class _Validation:
     """The validation examples' histories, fixed, and the full-catalog ranking metrics of a model on them."""
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ranker.model import AlignedStats, RankerConfig
-from ranker.training.examples import Batch, NextItemData, make_batch
+from ranker.training.examples import Batch, NextItemData, SequenceScores, make_batch
 from ranker.training.negatives import sample_hard, sample_negatives
 
 
@@ -55,6 +55,7 @@ class Validator:
         max_examples: int = 3000,
         batch_size: int = 256,
         seed: int = 0,
+        sequence: SequenceScores | None = None,
     ):
         rng = np.random.default_rng(seed + 1)
         ex = data.validation_index
@@ -68,7 +69,7 @@ class Validator:
                 sample_hard(rng, data, part, stats.cooc, min(hard, negatives), config.feature_history),
                 sample_negatives(rng, len(vectors), data.target[part], negatives - min(hard, negatives)),
             ], axis=1)  # fmt: skip
-            batch = make_batch(data, part, vectors, stats, config, neg)
+            batch = make_batch(data, part, vectors, stats, config, neg, sequence=sequence)
             batch.valid &= ~repeated(batch.cand_rows)  # each item counts once in a ranking
             self.batches.append(batch)
         self._stats = stats
