@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 
 from cli.console import err, out
+from cli.models_cmd import publish_or_warn
 from core.progress import ProgressFn
 from core.settings import get_settings
 from indexer import api
@@ -117,6 +118,7 @@ def build(
         return
     _report(done, settings.opensearch.index_alias, "indexed")
     out.print(f"alias '{settings.opensearch.index_alias}' now points at {done.result.index}")
+    publish_or_warn(settings)  # a new version holds no learned vectors yet
 
 
 @app.command()
@@ -137,6 +139,8 @@ def update(
             enrich_limit=enrich_limit, progress=progress, enrich_progress=enrich_progress, on_loaded=_loaded,
         )  # fmt: skip
     _report(done, settings.opensearch.index_alias, "wrote")
+    if done.result.indexed:
+        publish_or_warn(settings)  # rewritten items lost their learned vectors
 
 
 @app.command()

@@ -1,11 +1,12 @@
-"""`recadmin models list|activate`: the registered ranker versions and which one the service uses."""
+"""`recadmin models list|activate|publish`: the registered ranker versions, which one the service uses, and its
+learned item vectors in the index."""
 
 from __future__ import annotations
 
 import typer
 from rich.table import Table
 
-from cli.console import err, out
+from cli.console import err, out, progress_bar
 from core.settings import get_settings
 from core.store import open_store
 
@@ -46,6 +47,50 @@ def activate(version: str = typer.Argument(..., help="The version to serve, e.g.
     found = activate_version(open_store(settings.store), version)
     out.print(f"ranker {found.version} is active ({found.path})", highlight=False)
     warn_if_profiles_short(found, settings.events.history_length)
+    publish_or_warn(settings)
+
+
+@app.command("publish")
+def publish() -> None:
+    """Write the active version's learned item vectors into the live index (done by `train --activate`,
+    `models activate` and `index build|update`; run it when one of those could not reach OpenSearch)."""
+    settings = get_settings()
+    from ranker.model import publish_active
+
+    with progress_bar("publishing learned vectors") as update:
+        done = publish_active(settings, update)
+    _report_published(done)
+
+
+def publish_or_warn(settings) -> None:
+    """Publish the active version's learned item vectors; a warning line (not an error: the version stays active
+    and the service keeps to the text k-NN) when OpenSearch cannot take them."""
+    from core.errors import RecSearchError
+    from ranker.model import publish_active
+
+    try:
+        with progress_bar("publishing learned vectors") as update:
+            done = publish_active(settings, update)
+    except RecSearchError as e:
+        warn_unpublished(str(e))
+        return
+    _report_published(done)
+
+
+def warn_unpublished(reason: str) -> None:
+    err.print(
+        f"[yellow]warning:[/] the learned item vectors were not written to the index: {reason}\n"
+        "the service recommends from the text k-NN until `recadmin models publish` succeeds",
+        highlight=False,
+    )
+
+
+def _report_published(done) -> None:
+    if done is None:
+        out.print("no learned item vectors to publish (no active version, or one without a sequence model)")
+    else:
+        out.print(f"wrote the learned vectors of ranker {done.model} for {done.items:,} items into {done.index}",
+                  highlight=False)  # fmt: skip
 
 
 def warn_if_profiles_short(found, profile_length: int) -> None:

@@ -6,7 +6,7 @@ import typer
 from rich.table import Table
 
 from cli.console import err, out, progress_bar
-from cli.models_cmd import warn_if_profiles_short
+from cli.models_cmd import warn_if_profiles_short, warn_unpublished
 from cli.options import EventsFile, EventsFormat, EventsMapping
 from core.settings import get_settings
 
@@ -46,6 +46,11 @@ def train(
     )
     if reg.active:
         warn_if_profiles_short(reg, settings.events.history_length)
+    if run.published is not None:
+        out.print(f"wrote its learned item vectors for {run.published.items:,} items into {run.published.index}",
+                  highlight=False)  # fmt: skip
+    if run.publish_error is not None:
+        warn_unpublished(run.publish_error)
     table = Table("validation metric", "ranker", "popularity", "repeat+popularity", "random")
     for name in ("ndcg@10", "hr@10", "mrr"):
         m = reg.metrics

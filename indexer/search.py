@@ -64,11 +64,13 @@ def knn_query(
     exclude: Collection[str] = (),
     *,
     recommendable_only: bool = False,
+    field: str = "vector",
 ) -> dict[str, Any]:
-    """The body of a k-NN search for ``vector``, optionally filtered by exact field values, without the items in
-    ``exclude`` and (``recommendable_only``) without the items marked not recommendable. The filter runs inside the
-    k-NN search (Lucene's filtered HNSW), so the ``k`` hits are the nearest items that pass it, never fewer because
-    some were filtered out afterwards."""
+    """The body of a k-NN search for ``vector`` over the k-NN ``field`` (the text vectors, or the learned ones:
+    :data:`BEHAVIOUR_FIELD`), optionally filtered by exact field values, without the items in ``exclude`` and
+    (``recommendable_only``) without the items marked not recommendable. The filter runs inside the k-NN search
+    (Lucene's filtered HNSW), so the ``k`` hits are the nearest items that pass it, never fewer because some were
+    filtered out afterwards."""
     knn: dict[str, Any] = {"vector": vector, "k": k}
     clauses: dict[str, list] = {}
     if filters:
@@ -79,7 +81,7 @@ def knn_query(
         clauses.setdefault("must_not", []).append(NOT_RECOMMENDABLE)
     if clauses:
         knn["filter"] = {"bool": clauses}
-    return {"size": k, "_source": SOURCE_FIELDS, "query": {"knn": {"vector": knn}}}
+    return {"size": k, "_source": SOURCE_FIELDS, "query": {"knn": {field: knn}}}
 
 
 def bm25_query(text: str, k: int) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from ranker.model.features import FEATURE_NAMES, candidate_features, history_mea
 from ranker.model.item_stats import TREND_DAYS, AlignedStats, ItemStats, repeat_rates
 from ranker.model.item_vectors import ItemVectors
 from ranker.model.network import AttentionRanker, RankerConfig
+from ranker.model.publish import Published, publish_active, publish_learned_vectors, serves_learned_vectors
 from ranker.model.registry import (
     ModelVersion,
     activate_version,
@@ -43,6 +44,7 @@ __all__ = [
     "ItemVectors",
     "ModelVersion",
     "Pool",
+    "Published",
     "RankerConfig",
     "Scored",
     "Scorer",
@@ -62,9 +64,12 @@ __all__ = [
     "load_checkpoint",
     "next_version",
     "profile_shortfall",
+    "publish_active",
+    "publish_learned_vectors",
     "recency_buckets",
     "register",
     "repeat_rates",
     "retrieval_scores",
     "save_checkpoint",
+    "serves_learned_vectors",
 ]

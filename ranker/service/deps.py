@@ -10,7 +10,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,6 +19,7 @@ import numpy as np
 from core.embedding import Embedder
 from core.errors import ComponentUnavailable
 from core.settings import Settings
+from indexer.learned import BEHAVIOUR_FIELD
 from ranker.model import active_version, load_active, profile_shortfall
 from ranker.service.activity import EventsActivity
 from ranker.service.index_client import ServiceIndex
@@ -31,6 +32,16 @@ log = logging.getLogger("recsearch.service")
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+class LearnedSearch:
+    """The recommendation pool's k-NN over the index's learned item vectors (:data:`BEHAVIOUR_FIELD`)."""
+
+    def __init__(self, index: SearchIndex):
+        self.index = index
+
+    def knn_ids(self, vector: Sequence[float], k: int, exclude: Collection[str]) -> list[str]:
+        return self.index.knn_ids(vector, k, exclude, field=BEHAVIOUR_FIELD)
 
 
 class VectorLookup:
@@ -80,6 +91,8 @@ class ServiceDeps:
         self._model_check_s = model_check_s
         self._model_checked = time.monotonic()
         self._titles: TitleCache | None = None
+        #: The model version whose learned vectors the live index holds ("": not read yet; None: none).
+        self._learned: str | None = ""
         self._engine = None
         self._check_lock = threading.Lock()
         self.query_cache_size = 1024
@@ -144,12 +157,27 @@ class ServiceDeps:
             found = active_version(self._store_engine())
             if (found.version if found else None) != current:
                 self.ranker.reset()
+            self._learned = self._read_learned()
             if self.vectors.state == "ready" and self.index.get().ping() != self.vectors.get().source:
                 # The alias moved: new items, and the model needs the new table (loaded here, off the request path).
                 self.vectors.set(self._load_vectors())
                 self.ranker.reset()
         except Exception as e:  # a failed check keeps the model in use
             log.warning("model refresh check failed: %s", e)
+
+    def _read_learned(self) -> str | None:
+        try:
+            return self.index.get().learned_model()
+        except Exception as e:  # the text k-NN still serves the pool
+            log.warning("cannot read which learned vectors the index holds: %s", e)
+            return None
+
+    def learned_search(self, model: Ranker) -> LearnedSearch | None:
+        """k-NN over the learned item vectors when the live index holds those of ``model`` (read once, then again
+        with every model check), else None (the pool keeps to the text k-NN)."""
+        if self._learned == "":
+            self._learned = self._read_learned()
+        return LearnedSearch(self.index.get()) if self._learned == model.version else None
 
     def embed_query(self, text: str) -> list[float]:
         """The query's embedding; repeated queries (common in a shop) come from a small in-memory cache."""

@@ -10,6 +10,7 @@ from core.errors import OpenSearchError
 from core.opensearch.client import make_client, translate_errors
 from core.settings import Settings
 from indexer.index import ItemsIndex
+from indexer.learned import learned_model
 from indexer.search import Hit, bm25_query, docvalue_body, hits_from_response, knn_query, rrf_fuse
 
 if TYPE_CHECKING:
@@ -76,11 +77,11 @@ class ServiceIndex:
             response = self.client.search(index=self.alias, body=body)
         return self._titled(hits_from_response(response))
 
-    def knn_ids(self, vector: Sequence[float], k: int, exclude: Collection[str]) -> list[str]:
-        """The ids of the ``k`` nearest items to ``vector`` that are neither in ``exclude`` nor marked not
-        recommendable (filtered in the query, so such items never take one of the ``k`` places): the recommendation
-        pool's k-NN."""
-        query = knn_query([float(x) for x in vector], k, exclude=exclude, recommendable_only=True)
+    def knn_ids(self, vector: Sequence[float], k: int, exclude: Collection[str], field: str = "vector") -> list[str]:
+        """The ids of the ``k`` nearest items to ``vector`` in the k-NN ``field`` that are neither in ``exclude`` nor
+        marked not recommendable (filtered in the query, so such items never take one of the ``k`` places): the
+        recommendation pool's k-NN."""
+        query = knn_query([float(x) for x in vector], k, exclude=exclude, recommendable_only=True, field=field)
         body = {**query, "_source": False, "docvalue_fields": ["item_id"]}
         with self._errors():
             response = self.client.search(index=self.alias, body=body)
@@ -158,3 +159,7 @@ class ServiceIndex:
     def ping(self) -> str:
         """The live index version (raises ClusterUnreachable / IndexMissing)."""
         return self.index.require_live()
+
+    def learned_model(self) -> str | None:
+        """The model version whose learned item vectors the live version holds (None: none)."""
+        return learned_model(self.index)

@@ -76,8 +76,8 @@ class SearchIndex(Protocol):
         recommendable_only: bool = False,
     ) -> list[Hit]: ...
 
-    def knn_ids(self, vector: Sequence[float], k: int, exclude: Collection[str]) -> list[str]:
-        """The recommendation pool's k-NN: never ``exclude`` nor an item marked not recommendable."""
+    def knn_ids(self, vector: Sequence[float], k: int, exclude: Collection[str], field: str = "vector") -> list[str]:
+        """The recommendation pool's k-NN over ``field``: never ``exclude`` nor an item marked not recommendable."""
         ...
 
     def hybrid(self, query: str, vector: Sequence[float], k: int, filters: dict[str, Any] | None = None) -> list[Hit]:
@@ -96,6 +96,10 @@ class SearchIndex(Protocol):
 
     def ping(self) -> str:
         """The live index version; raises an OpenSearch error when the cluster or the index is missing."""
+        ...
+
+    def learned_model(self) -> str | None:
+        """The model version whose learned item vectors the live version holds (None: none)."""
         ...
 
 

@@ -11,12 +11,22 @@ from pathlib import Path
 
 import pandas as pd
 
+from core.errors import RecSearchError
 from core.paths import ranker_models
 from core.progress import ProgressFn
 from core.settings import Settings
 from core.store import open_store
 from ranker.feedback import load_events
-from ranker.model import ItemVectors, ModelVersion, active_version, next_version, register, save_checkpoint
+from ranker.model import (
+    ItemVectors,
+    ModelVersion,
+    Published,
+    active_version,
+    next_version,
+    publish_learned_vectors,
+    register,
+    save_checkpoint,
+)
 from ranker.training.fit import FitResult, fit
 from ranker.training.options import TrainOptions
 
@@ -27,6 +37,11 @@ class TrainRun:
 
     registered: ModelVersion
     fit: FitResult
+    #: The learned item vectors written into the index (None: not activated, or no sequence model).
+    published: Published | None = None
+    #: Why they could not be written (the version is registered and active all the same; the service keeps to the
+    #: text k-NN until ``recadmin models publish``).
+    publish_error: str | None = None
 
 
 def train_and_register(
@@ -71,4 +86,11 @@ def train_and_register(
     )
     should_activate = activate if activate is not None else active_version(engine) is None
     registered = register(engine, version, path, result.metrics, result.info, activate=should_activate)
-    return TrainRun(registered, result)
+    if not registered.active:
+        return TrainRun(registered, result)
+    # The served model's learned item vectors go into the index now: the service queries them at once.
+    try:
+        published = publish_learned_vectors(settings, result.checkpoint(version, items), progress, items)
+        return TrainRun(registered, result, published)
+    except RecSearchError as e:
+        return TrainRun(registered, result, publish_error=str(e))

@@ -45,6 +45,9 @@ class FakeIndex:
         self.items_ = ITEMS if items is None else items
         self.not_recommendable = set(unrecommendable)
         self.knn_calls: list[dict] = []
+        #: The model version whose learned vectors the index holds, and those vectors (id -> vector).
+        self.learned: str | None = None
+        self.learned_vectors: dict[str, list[float]] = {}
 
     def _check(self):
         if self.down:
@@ -63,7 +66,13 @@ class FakeIndex:
             scored.append(Hit(i, (1 + cos) / 2, title, "kitchen", 2.5))
         return sorted(scored, key=lambda h: h.score, reverse=True)[:k]
 
-    def knn_ids(self, vector, k, exclude):
+    def knn_ids(self, vector, k, exclude, field="vector"):
+        if field != "vector":
+            self._check()
+            self.knn_calls.append({"k": k, "field": field})
+            q = np.asarray(vector, dtype=np.float32)
+            scored = sorted(self.learned_vectors, key=lambda i: -float(q @ np.asarray(self.learned_vectors[i])))
+            return [i for i in scored if i not in exclude and i not in self.not_recommendable][:k]
         hits = self.knn(vector, len(self.items_), recommendable_only=True)
         return [h.id for h in hits if h.id not in exclude][:k]
 
@@ -88,6 +97,10 @@ class FakeIndex:
     def ping(self):
         self._check()
         return "items-v1"
+
+    def learned_model(self):
+        self._check()
+        return self.learned
 
 
 class FakeVectors:
@@ -169,6 +182,11 @@ class FakeRanker:
     def __init__(self):
         self.fail = False
         self.calls = 0
+        #: The user's vector in the learned space (None: a version without a sequence model).
+        self.user = None
+
+    def user_vector(self, history):
+        return None if self.user is None else np.asarray(self.user, dtype=np.float32)
 
     def companions(self, history, n):
         return []

@@ -100,7 +100,8 @@ def _pool(deps: ServiceDeps, history: list, include_purchased: bool, bought: set
                 include_purchased=include_purchased, exclude=bought)  # fmt: skip
     if model is not None:
         try:
-            return candidate_pool(history, deps.index.get(), deps.vector_table(), model=model, **args)
+            learned = deps.learned_search(model)
+            return candidate_pool(history, deps.index.get(), deps.vector_table(), model=model, learned=learned, **args)
         except Exception as e:  # broken model statistics must not cost the user their recommendations
             log.warning("no model candidates: %s", e)
     return candidate_pool(history, deps.index.get(), deps.vector_table(), model=None, **args)

@@ -12,6 +12,8 @@ from cli.main import run
 from core.settings import RankerSettings, get_settings
 from core.store import open_store
 from indexer import api
+from indexer.api import items_index
+from indexer.learned import learned_model
 from ranker.feedback.frames import events_frame_from_file
 from ranker.feedback.profiles import Interaction
 from ranker.model import registry
@@ -86,6 +88,9 @@ def test_recadmin_train_registers_a_second_version_without_activating_it(setting
         "RECSEARCH_RANKER_HIDDEN_DIM": "16",
         "RECSEARCH_RANKER_VALIDATION_EXAMPLES": "200",
         "RECSEARCH_RANKER_DEVICE": "cpu",
+        "RECSEARCH_SEQUENCE_EPOCHS": "1",
+        "RECSEARCH_SEQUENCE_DIM": "16",
+        "RECSEARCH_SEQUENCE_VALIDATION_EXAMPLES": "200",
     }
     for k, v in env.items():
         monkeypatch.setenv(k, v)
@@ -99,5 +104,8 @@ def test_recadmin_train_registers_a_second_version_without_activating_it(setting
         assert versions[1].info["options"]["seed"] == 5
         assert run(["models", "activate", "v2"]) == 0
         assert registry.active_version(open_store(settings.store)).version == "v2"
+        # Activation writes the version's learned item vectors into the live index, where the service finds them.
+        assert "wrote the learned vectors of ranker v2" in capsys.readouterr().out
+        assert learned_model(items_index(settings)) == "v2"
     finally:
         get_settings.cache_clear()

@@ -190,3 +190,31 @@ def test_recommend_leaves_out_purchases_older_than_the_profile():
     assert "C1" in {r["id"] for r in c.get("/v1/recommend/u1?k=5&include_purchased=true").json()["results"]}
     fresh = {r["id"] for r in c.get("/v1/recommend/u1?k=5&include_purchased=false").json()["results"]}
     assert fresh and not fresh & {"A1", "C1"}
+
+
+def test_recommend_adds_the_nearest_items_in_the_learned_space_when_the_index_holds_the_models_vectors():
+    from tests.fakes.service import FakeRanker
+
+    class PoolRanker(FakeRanker):
+        seen: list[str] = []
+
+        def score(self, history, candidates, now=None):
+            PoolRanker.seen = [c.id for c in candidates]
+            return super().score(history, candidates, now)
+
+    ranker, index = PoolRanker(), FakeIndex()
+    ranker.user = [1.0, 0.0]
+    index.learned_vectors = {"C1": [1.0, 0.0], "B1": [0.5, 0.0], "A1": [2.0, 0.0], "A2": [-1.0, 0.0]}
+    c, _ = client(ranker=ranker, index=index, service={"recommend_candidates": 1})
+    c.get("/v1/recommend/u1?k=1&include_purchased=false")
+    assert PoolRanker.seen == ["A2"]  # the index holds no learned vectors: the text k-NN alone
+    index.learned = "v-other"
+    c, _ = client(ranker=ranker, index=index, service={"recommend_candidates": 1})
+    c.get("/v1/recommend/u1?k=1&include_purchased=false")
+    assert PoolRanker.seen == ["A2"]  # another version's vectors are not this model's space
+    index.learned = ranker.version
+    c, _ = client(ranker=ranker, index=index, service={"recommend_candidates": 1})
+    c.get("/v1/recommend/u1?k=1&include_purchased=false")
+    # The learned k-NN adds its nearest item; the bought A1 (nearer still) never comes back.
+    assert sorted(PoolRanker.seen) == ["A2", "C1"]
+    assert index.knn_calls[-1] == {"k": 1, "field": "behaviour_vector"}

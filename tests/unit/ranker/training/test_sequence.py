@@ -84,7 +84,7 @@ def test_a_new_item_gets_a_vector_from_its_text_alone(shop, tmp_path):
 
 
 def test_history_times_become_gap_buckets(shop):
-    from ranker.model import BehaviourSpace, SequencePart, SequenceConfig, SequenceModel
+    from ranker.model import BehaviourSpace, SequenceConfig, SequenceModel, SequencePart
 
     _, items = shop
     space = BehaviourSpace(SequencePart(SequenceModel(SequenceConfig(items=len(items), text_dim=items.dim)),
