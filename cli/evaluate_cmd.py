@@ -50,6 +50,16 @@ def _cold_start_table(run: dict, primary: str) -> Table:
     return table
 
 
+def _search_table(search: dict) -> Table:
+    from ranker.evaluation import search_rows
+
+    title, header, rows = search_rows(search)
+    table = Table(*header, title=title, title_justify="left")
+    for row in rows:
+        table.add_row(escape(row[0]), *row[1:])
+    return table
+
+
 def evaluate(
     events: EventsFile = None,
     fmt: EventsFormat = None,
@@ -84,6 +94,12 @@ def evaluate(
         help="A trained ranker checkpoint to evaluate as is (repeatable; LABEL=PATH). Honest "
         "only when it was trained on events before the time split's cutoff.",
     ),
+    search: bool = typer.Option(
+        None,
+        "--search/--no-search",
+        help="Also run the personalized-search protocol (query adherence, the bought item's rank personalized vs "
+        "anonymous) for the attention reranker. Default: on when it is evaluated.",
+    ),
     name: str = typer.Option(None, "--name", help="Report file name (without extension)."),
     reports_dir: Path = typer.Option(None, "--reports-dir", help="Where to write the JSON and HTML reports."),
 ) -> None:
@@ -104,6 +120,7 @@ def evaluate(
         cutoff=cutoff,
         name=name,
         reports_dir=reports_dir,
+        search=search,
     )
     extra = None
     if attention or checkpoint:
@@ -124,4 +141,6 @@ def evaluate(
         out.print(_table(run_, k))
         if run_.get("by_item_history"):
             out.print(_cold_start_table(run_, result["config"]["primary"]))
+    for found in result.get("search", []):
+        out.print(_search_table(found))
     out.print(f"JSON: {done.json_path}\nHTML: {done.html_path}  ({result['seconds']:.0f} s)")

@@ -185,6 +185,12 @@ class EvalSettings(BaseSettings):
     max_users: int = Field(1000, description="Test users sampled per split (0 = all); keeps a CPU run to minutes.")
     seed: int = Field(13, description="Random seed for user sampling, sampled negatives and the bootstrap.")
     sampled_negatives: int = Field(100, description="Negatives per target in the sampled-negatives protocol.")
+    search_query_words: int = Field(
+        2,
+        ge=1,
+        description="Personalized-search protocol: words of the bought item's title in its query (the ones "
+        "most catalog items hold).",
+    )
     bootstrap_samples: int = Field(1000, description="Paired bootstrap resamples for confidence intervals.")
     candidates: int | None = Field(
         None,
@@ -315,6 +321,12 @@ class ServiceSettings(BaseSettings):
     )
     search_mode: Literal["hybrid", "knn"] = Field(
         "hybrid", description="Candidates for /v1/search: hybrid (BM25 + k-NN, fused) or knn; per request: mode."
+    )
+    search_personal_weight: float = Field(
+        1.0,
+        ge=0.0,
+        description="How much say the user has over the query's order in /v1/search and /v1/rerank: the weight of "
+        "the personal rank in the fusion with the query rank (0: the query's order; 1: as much as the query).",
     )
     history_limit: int | None = Field(
         None,

@@ -23,6 +23,7 @@ from ranker.evaluation.catalog import IndexSnapshot, OpenSearchItems, load_catal
 from ranker.evaluation.reembed import cached_embedder
 from ranker.evaluation.report import write_reports
 from ranker.evaluation.runner import SPLITS, EvalConfig, run_evaluation
+from ranker.evaluation.search import QueryBuilder, QueryRetrieval, SearchProtocol
 from ranker.feedback import load_events
 
 #: Builds extra rankers (e.g. the attention reranker) from the loaded indexes: {label: (catalog, search)}.
@@ -54,6 +55,9 @@ class EvaluateRequest:
     cutoff: str | None = None
     name: str | None = None
     reports_dir: Path | None = None
+    #: Run the personalized-search protocol (:mod:`ranker.evaluation.search`) for the rankers that order a query's
+    #: hits (the attention reranker); None: whenever there is one.
+    search: bool | None = None
 
 
 def parse_indexes(specs: Sequence[str], default_alias: str) -> dict[str, str]:
@@ -120,6 +124,17 @@ def peer_factory(
     return lambda loaded: list(peer_rankers(next(iter(loaded.values()))[0], names, options, log))
 
 
+def search_protocol(settings: Settings, catalog: IndexSnapshot, search: OpenSearchItems) -> SearchProtocol:
+    """The personalized-search protocol on the primary index, retrieving as ``/v1/search`` does (its mode and
+    number of candidates), queries embedded with the index's model."""
+    model = str(catalog.meta.get("embedding_model") or settings.models.embedding)
+    embed = cached_embedder(settings)
+    service = settings.service
+    retrieval = QueryRetrieval(search, lambda texts: embed(model, texts), service.candidates, service.search_mode)
+    return SearchProtocol(QueryBuilder(catalog, settings.evaluation.search_query_words), retrieval,
+                          service.search_personal_weight)  # fmt: skip
+
+
 def evaluate(
     settings: Settings,
     request: EvaluateRequest,
@@ -158,7 +173,8 @@ def evaluate(
         rankers += peers(loaded)
     if extra_rankers:
         rankers += extra_rankers(loaded)
-    result = run_evaluation(events, catalog, rankers, config, report)
+    protocol = search_protocol(settings, catalog, search) if request.search is not False else None
+    result = run_evaluation(events, catalog, rankers, config, report, search=protocol)
     result["indexes"] = {label: {"alias": alias, "meta": loaded[label][0].meta} for label, alias in indexes.items()}
     result["events"]["source"] = str(request.events) if request.events else settings.store.url
     json_path, html_path = write_reports(result, request.reports_dir or settings.evaluation.reports_dir, request.name)

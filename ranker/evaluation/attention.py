@@ -98,6 +98,17 @@ class AttentionReranker:
             return []
         return [s.id for s in self.scorer.score(history, pool.candidates, now=self._moment(case))]
 
+    def personal_order(self, case: TestCase, hits: Sequence[tuple[str, float]]) -> list[str]:
+        """The model's order of a query's ``hits`` (id, query score) for the user, as ``/v1/search`` scores them
+        (the query's score is the retrieval score)."""
+        from ranker.model import Candidate
+
+        history = self._history(case)
+        if not history:
+            return [i for i, _ in hits]
+        scored = self.scorer.score(history, [Candidate(i, float(s)) for i, s in hits], now=self._moment(case))
+        return [s.id for s in scored]
+
     def recommend(self, cases: Sequence[TestCase], k: int, exclude_seen: bool) -> list[list[str]]:
         return [self._rank(case, exclude_seen)[:k] for case in cases]
 

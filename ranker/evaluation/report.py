@@ -118,6 +118,48 @@ def _table(run: dict, ks: list[int]) -> str:
     )
 
 
+def search_rows(search: dict) -> tuple[str, list[str], list[list[str]]]:
+    """The personalized-search protocol of one split as a title, a header and rows (per ranker, part and weight;
+    ``*`` marks the served weight)."""
+    header = ["ranker", "users", "weight", "MRR", "MRR / anonymous", "ΔMRR [95% CI]", "adherence@10",
+              "adherence / anonymous"]  # fmt: skip
+    rows = []
+    served = f"{search['served_weight']:g}"
+    for row in search["rows"]:
+        for part in ("validation", "test"):
+            found = row.get(part)
+            if not found:
+                continue
+            anon = found["anonymous"]
+            rows.append([f"{row['name']} ({part})", str(found["searches"]), "0 (anonymous)", f"{anon['mrr']:.4f}",
+                         "1.00", "", f"{anon['adherence@10']:.3f}", "1.00"])  # fmt: skip
+            for w in found["weights"]:
+                d = w["mrr_diff"]
+                ratio = lambda v: f"{v:.2f}" if v is not None else "n/a"  # noqa: E731
+                rows.append([
+                    "", "", w["weight"] + (" *" if w["weight"] == served else ""), f"{w['mrr']:.4f}",
+                    ratio(w["mrr_ratio"]), f"{d['diff']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}]",
+                    f"{w['adherence@10']:.3f}", ratio(w["adherence_ratio"]),
+                ])  # fmt: skip
+    title = (
+        f"{search['split']} split · personalized search: a query of the {search['words']} most common title words "
+        "of a newly bought item; the user's order fused with the query's at each weight (* served)"
+    )
+    return title, header, rows
+
+
+def _search_html(result: dict) -> str:
+    parts = []
+    for search in result.get("search", []):
+        title, header, rows = search_rows(search)
+        head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+        body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows)
+        examples = "; ".join(f"{e['user']}: '{e['query']}' (bought {e['bought']})" for e in search["examples"])
+        parts.append(f"<h2>{html.escape(title)}</h2><p>Examples: {html.escape(examples)}</p>"
+                     f"<table><tr>{head}</tr>{body}</table>")  # fmt: skip
+    return "".join(parts)
+
+
 def render_html(result: dict) -> str:
     """The whole report as one HTML page."""
     ks = list(result["config"]["ks"])
@@ -143,6 +185,7 @@ def render_html(result: dict) -> str:
             primary = result["config"]["primary"]
             parts.append(_cold_start_html(run, primary))
             parts.append(f"<p><img src='data:image/png;base64,{_activity(run, primary)}'></p>")
+    parts.append(_search_html(result))
     parts.append("</body></html>")
     return "\n".join(parts)
 
@@ -177,6 +220,10 @@ def render_markdown(result: dict, k: int = 10) -> str:
             lines += ["Cold start: users by distinct history items; targets without (cold) and with training events.",
                       "", "| " + " | ".join(header) + " |", "| --- |" + " ---: |" * (len(header) - 1),
                       *("| " + " | ".join(r) + " |" for r in rows), ""]  # fmt: skip
+    for search in result.get("search", []):
+        title, header, rows = search_rows(search)
+        lines += [f"**{title}**", "", "| " + " | ".join(header) + " |", "| --- |" + " ---: |" * (len(header) - 1),
+                  *("| " + " | ".join(r) + " |" for r in rows), ""]  # fmt: skip
     return "\n".join(lines)
 
 

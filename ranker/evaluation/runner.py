@@ -20,6 +20,7 @@ import pandas as pd
 from ranker.evaluation.baselines import Recommender
 from ranker.evaluation.bootstrap import paired_bootstrap
 from ranker.evaluation.catalog import IndexSnapshot
+from ranker.evaluation.search import SearchProtocol
 from ranker.evaluation.splits import Split, TestCase, last_item, leave_last_out, sample_cases, time_split
 from ranker.metrics import case_metrics, coverage, means, rank_of_first, sampled_metrics, stack
 
@@ -219,8 +220,11 @@ def run_evaluation(
     recommenders: Sequence[Recommender],
     config: EvalConfig,
     report: Report | None = None,
+    search: SearchProtocol | None = None,
 ) -> dict:
-    """Evaluate ``recommenders`` on every split named in the config; the result is JSON-ready."""
+    """Evaluate ``recommenders`` on every split named in the config; the result is JSON-ready. ``search``: the
+    personalized-search protocol too (:mod:`ranker.evaluation.search`), for the rankers that can order a query's
+    hits."""
     report = report or (lambda message: None)
     started = time.perf_counter()
     names = [r.name for r in recommenders]
@@ -250,5 +254,12 @@ def run_evaluation(
              "validation_users": len(split.validation), **split.stats}
         )  # fmt: skip
         result["runs"] += evaluate_split(split, catalog, recommenders, config, report)
+        if search is not None:  # the rankers are still fitted on this split's training events
+            report(f"{split.name}: personalized search")
+            test = sample_cases(split.cases, config.max_users, config.seed)
+            validation = sample_cases(split.validation, config.max_users, config.seed)
+            found = search.run(recommenders, test, validation, config.bootstrap_samples, config.seed)
+            if found is not None:
+                result.setdefault("search", []).append({"split": split.name, **found})
     result["seconds"] = time.perf_counter() - started
     return result

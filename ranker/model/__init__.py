@@ -15,6 +15,7 @@ from ranker.model.item_stats import TREND_DAYS, AlignedStats, ItemStats, repeat_
 from ranker.model.item_vectors import ItemVectors
 from ranker.model.network import AttentionRanker, RankerConfig
 from ranker.model.publish import Published, publish_active, publish_learned_vectors, serves_learned_vectors
+from ranker.model.query_order import fuse_with_query, fused_order
 from ranker.model.registry import (
     ModelVersion,
     activate_version,
@@ -55,6 +56,8 @@ __all__ = [
     "active_version",
     "candidate_features",
     "candidate_pool",
+    "fuse_with_query",
+    "fused_order",
     "gap_buckets",
     "history_mean",
     "history_sums",

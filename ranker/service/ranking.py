@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from core.errors import ComponentUnavailable
-from ranker.model import Candidate, Scored
+from ranker.model import Candidate, Scored, fuse_with_query
 from ranker.service.deps import ServiceDeps
 from ranker.service.metrics import ServiceMetrics
 
@@ -80,11 +80,15 @@ def rank(
     history: list | None = None,
     metrics: ServiceMetrics | None = None,
     limit: int | None = None,
+    query_order: bool = False,
 ) -> Ranking:
     """Order ``hits`` (id, retrieval score) for ``user_id``; ``history`` when the caller already read it.
 
     ``limit``: only the first ``limit`` results are returned (all when None), and only theirs get titled
-    explanations: all the hits are still scored."""
+    explanations: all the hits are still scored. ``query_order``: the hits answer a query (a search, the hits the
+    plugin sends, the items like one item), in its order; the user's order is fused with it
+    (:func:`ranker.model.query_order.fuse_with_query`, ``RECSEARCH_SERVICE_SEARCH_PERSONAL_WEIGHT``), so
+    personalization reorders what the query matched and never replaces it."""
     if not user_id:
         return _counted(retrieval_order(hits, "no_user", limit=limit), metrics)
     if history is None:
@@ -99,6 +103,8 @@ def rank(
     try:
         ranker = deps.get_ranker()
         scored = ranker.score(history, [Candidate(i, float(s)) for i, s in hits], now=deps.clock())
+        if query_order:
+            scored = fuse_with_query(scored, [i for i, _ in hits], deps.settings.service.search_personal_weight)
         scored = keep_in_place(scored, hits, deps.unrecommendable([i for i, _ in hits]))
         version = ranker.version or None
         # Inside the try: the scorer works out explanations when they are first read, here.

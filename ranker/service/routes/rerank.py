@@ -27,9 +27,9 @@ async def rerank(body: RerankRequest, request: Request) -> Response:
     if deps.ready_for_inline_ranking():
         # About a millisecond of work: run it here rather than pay a thread hand-off, which under CPU load costs
         # more than the work itself (the plugin waits on this call for every search).
-        ranking = rank(*args, metrics=metrics_of(request))
+        ranking = rank(*args, metrics=metrics_of(request), query_order=True)
     else:  # a part is still loading: do not block the event loop on its lock
-        ranking = await run_in_threadpool(rank, *args, metrics=metrics_of(request))
+        ranking = await run_in_threadpool(rank, *args, metrics=metrics_of(request), query_order=True)
     out = RerankResponse(
         user_id=body.user_id,
         personalized=ranking.personalized,

@@ -49,7 +49,7 @@ def search(body: SearchRequest, request: Request) -> Response:
     if hits is None:
         hits, source = index.knn(vector, n, filters), "knn"
     t2 = time.perf_counter()
-    ranking = rank(deps, body.user_id, [(h.id, h.score) for h in hits], metrics=metrics, limit=body.k)
+    ranking = rank(deps, body.user_id, [(h.id, h.score) for h in hits], metrics=metrics, limit=body.k, query_order=True)
     t3 = time.perf_counter()
     out = SearchResponse(
         query=body.query,

@@ -28,7 +28,7 @@ def similar(
         raise HTTPException(404, f"item '{item_id}' is not in the index")
     n = max(k, deps.settings.service.candidates) if user_id else k
     hits = [h for h in deps.index.get().knn(vecs[0].tolist(), n + 1, recommendable_only=True) if h.id != item_id][:n]
-    ranking = rank(deps, user_id, [(h.id, h.score) for h in hits], metrics=metrics, limit=k)
+    ranking = rank(deps, user_id, [(h.id, h.score) for h in hits], metrics=metrics, limit=k, query_order=True)
     return ItemsResponse(
         user_id=user_id,
         personalized=ranking.personalized,

@@ -81,7 +81,7 @@ def test_search_finds_postage_by_name_and_personalization_does_not_move_it():
 def test_rerank_keeps_postage_at_its_place_while_the_products_move_around_it():
     hits = [{"id": "B2", "score": 0.9}, {"id": "A2", "score": 0.8}, {"id": "POST", "score": 0.75},
             {"id": "C1", "score": 0.7}, {"id": "A1", "score": 0.6}]  # fmt: skip
-    c, _ = client()
+    c, _ = client(service={"search_personal_weight": 100.0})  # the user's order: the products move most
     body = c.post("/v1/rerank", json={"user_id": "u3", "hits": hits}).json()
     assert body["personalized"] is True
     # Without the rule u3's two postage purchases put POST first; the products are reordered around its place.

@@ -12,11 +12,14 @@ def client(**kw) -> tuple[TestClient, dict]:
     return TestClient(app), fakes
 
 
+#: The user's order all but alone (the query's order only breaks ties): what the tests of the ranker's order use.
+USER_ORDER = {"search_personal_weight": 100.0}
+
 HITS = [{"id": "B2", "score": 0.9}, {"id": "A2", "score": 0.8}, {"id": "C1", "score": 0.7}, {"id": "A1", "score": 0.6}]
 
 
 def test_rerank_orders_by_the_ranker_with_titled_explanations():
-    c, _ = client()
+    c, _ = client(service=USER_ORDER)
     body = c.post("/v1/rerank", json={"user_id": "u1", "hits": HITS}).json()
     assert body["personalized"] is True and body["reason"] is None and body["model_version"] == "v-test"
     assert [r["id"] for r in body["results"]] == ["A2", "A1", "B2", "C1"]
@@ -38,7 +41,7 @@ def test_rerank_for_unknown_anonymous_and_historyless_users_keeps_the_order_sent
 
 
 def test_search_embeds_the_query_and_reranks_knn_candidates():
-    c, fakes = client()
+    c, fakes = client(service=USER_ORDER)
     body = c.post("/v1/search", json={"query": "blue star", "user_id": "u1", "k": 3}).json()
     assert body["source"] == "knn" and body["personalized"] is True
     assert len(body["results"]) == 3
@@ -103,7 +106,7 @@ def test_similar_leaves_the_item_out_and_unknown_items_are_404():
 
 
 def test_events_update_the_profile_that_the_next_rerank_reads():
-    c, _ = client()
+    c, _ = client(service=USER_ORDER)
     assert c.post("/v1/rerank", json={"user_id": "new", "hits": HITS}).json()["reason"] == "unknown_user"
     r = c.post("/v1/events", json={"events": [{"user_id": "new", "item_id": "C1", "type": "purchase"}]})
     assert r.status_code == 200 and r.json()["accepted"] == 1
@@ -218,3 +221,27 @@ def test_recommend_adds_the_nearest_items_in_the_learned_space_when_the_index_ho
     # The learned k-NN adds its nearest item; the bought A1 (nearer still) never comes back.
     assert sorted(PoolRanker.seen) == ["A2", "C1"]
     assert index.knn_calls[-1] == {"k": 1, "field": "behaviour_vector"}
+
+
+def test_personalized_search_reorders_what_the_query_matched_and_never_replaces_it():
+    from tests.fakes.service import FakeRanker
+
+    # 30 hits in the query's order; the user's taste (first letter "Z") ranks the last five first.
+    hits = [{"id": f"Q{n:02d}", "score": 1 - n / 100} for n in range(25)]
+    hits += [{"id": f"Z{n}", "score": 0.7 - n / 100} for n in range(5)]
+    profiles = FakeProfiles({"u9": [("Z9", "purchase")]})
+    items = {h["id"]: (h["id"], [1.0, 0.0, 0.0, 0.0]) for h in hits} | {"Z9": ("Z9", [1.0, 0.0, 0.0, 0.0])}
+    parts = dict(profiles=profiles, index=FakeIndex(items=items), ranker=FakeRanker())
+    ids = lambda body: [r["id"] for r in body["results"]]  # noqa: E731
+    c, _ = client(**parts)  # the default weight: the user as much say as the query
+    body = c.post("/v1/rerank", json={"user_id": "u9", "hits": hits}).json()
+    assert body["personalized"] is True
+    top10 = ids(body)[:10]
+    # The user's favourites climb (Z0 was 26th), the query's best stay: a fusion, not a replacement.
+    assert top10.index("Z0") < 10 and "Q00" in top10[:3] and sum(i.startswith("Q") for i in top10) >= 6
+    scores = [r["score"] for r in body["results"]]
+    assert scores == sorted(scores, reverse=True)
+    c, _ = client(service={"search_personal_weight": 0.0}, **parts)  # no say: the query's order
+    assert ids(c.post("/v1/rerank", json={"user_id": "u9", "hits": hits}).json()) == [h["id"] for h in hits]
+    c, _ = client(service=USER_ORDER, **parts)  # all the say: the user's order
+    assert ids(c.post("/v1/rerank", json={"user_id": "u9", "hits": hits}).json())[:5] == [f"Z{n}" for n in range(5)]
