@@ -143,4 +143,8 @@ def evaluate(
             out.print(_cold_start_table(run_, result["config"]["primary"]))
     for found in result.get("search", []):
         out.print(_search_table(found))
+    from ranker.evaluation import explanation_lines
+
+    for line in explanation_lines(result):
+        out.print(escape(line), highlight=False)
     out.print(f"JSON: {done.json_path}\nHTML: {done.html_path}  ({result['seconds']:.0f} s)")

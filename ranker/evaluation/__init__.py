@@ -4,7 +4,7 @@ the service serves, paired bootstrap intervals and reports. ``recadmin evaluate`
 
 from ranker.evaluation.api import EvaluateRequest, EvaluationRun, evaluate, parse_indexes
 from ranker.evaluation.attention import AttentionReranker, attention_factory
-from ranker.evaluation.report import cold_start_rows, search_rows
+from ranker.evaluation.report import cold_start_rows, explanation_lines, search_rows
 from ranker.evaluation.runner import EvalConfig, run_evaluation
 
 __all__ = [
@@ -15,6 +15,7 @@ __all__ = [
     "attention_factory",
     "cold_start_rows",
     "evaluate",
+    "explanation_lines",
     "parse_indexes",
     "run_evaluation",
     "search_rows",

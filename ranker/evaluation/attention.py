@@ -47,6 +47,7 @@ class AttentionReranker:
         self.train_options, self.fixed, self.candidates = train_options, checkpoint, candidates
         self.profile_length, self.max_train_examples, self.log = profile_length, max_train_examples, log
         self.scorer = None
+        self.explainer = None  # a scorer that explains (the evaluation ranks without explanations: faster)
         self.checkpoint = checkpoint
         self.fit_info: dict = {}
         stored = catalog.stored_vectors if catalog.stored_vectors is not None else catalog.vectors
@@ -71,6 +72,7 @@ class AttentionReranker:
                              "best_epoch": result.metrics.get("best_epoch")}  # fmt: skip
         self.checkpoint = checkpoint
         self.scorer = Scorer(checkpoint, self.vectors, explanations=0)
+        self.explainer = None
         self.now = train["ts"].max()
 
     def _history(self, case: TestCase) -> list[Interaction]:
@@ -85,7 +87,8 @@ class AttentionReranker:
         now = pd.Timestamp(case.at if case.at is not None else self.now)
         return (now.tz_localize("UTC") if now.tzinfo is None else now).to_pydatetime()
 
-    def _rank(self, case: TestCase, exclude_seen: bool) -> list[str]:
+    def _rank(self, case: TestCase, exclude_seen: bool, scorer=None) -> list:
+        """The user's ranked pool: ids; or, with ``scorer`` (the same model, explaining), its results."""
         history = self._history(case)
         # Already-bought items excluded: the whole history's, as the service leaves out every purchase of the user.
         pool = candidate_pool(
@@ -96,7 +99,8 @@ class AttentionReranker:
         )  # fmt: skip
         if not pool.candidates:
             return []
-        return [s.id for s in self.scorer.score(history, pool.candidates, now=self._moment(case))]
+        results = (scorer or self.scorer).score(history, pool.candidates, now=self._moment(case))
+        return results if scorer is not None else [s.id for s in results]
 
     def personal_order(self, case: TestCase, hits: Sequence[tuple[str, float]]) -> list[str]:
         """The model's order of a query's ``hits`` (id, query score) for the user, as ``/v1/search`` scores them
@@ -108,6 +112,15 @@ class AttentionReranker:
             return [i for i, _ in hits]
         scored = self.scorer.score(history, [Candidate(i, float(s)) for i, s in hits], now=self._moment(case))
         return [s.id for s in scored]
+
+    def explained(self, case: TestCase, k: int) -> list[tuple[str, list[tuple[str, float]]]]:
+        """The top ``k`` (already-bought items excluded) with the explanations the service shows for them."""
+        from ranker.model import Scorer
+
+        if self.explainer is None:
+            self.explainer = Scorer(self.checkpoint, self.vectors, explanations=3)
+        top = self._rank(case, exclude_seen=True, scorer=self.explainer)[:k]
+        return [(s.id, [(e.item_id, float(e.weight)) for e in s.explanations]) for s in top]
 
     def recommend(self, cases: Sequence[TestCase], k: int, exclude_seen: bool) -> list[list[str]]:
         return [self._rank(case, exclude_seen)[:k] for case in cases]

@@ -148,6 +148,23 @@ def search_rows(search: dict) -> tuple[str, list[str], list[list[str]]]:
     return title, header, rows
 
 
+def explanation_lines(result: dict) -> list[str]:
+    """One line per split and ranker on how distinct its explanations are, then its example users' results."""
+    lines = []
+    for found in result.get("explanations", []):
+        for row in found["rows"]:
+            lines.append(
+                f"{found['split']} split · {row['name']} explanations over {row['users']} users' top 10: "
+                f"{row['distinct_first']:.0%} of the results name a first history item of their own, "
+                f"{row['distinct_lists']:.0%} a list of their own; "
+                f"the first item's mean weight {row['first_weight']:.2f}"
+            )
+            for example in row["examples"]:
+                for r in example["results"]:
+                    lines.append(f"  user {example['user']}: {r['item']} ← because of {'; '.join(r['because'])}")
+    return lines
+
+
 def _search_html(result: dict) -> str:
     parts = []
     for search in result.get("search", []):
@@ -186,6 +203,8 @@ def render_html(result: dict) -> str:
             parts.append(_cold_start_html(run, primary))
             parts.append(f"<p><img src='data:image/png;base64,{_activity(run, primary)}'></p>")
     parts.append(_search_html(result))
+    if result.get("explanations"):
+        parts.append("<h2>Explanations</h2><pre>" + html.escape("\n".join(explanation_lines(result))) + "</pre>")
     parts.append("</body></html>")
     return "\n".join(parts)
 
@@ -220,6 +239,8 @@ def render_markdown(result: dict, k: int = 10) -> str:
             lines += ["Cold start: users by distinct history items; targets without (cold) and with training events.",
                       "", "| " + " | ".join(header) + " |", "| --- |" + " ---: |" * (len(header) - 1),
                       *("| " + " | ".join(r) + " |" for r in rows), ""]  # fmt: skip
+    if result.get("explanations"):
+        lines += ["**Explanations**", "", "```", *explanation_lines(result), "```", ""]
     for search in result.get("search", []):
         title, header, rows = search_rows(search)
         lines += [f"**{title}**", "", "| " + " | ".join(header) + " |", "| --- |" + " ---: |" * (len(header) - 1),

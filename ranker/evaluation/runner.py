@@ -20,6 +20,7 @@ import pandas as pd
 from ranker.evaluation.baselines import Recommender
 from ranker.evaluation.bootstrap import paired_bootstrap
 from ranker.evaluation.catalog import IndexSnapshot
+from ranker.evaluation.explain import explanation_stats
 from ranker.evaluation.search import SearchProtocol
 from ranker.evaluation.splits import Split, TestCase, last_item, leave_last_out, sample_cases, time_split
 from ranker.metrics import case_metrics, coverage, means, rank_of_first, sampled_metrics, stack
@@ -29,6 +30,9 @@ MODES = ("eligible", "excluded")
 SPLITS = ("time", "leave-last-out", "last-item")
 #: Users are grouped by the number of distinct items in their history; 1-2 is the cold-start group.
 ACTIVITY_EDGES = (1, 3, 5, 20, 50, 100)
+
+#: Test users whose top 10 explanations are measured (:mod:`ranker.evaluation.explain`).
+EXPLAINED_USERS = 200
 
 #: Called with a message as the run goes (the CLI shows it).
 Report = Callable[[str], None]
@@ -254,7 +258,11 @@ def run_evaluation(
              "validation_users": len(split.validation), **split.stats}
         )  # fmt: skip
         result["runs"] += evaluate_split(split, catalog, recommenders, config, report)
-        if search is not None:  # the rankers are still fitted on this split's training events
+        # The rankers are still fitted on this split's training events.
+        explained = explanation_stats(recommenders, sample_cases(split.cases, EXPLAINED_USERS, config.seed), catalog)
+        if explained:
+            result.setdefault("explanations", []).append({"split": split.name, "rows": explained})
+        if search is not None:
             report(f"{split.name}: personalized search")
             test = sample_cases(split.cases, config.max_users, config.seed)
             validation = sample_cases(split.validation, config.max_users, config.seed)

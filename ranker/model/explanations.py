@@ -1,4 +1,5 @@
-"""Explanations of a ranked result: the history items whose attention weight drove its score.
+"""Explanations of a ranked result: the history items that drove its score (the ranker's attention weights, or the
+affinity of the candidate with each history item in the sequence model's learned item space).
 
 A :class:`Scored` result builds its explanations on first access, from the attention weights of the scoring call
 that made it (:class:`Explainer`): a caller that shows ten of a hundred results builds ten lists, not a hundred.
@@ -76,16 +77,42 @@ class Scored:
         )
 
 
+def affinity_weights(vectors: np.ndarray, cand_rows: np.ndarray, hist_rows: np.ndarray) -> np.ndarray:
+    """(C, H): per candidate, a softmax over the history of the candidate's inner product with each history item
+    in a learned item space (``vectors``, rows of the item table): the history items that, in the shop's
+    behaviour, go with that candidate most. Unknown candidates (row -1) get zeros."""
+    cand = vectors[np.maximum(cand_rows, 0)]
+    logits = cand @ vectors[hist_rows].T  # (C, H)
+    logits -= logits.max(axis=1, keepdims=True)
+    weights = np.exp(logits)
+    weights /= weights.sum(axis=1, keepdims=True)
+    weights[cand_rows < 0] = 0.0
+    return weights
+
+
 class Explainer:
     """The explanations of one :meth:`Scorer.score` call, worked out for every candidate at once on the first
-    access of any result's ``explanations``: per candidate, the ``n`` history items with the most attention weight
-    (the weights of a repeated item summed, so an item bought five times is named once; its newest event names
-    the type, as the history is newest first)."""
+    access of any result's ``explanations``: per candidate, the ``n`` history items with the most weight (the
+    weights of a repeated item summed, so an item bought five times is named once; its newest event names the
+    type, as the history is newest first).
 
-    __slots__ = ("_done", "_hist", "_hist_rows", "_n", "_unknown", "_weights")
+    The weights: the ranker's attention weights; or, when ``space`` is given (the learned item vectors of the
+    model's sequence model with the candidates' rows), :func:`affinity_weights`, which tell candidates apart where
+    the ranker's attention, spread over the whole history, names the same items for every result."""
 
-    def __init__(self, weights: np.ndarray, hist: list[Any], hist_rows: np.ndarray, unknown: np.ndarray, n: int):
+    __slots__ = ("_done", "_hist", "_hist_rows", "_n", "_space", "_unknown", "_weights")
+
+    def __init__(
+        self,
+        weights: np.ndarray,
+        hist: list[Any],
+        hist_rows: np.ndarray,
+        unknown: np.ndarray,
+        n: int,
+        space: tuple[np.ndarray, np.ndarray] | None = None,
+    ):
         self._weights, self._hist, self._hist_rows, self._unknown, self._n = weights, hist, hist_rows, unknown, n
+        self._space = space
         self._done: tuple[list[list[int]], list[list[float]], list[tuple[str, str]], list[bool]] | None = None
 
     def row(self, c: int) -> list[Explanation]:
@@ -101,6 +128,9 @@ class Explainer:
 
     def _compute(self) -> tuple[list[list[int]], list[list[float]], list[tuple[str, str]], list[bool]]:
         hist, weights = self._hist, self._weights
+        if self._space is not None:
+            vectors, cand_rows = self._space
+            weights = affinity_weights(vectors, cand_rows, self._hist_rows).astype(weights.dtype)
         # Distinct history items in order of first (newest) occurrence: a dict beats np.unique's sort at H ~ 50.
         slot: dict[int, int] = {}
         inverse = [slot.setdefault(r, len(slot)) for r in self._hist_rows.tolist()]

@@ -226,7 +226,7 @@ class Scorer:
             # No history: interest is zero, so its share of the first layer is zero too.
             weights = np.zeros((len(candidates), 0), dtype=np.float32)
         scores = np.maximum(pre, 0.0) @ self._w2 + self._b2  # (C,)
-        return self._results(candidates, scores, weights, x.hist, x.hist_rows, x.cand_rows < 0)
+        return self._results(candidates, scores, weights, x.hist, x.hist_rows, x.cand_rows)
 
     def _results(
         self,
@@ -235,7 +235,7 @@ class Scorer:
         weights: np.ndarray,
         hist: list[Any],
         hist_rows: np.ndarray,
-        unknown: np.ndarray,
+        cand_rows: np.ndarray,
     ) -> list[Scored]:
         # Sorting is all the scoring call does here: the explanations are worked out when first read.
         order = np.argsort(-scores, kind="stable").tolist()
@@ -243,6 +243,8 @@ class Scorer:
         n = min(self.explanations, len(hist))
         if not n:
             return [Scored(candidates[c].id, score_list[c], candidates[c].retrieval_score) for c in order]
-        explainer = Explainer(weights, hist, hist_rows, unknown, n)
+        # With a sequence model, a result is explained by the history items nearest it in the learned space.
+        space = (self.behaviour.vectors, cand_rows) if self.behaviour is not None else None
+        explainer = Explainer(weights, hist, hist_rows, cand_rows < 0, n, space)
         pending = Scored._pending
         return [pending((cand := candidates[c]).id, score_list[c], cand.retrieval_score, explainer, c) for c in order]

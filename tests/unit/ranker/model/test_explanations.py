@@ -34,9 +34,9 @@ def eager_explanations(s: Scorer, history, candidates) -> dict[str, list[tuple[s
     captured = {}
     results_fn = s._results
 
-    def capture(cands, scores, weights, hist, hist_rows, unknown):
-        captured.update(weights=weights.copy(), hist=hist, unknown=unknown.copy())
-        return results_fn(cands, scores, weights, hist, hist_rows, unknown)
+    def capture(cands, scores, weights, hist, hist_rows, cand_rows):
+        captured.update(weights=weights.copy(), hist=hist, unknown=(cand_rows < 0).copy())
+        return results_fn(cands, scores, weights, hist, hist_rows, cand_rows)
 
     s._results = capture
     s.score(history, candidates, now=NOW)
@@ -94,3 +94,21 @@ def test_scored_constructs_compares_and_prints_like_a_dataclass():
     history = [Interaction("i3", "view", NOW), Interaction("i4", "purchase", NOW)]
     lazy = s.score(history, [Candidate("i1", 0.5)], now=NOW)[0]
     assert lazy == Scored(lazy.id, lazy.score, lazy.retrieval_score, list(lazy.explanations))
+
+
+def test_in_a_learned_space_each_result_is_explained_by_the_history_items_nearest_it():
+    from ranker.model.explanations import Explainer, affinity_weights
+
+    # Items 0-2 the history (a mug, a candle, a bag), 3-5 candidates near one of them each; 6 is unknown (-1).
+    vectors = np.array([[4, 0, 0], [0, 4, 0], [0, 0, 4], [3, 1, 0], [0, 3, 1], [1, 0, 3]], dtype=np.float32)
+    hist = [Interaction(f"h{i}", "purchase", NOW) for i in range(3)]
+    hist_rows, cand_rows = np.arange(3), np.array([3, 4, 5, -1])
+    weights = affinity_weights(vectors, cand_rows, hist_rows)
+    assert np.allclose(weights[:3].sum(axis=1), 1.0) and not weights[3].any()
+    assert weights[:3].argmax(axis=1).tolist() == [0, 1, 2]
+    # Uniform attention would name the same items for every result; the learned space tells them apart.
+    uniform = np.full((4, 3), 1 / 3, dtype=np.float32)
+    explainer = Explainer(uniform, hist, hist_rows, cand_rows < 0, 2, (vectors, cand_rows))
+    firsts = [explainer.row(c)[0].item_id for c in range(3)]
+    assert firsts == ["h0", "h1", "h2"] and explainer.row(3) == []
+    assert Explainer(uniform, hist, hist_rows, cand_rows < 0, 2).row(0)[0].weight == np.float32(1 / 3)
