@@ -11,10 +11,12 @@ Also timed, not a goal: ``explained``, the same ``Scorer.score`` call followed b
 explanations (the scorer builds them on first access; /v1/rerank reads all, /v1/search only the k it returns).
 
 The item table has the Online Retail shape (3,891 items x 384 dims, seeded random unit vectors) and the model the
-default shape (attention 64, hidden 64), untrained but seeded: a trained one costs exactly the same. Pass
-``--checkpoint PATH`` to time a trained checkpoint instead (random vectors of its dimension).
+default shape (attention 64, hidden 64, with the default sequence model: width 64, 2 layers, 50 events, whose user
+vector, its score feature and the explanations in its space are part of every call), untrained but seeded: a
+trained one costs exactly the same. ``--no-sequence`` times a version without one. Pass ``--checkpoint PATH`` to
+time a trained checkpoint instead (random vectors of its dimension).
 
-    .venv/bin/python bench/bench_scoring.py [--quick] [--json FILE]
+    .venv/bin/python bench/bench_scoring.py [--quick] [--no-sequence] [--json FILE]
 """
 
 from __future__ import annotations
@@ -54,18 +56,21 @@ def main() -> None:
     parser.add_argument("--checkpoint", type=Path, help="time this trained checkpoint instead of a seeded model")
     parser.add_argument("--candidates", type=int, default=100)
     parser.add_argument("--history", type=int, default=50)
+    parser.add_argument("--no-sequence", action="store_true", help="a version without a sequence model")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
 
     import torch
 
     from bench.synthetic_stats import synthetic_stats
+    from core.settings import SequenceSettings
     from ranker.feedback.profiles import Interaction
-    from ranker.model.checkpoint import Checkpoint, load_checkpoint
+    from ranker.model.checkpoint import Checkpoint, SequencePart, load_checkpoint
     from ranker.model.features import FEATURE_NAMES
     from ranker.model.item_vectors import ItemVectors
     from ranker.model.network import AttentionRanker, RankerConfig
     from ranker.model.scoring import Candidate, Scorer
+    from ranker.model.sequence import SequenceConfig, SequenceModel
 
     torch.set_num_threads(1)
     rng = np.random.default_rng(0)
@@ -82,10 +87,17 @@ def main() -> None:
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     items = ItemVectors.from_arrays(ids, vectors, prices=list(rng.uniform(0.5, 20, n_items)))
     if ck is None:
-        config = RankerConfig(item_dim=dim, num_features=len(FEATURE_NAMES), feature_names=FEATURE_NAMES,
+        names = FEATURE_NAMES if args.no_sequence else (*FEATURE_NAMES, "sequence")
+        config = RankerConfig(item_dim=dim, num_features=len(names), feature_names=names,
                               feature_history=200, history_length=args.history)  # fmt: skip
         stats = synthetic_stats(ids, items.prices)
-        ck = Checkpoint(AttentionRanker(config).eval(), "bench", stats)
+        sequence = None
+        if not args.no_sequence:
+            d = SequenceSettings()
+            seq = SequenceConfig(items=n_items, text_dim=dim, dim=d.dim, layers=d.layers, heads=d.heads,
+                                 max_length=d.max_length, dropout=d.dropout)  # fmt: skip
+            sequence = SequencePart(SequenceModel(seq).eval(), ids)
+        ck = Checkpoint(AttentionRanker(config).eval(), "bench", stats, sequence=sequence)
     scorer = Scorer(ck, items, explanations=3, threads=1)
     model = ck.model.eval()
 
@@ -165,8 +177,11 @@ def main() -> None:
         "scorer_over_torch_p50": round(s["p50_ms"] / t["p50_ms"], 2),
     }
     result["setup"] = {"candidates": args.candidates, "history": args.history, "items": n_items, "dim": dim,
-                       "attention_dim": ck.config.attention_dim, "calls": calls, "threads": 1}  # fmt: skip
-    print(f"scoring {args.candidates} candidates x {args.history} history items, {calls} calls per path, 1 thread")
+                       "attention_dim": ck.config.attention_dim, "calls": calls, "threads": 1,
+                       "sequence": ck.sequence is not None}  # fmt: skip
+    with_seq = " with the sequence model" if ck.sequence is not None else ""
+    print(f"scoring {args.candidates} candidates x {args.history} history items{with_seq}, {calls} calls per path, "
+          "1 thread")  # fmt: skip
     for name in ("scorer", "dot", "torch", "explained"):
         r = result[name]
         print(

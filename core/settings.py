@@ -219,9 +219,10 @@ class EvalSettings(BaseSettings):
         30, description="Epochs at most per peer and split; early stopping on validation NDCG@10 may end sooner."
     )
     peer_minutes: float = Field(
-        5.0,
-        description="Training budget per peer and split in wall-clock minutes (validation included); training "
-        "stops at whichever of this and PEER_EPOCHS comes first. A run the budget cuts depends on the machine's pace.",
+        6.0,
+        description="Training budget per peer and split in wall-clock minutes (validation included), by default the "
+        "product's own sequence model's (RECSEARCH_SEQUENCE_MAX_MINUTES); training stops at whichever of this and "
+        "PEER_EPOCHS comes first. A run the budget cuts depends on the machine's pace.",
     )
     peer_patience: int = Field(3, description="Epochs without a better validation NDCG@10 before a peer stops.")
     peer_dim: int = Field(64, description="Width of the peers' item (and user) ID embeddings.")

@@ -9,7 +9,7 @@ reciprocal rank fusion of its query rank and its personal rank::
 
 ``weight`` 0 is the anonymous order; 1 gives the user as much say as the query. With the usual ``c`` of 60 an item
 the user ranks first climbs at most a few places over the items that match the query better, so a top 10 keeps
-what the query matched and the customer's pick of it comes first. `recadmin evaluate --split ... ` measures both
+what the query matched and the customer's pick of it comes first. `recadmin evaluate --attention` measures both
 sides: query adherence (the top 10's share of items that contain the query's words, personalized / anonymous) and
 whether the item the customer bought ranks higher personalized than anonymous.
 """

@@ -1,6 +1,8 @@
 """The evaluation measures exactly what the service serves: for the same user, model and moment, `recadmin
 evaluate`'s attention ranker and GET /v1/recommend return the same items in the same order (one candidate pool,
-one scorer, the same profile), on the real node with a really trained model."""
+one scorer, the same profile), on the real node with a really trained model: its sequence model's candidates come
+from OpenSearch k-NN on the published learned vectors in the service, from the exact in-memory search in the
+evaluation."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from core.opensearch.client import make_client
-from core.settings import RankerSettings
+from core.settings import RankerSettings, SequenceSettings
 from core.store import open_store
 from indexer import api
 from ranker.evaluation.attention import AttentionReranker
@@ -19,7 +21,7 @@ from ranker.evaluation.catalog import OpenSearchItems, load_catalog
 from ranker.evaluation.splits import time_split
 from ranker.feedback.api import import_file
 from ranker.feedback.frames import load_events
-from ranker.model import registry
+from ranker.model import publish_learned_vectors, registry
 from ranker.model.checkpoint import save_checkpoint
 from ranker.service import ServiceDeps, create_app
 from ranker.training.options import TrainOptions
@@ -29,6 +31,9 @@ pytestmark = pytest.mark.integration
 
 SMALL = dict(attention_dim=16, hidden_dim=16, batch_size=64, negatives=8, hard_negatives=8, in_batch_negatives=16,
              validation_examples=300, epochs=1, device="cpu", seed=11)  # fmt: skip
+
+
+SEQUENCE = SequenceSettings(dim=16, layers=1, max_length=20, epochs=2, validation_examples=300, batch_size=64)
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +52,7 @@ def test_recommend_returns_what_the_evaluation_ranked(settings, fake_embedder, r
     evaluated = AttentionReranker(
         catalog,
         OpenSearchItems(client, alias, url),
-        train_options=TrainOptions.from_settings(RankerSettings(), **SMALL),
+        train_options=TrainOptions.from_settings(RankerSettings(), SEQUENCE, **SMALL),
         candidates=settings.service.recommend_candidates,
         profile_length=settings.events.history_length,
     )
@@ -58,6 +63,8 @@ def test_recommend_returns_what_the_evaluation_ranked(settings, fake_embedder, r
     engine = open_store(settings.store)
     path = save_checkpoint(evaluated.checkpoint, settings.state_dir / "models" / "ranker-v1.pt")
     registry.register(engine, "v1", path, {}, activate=True)
+    published = publish_learned_vectors(settings, evaluated.checkpoint)
+    assert published is not None and published.items == len(catalog)
     lines = pd.read_parquet(retail_slice)
     before = tmp_path / "before-cutoff.parquet"
     lines[pd.to_datetime(lines["InvoiceDate"]) < split.cutoff].to_parquet(before)

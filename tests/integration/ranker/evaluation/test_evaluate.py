@@ -24,14 +24,19 @@ def retail_slice(tmp_path_factory):
     return best_sellers_slice(tmp_path_factory.mktemp("retail") / "slice.parquet", 250)
 
 
-def test_evaluate_the_baselines_and_the_attention_ranker_on_the_real_index(settings, fake_embedder, retail_slice):
+#: A small sequence model: these tests are about the evaluation, not about its quality.
+SEQUENCE = {"dim": 16, "layers": 1, "max_length": 20, "epochs": 2, "validation_examples": 300}
+
+
+def test_evaluate_the_baselines_and_the_attention_ranker_on_the_real_index(settings, minilm, retail_slice):
     from ranker.evaluation.attention import attention_factory
 
-    api.build_from_catalog(settings, retail_slice, embedder=fake_embedder)
+    # Real MiniLM vectors: the personalized-search protocol embeds its queries with the index's model.
+    api.build_from_catalog(settings, retail_slice, embedder=minilm)
     s = settings.model_copy(update={"evaluation": settings.evaluation.model_copy(update={
         "max_users": 40, "bootstrap_samples": 100, "ranker_epochs": 1, "ranker_train_examples": 2000,
         "sampled_negatives": 20, "candidates": 50,
-    })})  # fmt: skip
+    }), "sequence": settings.sequence.model_copy(update=SEQUENCE)})  # fmt: skip
     request = EvaluateRequest(events=retail_slice, reports_dir=settings.state_dir / "reports", name="slice")
     done = evaluate(s, request, extra_rankers=attention_factory(s))
     result = json.loads(done.json_path.read_text())
@@ -53,6 +58,18 @@ def test_evaluate_the_baselines_and_the_attention_ranker_on_the_real_index(setti
     eligible, excluded = runs[("time", "eligible", "full")], runs[("time", "excluded", "full")]
     assert eligible["repeat_targets"] > 0 and excluded["repeat_targets"] == 0
     assert excluded["targets"] == eligible["targets"] - eligible["repeat_targets"]
+    # Personalized search: queries from newly bought items' titles, retrieved from the real index, each weight
+    # measured against the anonymous order; the explanations of the top 10 measured and shown.
+    searches = {s["split"]: s for s in result["search"]}
+    assert set(searches) == {"time", "leave-last-out"}
+    (row,) = searches["time"]["rows"]
+    assert row["name"] == "attention[base]" and row["test"]["searches"] > 0
+    weights = {w["weight"]: w for w in row["test"]["weights"]}
+    assert set(weights) >= {"1", "user order"} and 0 < row["test"]["anonymous"]["adherence@10"] <= 1
+    assert all(0 <= w["adherence@10"] <= 1 and w["mrr_diff"]["low"] <= w["mrr_diff"]["high"] for w in weights.values())
+    (explained,) = result["explanations"][0]["rows"]
+    assert explained["users"] > 0 and 0 < explained["distinct_first"] <= 1 and explained["examples"]
+    assert "personalized search" in done.html_path.read_text()
 
 
 def test_last_item_split_with_the_peers_and_the_attention_ranker_on_the_real_index(settings, fake_embedder,
@@ -63,9 +80,9 @@ def test_last_item_split_with_the_peers_and_the_attention_ranker_on_the_real_ind
     s = settings.model_copy(update={"evaluation": settings.evaluation.model_copy(update={
         "max_users": 40, "bootstrap_samples": 100, "ranker_epochs": 1, "ranker_train_examples": 2000,
         "sampled_negatives": 20, "peer_epochs": 2, "peer_dim": 16, "peer_max_length": 20,
-    })})  # fmt: skip
+    }), "sequence": settings.sequence.model_copy(update=SEQUENCE)})  # fmt: skip
     request = EvaluateRequest(events=retail_slice, splits=("last-item",), reports_dir=settings.state_dir / "reports",
-                              name="last-item")  # fmt: skip
+                              name="last-item", search=False)  # fmt: skip
     done = evaluate(s, request, extra_rankers=attention_factory(s))
     result = json.loads(done.json_path.read_text())
     (split,) = result["splits"]
