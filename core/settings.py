@@ -170,6 +170,13 @@ class SequenceSettings(BaseSettings):
     learning_rate: float = Field(1e-3, description="AdamW learning rate.")
     weight_decay: float = Field(0.0, description="AdamW weight decay.")
     validation_examples: int = Field(3000, description="Validation examples ranked over the whole catalog per epoch.")
+    order_weight: float = Field(
+        0.0,
+        ge=0.0,
+        description="How much the sequence model's own order of the candidates counts beside the ranker's in every "
+        "personalized order (/v1/recommend, the user's side of /v1/search, recadmin evaluate): the weight of its "
+        "rank in a reciprocal rank fusion with the ranker's (0: the ranker's order alone).",
+    )
 
 
 class EvalSettings(BaseSettings):

@@ -39,13 +39,16 @@ class AttentionReranker:
         candidates: int = 200,
         profile_length: int = 200,
         max_train_examples: int | None = None,
+        sequence_weight: float = 0.0,
         log: Callable[[str], None] | None = None,
     ):
-        """``candidates`` and ``profile_length``: the service's pool size and profile length
-        (``RECSEARCH_SERVICE_RECOMMEND_CANDIDATES``, ``RECSEARCH_EVENTS_HISTORY_LENGTH``)."""
+        """``candidates``, ``profile_length`` and ``sequence_weight``: the service's pool size, profile length and
+        weight of the sequence model's order (``RECSEARCH_SERVICE_RECOMMEND_CANDIDATES``,
+        ``RECSEARCH_EVENTS_HISTORY_LENGTH``, ``RECSEARCH_SEQUENCE_ORDER_WEIGHT``)."""
         self.catalog, self.search, self.name = catalog, search, name
         self.train_options, self.fixed, self.candidates = train_options, checkpoint, candidates
         self.profile_length, self.max_train_examples, self.log = profile_length, max_train_examples, log
+        self.sequence_weight = sequence_weight
         self.scorer = None
         self.explainer = None  # a scorer that explains (the evaluation ranks without explanations: faster)
         self.checkpoint = checkpoint
@@ -71,7 +74,7 @@ class AttentionReranker:
             self.fit_info = {"seconds": result.info.get("seconds"), "train_examples": result.info.get("train_examples"),
                              "best_epoch": result.metrics.get("best_epoch")}  # fmt: skip
         self.checkpoint = checkpoint
-        self.scorer = Scorer(checkpoint, self.vectors, explanations=0)
+        self.scorer = Scorer(checkpoint, self.vectors, explanations=0, sequence_weight=self.sequence_weight)
         self.explainer = None
         self.now = train["ts"].max()
 
@@ -87,8 +90,8 @@ class AttentionReranker:
         now = pd.Timestamp(case.at if case.at is not None else self.now)
         return (now.tz_localize("UTC") if now.tzinfo is None else now).to_pydatetime()
 
-    def _rank(self, case: TestCase, exclude_seen: bool, scorer=None) -> list:
-        """The user's ranked pool: ids; or, with ``scorer`` (the same model, explaining), its results."""
+    def _pool(self, case: TestCase, exclude_seen: bool):
+        """The user's history and candidate pool, as ``/v1/recommend`` builds them."""
         history = self._history(case)
         # Already-bought items excluded: the whole history's, as the service leaves out every purchase of the user.
         pool = candidate_pool(
@@ -97,10 +100,34 @@ class AttentionReranker:
             exclude=case.seen if exclude_seen else (),
             learned=ExactNeighbours(self.scorer.behaviour) if self.scorer.behaviour is not None else None,
         )  # fmt: skip
+        return history, pool
+
+    def _rank(self, case: TestCase, exclude_seen: bool, scorer=None) -> list:
+        """The user's ranked pool: ids; or, with ``scorer`` (the same model, explaining), its results."""
+        history, pool = self._pool(case, exclude_seen)
         if not pool.candidates:
             return []
         results = (scorer or self.scorer).score(history, pool.candidates, now=self._moment(case))
         return results if scorer is not None else [s.id for s in results]
+
+    def orders_by_sequence(self) -> bool:
+        """Whether the fitted model has a sequence model whose order the scorer can fuse with the ranker's."""
+        return self.scorer is not None and self.scorer.behaviour is not None
+
+    def two_orders(self, case: TestCase, exclude_seen: bool) -> tuple[list[str], np.ndarray, np.ndarray | None]:
+        """The user's pool (ids) with the ranker's scores alone and the sequence model's scores (None when it does
+        not know the user's items), for weighing the two orders (:mod:`ranker.evaluation.sequence_weight`)."""
+        history, pool = self._pool(case, exclude_seen)
+        ids = [c.id for c in pool.candidates]
+        if not ids:
+            return [], np.zeros(0), None
+        served, self.scorer.sequence_weight = self.scorer.sequence_weight, 0.0
+        try:
+            ranker = {s.id: s.score for s in self.scorer.score(history, pool.candidates, now=self._moment(case))}
+        finally:
+            self.scorer.sequence_weight = served
+        sequence = self.scorer.sequence_scores(history, self.vectors.rows(ids))
+        return ids, np.array([ranker[i] for i in ids]), sequence
 
     def personal_order(self, case: TestCase, hits: Sequence[tuple[str, float]]) -> list[str]:
         """The model's order of a query's ``hits`` (id, query score) for the user, as ``/v1/search`` scores them
@@ -118,7 +145,7 @@ class AttentionReranker:
         from ranker.model import Scorer
 
         if self.explainer is None:
-            self.explainer = Scorer(self.checkpoint, self.vectors, explanations=3)
+            self.explainer = Scorer(self.checkpoint, self.vectors, explanations=3, sequence_weight=self.sequence_weight)
         top = self._rank(case, exclude_seen=True, scorer=self.explainer)[:k]
         return [(s.id, [(e.item_id, float(e.weight)) for e in s.explanations]) for s in top]
 
@@ -149,12 +176,14 @@ def attention_factory(settings, checkpoints: Sequence[str] = (), train: bool = T
         e = settings.evaluation
         options = TrainOptions.from_settings(settings.ranker, settings.sequence, epochs=e.ranker_epochs)
         size, profile = settings.service.recommend_candidates, settings.events.history_length
+        weight = settings.sequence.order_weight
         rankers: list = []
         if train:
             for label, (catalog, search) in loaded.items():
                 rankers.append(AttentionReranker(
                     catalog, search, name=f"attention[{label}]", train_options=options, candidates=size,
-                    profile_length=profile, max_train_examples=e.ranker_train_examples or None, log=log,
+                    profile_length=profile, max_train_examples=e.ranker_train_examples or None,
+                    sequence_weight=weight, log=log,
                 ))  # fmt: skip
         catalog, search = next(iter(loaded.values()))
         for spec in checkpoints:
@@ -163,7 +192,7 @@ def attention_factory(settings, checkpoints: Sequence[str] = (), train: bool = T
             checkpoint = load_checkpoint(path)
             rankers.append(AttentionReranker(
                 catalog, search, name=f"attention[{label if sep else checkpoint.version}]", checkpoint=checkpoint,
-                candidates=size, profile_length=profile,
+                candidates=size, profile_length=profile, sequence_weight=weight,
             ))  # fmt: skip
         return rankers
 

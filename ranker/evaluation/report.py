@@ -165,6 +165,28 @@ def explanation_lines(result: dict) -> list[str]:
     return lines
 
 
+def sequence_weight_lines(result: dict) -> list[str]:
+    """The sequence model's weight sweep: per split and ranker, the primary metric at each weight on validation and
+    test users (already-bought items excluded / eligible); ``*`` marks the served weight."""
+    primary = result["config"]["primary"]
+    lines = []
+    for found in result.get("sequence_weight", []):
+        for ranker in found["rows"]:
+            best = ranker["best_on_validation"]
+            lines.append(
+                f"{found['split']} split · {ranker['name']}: {primary} by the weight of the sequence model's "
+                f"order (best on validation: {best['excluded']:g} excluded, {best['eligible']:g} eligible)"
+            )
+            lines.append(f"  {'weight':>8} {'valid/excl':>11} {'valid/elig':>11} {'test/excl':>11} {'test/elig':>11}")
+            for row in ranker["rows"]:
+                mark = "*" if row["weight"] == ranker["served"] else " "
+                cells = " ".join(f"{row[key]:>11.4f}" if row[key] is not None else f"{'n/a':>11}"
+                                 for key in ("validation/excluded", "validation/eligible", "test/excluded",
+                                             "test/eligible"))  # fmt: skip
+                lines.append(f"  {row['weight']:>7g}{mark} {cells}")
+    return lines
+
+
 def _search_html(result: dict) -> str:
     parts = []
     for search in result.get("search", []):
@@ -203,6 +225,9 @@ def render_html(result: dict) -> str:
             parts.append(_cold_start_html(run, primary))
             parts.append(f"<p><img src='data:image/png;base64,{_activity(run, primary)}'></p>")
     parts.append(_search_html(result))
+    if result.get("sequence_weight"):
+        parts.append("<h2>The sequence model's order</h2><pre>" + html.escape("\n".join(sequence_weight_lines(result)))
+                     + "</pre>")  # fmt: skip
     if result.get("explanations"):
         parts.append("<h2>Explanations</h2><pre>" + html.escape("\n".join(explanation_lines(result))) + "</pre>")
     parts.append("</body></html>")
@@ -239,6 +264,8 @@ def render_markdown(result: dict, k: int = 10) -> str:
             lines += ["Cold start: users by distinct history items; targets without (cold) and with training events.",
                       "", "| " + " | ".join(header) + " |", "| --- |" + " ---: |" * (len(header) - 1),
                       *("| " + " | ".join(r) + " |" for r in rows), ""]  # fmt: skip
+    if result.get("sequence_weight"):
+        lines += ["**The sequence model's order**", "", "```", *sequence_weight_lines(result), "```", ""]
     if result.get("explanations"):
         lines += ["**Explanations**", "", "```", *explanation_lines(result), "```", ""]
     for search in result.get("search", []):

@@ -22,6 +22,7 @@ from ranker.evaluation.bootstrap import paired_bootstrap
 from ranker.evaluation.catalog import IndexSnapshot
 from ranker.evaluation.explain import explanation_stats
 from ranker.evaluation.search import SearchProtocol
+from ranker.evaluation.sequence_weight import sequence_weight_sweep
 from ranker.evaluation.splits import Split, TestCase, last_item, leave_last_out, sample_cases, time_split
 from ranker.metrics import case_metrics, coverage, means, rank_of_first, sampled_metrics, stack
 
@@ -262,6 +263,16 @@ def run_evaluation(
         explained = explanation_stats(recommenders, sample_cases(split.cases, EXPLAINED_USERS, config.seed), catalog)
         if explained:
             result.setdefault("explanations", []).append({"split": split.name, "rows": explained})
+        if split.validation:
+            report(f"{split.name}: the sequence model's order weighed on validation and test users")
+        swept = sequence_weight_sweep(
+            recommenders,
+            sample_cases(split.cases, config.max_users, config.seed),
+            sample_cases(split.validation, config.max_users, config.seed),
+            config.primary,
+        )
+        if swept:
+            result.setdefault("sequence_weight", []).append({"split": split.name, "rows": swept})
         if search is not None:
             report(f"{split.name}: personalized search")
             test = sample_cases(split.cases, config.max_users, config.seed)

@@ -15,7 +15,7 @@ from ranker.model.item_stats import TREND_DAYS, AlignedStats, ItemStats, repeat_
 from ranker.model.item_vectors import ItemVectors
 from ranker.model.network import AttentionRanker, RankerConfig
 from ranker.model.publish import Published, publish_active, publish_learned_vectors, serves_learned_vectors
-from ranker.model.query_order import fuse_with_query, fused_order
+from ranker.model.query_order import fuse_with_query, fused_order, fused_scores
 from ranker.model.registry import (
     ModelVersion,
     activate_version,
@@ -58,6 +58,7 @@ __all__ = [
     "candidate_pool",
     "fuse_with_query",
     "fused_order",
+    "fused_scores",
     "gap_buckets",
     "history_mean",
     "history_sums",

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
+
 from ranker.model.explanations import Scored
 
 #: Reciprocal rank fusion's usual constant (Cormack et al., 2009), as the hybrid search's.
@@ -38,6 +40,17 @@ def fused_order(
     ]
     fused.sort(reverse=True)
     return [(item, score) for score, _, item in fused]
+
+
+def fused_scores(first: np.ndarray, second: np.ndarray, weight: float, rrf_k: int = RRF_K) -> np.ndarray:
+    """Each item's weighted reciprocal rank fusion of its rank by ``first`` and by ``second`` (scores of the same
+    items, higher is better): ``1 / (c + rank by first) + weight / (c + rank by second)``; ties in a ranking keep
+    the items' order."""
+    fused = np.empty(len(first), dtype=np.float64)
+    ranks = np.arange(1, len(first) + 1, dtype=np.float64)
+    fused[np.argsort(-first, kind="stable")] = 1.0 / (rrf_k + ranks)
+    fused[np.argsort(-second, kind="stable")] += weight / (rrf_k + ranks)
+    return fused
 
 
 def fuse_with_query(

@@ -26,6 +26,7 @@ from ranker.model.checkpoint import Checkpoint
 from ranker.model.explanations import Explainer, Scored
 from ranker.model.features import candidate_features, recency_buckets
 from ranker.model.item_vectors import ItemVectors
+from ranker.model.query_order import fused_scores
 
 
 class HistoryEntry(Protocol):
@@ -70,9 +71,12 @@ class Scorer:
         *,
         explanations: int = 3,
         threads: int | None = 1,
+        sequence_weight: float = 0.0,
     ):
         """``threads``: BLAS threads for this process (a process-wide limit, set once; None leaves it alone).
-        The matrices of one request are small, so extra threads only add hand-off latency."""
+        The matrices of one request are small, so extra threads only add hand-off latency. ``sequence_weight``: how
+        much the sequence model's own order of the candidates counts beside the ranker's (reciprocal rank fusion,
+        ``RECSEARCH_SEQUENCE_ORDER_WEIGHT``; 0: the ranker's order alone)."""
         if threads:
             from threadpoolctl import threadpool_limits
 
@@ -88,6 +92,7 @@ class Scorer:
         self.config = config
         self.item_vectors = item_vectors
         self.explanations = explanations
+        self.sequence_weight = sequence_weight
         self.stats = checkpoint.item_stats.aligned(item_vectors.ids, item_vectors.prices)
         #: The learned item space of the version's sequence model over this item table (None without one).
         self.behaviour = BehaviourSpace(checkpoint.sequence, item_vectors, threads) if checkpoint.sequence else None
@@ -203,6 +208,19 @@ class Scorer:
         vector = self.user_vector(history)
         return None if vector is None else self.behaviour.scores(vector, cand_rows)[None]
 
+    def sequence_scores(self, history: Sequence[HistoryEntry], cand_rows: np.ndarray) -> np.ndarray | None:
+        """The sequence model's score of the candidates at item-table ``cand_rows`` for the user (-inf for an item
+        it does not know: row -1); None without a sequence model or a known history item."""
+        sequence = self._sequence_scores(history, cand_rows)
+        return None if sequence is None else np.where(cand_rows >= 0, sequence[0], -np.inf)
+
+    def _with_sequence_order(self, history: Sequence[HistoryEntry], cand_rows: np.ndarray, scores: np.ndarray):
+        """The ranker's scores fused with the sequence model's order of the same candidates (items it does not
+        know last): the ranker is trained on whole baskets, the sequence model on the next event, and each sees
+        what the other misses."""
+        sequence = self.sequence_scores(history, cand_rows)
+        return scores if sequence is None else fused_scores(scores, sequence, self.sequence_weight)
+
     def score(
         self, history: Sequence[HistoryEntry], candidates: Sequence[Candidate], now: datetime | None = None
     ) -> list[Scored]:
@@ -226,6 +244,8 @@ class Scorer:
             # No history: interest is zero, so its share of the first layer is zero too.
             weights = np.zeros((len(candidates), 0), dtype=np.float32)
         scores = np.maximum(pre, 0.0) @ self._w2 + self._b2  # (C,)
+        if self.sequence_weight > 0:
+            scores = self._with_sequence_order(history, x.cand_rows, scores)
         return self._results(candidates, scores, weights, x.hist, x.hist_rows, x.cand_rows)
 
     def _results(

@@ -43,7 +43,13 @@ def retail_slice(tmp_path_factory):
 
 
 def test_recommend_returns_what_the_evaluation_ranked(settings, fake_embedder, retail_slice, tmp_path):
-    settings = settings.model_copy(update={"service": settings.service.model_copy(update={"recommend_candidates": 60})})
+    # The sequence model's order counts beside the ranker's (fused), in the service as in the evaluation.
+    settings = settings.model_copy(
+        update={
+            "service": settings.service.model_copy(update={"recommend_candidates": 60}),
+            "sequence": settings.sequence.model_copy(update={"order_weight": 2.0}),
+        }
+    )
     api.build_from_catalog(settings, retail_slice, embedder=fake_embedder)
     alias, url = settings.opensearch.index_alias, settings.opensearch.url
     client = make_client(settings.opensearch)
@@ -55,6 +61,7 @@ def test_recommend_returns_what_the_evaluation_ranked(settings, fake_embedder, r
         train_options=TrainOptions.from_settings(RankerSettings(), SEQUENCE, **SMALL),
         candidates=settings.service.recommend_candidates,
         profile_length=settings.events.history_length,
+        sequence_weight=settings.sequence.order_weight,
     )
     evaluated.fit(split.train)
 
