@@ -12,9 +12,10 @@ explanations (the scorer builds them on first access; /v1/rerank reads all, /v1/
 
 The item table has the Online Retail shape (3,891 items x 384 dims, seeded random unit vectors) and the model the
 default shape (attention 64, hidden 64, with the default sequence model: width 64, 2 layers, 50 events, whose user
-vector, its score feature and the explanations in its space are part of every call), untrained but seeded: a
-trained one costs exactly the same. ``--no-sequence`` times a version without one. Pass ``--checkpoint PATH`` to
-time a trained checkpoint instead (random vectors of its dimension).
+vector, its score feature, the fusion of its order with the ranker's at ``--sequence-weight`` (default 16) and the
+explanations in its space are part of every call), untrained but seeded: a trained one costs exactly the same.
+``--no-sequence`` times a version without one. Pass ``--checkpoint PATH`` to time a trained checkpoint instead
+(random vectors of its dimension).
 
     .venv/bin/python bench/bench_scoring.py [--quick] [--no-sequence] [--json FILE]
 """
@@ -57,6 +58,12 @@ def main() -> None:
     parser.add_argument("--candidates", type=int, default=100)
     parser.add_argument("--history", type=int, default=50)
     parser.add_argument("--no-sequence", action="store_true", help="a version without a sequence model")
+    parser.add_argument(
+        "--sequence-weight",
+        type=float,
+        default=16.0,
+        help="RECSEARCH_SEQUENCE_ORDER_WEIGHT: the sequence model's order fused with the ranker's",
+    )
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
 
@@ -98,7 +105,7 @@ def main() -> None:
                                  max_length=d.max_length, dropout=d.dropout)  # fmt: skip
             sequence = SequencePart(SequenceModel(seq).eval(), ids)
         ck = Checkpoint(AttentionRanker(config).eval(), "bench", stats, sequence=sequence)
-    scorer = Scorer(ck, items, explanations=3, threads=1)
+    scorer = Scorer(ck, items, explanations=3, threads=1, sequence_weight=args.sequence_weight)
     model = ck.model.eval()
 
     now = datetime.now(UTC)

@@ -18,6 +18,7 @@ import numpy as np
 from ranker.model.checkpoint import SequencePart
 from ranker.model.item_vectors import ItemVectors
 from ranker.model.sequence import gap_buckets
+from ranker.model.user_encoder import UserEncoder
 
 if TYPE_CHECKING:
     from ranker.model.scoring import HistoryEntry
@@ -46,7 +47,9 @@ class BehaviourSpace:
             )
         with torch.inference_mode():
             self._table = self.model.item_table(text, ids)  # (N + 1, D), row 0 padding
-        self.vectors = self._table[1:].numpy()  # (N, D) aligned with the item table's rows
+        self._table_np = self._table.numpy()
+        self.vectors = self._table_np[1:]  # (N, D) aligned with the item table's rows
+        self._encoder = UserEncoder(self.model)
         #: Items the model has a learned id vector for (the others are placed by their text alone).
         self.trained = (ids > 0).numpy()
 
@@ -64,14 +67,12 @@ class BehaviourSpace:
         return rows, gap_buckets(np.asarray([hours]), self.config.gap_buckets)
 
     def user_vector(self, history: Sequence[HistoryEntry]) -> np.ndarray | None:
-        """(D,) the user's vector, None when no history item is in the table."""
-        import torch
-
+        """(D,) the user's vector, None when no history item is in the table (the model's forward pass in numpy:
+        :class:`ranker.model.user_encoder.UserEncoder`)."""
         rows, gaps = self.history_arrays(history)
         if not rows.size:
             return None
-        with torch.inference_mode():
-            return self.model.user_vectors(self._table, torch.from_numpy(rows), torch.from_numpy(gaps))[0].numpy()
+        return self._encoder(self._table_np, rows[0], gaps[0])
 
     def scores(self, vector: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """The user's score of the items at table ``rows`` (-1: an unknown item scores 0)."""
