@@ -31,7 +31,7 @@ import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from tests.paths import ROOT
+ROOT = Path(__file__).resolve().parents[1]  # the repository root (bench/ is run as a script)
 
 sys.path.insert(0, str(ROOT))
 DATA = ROOT.parent / "shared" / "data" / "online_retail" / "online_retail.parquet"

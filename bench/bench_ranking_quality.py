@@ -16,7 +16,7 @@ import json
 import sys
 from pathlib import Path
 
-from tests.paths import ROOT
+ROOT = Path(__file__).resolve().parents[1]  # the repository root (bench/ is run as a script)
 
 sys.path.insert(0, str(ROOT))
 DATA = ROOT.parent / "shared" / "data" / "online_retail" / "online_retail.parquet"

@@ -30,13 +30,13 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from tests.paths import ROOT
+ROOT = Path(__file__).resolve().parents[1]  # the repository root (bench/ is run as a script)
 
 # One BLAS/OpenMP thread: the matrices of one request are small, and the service scores one request per thread.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import numpy as np
+import numpy as np  # noqa: E402  (after the thread settings above)
 
 sys.path.insert(0, str(ROOT))
 
