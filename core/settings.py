@@ -171,11 +171,13 @@ class SequenceSettings(BaseSettings):
     weight_decay: float = Field(0.0, description="AdamW weight decay.")
     validation_examples: int = Field(3000, description="Validation examples ranked over the whole catalog per epoch.")
     order_weight: float = Field(
-        0.0,
+        64.0,
         ge=0.0,
         description="How much the sequence model's own order of the candidates counts beside the ranker's in every "
         "personalized order (/v1/recommend, the user's side of /v1/search, recadmin evaluate): the weight of its "
-        "rank in a reciprocal rank fusion with the ranker's (0: the ranker's order alone).",
+        "rank in a reciprocal rank fusion with the ranker's (0: the ranker's order alone; 64: the sequence model's "
+        "order, the ranker's breaking near-ties). Choose it with `recadmin evaluate --split last-item`, which sweeps "
+        "it on validation users.",
     )
 
 

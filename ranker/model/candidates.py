@@ -24,6 +24,7 @@ found it. Without a model the pool is the k-NN and own items only, over the newe
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -63,6 +64,10 @@ class Pool:
     vector: np.ndarray | None
 
 
+#: Runs a pool's learned-space k-NN beside its text k-NN (threads: the work is waiting on OpenSearch).
+_KNN = ThreadPoolExecutor(max_workers=8, thread_name_prefix="learned-knn")
+
+
 def history_vector(history: Sequence[HistoryEntry], vectors: VectorTable, length: int) -> np.ndarray | None:
     """The unit-length mean vector of the newest ``length`` history items (repeats count), None when none has a
     vector."""
@@ -99,10 +104,13 @@ def candidate_pool(
     if vector is None:
         return Pool([], None)
     banned = set(exclude) if include_purchased else set(exclude) | {h.item_id for h in history if h.type == "purchase"}
-    ids = search.knn_ids(vector.tolist(), size, banned)
     user = model.user_vector(history) if model is not None and learned is not None else None
-    if user is not None:
-        ids += learned.knn_ids(user.tolist(), size, banned)
+    # The two k-NN queries are independent: the learned one runs while the text one does (two round trips to
+    # OpenSearch in the time of one).
+    learned_ids = _KNN.submit(learned.knn_ids, user.tolist(), size, banned) if user is not None else None
+    ids = search.knn_ids(vector.tolist(), size, banned)
+    if learned_ids is not None:
+        ids += learned_ids.result()
     if include_purchased:
         ids += list(dict.fromkeys(h.item_id for h in history))[:size]
     if model is not None:
