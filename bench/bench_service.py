@@ -12,16 +12,16 @@ Three goals, each a ratio against a baseline measured in the same run, interleav
              (with _source, as the baseline fetches it; and the service's own pool query: doc values, no gzip,
              which is the service's overhead over its retrieval), the k=10 baseline without gzip, the service in
              hybrid mode, and when it embeds the query itself.
-    recommend GET /v1/recommend/{user}?k=10&include_purchased=false (a user with 50 purchases; every response checked
-             to be personalized and served by its arm's model version) with this round's sequence model, against
-             today's path in a second ``recadmin serve``. New: the checkpoint carries a sequence model, its learned
-             item vectors are published into the index (the candidate pool adds an OpenSearch k-NN in the learned
-             space) and RECSEARCH_SEQUENCE_ORDER_WEIGHT=16 (the scorer fuses the two orders). Baseline (today): a
-             checkpoint without one over an index without learned vectors. Goal: p99 ratio <= 1.5. Two users with
-             50 purchases take turns, so the scorer's one-entry cache of the last user vector never answers (every
-             request runs the sequence model, as a stream of different users does); also reported: the same user
-             every time (the cache answers from the second request on), and how many OpenSearch searches each arm
-             made per request (read from the index statistics: the new arm's learned k-NN is one more).
+    recommend GET /v1/recommend/{user}?k=10&include_purchased=false (a user with 50 purchases; every response checked to
+             be personalized and served by its arm's model version) with this round's sequence model, against today's
+             path in a second ``recadmin serve``. New: the checkpoint carries a sequence model, its learned item vectors
+             are published into the index (the candidate pool adds an OpenSearch k-NN in the learned space) and
+             RECSEARCH_SEQUENCE_ORDER_WEIGHT at its default (the scorer fuses the two orders). Baseline (today): a
+             checkpoint without one over an index without learned vectors. Goal: p99 ratio <= 1.5. Two users with 50
+             purchases take turns, so the scorer's one-entry cache of the last user vector never answers (every request
+             runs the sequence model, as a stream of different users does); also reported: the same user every time (the
+             cache answers from the second request on), and how many OpenSearch searches each arm made per request (read
+             from the index statistics: the new arm's learned k-NN is one more).
 
 Set-up (not timed): an own index of Online Retail items embedded with the real MiniLM on the running node, a
 SQLite store with the users' 50 purchases, and a ranker checkpoint registered and activated. The checkpoint is a
@@ -51,11 +51,11 @@ import httpx
 import numpy as np
 import pandas as pd
 
-from tests.paths import ROOT
+ROOT = Path(__file__).resolve().parents[1]  # the repository root (bench/ is run as a script)
 
 sys.path.insert(0, str(ROOT))
 
-from core.settings import OpenSearchSettings, Settings, StoreSettings
+from core.settings import OpenSearchSettings, SequenceSettings, Settings, StoreSettings  # noqa: E402  (after the path above)
 
 DATA = ROOT.parent / "shared" / "data" / "online_retail" / "online_retail.parquet"
 QUERIES = [
@@ -67,7 +67,7 @@ QUERIES = [
 USER = "bench-user"
 USERS = (USER, "bench-user-2")  # each with 50 purchases; /v1/recommend alternates them
 GOALS = ("rerank", "search", "recommend")
-ORDER_WEIGHT = 16.0  # RECSEARCH_SEQUENCE_ORDER_WEIGHT of the recommend goal's new arm
+ORDER_WEIGHT = SequenceSettings().order_weight  # RECSEARCH_SEQUENCE_ORDER_WEIGHT of the new arm: the default
 
 
 def pct(values: list[float], q: float) -> float:
