@@ -165,6 +165,15 @@ def explanation_lines(result: dict) -> list[str]:
     return lines
 
 
+def peer_lines(run: dict, primary: str) -> list[str]:
+    """Each model row's paired bootstrap difference with each peer (the published recommenders), one line each."""
+    lines = []
+    for row in run["rows"]:
+        for peer, d in row.get("vs_peers", {}).items():
+            lines.append(f"- {row['name']} vs {peer}: Δ{primary} {d['diff']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}]")
+    return [*lines, ""] if lines else []
+
+
 def sequence_weight_lines(result: dict) -> list[str]:
     """The sequence model's weight sweep: per split and ranker, the primary metric at each weight on validation and
     test users (already-bought items excluded / eligible); ``*`` marks the served weight."""
@@ -219,6 +228,9 @@ def render_html(result: dict) -> str:
                else "; ranked over the whole catalog")
         )  # fmt: skip
         parts.append(f"<h2>{html.escape(title)}</h2><p>{html.escape(detail)}</p>{_table(run, ks)}")
+        versus = peer_lines(run, result["config"]["primary"])
+        if versus:
+            parts.append("<pre>" + html.escape("\n".join(versus)) + "</pre>")
         parts.append(f"<p><img src='data:image/png;base64,{_curves(run, ks)}'></p>")
         if run.get("by_activity"):
             primary = result["config"]["primary"]
@@ -259,6 +271,7 @@ def render_markdown(result: dict, k: int = 10) -> str:
             cells = " | ".join(f"{row['metrics'][c]:.4f}" for c in cols)
             lines.append(f"| {row['name']} | {cells} | {delta} |")
         lines.append("")
+        lines += peer_lines(run, result["config"]["primary"])
         if run.get("by_activity"):
             header, rows = cold_start_rows(run, result["config"]["primary"])
             lines += ["Cold start: users by distinct history items; targets without (cold) and with training events.",

@@ -119,6 +119,19 @@ def _compare(rows: list[dict], per_case: dict[str, dict], config: EvalConfig, se
     return best
 
 
+def _compare_peers(rows: list[dict], per_case: dict[str, dict], peers: Sequence[str], config: EvalConfig) -> None:
+    """Add to each model row its bootstrap difference (primary metric) with each peer, whichever baseline is best."""
+    for row in rows:
+        if row["kind"] != "model":
+            continue
+        row["vs_peers"] = {
+            peer: paired_bootstrap(per_case[row["name"]][config.primary], per_case[peer][config.primary],
+                                   config.bootstrap_samples, seed=config.seed).as_dict()
+            for peer in peers
+            if peer in per_case and config.primary in per_case[row["name"]]
+        }  # fmt: skip
+
+
 def _by_activity(cases: Sequence[TestCase], per_case: dict[str, dict], metric: str) -> dict:
     labels = [activity_bucket(c) for c in cases]
     groups = sorted(set(labels), key=lambda s: int(s.rstrip("+").split("-")[0]))
@@ -208,6 +221,7 @@ def evaluate_split(
         if not mode_cases:
             continue
         best_full = _compare(full_rows, full, config, config.seed)
+        _compare_peers(full_rows, full, [r.name for r in recommenders if getattr(r, "is_peer", False)], config)
         best_sampled = _compare(sampled_rows, sampled, config, config.seed)
         runs.append({**common, "protocol": "full", "best_baseline": best_full, "rows": full_rows,
                      "by_activity": _by_activity(mode_cases, full, config.primary),

@@ -63,6 +63,8 @@ class PeerRecommender:
     """One of :data:`PEERS`, trained per split with :class:`PeerOptions`."""
 
     kind = "baseline"
+    #: The published recommenders a model row is also compared with, one by one (``vs_peers`` in the report).
+    is_peer = True
 
     def __init__(self, catalog: IndexSnapshot, peer: str, options: PeerOptions, *, name: str | None = None,
                  log: Callable[[str], None] | None = None):  # fmt: skip

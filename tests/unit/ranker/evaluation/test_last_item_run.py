@@ -32,6 +32,15 @@ class OldStyle(MostPopular):
         super().fit(train)
 
 
+class AModel(MostPopular):
+    """A row of kind "model" (as the attention reranker's): compared with each peer one by one."""
+
+    kind = "model"
+
+    def __init__(self, catalog):
+        super().__init__(catalog, "a-model")
+
+
 @pytest.fixture(scope="module")
 def shop():
     """The clustered shop plus one user whose last purchase is an item nobody else bought (a cold target), its
@@ -53,7 +62,8 @@ def test_peers_run_beside_the_baselines_with_cold_start_rows(shop):
     old = OldStyle(catalog)
     options = PeerOptions(epochs=3, dim=16, device="cpu")
     rankers = [MostPopular(catalog), old, HistoryKnn(catalog, FakeSearch(catalog)),
-               PeerRecommender(catalog, "sasrec", options), PeerRecommender(catalog, "bpr", options)]  # fmt: skip
+               PeerRecommender(catalog, "sasrec", options), PeerRecommender(catalog, "bpr", options),
+               AModel(catalog)]  # fmt: skip
     config = EvalConfig(ks=(10, 20), splits=("last-item", "time"), sampled_negatives=10, bootstrap_samples=20,
                         ci_metrics=("ndcg@10",), max_users=0)  # fmt: skip
     result = run_evaluation(events, catalog, rankers, config)
@@ -62,7 +72,12 @@ def test_peers_run_beside_the_baselines_with_cold_start_rows(shop):
     assert old.fitted_on == [last_item["train_events"], result["splits"][1]["train_events"]]  # both splits
     runs = {(r["split"], r["mode"], r["protocol"]): r for r in result["runs"]}
     full = runs[("last-item", "excluded", "full")]
-    assert [row["name"] for row in full["rows"]] == ["most-popular", "old-style", "knn-history-mean", "sasrec", "bpr"]
+    assert [row["name"] for row in full["rows"]] == ["most-popular", "old-style", "knn-history-mean", "sasrec", "bpr",
+                                                     "a-model"]  # fmt: skip
+    model = full["rows"][-1]
+    assert set(model["vs_peers"]) == {"sasrec", "bpr"} and "vs_peers" not in full["rows"][0]
+    versus = model["vs_peers"]["bpr"]
+    assert versus["low"] <= versus["diff"] <= versus["high"]
     assert full["fit"]["sasrec"]["validation"] == "split" and full["fit"]["sasrec"]["validation_cases"] > 0
     assert runs[("time", "eligible", "full")]["fit"]["bpr"]["validation"] == "time slice"
     # Cold start: one cold target (the new item); ID models and popularity cannot find it, the index's k-NN can.
@@ -75,6 +90,7 @@ def test_peers_run_beside_the_baselines_with_cold_start_rows(shop):
     for text in (markdown, page):
         assert "sasrec" in text and "bpr" in text and "recall@10 cold items (1 targets)" in text
     assert "| sasrec | " in markdown and "| ranker | ndcg@10 users 5-19 (" in markdown
+    assert "- a-model vs sasrec: Δndcg@10 " in markdown and "a-model vs bpr: Δndcg@10" in page
 
 
 def test_the_request_is_checked_before_anything_loads():
