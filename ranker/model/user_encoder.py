@@ -17,7 +17,7 @@ from scipy.special import erf
 from ranker.model.sequence import SequenceModel
 
 #: torch.nn.LayerNorm's default epsilon, which the model uses.
-EPS = 1e-5
+EPS = np.float32(1e-5)
 
 
 def _np(t) -> np.ndarray:
@@ -25,9 +25,11 @@ def _np(t) -> np.ndarray:
 
 
 def _norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
-    mean = x.mean(axis=-1, keepdims=True)
-    var = ((x - mean) ** 2).mean(axis=-1, keepdims=True)
-    return (x - mean) / np.sqrt(var + EPS) * weight + bias
+    # np.add.reduce rather than .mean(): half the time at these sizes (the wrapper's overhead dominates).
+    d = np.float32(x.shape[-1])
+    centred = x - np.add.reduce(x, axis=-1, keepdims=True) / d
+    var = np.add.reduce(centred * centred, axis=-1, keepdims=True) / d
+    return centred / np.sqrt(var + EPS) * weight + bias
 
 
 def _gelu(x: np.ndarray) -> np.ndarray:
@@ -35,8 +37,10 @@ def _gelu(x: np.ndarray) -> np.ndarray:
 
 
 class _Block:
-    def __init__(self, block, heads: int):
+    def __init__(self, block, heads: int, max_length: int):
         self.heads = heads
+        #: Added to the attention logits: -inf where a position would look ahead.
+        self.causal = np.triu(np.full((max_length, max_length), -np.inf, dtype=np.float32), k=1)
         self.n1 = (_np(block.norm1.weight), _np(block.norm1.bias))
         self.n2 = (_np(block.norm2.weight), _np(block.norm2.bias))
         self.w_qkv, self.b_qkv = _np(block.qkv.weight).T.copy(), _np(block.qkv.bias)
@@ -56,7 +60,7 @@ class _Block:
             q = q[:, -1:]
         logits = (q @ k.transpose(0, 2, 1)) / np.float32(np.sqrt(dh))  # (H, Q, L)
         if not last_only:
-            logits = np.where(np.tril(np.ones((length, length), dtype=bool)), logits, -np.inf)
+            logits += self.causal[:length, :length]
         logits -= logits.max(axis=-1, keepdims=True)
         weights = np.exp(logits)
         weights /= weights.sum(axis=-1, keepdims=True)
@@ -73,7 +77,7 @@ class UserEncoder:
         self.scale = np.float32(config.dim**0.5)
         self.max_length = config.max_length
         self.positions, self.gaps = _np(model.positions.weight), _np(model.gaps.weight)
-        self.blocks = [_Block(b, config.heads) for b in model.blocks]
+        self.blocks = [_Block(b, config.heads, config.max_length) for b in model.blocks]
         self.norm = (_np(model.norm.weight), _np(model.norm.bias))
 
     def __call__(self, table: np.ndarray, rows: np.ndarray, gaps: np.ndarray) -> np.ndarray:
