@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ranker.evaluation.peers.nets import SequenceNet
+from ranker.evaluation.peers.nets import SequenceNet, item_table
 
 
 @dataclass(frozen=True)
@@ -33,10 +33,7 @@ class GRU4Rec(SequenceNet):
     def __init__(self, config: Gru4RecConfig):
         super().__init__()
         self.config = config
-        self.item_embedding = nn.Embedding(config.n_items + 1, config.dim, padding_idx=0)
-        nn.init.normal_(self.item_embedding.weight, std=config.dim**-0.5)
-        with torch.no_grad():
-            self.item_embedding.weight[0].zero_()
+        self.item_embedding = item_table(config.n_items, config.dim)
         self.dropout = nn.Dropout(config.dropout)
         self.gru = nn.GRU(config.dim, config.hidden, num_layers=config.layers, batch_first=True)
         self.out = nn.Linear(config.hidden, config.dim)

@@ -19,6 +19,15 @@ from torch import nn
 from torch.nn import functional as F
 
 
+def item_table(n_items: int, dim: int) -> nn.Embedding:
+    """The item embedding of a peer: row 0 the padding (zeros), the catalog's items after it, N(0, 1/dim)."""
+    table = nn.Embedding(n_items + 1, dim, padding_idx=0)
+    nn.init.normal_(table.weight, std=dim**-0.5)
+    with torch.no_grad():
+        table.weight[0].zero_()
+    return table
+
+
 class PeerNet(nn.Module):
     """A peer's network: a query vector per case scored against the item table."""
 

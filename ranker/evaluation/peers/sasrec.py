@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ranker.evaluation.peers.nets import SequenceNet
+from ranker.evaluation.peers.nets import SequenceNet, item_table
 
 
 @dataclass(frozen=True)
@@ -56,10 +56,7 @@ class SASRec(SequenceNet):
     def __init__(self, config: SasRecConfig):
         super().__init__()
         self.config = config
-        self.item_embedding = nn.Embedding(config.n_items + 1, config.dim, padding_idx=0)
-        nn.init.normal_(self.item_embedding.weight, std=config.dim**-0.5)
-        with torch.no_grad():
-            self.item_embedding.weight[0].zero_()
+        self.item_embedding = item_table(config.n_items, config.dim)
         self.position_embedding = nn.Embedding(config.max_length + 1, config.dim, padding_idx=0)
         self.dropout = nn.Dropout(config.dropout)
         self.blocks = nn.ModuleList(_Block(config) for _ in range(config.blocks))
