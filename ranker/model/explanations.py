@@ -77,12 +77,18 @@ class Scored:
         )
 
 
+def _unit(rows: np.ndarray) -> np.ndarray:
+    return rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-9)
+
+
 def affinity_weights(vectors: np.ndarray, cand_rows: np.ndarray, hist_rows: np.ndarray) -> np.ndarray:
-    """(C, H): per candidate, a softmax over the history of the candidate's inner product with each history item
-    in a learned item space (``vectors``, rows of the item table): the history items that, in the shop's
-    behaviour, go with that candidate most. Unknown candidates (row -1) get zeros."""
-    cand = vectors[np.maximum(cand_rows, 0)]
-    logits = cand @ vectors[hist_rows].T  # (C, H)
+    """(C, H): per candidate, a softmax over the history of the candidate's cosine with each history item in a
+    learned item space (``vectors``, rows of the item table): the history items that, in the shop's behaviour, go
+    with that candidate most. Cosine, not the inner product: a popular item's long vector would otherwise be
+    "nearest" to every candidate and explain every result. Scaled by sqrt(dim), so unrelated items (cosine
+    ~ +-1/sqrt(dim)) differ by about one logit and a close item stands out. Unknown candidates (row -1) get zeros."""
+    cand, hist = _unit(vectors[np.maximum(cand_rows, 0)]), _unit(vectors[hist_rows])
+    logits = (cand @ hist.T) * np.float32(np.sqrt(vectors.shape[1]))  # (C, H)
     logits -= logits.max(axis=1, keepdims=True)
     weights = np.exp(logits)
     weights /= weights.sum(axis=1, keepdims=True)

@@ -112,3 +112,9 @@ def test_in_a_learned_space_each_result_is_explained_by_the_history_items_neares
     firsts = [explainer.row(c)[0].item_id for c in range(3)]
     assert firsts == ["h0", "h1", "h2"] and explainer.row(3) == []
     assert Explainer(uniform, hist, hist_rows, cand_rows < 0, 2).row(0)[0].weight == np.float32(1 / 3)
+    # A popular item's long vector has the largest inner product with every candidate; by direction it explains
+    # only what is near it.
+    hub = vectors.copy()
+    hub[2] = [10.0, 10.0, 40.0]  # still the bag's direction, mostly
+    assert (hub[3:6] @ hub[:3].T).argmax(axis=1).tolist() == [2, 2, 2]
+    assert affinity_weights(hub, cand_rows, hist_rows)[:3].argmax(axis=1).tolist() == [0, 1, 2]
