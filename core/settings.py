@@ -333,10 +333,11 @@ class ServiceSettings(BaseSettings):
         "hybrid", description="Candidates for /v1/search: hybrid (BM25 + k-NN, fused) or knn; per request: mode."
     )
     search_personal_weight: float = Field(
-        1.0,
+        0.25,
         ge=0.0,
         description="How much say the user has over the query's order in /v1/search and /v1/rerank: the weight of "
-        "the personal rank in the fusion with the query rank (0: the query's order; 1: as much as the query).",
+        "the personal rank in the fusion with the query rank (0: the query's order; 1: as much as the query). "
+        "`recadmin evaluate --attention` sweeps it on validation users (query adherence and the bought item's rank).",
     )
     history_limit: int | None = Field(
         None,

@@ -234,7 +234,10 @@ def test_personalized_search_reorders_what_the_query_matched_and_never_replaces_
     items = {h["id"]: (h["id"], [1.0, 0.0, 0.0, 0.0]) for h in hits} | {"Z9": ("Z9", [1.0, 0.0, 0.0, 0.0])}
     parts = dict(profiles=profiles, index=FakeIndex(items=items), ranker=FakeRanker())
     ids = lambda body: [r["id"] for r in body["results"]]  # noqa: E731
-    c, _ = client(**parts)  # the default weight: the user as much say as the query
+    c, _ = client(**parts)  # the default weight (a quarter of the query's say): the query's top 10 stays
+    top = ids(c.post("/v1/rerank", json={"user_id": "u9", "hits": hits}).json())
+    assert all(i.startswith("Q") for i in top[:10]) and top.index("Z0") < 25  # Z0 was 26th
+    c, _ = client(service={"search_personal_weight": 1.0}, **parts)  # the user as much say as the query
     body = c.post("/v1/rerank", json={"user_id": "u9", "hits": hits}).json()
     assert body["personalized"] is True
     top10 = ids(body)[:10]
