@@ -115,6 +115,7 @@ def main() -> None:
     for _ in range(64):
         hist_ids = rng.choice(n_items, size=args.history, replace=True)
         history = [Interaction(ids[j], "purchase", now - timedelta(days=float(rng.uniform(0, 400)))) for j in hist_ids]
+        history[0] = Interaction(history[0].item_id, "purchase", now - timedelta(minutes=5))  # in session: fused
         candidates = [
             Candidate(ids[j], float(s))
             for j, s in zip(

@@ -177,7 +177,15 @@ class SequenceSettings(BaseSettings):
         "personalized order (/v1/recommend, the user's side of /v1/search, recadmin evaluate): the weight of its "
         "rank in a reciprocal rank fusion with the ranker's (0: the ranker's order alone; 64: the sequence model's "
         "order, the ranker's breaking near-ties). Choose it with `recadmin evaluate --split last-item`, which sweeps "
-        "it on validation users.",
+        "it on validation users. It applies within a session (RECSEARCH_SEQUENCE_SESSION_MINUTES).",
+    )
+    session_minutes: float = Field(
+        30.0,
+        ge=0.0,
+        description="A user whose newest event is at most this old is in a session: their next event is what to "
+        "predict, and the sequence model's order counts (RECSEARCH_SEQUENCE_ORDER_WEIGHT). A returning user gets the "
+        "ranker's order, trained for the next visit's basket. 30 minutes of inactivity is web analytics' usual end "
+        "of a session.",
     )
 
 

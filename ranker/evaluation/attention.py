@@ -40,15 +40,17 @@ class AttentionReranker:
         profile_length: int = 200,
         max_train_examples: int | None = None,
         sequence_weight: float = 0.0,
+        session_minutes: float = 30.0,
         log: Callable[[str], None] | None = None,
     ):
-        """``candidates``, ``profile_length`` and ``sequence_weight``: the service's pool size, profile length and
-        weight of the sequence model's order (``RECSEARCH_SERVICE_RECOMMEND_CANDIDATES``,
-        ``RECSEARCH_EVENTS_HISTORY_LENGTH``, ``RECSEARCH_SEQUENCE_ORDER_WEIGHT``)."""
+        """``candidates``, ``profile_length``, ``sequence_weight`` and ``session_minutes``: the service's pool size,
+        profile length, weight of the sequence model's order and session length
+        (``RECSEARCH_SERVICE_RECOMMEND_CANDIDATES``, ``RECSEARCH_EVENTS_HISTORY_LENGTH``,
+        ``RECSEARCH_SEQUENCE_ORDER_WEIGHT``, ``RECSEARCH_SEQUENCE_SESSION_MINUTES``)."""
         self.catalog, self.search, self.name = catalog, search, name
         self.train_options, self.fixed, self.candidates = train_options, checkpoint, candidates
         self.profile_length, self.max_train_examples, self.log = profile_length, max_train_examples, log
-        self.sequence_weight = sequence_weight
+        self.sequence_weight, self.session_minutes = sequence_weight, session_minutes
         self.scorer = None
         self.explainer = None  # a scorer that explains (the evaluation ranks without explanations: faster)
         self.checkpoint = checkpoint
@@ -59,7 +61,6 @@ class AttentionReranker:
     def fit(self, train: pd.DataFrame, validation: Sequence[TestCase] | None = None) -> None:
         """Train on ``train`` (early stopping on its own newest slice, as ``recadmin train`` does: ``validation``
         is not used, so the model is trained exactly as the served one is)."""
-        from ranker.model import Scorer
 
         if self.fixed is not None:
             checkpoint = self.fixed
@@ -74,9 +75,15 @@ class AttentionReranker:
             self.fit_info = {"seconds": result.info.get("seconds"), "train_examples": result.info.get("train_examples"),
                              "best_epoch": result.metrics.get("best_epoch")}  # fmt: skip
         self.checkpoint = checkpoint
-        self.scorer = Scorer(checkpoint, self.vectors, explanations=0, sequence_weight=self.sequence_weight)
+        self.scorer = self._scorer(checkpoint, explanations=0)
         self.explainer = None
         self.now = train["ts"].max()
+
+    def _scorer(self, checkpoint, explanations: int):
+        from ranker.model import Scorer
+
+        return Scorer(checkpoint, self.vectors, explanations=explanations, sequence_weight=self.sequence_weight,
+                      session_minutes=self.session_minutes)  # fmt: skip
 
     def _history(self, case: TestCase) -> list[Interaction]:
         """The case's history as the service's profile store holds it: the newest ``profile_length`` interactions
@@ -126,7 +133,9 @@ class AttentionReranker:
             ranker = {s.id: s.score for s in self.scorer.score(history, pool.candidates, now=self._moment(case))}
         finally:
             self.scorer.sequence_weight = served
-        sequence = self.scorer.sequence_scores(history, self.vectors.rows(ids))
+        # As the scorer fuses them: within the user's session only.
+        in_session = self.scorer.in_session(history, self._moment(case))
+        sequence = self.scorer.sequence_scores(history, self.vectors.rows(ids)) if in_session else None
         return ids, np.array([ranker[i] for i in ids]), sequence
 
     def personal_order(self, case: TestCase, hits: Sequence[tuple[str, float]]) -> list[str]:
@@ -142,10 +151,9 @@ class AttentionReranker:
 
     def explained(self, case: TestCase, k: int) -> list[tuple[str, list[tuple[str, float]]]]:
         """The top ``k`` (already-bought items excluded) with the explanations the service shows for them."""
-        from ranker.model import Scorer
 
         if self.explainer is None:
-            self.explainer = Scorer(self.checkpoint, self.vectors, explanations=3, sequence_weight=self.sequence_weight)
+            self.explainer = self._scorer(self.checkpoint, explanations=3)
         top = self._rank(case, exclude_seen=True, scorer=self.explainer)[:k]
         return [(s.id, [(e.item_id, float(e.weight)) for e in s.explanations]) for s in top]
 
@@ -176,14 +184,14 @@ def attention_factory(settings, checkpoints: Sequence[str] = (), train: bool = T
         e = settings.evaluation
         options = TrainOptions.from_settings(settings.ranker, settings.sequence, epochs=e.ranker_epochs)
         size, profile = settings.service.recommend_candidates, settings.events.history_length
-        weight = settings.sequence.order_weight
+        weight, session = settings.sequence.order_weight, settings.sequence.session_minutes
         rankers: list = []
         if train:
             for label, (catalog, search) in loaded.items():
                 rankers.append(AttentionReranker(
                     catalog, search, name=f"attention[{label}]", train_options=options, candidates=size,
                     profile_length=profile, max_train_examples=e.ranker_train_examples or None,
-                    sequence_weight=weight, log=log,
+                    sequence_weight=weight, session_minutes=session, log=log,
                 ))  # fmt: skip
         catalog, search = next(iter(loaded.values()))
         for spec in checkpoints:
@@ -192,7 +200,7 @@ def attention_factory(settings, checkpoints: Sequence[str] = (), train: bool = T
             checkpoint = load_checkpoint(path)
             rankers.append(AttentionReranker(
                 catalog, search, name=f"attention[{label if sep else checkpoint.version}]", checkpoint=checkpoint,
-                candidates=size, profile_length=profile, sequence_weight=weight,
+                candidates=size, profile_length=profile, sequence_weight=weight, session_minutes=session,
             ))  # fmt: skip
         return rankers
 

@@ -72,11 +72,14 @@ class Scorer:
         explanations: int = 3,
         threads: int | None = 1,
         sequence_weight: float = 0.0,
+        session_minutes: float = 30.0,
     ):
         """``threads``: BLAS threads for this process (a process-wide limit, set once; None leaves it alone).
         The matrices of one request are small, so extra threads only add hand-off latency. ``sequence_weight``: how
         much the sequence model's own order of the candidates counts beside the ranker's (reciprocal rank fusion,
-        ``RECSEARCH_SEQUENCE_ORDER_WEIGHT``; 0: the ranker's order alone)."""
+        ``RECSEARCH_SEQUENCE_ORDER_WEIGHT``; 0: the ranker's order alone) while the user's session goes on: their
+        newest event at most ``session_minutes`` old (``RECSEARCH_SEQUENCE_SESSION_MINUTES``). A returning user gets
+        the ranker's order: it is trained for the next visit's basket, the sequence model for the next event."""
         if threads:
             from threadpoolctl import threadpool_limits
 
@@ -93,6 +96,7 @@ class Scorer:
         self.item_vectors = item_vectors
         self.explanations = explanations
         self.sequence_weight = sequence_weight
+        self.session_minutes = session_minutes
         self.stats = checkpoint.item_stats.aligned(item_vectors.ids, item_vectors.prices)
         #: The learned item space of the version's sequence model over this item table (None without one).
         self.behaviour = BehaviourSpace(checkpoint.sequence, item_vectors, threads) if checkpoint.sequence else None
@@ -208,6 +212,14 @@ class Scorer:
         vector = self.user_vector(history)
         return None if vector is None else self.behaviour.scores(vector, cand_rows)[None]
 
+    def in_session(self, history: Sequence[HistoryEntry], now: datetime | None = None) -> bool:
+        """Whether the user's newest event (``history`` is newest first) is at most ``session_minutes`` old at
+        ``now`` (default: the current UTC time): the session goes on, and the sequence model's order counts."""
+        if not history:
+            return False
+        age_days = self._ages_days(history[:1], now or datetime.now(UTC))[0]
+        return bool(age_days * 1440.0 <= self.session_minutes)
+
     def sequence_scores(self, history: Sequence[HistoryEntry], cand_rows: np.ndarray) -> np.ndarray | None:
         """The sequence model's score of the candidates at item-table ``cand_rows`` for the user (-inf for an item
         it does not know: row -1); None without a sequence model or a known history item."""
@@ -244,7 +256,7 @@ class Scorer:
             # No history: interest is zero, so its share of the first layer is zero too.
             weights = np.zeros((len(candidates), 0), dtype=np.float32)
         scores = np.maximum(pre, 0.0) @ self._w2 + self._b2  # (C,)
-        if self.sequence_weight > 0:
+        if self.sequence_weight > 0 and self.in_session(history, now):
             scores = self._with_sequence_order(history, x.cand_rows, scores)
         return self._results(candidates, scores, weights, x.hist, x.hist_rows, x.cand_rows)
 

@@ -135,7 +135,8 @@ class ServiceDeps:
             log.warning("ranker %s: %s", checkpoint.version, shortfall)
         threads = self.settings.ranker.scoring_threads or None  # 0: leave the BLAS thread count alone
         return Scorer(checkpoint, self.vectors.get(), explanations=self.settings.service.explanations, threads=threads,
-                      sequence_weight=self.settings.sequence.order_weight)  # fmt: skip
+                      sequence_weight=self.settings.sequence.order_weight,
+                      session_minutes=self.settings.sequence.session_minutes)  # fmt: skip
 
     # --- what the routes use ------------------------------------------------------------------------------------
     def get_ranker(self) -> Ranker:

@@ -42,7 +42,8 @@ def test_the_scorer_fuses_the_sequence_models_order_with_the_rankers_by_its_weig
     items = make_items()
     checkpoint = _with_sequence(items)
     now = datetime(2024, 5, 1, tzinfo=UTC)
-    history = [Interaction(f"i{n}", "purchase", now - timedelta(days=n)) for n in (1, 2, 3)]
+    # The newest event 5 minutes ago: the session goes on.
+    history = [Interaction(f"i{n}", "purchase", now - timedelta(days=n - 1, minutes=5)) for n in (1, 2, 3)]
     candidates = [Candidate(f"i{n}", 0.5) for n in range(5, 25)] + [Candidate("unknown", 0.5)]
     ranker = [s.id for s in Scorer(checkpoint, items, threads=None).score(history, candidates, now=now)]
     zero = Scorer(checkpoint, items, threads=None, sequence_weight=0.0).score(history, candidates, now=now)
@@ -56,3 +57,17 @@ def test_the_scorer_fuses_the_sequence_models_order_with_the_rankers_by_its_weig
     middle = [s.id for s in Scorer(checkpoint, items, threads=None, sequence_weight=1.0).score(history, candidates,
                                                                                                now=now)]  # fmt: skip
     assert middle not in (ranker, by_sequence + ["unknown"]) and sorted(middle) == sorted(ranker)
+
+
+def test_a_returning_user_gets_the_rankers_order_whatever_the_weight():
+    items = make_items()
+    checkpoint = _with_sequence(items)
+    now = datetime(2024, 5, 1, tzinfo=UTC)
+    candidates = [Candidate(f"i{n}", 0.5) for n in range(5, 25)]
+    ranker = Scorer(checkpoint, items, threads=None)
+    heavy = Scorer(checkpoint, items, threads=None, sequence_weight=1000.0, session_minutes=30.0)
+    for minutes, fused in ((29, True), (31, False), (60 * 24 * 3, False)):
+        history = [Interaction(f"i{n}", "purchase", now - timedelta(minutes=minutes + n)) for n in (0, 1, 2)]
+        plain = [s.id for s in ranker.score(history, candidates, now=now)]
+        got = [s.id for s in heavy.score(history, candidates, now=now)]
+        assert heavy.in_session(history, now) is fused and (got != plain) is fused, minutes
