@@ -104,9 +104,11 @@ class Explainer:
 
     The weights: the ranker's attention weights; or, when ``space`` is given (the learned item vectors of the
     model's sequence model with the candidates' rows), :func:`affinity_weights`, which tell candidates apart where
-    the ranker's attention, spread over the whole history, names the same items for every result."""
+    the ranker's attention, spread over the whole history, names the same items for every result. ``hidden``: the
+    history positions never to name (items the catalog marks not recommendable: "because you bought POSTAGE" explains
+    nothing)."""
 
-    __slots__ = ("_done", "_hist", "_hist_rows", "_n", "_space", "_unknown", "_weights")
+    __slots__ = ("_done", "_hidden", "_hist", "_hist_rows", "_n", "_space", "_unknown", "_weights")
 
     def __init__(
         self,
@@ -116,9 +118,10 @@ class Explainer:
         unknown: np.ndarray,
         n: int,
         space: tuple[np.ndarray, np.ndarray] | None = None,
+        hidden: np.ndarray | None = None,
     ):
         self._weights, self._hist, self._hist_rows, self._unknown, self._n = weights, hist, hist_rows, unknown, n
-        self._space = space
+        self._space, self._hidden = space, hidden
         self._done: tuple[list[list[int]], list[list[float]], list[tuple[str, str]], list[bool]] | None = None
 
     def row(self, c: int) -> list[Explanation]:
@@ -150,6 +153,8 @@ class Explainer:
             per_item = weights @ onehot  # (C, U)
         else:
             per_item = weights.copy()  # (C, U = H), overwritten below
+        if self._hidden is not None and self._hidden.any():
+            per_item[:, [u for u, i in enumerate(first) if self._hidden[i]]] = 0.0  # never named
         n = min(self._n, per_item.shape[1])
         # Top n per row by n argmax passes (ties: the newer item): cheaper than sorting every row for n << U.
         rows = np.arange(per_item.shape[0])

@@ -277,6 +277,7 @@ class Scorer:
             return [Scored(candidates[c].id, score_list[c], candidates[c].retrieval_score) for c in order]
         # With a sequence model, a result is explained by the history items nearest it in the learned space.
         space = (self.behaviour.vectors, cand_rows) if self.behaviour is not None else None
-        explainer = Explainer(weights, hist, hist_rows, cand_rows < 0, n, space)
+        hidden = ~self.item_vectors.recommendable[hist_rows]  # non-products are history, never a reason
+        explainer = Explainer(weights, hist, hist_rows, cand_rows < 0, n, space, hidden)
         pending = Scored._pending
         return [pending((cand := candidates[c]).id, score_list[c], cand.retrieval_score, explainer, c) for c in order]

@@ -118,3 +118,15 @@ def test_in_a_learned_space_each_result_is_explained_by_the_history_items_neares
     hub[2] = [10.0, 10.0, 40.0]  # still the bag's direction, mostly
     assert (hub[3:6] @ hub[:3].T).argmax(axis=1).tolist() == [2, 2, 2]
     assert affinity_weights(hub, cand_rows, hist_rows)[:3].argmax(axis=1).tolist() == [0, 1, 2]
+
+
+def test_a_history_item_marked_not_recommendable_is_never_named():
+    from ranker.model.explanations import Explainer
+
+    hist = [Interaction(f"h{i}", "purchase", NOW) for i in range(3)]  # h1: postage, bought with everything
+    weights = np.array([[0.2, 0.7, 0.1], [0.1, 0.8, 0.1]], dtype=np.float32)
+    hidden = np.array([False, True, False])
+    named = Explainer(weights, hist, np.arange(3), np.array([False, False]), 2, hidden=hidden)
+    assert [[e.item_id for e in named.row(c)] for c in range(2)] == [["h0", "h2"], ["h0", "h2"]]
+    shown = Explainer(weights, hist, np.arange(3), np.array([False, False]), 2)
+    assert shown.row(0)[0].item_id == "h1"
