@@ -128,11 +128,8 @@ class AttentionReranker:
         ids = [c.id for c in pool.candidates]
         if not ids:
             return [], np.zeros(0), None
-        served, self.scorer.sequence_weight = self.scorer.sequence_weight, 0.0
-        try:
-            ranker = {s.id: s.score for s in self.scorer.score(history, pool.candidates, now=self._moment(case))}
-        finally:
-            self.scorer.sequence_weight = served
+        alone = self.scorer.score(history, pool.candidates, now=self._moment(case), sequence_weight=0.0)
+        ranker = {s.id: s.score for s in alone}
         # As the scorer fuses them: within the user's session only.
         in_session = self.scorer.in_session(history, self._moment(case))
         sequence = self.scorer.sequence_scores(history, self.vectors.rows(ids)) if in_session else None

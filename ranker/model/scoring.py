@@ -226,18 +226,27 @@ class Scorer:
         sequence = self._sequence_scores(history, cand_rows)
         return None if sequence is None else np.where(cand_rows >= 0, sequence[0], -np.inf)
 
-    def _with_sequence_order(self, history: Sequence[HistoryEntry], cand_rows: np.ndarray, scores: np.ndarray):
+    def _with_sequence_order(
+        self, history: Sequence[HistoryEntry], cand_rows: np.ndarray, scores: np.ndarray, weight: float
+    ) -> np.ndarray:
         """The ranker's scores fused with the sequence model's order of the same candidates (items it does not
         know last): the ranker is trained on whole baskets, the sequence model on the next event, and each sees
         what the other misses."""
         sequence = self.sequence_scores(history, cand_rows)
-        return scores if sequence is None else fused_scores(scores, sequence, self.sequence_weight)
+        return scores if sequence is None else fused_scores(scores, sequence, weight)
 
     def score(
-        self, history: Sequence[HistoryEntry], candidates: Sequence[Candidate], now: datetime | None = None
+        self,
+        history: Sequence[HistoryEntry],
+        candidates: Sequence[Candidate],
+        now: datetime | None = None,
+        *,
+        sequence_weight: float | None = None,
     ) -> list[Scored]:
         """Every candidate scored and sorted by score (ties keep the order given), with explanations; the history
-        windows and ``now`` as in :meth:`inputs`."""
+        windows and ``now`` as in :meth:`inputs`. ``sequence_weight``: this call's weight of the sequence model's
+        order instead of the scorer's (0: the ranker's order alone)."""
+        weight = self.sequence_weight if sequence_weight is None else sequence_weight
         if not candidates:
             return []
         x = self.inputs(history, candidates, now)
@@ -256,8 +265,8 @@ class Scorer:
             # No history: interest is zero, so its share of the first layer is zero too.
             weights = np.zeros((len(candidates), 0), dtype=np.float32)
         scores = np.maximum(pre, 0.0) @ self._w2 + self._b2  # (C,)
-        if self.sequence_weight > 0 and self.in_session(history, now):
-            scores = self._with_sequence_order(history, x.cand_rows, scores)
+        if weight > 0 and self.in_session(history, now):
+            scores = self._with_sequence_order(history, x.cand_rows, scores, weight)
         return self._results(candidates, scores, weights, x.hist, x.hist_rows, x.cand_rows)
 
     def _results(

@@ -54,6 +54,8 @@ def test_the_scorer_fuses_the_sequence_models_order_with_the_rankers_by_its_weig
     by_sequence = [candidates[i].id for i in np.argsort(-heavy.behaviour.scores(vector, rows), kind="stable")]
     fused = [s.id for s in heavy.score(history, candidates, now=now)]
     assert fused[:-1] == by_sequence and fused[-1] == "unknown"  # an item the model does not know: last
+    assert [s.id for s in heavy.score(history, candidates, now=now, sequence_weight=0.0)] == ranker  # this call only
+    assert [s.id for s in heavy.score(history, candidates, now=now)] == fused
     middle = [s.id for s in Scorer(checkpoint, items, threads=None, sequence_weight=1.0).score(history, candidates,
                                                                                                now=now)]  # fmt: skip
     assert middle not in (ranker, by_sequence + ["unknown"]) and sorted(middle) == sorted(ranker)
