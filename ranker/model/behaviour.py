@@ -10,7 +10,6 @@ events. An item's score for the user is the dot product of the two: the query of
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from datetime import datetime
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -56,15 +55,18 @@ class BehaviourSpace:
     def history_arrays(self, history: Sequence[HistoryEntry]) -> tuple[np.ndarray, np.ndarray]:
         """(1, L) item rows + 1 and gap buckets of the newest ``max_length`` history items the table knows,
         oldest .. newest (the model's input); empty (1, 0) arrays without any."""
-        known = [(h, r) for h, r in zip(history, self.items.rows([h.item_id for h in history]), strict=True) if r >= 0]
-        known = known[: self.config.max_length][::-1]  # oldest .. newest
-        if not known:
+        n = self.config.max_length
+        rows = self.items.rows([h.item_id for h in history[:n]])
+        if len(history) > n and (rows < 0).any():  # unknown items among the newest: look further back
+            rows = self.items.rows([h.item_id for h in history])
+        at = np.flatnonzero(rows >= 0)[:n][::-1]  # positions in ``history`` of the known items, oldest .. newest
+        if not len(at):
             return np.zeros((1, 0), dtype=np.int64), np.zeros((1, 0), dtype=np.int64)
-        times = [h.ts for h, _ in known]
-        previous = [_previous(history, known[0][0])] + times[:-1]
+        times = [history[i].ts for i in at.tolist()]
+        before = int(at[0]) + 1  # the event just older than the oldest one read: the first gap is measured from it
+        previous = [history[before].ts if before < len(history) else None, *times[:-1]]
         hours = [0.0 if p is None else (t - p).total_seconds() / 3600.0 for t, p in zip(times, previous, strict=True)]
-        rows = np.asarray([[r + 1 for _, r in known]], dtype=np.int64)
-        return rows, gap_buckets(np.asarray([hours]), self.config.gap_buckets)
+        return (rows[at] + 1)[None], gap_buckets(np.asarray([hours]), self.config.gap_buckets)
 
     def user_vector(self, history: Sequence[HistoryEntry]) -> np.ndarray | None:
         """(D,) the user's vector, None when no history item is in the table (the model's forward pass in numpy:
@@ -77,14 +79,6 @@ class BehaviourSpace:
     def scores(self, vector: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """The user's score of the items at table ``rows`` (-1: an unknown item scores 0)."""
         return np.where(rows >= 0, self.vectors[np.maximum(rows, 0)] @ vector, 0.0).astype(np.float32)
-
-
-def _previous(history: Sequence[HistoryEntry], entry: HistoryEntry) -> datetime | None:
-    """The time of the history entry just older than ``entry`` (history is newest first), None when none."""
-    for n, h in enumerate(history):
-        if h is entry:
-            return history[n + 1].ts if n + 1 < len(history) else None
-    return None
 
 
 class ExactNeighbours:

@@ -95,8 +95,8 @@ class FeatureInputs:
         return self._cooc[name]
 
     def per_user(self, values: np.ndarray) -> np.ndarray:
-        """(B,) values spread over each user's candidates: (B, C)."""
-        return np.broadcast_to(values[:, None], self.cand_rows.shape).astype(np.float32)
+        """(B,) values as a (B, 1) column: spread over each user's candidates by broadcasting."""
+        return values[:, None].astype(np.float32)
 
 
 def _trend(x: FeatureInputs) -> np.ndarray:
@@ -155,7 +155,10 @@ def candidate_features(
         raise ModelError(f"the ranker asks for feature {unknown[0]!r}, which this version does not compute")
     x = FeatureInputs(retrieval, cand_rows, hist_rows, hist_mask, np.zeros(hist_rows.shape) if age_days is None
                       else age_days, stats, leave_out, trend_counts, sequence_scores)  # fmt: skip
-    return np.stack([np.broadcast_to(FEATURES[n](x), cand_rows.shape) for n in names], axis=-1).astype(np.float32)
+    out = np.empty((*cand_rows.shape, len(names)), dtype=np.float32)
+    for j, n in enumerate(names):
+        out[..., j] = FEATURES[n](x)  # broadcast on assignment: a per-user column fills its row
+    return out
 
 
 def history_mean(vectors: np.ndarray, mask: np.ndarray) -> np.ndarray:

@@ -10,6 +10,7 @@ every item): the candidate pool, the model's own candidates and training's targe
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import repeat
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -103,8 +104,7 @@ class ItemVectors:
 
     def rows(self, ids: Sequence[str]) -> np.ndarray:
         """Row of each id, -1 for unknown ids. (len(ids),) int64."""
-        get = self.row.get
-        return np.fromiter((get(i, -1) for i in ids), dtype=np.int64, count=len(ids))
+        return np.fromiter(map(self.row.get, ids, repeat(-1)), dtype=np.int64, count=len(ids))
 
     def get(self, ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """Vectors of ``ids`` as a (len(ids), dim) float32 array (zeros for unknown ids) and the known-mask."""

@@ -55,6 +55,7 @@ class ScoringInputs:
     hist_rows: np.ndarray  # (H,) int64
     hist_types: np.ndarray  # (H,) int64 event-type index
     hist_recency: np.ndarray  # (H,) int64 recency bucket
+    sequence: np.ndarray | None = None  # (C,) the sequence model's scores (-inf: unknown item), None without one
 
 
 def _np(t: Any) -> np.ndarray:
@@ -181,9 +182,11 @@ class Scorer:
         hist = known[:n_attend]
         cand_rows = self.item_vectors.rows([c.id for c in candidates])  # (C,)
         retrieval = np.fromiter((c.retrieval_score for c in candidates), dtype=np.float32, count=len(candidates))
+        sequence = self.sequence_scores(history, cand_rows)
         features = candidate_features(
             retrieval[None], cand_rows[None], known_rows[None, :n_feat], np.ones((1, n_feat), dtype=bool),
-            self.stats, ages[None, :n_feat], config.features, sequence_scores=self._sequence_scores(history, cand_rows),
+            self.stats, ages[None, :n_feat], config.features, sequence_scores=None if sequence is None else
+            np.where(cand_rows >= 0, sequence, 0.0)[None],
         )[0]  # (C, F)  # fmt: skip
         return ScoringInputs(
             cand_rows=cand_rows,
@@ -192,6 +195,7 @@ class Scorer:
             hist_rows=known_rows[:n_attend],
             hist_types=self._types([h.type for h in hist]),
             hist_recency=recency_buckets(ages[:n_attend], config.recency_buckets),
+            sequence=sequence,
         )
 
     def user_vector(self, history: Sequence[HistoryEntry]) -> np.ndarray | None:
@@ -208,10 +212,6 @@ class Scorer:
         self._last_user = (key, vector)
         return vector
 
-    def _sequence_scores(self, history: Sequence[HistoryEntry], cand_rows: np.ndarray) -> np.ndarray | None:
-        vector = self.user_vector(history)
-        return None if vector is None else self.behaviour.scores(vector, cand_rows)[None]
-
     def in_session(self, history: Sequence[HistoryEntry], now: datetime | None = None) -> bool:
         """Whether the user's newest event (``history`` is newest first) is at most ``session_minutes`` old at
         ``now`` (default: the current UTC time): the session goes on, and the sequence model's order counts."""
@@ -223,17 +223,10 @@ class Scorer:
     def sequence_scores(self, history: Sequence[HistoryEntry], cand_rows: np.ndarray) -> np.ndarray | None:
         """The sequence model's score of the candidates at item-table ``cand_rows`` for the user (-inf for an item
         it does not know: row -1); None without a sequence model or a known history item."""
-        sequence = self._sequence_scores(history, cand_rows)
-        return None if sequence is None else np.where(cand_rows >= 0, sequence[0], -np.inf)
-
-    def _with_sequence_order(
-        self, history: Sequence[HistoryEntry], cand_rows: np.ndarray, scores: np.ndarray, weight: float
-    ) -> np.ndarray:
-        """The ranker's scores fused with the sequence model's order of the same candidates (items it does not
-        know last): the ranker is trained on whole baskets, the sequence model on the next event, and each sees
-        what the other misses."""
-        sequence = self.sequence_scores(history, cand_rows)
-        return scores if sequence is None else fused_scores(scores, sequence, weight)
+        vector = self.user_vector(history)
+        if vector is None:
+            return None
+        return np.where(cand_rows >= 0, self.behaviour.scores(vector, cand_rows), -np.inf).astype(np.float32)
 
     def score(
         self,
@@ -265,8 +258,10 @@ class Scorer:
             # No history: interest is zero, so its share of the first layer is zero too.
             weights = np.zeros((len(candidates), 0), dtype=np.float32)
         scores = np.maximum(pre, 0.0) @ self._w2 + self._b2  # (C,)
-        if weight > 0 and self.in_session(history, now):
-            scores = self._with_sequence_order(history, x.cand_rows, scores, weight)
+        if weight > 0 and x.sequence is not None and self.in_session(history, now):
+            # The ranker is trained on whole baskets, the sequence model on the next event: while the session goes
+            # on, the sequence model's order of the same candidates (items it does not know last) counts too.
+            scores = fused_scores(scores, x.sequence, weight)
         return self._results(candidates, scores, weights, x.hist, x.hist_rows, x.cand_rows)
 
     def _results(

