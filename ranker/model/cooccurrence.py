@@ -141,7 +141,7 @@ def history_sums(
         rows = hist_rows % n
         # Whole rows first for a batch (sequential reads, then a gather in cache: 2x faster); one user's few cells
         # straight (a row copy there costs more than the reads it saves: 50 vs 88 us for 50 x 100 of 3.9k items).
-        if 1 < b and b * h * n <= ROW_GATHER_LIMIT:
+        if b > 1 and b * h * n <= ROW_GATHER_LIMIT:
             block = np.take_along_axis(dense[rows], cand[:, None, :], axis=2).astype(np.float32)  # (B, H, C)
         else:
             block = dense[rows[:, :, None], cand[:, None, :]].astype(np.float32)  # (B, H, C)
