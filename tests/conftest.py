@@ -74,6 +74,22 @@ def fake_embedder() -> HashEmbedder:
     return HashEmbedder()
 
 
+def pytest_addoption(parser):
+    parser.addoption(
+        "--fuzz-examples", type=int, default=40,
+        help="requests generated per route and key by the API fuzz suite (tests/integration/fuzz; 2,000 in "
+        "scripts/reliability fuzz)",
+    )  # fmt: skip
+
+
+def pytest_configure(config):
+    from hypothesis import settings
+
+    # Property-based tests (the API fuzz suite) generate this many examples each, unless a test says otherwise.
+    settings.register_profile("recsearch", max_examples=config.getoption("--fuzz-examples"))
+    settings.load_profile("recsearch")
+
+
 def pytest_collection_modifyitems(config, items):
     """Every test under tests/integration/ is an integration test; tests that run a second node of their own
     (``own_node``) go last, after the tests that share the session's node, whatever their file names."""
