@@ -70,12 +70,14 @@ class StopsTheNode:
         return self.inner.encode(texts)
 
 
-def test_node_stopped_mid_build_keeps_the_live_version_and_the_rerun_resumes(own_node, fake_embedder, tmp_path,
-                                                                           monkeypatch):  # fmt: skip
+def test_node_stopped_mid_build_keeps_the_live_version_and_the_rerun_resumes(
+    own_node, fake_embedder, tmp_path, monkeypatch
+):
     monkeypatch.setattr(build, "EMBED_CHUNK", 10)
     settings = Settings(
-        opensearch=OpenSearchSettings(url=own_node.url, index_alias="faults", bulk_chunk_size=10, timeout_s=120,
-                                      max_retries=0),  # fmt: skip
+        opensearch=OpenSearchSettings(
+            url=own_node.url, index_alias="faults", bulk_chunk_size=10, timeout_s=120, max_retries=0
+        ),
         store=StoreSettings(url=f"sqlite:///{tmp_path / 'store.db'}"),
         state_dir=tmp_path / "state",
     )
