@@ -42,6 +42,15 @@ public class RankerUrlAllowListTest {
     }
 
     @Test
+    public void aCommaSeparatedValueIsAList() {
+        // As the local node passes it: -Erecsearch.rerank.allowed_urls=http://127.0.0.1:*,https://r.example
+        RankerUrlAllowList list = RerankSettings.allowList(
+            Settings.builder().put(RerankSettings.ALLOWED_URLS_KEY, "http://127.0.0.1:*,https://r.example").build());
+        assertTrue(list.allows(URI.create("https://r.example/v1/rerank")));
+        assertTrue(list.allows(URI.create("http://127.0.0.1:1/v1/rerank")));
+    }
+
+    @Test
     public void aBadEntryNamesTheSetting() {
         for (String bad : List.of("ranker.internal:8000", "ftp://host", "http://host:99999", "http://user@host:1", "http://*:8000")) {
             IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> of(bad).entries());
