@@ -5,14 +5,14 @@ from __future__ import annotations
 import typer
 
 from cli.console import err, out
-from core.opensearch.node import LocalNode, NodeStatus
+from core.opensearch.node import LocalNode, NodeStatus, project_node_settings
 from core.settings import get_settings
 
 app = typer.Typer(help="Run a local OpenSearch node (fetched from Maven Central) for development and tests.")
 
 
 def _node() -> LocalNode:
-    return LocalNode(get_settings().node)
+    return LocalNode(project_node_settings(get_settings()))
 
 
 def _print(status: NodeStatus) -> None:

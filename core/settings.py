@@ -63,6 +63,17 @@ class NodeSettings(BaseSettings):
     extra_plugins: list[Path] = Field(
         default_factory=list, description="Further plugin zips to install (e.g. the project's own plugin)."
     )
+    rerank_allowed_urls: list[str] = Field(
+        default_factory=list,
+        description="Ranker URLs the recsearch plugin may call (its node setting recsearch.rerank.allowed_urls: "
+        "http://host:port, http://host:* or https://host/path); empty: RECSEARCH_PIPELINE_RANKER_URL and the "
+        "service's own address (RECSEARCH_SERVICE_HOST/PORT).",
+    )
+    rerank_api_key: SecretStr | None = Field(
+        None,
+        description="Ranker API key put into the node's keystore (recsearch.rerank.api_key); "
+        "unset: RECSEARCH_PIPELINE_API_KEY.",
+    )
 
 
 class ModelSettings(BaseSettings):
@@ -464,7 +475,11 @@ class PipelineSettings(BaseSettings):
     ignore_failure: bool = Field(
         True, description="On a ranker error or timeout return the original order (else fail the search)."
     )
-    api_key: SecretStr | None = Field(None, description="API key the node sends to the ranker (Authorization: Bearer).")
+    api_key: SecretStr | None = Field(
+        None,
+        description="API key the node sends to the ranker (Authorization: Bearer): kept in the node's keystore "
+        "(recsearch.rerank.api_key, put there by `recadmin opensearch start`), never in the pipeline.",
+    )
 
 
 class Settings(BaseSettings):

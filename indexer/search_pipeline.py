@@ -34,7 +34,10 @@ class PipelineState:
 
 
 def pipeline_body(p: PipelineSettings) -> dict[str, Any]:
-    """The pipeline definition for ``PUT _search/pipeline/<name>``."""
+    """The pipeline definition for ``PUT _search/pipeline/<name>``.
+
+    Without the API key: a pipeline is cluster state, which any reader of ``GET _search/pipeline`` sees. The key
+    lives in each node's keystore (``recsearch.rerank.api_key``; `recadmin opensearch start` puts it there)."""
     processor: dict[str, Any] = {
         "tag": "recsearch",
         "description": "Rerank the top hits for the user in ext.personalize.user_id (recsearch ranker).",
@@ -45,8 +48,6 @@ def pipeline_body(p: PipelineSettings) -> dict[str, Any]:
         "max_hits": p.max_hits,
         "ignore_failure": p.ignore_failure,
     }
-    if p.api_key is not None:
-        processor["api_key"] = p.api_key.get_secret_value()
     return {
         "description": "recsearch: personalized rerank of the shop's search results",
         "response_processors": [{PROCESSOR_TYPE: processor}],

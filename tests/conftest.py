@@ -6,11 +6,15 @@ import uuid
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from core.settings import NodeSettings, OpenSearchSettings, Settings, StoreSettings
 from tests.builders.postgres import postgres_server, store_url  # noqa: F401  (real PostgreSQL, SQLite|PG store)
 from tests.fakes.embedder import HashEmbedder
 from tests.paths import ROOT
+
+#: The ranker API key the test node holds in its keystore (recsearch.rerank.api_key).
+TEST_KEYSTORE_KEY = "recsearch-test-keystore-key"
 
 
 def _rooted(path: Path) -> Path:
@@ -30,7 +34,17 @@ def node_settings() -> NodeSettings:
         ).stdout.split()[-1]
     )
     plugins = [p for p in s.extra_plugins if p.name.split("-")[:2] != ["recsearch", "rerank"]] + [zip_path]
-    return s.model_copy(update={"home": _rooted(s.home), "cache_dir": _rooted(s.cache_dir), "extra_plugins": plugins})
+    # The plugin calls only allowed ranker URLs: the tests' rankers listen on free loopback ports. Its keystore key
+    # is what tests/integration/plugin checks the node sends (the test service has no keys, so it ignores it).
+    return s.model_copy(
+        update={
+            "home": _rooted(s.home),
+            "cache_dir": _rooted(s.cache_dir),
+            "extra_plugins": plugins,
+            "rerank_allowed_urls": ["http://127.0.0.1:*"],
+            "rerank_api_key": SecretStr(TEST_KEYSTORE_KEY),
+        }
+    )
 
 
 @pytest.fixture(scope="session")

@@ -8,6 +8,11 @@ Layout under ``NodeSettings.home``::
     dist/opensearch-<version>/   the unpacked integ-test zip with the k-NN plugin installed
     data/  logs/                 node data and logs (owned by the run-as user)
     opensearch.pid               pid of the running node
+    rerank-config.sha256         digest of the recsearch plugin's node settings the running node was started with
+
+With the project's plugin (``recsearch-rerank``) among the extra plugins, the node is started with its allow-list
+(``-Erecsearch.rerank.allowed_urls=...``) and the ranker API key in its keystore (``recsearch.rerank.api_key``);
+:func:`project_node_settings` derives both from the rest of the settings (docs/plugin.md).
 """
 
 from __future__ import annotations
@@ -27,11 +32,33 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.errors import NodeError
-from core.settings import NodeSettings
+from core.settings import NodeSettings, Settings
 
 MAVEN_DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1"
 CORE_ARTIFACT = "org.opensearch.distribution.integ-test-zip:opensearch:{version}:zip"
 KNN_ARTIFACT = "org.opensearch.plugin:opensearch-knn:{version}:zip"
+#: The project's plugin (plugin/pom.xml) and its node settings (plugin/.../RerankSettings.java).
+RERANK_PLUGIN = "recsearch-rerank"
+ALLOWED_URLS_SETTING = "recsearch.rerank.allowed_urls"
+API_KEY_SETTING = "recsearch.rerank.api_key"
+
+
+def project_node_settings(settings: Settings) -> NodeSettings:
+    """The node settings with what the plugin needs from the rest of the project: unless set, the allow-list is
+    the pipeline's ranker URL and the service's own address, and the keystore key is the pipeline's API key."""
+    node = settings.node
+    update: dict = {}
+    if not node.rerank_allowed_urls:
+        service_host = settings.service.host
+        if service_host in ("0.0.0.0", "::", ""):  # listening everywhere: the node reaches it on loopback
+            service_host = "127.0.0.1"
+        if ":" in service_host:
+            service_host = f"[{service_host}]"
+        urls = [settings.pipeline.ranker_url.rstrip("/"), f"http://{service_host}:{settings.service.port}"]
+        update["rerank_allowed_urls"] = list(dict.fromkeys(urls))
+    if node.rerank_api_key is None and settings.pipeline.api_key is not None:
+        update["rerank_api_key"] = settings.pipeline.api_key
+    return node.model_copy(update=update) if update else node
 
 
 @dataclass(frozen=True)
@@ -105,6 +132,7 @@ class LocalNode:
         self._install_plugin("opensearch-knn", knn)
         for extra in self.s.extra_plugins:
             self._install_plugin(_plugin_name(extra), extra.resolve())
+        self._write_keystore()
         for d in (self.data, self.logs):
             d.mkdir(parents=True, exist_ok=True)
         self._hand_over()
@@ -138,9 +166,50 @@ class LocalNode:
                 stale.append(name)
         return stale
 
-    def _run_tool(self, tool: str, *args: str) -> None:
+    # ---- the recsearch plugin's node settings ------------------------------------------------------------------
+
+    def _has_rerank_plugin(self) -> bool:
+        return any(_plugin_name(p.resolve()) == RERANK_PLUGIN for p in self.s.extra_plugins)
+
+    def _rerank_args(self) -> list[str]:
+        """The allow-list as a start-up option; only with the plugin (a node refuses settings no plugin declares)."""
+        if not self._has_rerank_plugin() or not self.s.rerank_allowed_urls:
+            return []
+        return [f"-E{ALLOWED_URLS_SETTING}={','.join(self.s.rerank_allowed_urls)}"]
+
+    def _rerank_digest(self) -> str:
+        """What the running node must have been started with: the allow-list and (a digest of) the key."""
+        key = self.s.rerank_api_key.get_secret_value() if self.s.rerank_api_key else ""
+        parts = [*self._rerank_args(), hashlib.sha256(key.encode()).hexdigest() if self._has_rerank_plugin() else ""]
+        return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+    def _write_keystore(self) -> None:
+        """Put the ranker API key into the node's keystore (or take it out): read at start-up, never in a pipeline."""
+        if not self._has_rerank_plugin():
+            return
+        keystore = self.dist / "config" / "opensearch.keystore"
+        if not keystore.exists():
+            self._run_tool("opensearch-keystore", "create")
+        if self.s.rerank_api_key is not None:
+            key = self.s.rerank_api_key.get_secret_value()
+            self._run_tool("opensearch-keystore", "add", "--stdin", "--force", API_KEY_SETTING, stdin=key)
+        else:
+            listed = self._tool_output("opensearch-keystore", "list")
+            if API_KEY_SETTING in listed.split():
+                self._run_tool("opensearch-keystore", "remove", API_KEY_SETTING)
+
+    def _tool_output(self, tool: str, *args: str) -> str:
         proc = subprocess.run(
             [str(self.dist / "bin" / tool), *args], capture_output=True, text=True, env=self._java_env()
+        )
+        if proc.returncode != 0:
+            tail = (proc.stdout + proc.stderr).strip().splitlines()[-3:]
+            raise NodeError(f"{tool} {' '.join(args)} failed: {' | '.join(tail)}")
+        return proc.stdout
+
+    def _run_tool(self, tool: str, *args: str, stdin: str | None = None) -> None:
+        proc = subprocess.run(
+            [str(self.dist / "bin" / tool), *args], input=stdin, capture_output=True, text=True, env=self._java_env()
         )
         if proc.returncode != 0:
             tail = (proc.stdout + proc.stderr).strip().splitlines()[-3:]
@@ -181,11 +250,13 @@ class LocalNode:
         """Start the node and wait for cluster health. A running node is left as it is, unless an extra plugin
         zip changed or is not loaded: then it is stopped, the plugin (re)installed and the node started again."""
         current = self.status()
+        rerank_marker = self.home / "rerank-config.sha256"
         if current.running and current.health:
             stale = self._stale_plugins(current)
-            if not stale:
+            started_with = rerank_marker.read_text() if rerank_marker.exists() else ""
+            if not stale and started_with == self._rerank_digest():
                 return current
-            self.stop()  # plugins load only at start-up
+            self.stop()  # plugins and their node settings load only at start-up
         if current.pid is None and self._http_json("/") is not None:
             raise NodeError(
                 f"port {self.s.http_port} is already served by a process this project did not start; "
@@ -200,6 +271,7 @@ class LocalNode:
             f"-Epath.data={self.data}", f"-Epath.logs={self.logs}",
             "-Ecluster.routing.allocation.disk.threshold_enabled=false",
             "-Ecluster.name=recsearch-local",
+            *self._rerank_args(),
         ]  # fmt: skip
         if self._as_root():
             cmd = ["runuser", "-u", self.s.run_as, "--", *cmd]
@@ -211,7 +283,9 @@ class LocalNode:
         if proc.returncode != 0:
             console = console_log.read_text(errors="replace").strip()[-500:]
             raise NodeError(f"OpenSearch did not start: {self._log_tail() or console}")
-        return self._wait_healthy()
+        status = self._wait_healthy()
+        rerank_marker.write_text(self._rerank_digest())
+        return status
 
     def _wait_healthy(self) -> NodeStatus:
         deadline = time.monotonic() + self.s.start_timeout_s

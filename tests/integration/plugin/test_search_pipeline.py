@@ -137,7 +137,7 @@ def test_a_ranker_that_is_down_gives_the_original_order_with_the_reason(stack, c
         assert _ids(down) == plain
         outcome = down["ext"]["personalized_rerank"]
         assert (outcome["personalized"], outcome["reason"]) == (False, "ranker_unreachable")
-        assert s.pipeline.ranker_url in outcome["detail"]
+        assert "detail" not in outcome  # the cause is in the node's log, not in the response
     finally:
         remove_pipeline(s)
 
@@ -158,7 +158,7 @@ def test_a_silent_ranker_times_out_to_the_original_order(stack, client, minilm):
             remove_pipeline(s)
     assert _ids(slow) == plain
     outcome = slow["ext"]["personalized_rerank"]
-    assert outcome["reason"] == "ranker_timeout" and "within 300ms" in outcome["detail"]
+    assert outcome["reason"] == "ranker_timeout"
     assert outcome["took_ms"] >= 300
 
 

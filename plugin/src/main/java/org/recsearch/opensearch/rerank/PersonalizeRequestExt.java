@@ -15,12 +15,15 @@ import org.opensearch.search.SearchExtBuilder;
  * The user a search is for, carried in the request: {@code "ext": {"personalize": {"user_id": "12347"}}}.
  *
  * <p>A number is accepted as the user id (shops often keep numeric customer ids) and turned into a string, as the
- * ranker's contract wants string ids. Any other field is refused with a message naming it.
+ * ranker's contract wants string ids. Any other field is refused with a message naming it, and so is an id longer
+ * than the ranker accepts ({@value #MAX_USER_ID_CHARS} characters, ranker/service/schemas.py).
  */
 public final class PersonalizeRequestExt extends SearchExtBuilder {
 
     public static final String NAME = "personalize";
     static final ParseField USER_ID = new ParseField("user_id");
+    /** The ranker service's limit on {@code user_id} (RerankRequest in ranker/service/schemas.py), in characters. */
+    public static final int MAX_USER_ID_CHARS = 200;
 
     private final String userId;
 
@@ -73,6 +76,11 @@ public final class PersonalizeRequestExt extends SearchExtBuilder {
             } else if (USER_ID.match(field, parser.getDeprecationHandler())) {
                 if (token == XContentParser.Token.VALUE_STRING || token == XContentParser.Token.VALUE_NUMBER) {
                     userId = parser.text();
+                    int chars = userId.codePointCount(0, userId.length());
+                    if (chars > MAX_USER_ID_CHARS) {
+                        throw new ParsingException(parser.getTokenLocation(),
+                            "[ext." + NAME + ".user_id] must be at most " + MAX_USER_ID_CHARS + " characters, got " + chars);
+                    }
                 } else if (token != XContentParser.Token.VALUE_NULL) {
                     throw new ParsingException(parser.getTokenLocation(), "[ext." + NAME + ".user_id] must be a string");
                 }

@@ -2,8 +2,16 @@ package org.recsearch.opensearch.rerank;
 
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ThreadFactory;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
 
+import org.opensearch.common.settings.Setting;
+import org.opensearch.common.settings.Settings;
 import org.opensearch.plugins.Plugin;
+import org.opensearch.plugins.ReloadablePlugin;
 import org.opensearch.plugins.SearchPipelinePlugin;
 import org.opensearch.plugins.SearchPlugin;
 import org.opensearch.search.pipeline.Processor;
@@ -12,11 +20,43 @@ import org.opensearch.search.pipeline.SearchResponseProcessor;
 /**
  * The recsearch plugin: the {@code personalized_rerank} search response processor, the request ext
  * {@code personalize} that carries the user, and the response ext {@code personalized_rerank} that reports the outcome.
+ * Its node settings are in {@link RerankSettings}; the keystore key is reloaded by {@code _nodes/reload_secure_settings}.
  */
-public class PersonalizedRerankPlugin extends Plugin implements SearchPlugin, SearchPipelinePlugin {
+public class PersonalizedRerankPlugin extends Plugin implements SearchPlugin, SearchPipelinePlugin, ReloadablePlugin {
 
+    private final RankerUrlAllowList allowList;
+    private final AtomicReference<String> keystoreApiKey = new AtomicReference<>();
+    /** The HTTP client's threads: a fixed number; its queue never rejects (the JDK client would shut down). */
+    private final ExecutorService httpThreads;
     /** One HTTP client (one connection pool) for every pipeline on the node. */
-    private final HttpRankerClient client = new HttpRankerClient(null);
+    private final HttpRankerClient client;
+
+    public PersonalizedRerankPlugin(Settings settings) {
+        this.allowList = RerankSettings.allowList(settings);
+        this.keystoreApiKey.set(RerankSettings.apiKey(settings));
+        this.httpThreads = Executors.newFixedThreadPool(RerankSettings.HTTP_THREADS.get(settings), daemonThreads("recsearch-rerank-http-"));
+        this.client = new HttpRankerClient(
+            httpThreads, keystoreApiKey::get, RerankSettings.MAX_RESPONSE_BYTES.get(settings).getBytes());
+    }
+
+    private static ThreadFactory daemonThreads(String prefix) {
+        AtomicInteger n = new AtomicInteger();
+        return r -> {
+            Thread t = new Thread(r, prefix + n.incrementAndGet());
+            t.setDaemon(true);
+            return t;
+        };
+    }
+
+    @Override
+    public List<Setting<?>> getSettings() {
+        return RerankSettings.all();
+    }
+
+    @Override
+    public void reload(Settings settings) {
+        keystoreApiKey.set(RerankSettings.apiKey(settings));
+    }
 
     @Override
     public List<SearchExtSpec<?>> getSearchExts() {
@@ -28,14 +68,17 @@ public class PersonalizedRerankPlugin extends Plugin implements SearchPlugin, Se
 
     @Override
     public Map<String, Processor.Factory<SearchResponseProcessor>> getResponseProcessors(Parameters parameters) {
+        // Answers and timeouts are handled on OpenSearch's generic pool (parameters.genericExecutor).
         return Map.of(
             PersonalizedRerankProcessor.TYPE,
-            new PersonalizedRerankProcessor.Factory(client, System::nanoTime, parameters.threadContext)
+            new PersonalizedRerankProcessor.Factory(
+                client, System::nanoTime, parameters.threadContext, allowList, parameters.genericExecutor::accept)
         );
     }
 
     @Override
     public void close() {
         client.close();
+        httpThreads.shutdownNow();
     }
 }

@@ -2,11 +2,16 @@ package org.recsearch.opensearch.rerank;
 
 import java.net.ConnectException;
 import java.net.http.HttpTimeoutException;
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
+import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.ExecutionException;
+import java.util.concurrent.Executor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.function.LongSupplier;
@@ -21,6 +26,7 @@ import org.opensearch.action.support.ContextPreservingActionListener;
 import org.opensearch.common.util.concurrent.ThreadContext;
 import org.opensearch.core.action.ActionListener;
 import org.opensearch.core.rest.RestStatus;
+import org.opensearch.ingest.ConfigurationUtils;
 import org.opensearch.search.SearchExtBuilder;
 import org.opensearch.search.SearchHit;
 import org.opensearch.search.SearchHits;
@@ -37,10 +43,14 @@ import org.opensearch.search.sort.SortBuilder;
  * blend of both scores, for the user named in the request's {@code ext.personalize.user_id}.
  *
  * <p>The call is asynchronous ({@link #processResponseAsync}); no search thread waits on it. Every outcome is
- * reported in the response's {@code ext.personalized_rerank}. Without a user, for a user the ranker does not know,
- * and for a request sorted by a field, the original order comes back. When the ranker fails or is slower than
- * {@code timeout_ms}, the original order comes back with the reason if {@code ignore_failure} is true, and the
- * search fails with the reason otherwise; both are logged.
+ * reported in the response's {@code ext.personalized_rerank} as a reason code. Without a user, for a user the ranker
+ * does not know, and for a request sorted by a field, the original order comes back. When the ranker fails or is
+ * slower than {@code timeout_ms}, the original order comes back with the reason if {@code ignore_failure} is true,
+ * and the search fails with the reason otherwise. The cause (ranker URL, status, the start of its body) is only
+ * logged on the node, with the user id hashed: search clients never see what the ranker answered.
+ *
+ * <p>The answer, or the timeout, is handled on {@code completions} (OpenSearch's generic pool on a node), never on
+ * the HTTP client's threads nor on the JVM's single {@code CompletableFuture} delay thread.
  */
 public final class PersonalizedRerankProcessor extends AbstractProcessor implements SearchResponseProcessor {
 
@@ -51,15 +61,21 @@ public final class PersonalizedRerankProcessor extends AbstractProcessor impleme
     private final RankerClient ranker;
     private final LongSupplier nanoClock;
     private final ThreadContext threadContext;
+    private final Executor completions;
 
-    /** @param threadContext the node's; the listener is completed with the search's context restored (null in tests). */
+    /**
+     * @param threadContext the node's; the listener is completed with the search's context restored (null in tests)
+     * @param completions   where the ranker's answer or the timeout is handled and the search listener completed
+     */
     public PersonalizedRerankProcessor(String tag, String description, boolean ignoreFailure, RerankConfig config,
-                                       RankerClient ranker, LongSupplier nanoClock, ThreadContext threadContext) {
+                                       RankerClient ranker, LongSupplier nanoClock, ThreadContext threadContext,
+                                       Executor completions) {
         super(tag, description, ignoreFailure);
         this.config = config;
         this.ranker = ranker;
         this.nanoClock = nanoClock;
         this.threadContext = threadContext;
+        this.completions = completions;
     }
 
     @Override
@@ -87,33 +103,32 @@ public final class PersonalizedRerankProcessor extends AbstractProcessor impleme
             : ContextPreservingActionListener.wrapPreservingContext(searchListener, threadContext);
         String userId = userOf(request);
         if (userId == null) {
-            listener.onResponse(withOutcome(response, null, new RerankOutcomeExt(false, "no_user", null, null, null, 0, 0)));
+            listener.onResponse(withOutcome(response, null, new RerankOutcomeExt(false, "no_user", null, null, 0, 0)));
             return;
         }
         if (sortedByField(request)) {
-            listener.onResponse(withOutcome(response, null, new RerankOutcomeExt(
-                false, "sorted_by_field", "the request sorts by a field, so the order is the shop's choice", userId, null, 0, 0)));
+            listener.onResponse(withOutcome(response, null, new RerankOutcomeExt(false, "sorted_by_field", userId, null, 0, 0)));
             return;
         }
         SearchHit[] hits = response.getHits().getHits();
         HitWindow window = HitWindow.of(hits, config.idField(), config.maxHits());
         if (window.size() == 0) {
-            String detail = hits.length == 0 ? null : "no hit carries the id field [" + config.idField() + "]";
             listener.onResponse(withOutcome(response, null, new RerankOutcomeExt(
-                false, hits.length == 0 ? "no_hits" : "no_ids", detail, userId, null, 0, 0)));
+                false, hits.length == 0 ? "no_hits" : "no_ids", userId, null, 0, 0)));
             return;
         }
         try {
             ranker.rerank(config, userId, window.candidates())
                 .orTimeout(config.timeoutMs(), TimeUnit.MILLISECONDS)
-                .whenComplete((answer, error) -> {
+                // Async: a timeout fires on the JVM's one delay thread, which must only hand over, not build responses.
+                .whenCompleteAsync((answer, error) -> {
                     long tookMs = TimeUnit.NANOSECONDS.toMillis(nanoClock.getAsLong() - start);
                     if (error != null) {
                         onRankerFailure(response, userId, unwrap(error), tookMs, listener);
                     } else {
                         onAnswer(response, userId, window, answer, tookMs, listener);
                     }
-                });
+                }, completions);
         } catch (RuntimeException e) {
             onRankerFailure(response, userId, e, 0, listener);
         }
@@ -125,11 +140,11 @@ public final class PersonalizedRerankProcessor extends AbstractProcessor impleme
         try {
             if (!answer.personalized()) {
                 String reason = answer.reason() == null ? "not_personalized" : answer.reason();
-                out = withOutcome(response, null, new RerankOutcomeExt(false, reason, null, userId, answer.modelVersion(), 0, tookMs));
+                out = withOutcome(response, null, new RerankOutcomeExt(false, reason, userId, answer.modelVersion(), 0, tookMs));
             } else {
                 SearchHit[] reordered = window.reorder(answer.results(), config.blendWeight());
                 out = withOutcome(response, reordered,
-                    new RerankOutcomeExt(true, null, null, userId, answer.modelVersion(), window.size(), tookMs));
+                    new RerankOutcomeExt(true, null, userId, answer.modelVersion(), window.size(), tookMs));
             }
         } catch (RuntimeException e) {
             onRankerFailure(response, userId, e, tookMs, listener);
@@ -142,13 +157,15 @@ public final class PersonalizedRerankProcessor extends AbstractProcessor impleme
                                  ActionListener<SearchResponse> listener) {
         String reason = reasonOf(error);
         String detail = detailOf(error);
+        String user = userRef(userId);
         if (isIgnoreFailure()) {
-            LOG.warn("{} [{}]: {} for user [{}] ({}); returning the original order", TYPE, getTag(), reason, userId, detail);
-            listener.onResponse(withOutcome(response, null, new RerankOutcomeExt(false, reason, detail, userId, null, 0, tookMs)));
+            LOG.warn("{} [{}]: {} for user {} ({}); returning the original order", TYPE, getTag(), reason, user, detail);
+            listener.onResponse(withOutcome(response, null, new RerankOutcomeExt(false, reason, userId, null, 0, tookMs)));
         } else {
-            LOG.warn("{} [{}]: {} for user [{}] ({}); failing the search (ignore_failure is false)", TYPE, getTag(), reason, userId, detail);
+            LOG.warn("{} [{}]: {} for user {} ({}); failing the search (ignore_failure is false)", TYPE, getTag(), reason, user, detail);
             listener.onFailure(new OpenSearchStatusException(
-                TYPE + ": " + reason + ": " + detail + " (set ignore_failure to true to get the original order instead)",
+                TYPE + ": " + reason + " (the node's log has the cause; set ignore_failure to true to get the original "
+                    + "order instead)",
                 RestStatus.BAD_GATEWAY));
         }
     }
@@ -205,9 +222,22 @@ public final class PersonalizedRerankProcessor extends AbstractProcessor impleme
         return t;
     }
 
+    /** A user id for the node's log: not the id itself (personal data), but a stable short hash of it. */
+    static String userRef(String userId) {
+        try {
+            byte[] digest = MessageDigest.getInstance("SHA-256").digest(userId.getBytes(StandardCharsets.UTF_8));
+            return "sha256:" + HexFormat.of().formatHex(digest, 0, 6);
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
     static String reasonOf(Throwable t) {
         if (t instanceof TimeoutException || t instanceof HttpTimeoutException) {
             return "ranker_timeout";
+        }
+        if (t instanceof CappedBody.TooLarge || t.getCause() instanceof CappedBody.TooLarge) {
+            return "ranker_reply_too_large";
         }
         if (t instanceof ConnectException || t.getCause() instanceof ConnectException) {
             return "ranker_unreachable";
@@ -218,6 +248,7 @@ public final class PersonalizedRerankProcessor extends AbstractProcessor impleme
         return "ranker_failed";
     }
 
+    /** The cause for the node's log (never for the search client: it names the ranker and quotes its answer). */
     private String detailOf(Throwable t) {
         if (t instanceof TimeoutException || t instanceof HttpTimeoutException) {
             return "no answer from " + config.rankerUrl() + " within " + config.timeoutMs() + "ms";
@@ -226,24 +257,45 @@ public final class PersonalizedRerankProcessor extends AbstractProcessor impleme
         return config.rankerUrl() + ": " + msg;
     }
 
-    /** Builds processors from pipeline definitions; bad settings are refused here, naming the setting. */
+    /**
+     * Builds processors from stored pipeline definitions; bad settings are refused here, naming the setting. A
+     * pipeline written inside a search request is refused (any searcher could pick the URL the node calls), and so
+     * is a {@code ranker_url} outside the node's {@code recsearch.rerank.allowed_urls}.
+     */
     public static final class Factory implements Processor.Factory<SearchResponseProcessor> {
         private final RankerClient ranker;
         private final LongSupplier nanoClock;
         private final ThreadContext threadContext;
+        private final RankerUrlAllowList allowList;
+        private final Executor completions;
 
-        public Factory(RankerClient ranker, LongSupplier nanoClock, ThreadContext threadContext) {
+        public Factory(RankerClient ranker, LongSupplier nanoClock, ThreadContext threadContext, RankerUrlAllowList allowList,
+                       Executor completions) {
             this.ranker = ranker;
             this.nanoClock = nanoClock;
             this.threadContext = threadContext;
+            this.allowList = allowList;
+            this.completions = completions;
         }
 
         @Override
         public PersonalizedRerankProcessor create(Map<String, Processor.Factory<SearchResponseProcessor>> factories, String tag,
                                                   String description, boolean ignoreFailure, Map<String, Object> config,
                                                   Processor.PipelineContext context) {
+            if (context != null && context.getPipelineSource() == Processor.PipelineSource.SEARCH_REQUEST) {
+                throw ConfigurationUtils.newConfigurationException(TYPE, tag, null,
+                    TYPE + " cannot run in a pipeline defined in the search request; store the pipeline "
+                        + "(PUT _search/pipeline/<id>) and search with ?search_pipeline=<id>");
+            }
             RerankConfig parsed = RerankConfig.fromConfig(TYPE, tag, config);
-            return new PersonalizedRerankProcessor(tag, description, ignoreFailure, parsed, ranker, nanoClock, threadContext);
+            if (!allowList.allows(parsed.rankerUrl())) {
+                String allowed = allowList.isEmpty() ? "which is empty" : "which allows " + allowList.entries();
+                throw ConfigurationUtils.newConfigurationException(TYPE, tag, RerankConfig.RANKER_URL,
+                    "[" + parsed.rankerUrl() + "] is not allowed by the node setting [" + RerankSettings.ALLOWED_URLS_KEY
+                        + "] (" + allowed + "); add the ranker's URL there in opensearch.yml on every node");
+            }
+            return new PersonalizedRerankProcessor(
+                tag, description, ignoreFailure, parsed, ranker, nanoClock, threadContext, completions);
         }
     }
 }

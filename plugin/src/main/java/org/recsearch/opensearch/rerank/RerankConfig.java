@@ -77,6 +77,10 @@ public record RerankConfig(URI rankerUrl, String idField, double blendWeight, in
             throw ConfigurationUtils.newConfigurationException(
                 type, tag, RANKER_URL, "must be an absolute http(s) URL such as http://127.0.0.1:8000, got [" + url + "]");
         }
+        if (uri.getRawUserInfo() != null) {
+            throw ConfigurationUtils.newConfigurationException(
+                type, tag, RANKER_URL, "must not carry user info (user:password@); use [" + API_KEY + "] or the keystore");
+        }
         String path = uri.getPath();
         if (path == null || path.isEmpty() || path.equals("/")) {
             uri = uri.resolve("/v1/rerank");

@@ -13,8 +13,9 @@ import org.opensearch.search.SearchExtBuilder;
  * What the processor did, added to the response: {@code "ext": {"personalized_rerank": {"personalized": true, ...}}}.
  *
  * <p>{@code reason} says why the original order came back ({@code no_user}, {@code unknown_user},
- * {@code ranker_timeout}, {@code ranker_error}, ...) and {@code detail} gives the cause in words, so a shop can see
- * from a single response why it was not personalised.
+ * {@code ranker_timeout}, {@code ranker_error}, ...), so a shop can see from a single response why it was not
+ * personalised. It is a code only: the cause of a ranker failure (the ranker's URL, status and answer) is in the
+ * node's log, never in a response, so a search client learns nothing about what the node can reach.
  */
 public final class RerankOutcomeExt extends SearchExtBuilder {
 
@@ -22,16 +23,14 @@ public final class RerankOutcomeExt extends SearchExtBuilder {
 
     private final boolean personalized;
     private final String reason;
-    private final String detail;
     private final String userId;
     private final String modelVersion;
     private final int reranked;
     private final long tookMs;
 
-    public RerankOutcomeExt(boolean personalized, String reason, String detail, String userId, String modelVersion, int reranked, long tookMs) {
+    public RerankOutcomeExt(boolean personalized, String reason, String userId, String modelVersion, int reranked, long tookMs) {
         this.personalized = personalized;
         this.reason = reason;
-        this.detail = detail;
         this.userId = userId;
         this.modelVersion = modelVersion;
         this.reranked = reranked;
@@ -39,8 +38,8 @@ public final class RerankOutcomeExt extends SearchExtBuilder {
     }
 
     public RerankOutcomeExt(StreamInput in) throws IOException {
-        this(in.readBoolean(), in.readOptionalString(), in.readOptionalString(), in.readOptionalString(),
-            in.readOptionalString(), in.readVInt(), in.readVLong());
+        this(in.readBoolean(), in.readOptionalString(), in.readOptionalString(), in.readOptionalString(), in.readVInt(),
+            in.readVLong());
     }
 
     public boolean personalized() {
@@ -49,10 +48,6 @@ public final class RerankOutcomeExt extends SearchExtBuilder {
 
     public String reason() {
         return reason;
-    }
-
-    public String detail() {
-        return detail;
     }
 
     public int reranked() {
@@ -68,7 +63,6 @@ public final class RerankOutcomeExt extends SearchExtBuilder {
     public void writeTo(StreamOutput out) throws IOException {
         out.writeBoolean(personalized);
         out.writeOptionalString(reason);
-        out.writeOptionalString(detail);
         out.writeOptionalString(userId);
         out.writeOptionalString(modelVersion);
         out.writeVInt(reranked);
@@ -80,9 +74,6 @@ public final class RerankOutcomeExt extends SearchExtBuilder {
         builder.startObject(NAME);
         builder.field("personalized", personalized);
         builder.field("reason", reason);
-        if (detail != null) {
-            builder.field("detail", detail);
-        }
         builder.field("user_id", userId);
         builder.field("model_version", modelVersion);
         builder.field("reranked", reranked);
@@ -93,19 +84,19 @@ public final class RerankOutcomeExt extends SearchExtBuilder {
     /** This ext only appears in responses; a request that sends it gets it ignored (it is parsed and dropped). */
     public static RerankOutcomeExt parse(XContentParser parser) throws IOException {
         parser.skipChildren();
-        return new RerankOutcomeExt(false, "request", null, null, null, 0, 0);
+        return new RerankOutcomeExt(false, "request", null, null, 0, 0);
     }
 
     @Override
     public int hashCode() {
-        return Objects.hash(personalized, reason, detail, userId, modelVersion, reranked, tookMs);
+        return Objects.hash(personalized, reason, userId, modelVersion, reranked, tookMs);
     }
 
     @Override
     public boolean equals(Object obj) {
         return obj instanceof RerankOutcomeExt o
             && personalized == o.personalized && reranked == o.reranked && tookMs == o.tookMs
-            && Objects.equals(reason, o.reason) && Objects.equals(detail, o.detail)
+            && Objects.equals(reason, o.reason)
             && Objects.equals(userId, o.userId) && Objects.equals(modelVersion, o.modelVersion);
     }
 }

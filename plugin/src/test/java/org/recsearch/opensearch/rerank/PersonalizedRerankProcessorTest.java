@@ -12,13 +12,23 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
 
+import org.junit.AfterClass;
 import org.junit.Test;
+import org.opensearch.OpenSearchException;
+import org.opensearch.common.xcontent.XContentFactory;
+import org.opensearch.core.common.bytes.BytesReference;
+import org.opensearch.core.xcontent.ToXContent;
+import org.opensearch.core.xcontent.XContentBuilder;
 import org.opensearch.action.search.SearchRequest;
 import org.opensearch.action.search.SearchResponse;
 import org.opensearch.core.action.ActionListener;
 import org.opensearch.search.pipeline.PipelineProcessingContext;
+import org.opensearch.search.pipeline.Processor;
 import org.opensearch.search.sort.SortOrder;
 
 public class PersonalizedRerankProcessorTest {
@@ -37,17 +47,34 @@ public class PersonalizedRerankProcessorTest {
         }
     }
 
-    /** Collects the listener's outcome. */
+    /** Stands for OpenSearch's generic pool: its threads are named so a test can see where the listener ran. */
+    private static final ExecutorService COMPLETIONS = Executors.newFixedThreadPool(2, r -> {
+        Thread t = new Thread(r, "test-completions");
+        t.setDaemon(true);
+        return t;
+    });
+
+    private static final RankerUrlAllowList LOOPBACK = new RankerUrlAllowList(List.of(RankerUrlAllowList.Entry.parse("http://127.0.0.1:*")));
+
+    @AfterClass
+    public static void stopPool() {
+        COMPLETIONS.shutdownNow();
+    }
+
+    /** Collects the listener's outcome and the thread that delivered it. */
     static final class Result implements ActionListener<SearchResponse> {
         final CompletableFuture<SearchResponse> response = new CompletableFuture<>();
+        final AtomicReference<String> thread = new AtomicReference<>();
 
         @Override
         public void onResponse(SearchResponse r) {
+            thread.set(Thread.currentThread().getName());
             response.complete(r);
         }
 
         @Override
         public void onFailure(Exception e) {
+            thread.set(Thread.currentThread().getName());
             response.completeExceptionally(e);
         }
 
@@ -72,8 +99,28 @@ public class PersonalizedRerankProcessorTest {
         for (int i = 0; i < settings.length; i += 2) {
             config.put((String) settings[i], settings[i + 1]);
         }
-        return new PersonalizedRerankProcessor.Factory(ranker, System::nanoTime, null)
-            .create(Map.of(), "tag", null, ignoreFailure, config, null);
+        return factory(ranker, LOOPBACK).create(Map.of(), "tag", null, ignoreFailure, config,
+            new Processor.PipelineContext(Processor.PipelineSource.UPDATE_PIPELINE));
+    }
+
+    private static PersonalizedRerankProcessor.Factory factory(FakeRanker ranker, RankerUrlAllowList allowList) {
+        return new PersonalizedRerankProcessor.Factory(ranker, System::nanoTime, null, allowList, COMPLETIONS);
+    }
+
+    private static String refusedAtCreation(RankerUrlAllowList allowList, String url, Processor.PipelineSource source) {
+        Map<String, Object> config = new HashMap<>(Map.of("ranker_url", url));
+        OpenSearchException e = org.junit.Assert.assertThrows(OpenSearchException.class,
+            () -> factory(new FakeRanker(), allowList).create(Map.of(), "tag", null, true, config, new Processor.PipelineContext(source)));
+        return e.getMessage();
+    }
+
+    private static String json(RerankOutcomeExt outcome) throws Exception {
+        try (XContentBuilder b = XContentFactory.jsonBuilder()) {
+            b.startObject();
+            outcome.toXContent(b, ToXContent.EMPTY_PARAMS);
+            b.endObject();
+            return BytesReference.bytes(b).utf8ToString();
+        }
     }
 
     private static SearchResponse threeHits() {
@@ -137,7 +184,6 @@ public class PersonalizedRerankProcessorTest {
         SearchResponse out = run(processor(ranker, true), Hits.request("12347"), threeHits()).get();
         assertEquals(List.of("a", "b", "c"), Hits.docIds(out));
         assertEquals("ranker_unreachable", Hits.outcome(out).reason());
-        assertTrue(Hits.outcome(out).detail().contains("Connection refused"));
     }
 
     @Test
@@ -146,7 +192,80 @@ public class PersonalizedRerankProcessorTest {
         ranker.next = CompletableFuture.failedFuture(new HttpRankerClient.RankerHttpException(500, "boom"));
         Throwable failure = run(processor(ranker, false), Hits.request("12347"), threeHits()).failure();
         assertNotNull(failure);
-        assertTrue(failure.getMessage(), failure.getMessage().contains("ranker_error") && failure.getMessage().contains("HTTP 500"));
+        assertTrue(failure.getMessage(), failure.getMessage().contains("ranker_error"));
+    }
+
+    // ---- H1: who may make the node call which URL ----
+
+    @Test
+    public void aPipelineDefinedInTheSearchRequestIsRefused() {
+        String message = refusedAtCreation(LOOPBACK, "http://127.0.0.1:8000", Processor.PipelineSource.SEARCH_REQUEST);
+        assertTrue(message, message.contains("pipeline defined in the search request"));
+    }
+
+    @Test
+    public void aStoredPipelineToAnAllowedUrlIsBuilt() {
+        Map<String, Object> config = new HashMap<>(Map.of("ranker_url", "http://127.0.0.1:8000"));
+        for (Processor.PipelineSource source : List.of(Processor.PipelineSource.UPDATE_PIPELINE, Processor.PipelineSource.VALIDATE_PIPELINE)) {
+            assertNotNull(factory(new FakeRanker(), LOOPBACK).create(
+                Map.of(), "tag", null, true, new HashMap<>(config), new Processor.PipelineContext(source)));
+        }
+    }
+
+    @Test
+    public void aRankerUrlOutsideTheAllowListIsRefusedNamingTheUrlAndTheSetting() {
+        String message = refusedAtCreation(LOOPBACK, "http://10.0.0.5:9200/idx/_doc", Processor.PipelineSource.UPDATE_PIPELINE);
+        assertTrue(message, message.contains("[ranker_url]") && message.contains("http://10.0.0.5:9200/idx/_doc")
+            && message.contains("recsearch.rerank.allowed_urls"));
+        message = refusedAtCreation(new RankerUrlAllowList(List.of()), "http://127.0.0.1:8000", Processor.PipelineSource.UPDATE_PIPELINE);
+        assertTrue(message, message.contains("which is empty"));
+    }
+
+    // ---- L8: the client gets a reason code, the node's log the cause ----
+
+    @Test
+    public void aFailureReachesTheClientAsAReasonCodeOnly() throws Exception {
+        FakeRanker ranker = new FakeRanker();
+        ranker.next = CompletableFuture.failedFuture(new HttpRankerClient.RankerHttpException(501, "<html>internal admin page</html>"));
+        SearchResponse out = run(processor(ranker, true), Hits.request("12347"), threeHits()).get();
+        String ext = json(Hits.outcome(out));
+        assertTrue(ext, ext.contains("\"reason\":\"ranker_error\""));
+        assertFalse(ext, ext.contains("internal admin page") || ext.contains("127.0.0.1") || ext.contains("501") || ext.contains("detail"));
+
+        ranker.next = CompletableFuture.failedFuture(new HttpRankerClient.RankerHttpException(501, "<html>internal admin page</html>"));
+        Throwable failure = run(processor(ranker, false), Hits.request("12347"), threeHits()).failure();
+        assertTrue(failure.getMessage(), failure.getMessage().contains("ranker_error"));
+        assertFalse(failure.getMessage(), failure.getMessage().contains("internal admin page") || failure.getMessage().contains("127.0.0.1"));
+    }
+
+    @Test
+    public void theLogNamesAUserByAHashNotTheId() {
+        String ref = PersonalizedRerankProcessor.userRef("12347");
+        assertFalse(ref.contains("12347"));
+        assertEquals(ref, PersonalizedRerankProcessor.userRef("12347"));
+        assertFalse(ref.equals(PersonalizedRerankProcessor.userRef("12348")));
+    }
+
+    // ---- M7: where the answer and the timeout are handled ----
+
+    @Test
+    public void aTimeoutIsHandledOnTheCompletionPoolNotTheJvmDelayThread() throws Exception {
+        FakeRanker ranker = new FakeRanker();
+        ranker.next = new CompletableFuture<>(); // never answers: the timeout fires on CompletableFuture's delay thread
+        Result r = run(processor(ranker, true, "timeout_ms", 20), Hits.request("12347"), threeHits());
+        assertEquals("ranker_timeout", Hits.outcome(r.get()).reason());
+        assertEquals("test-completions", r.thread.get());
+    }
+
+    @Test
+    public void anAnswerIsHandledOnTheCompletionPool() throws Exception {
+        FakeRanker ranker = new FakeRanker();
+        ranker.next = new CompletableFuture<>();
+        Result r = run(processor(ranker, false), Hits.request("12347"), threeHits());
+        Thread answering = new Thread(() -> ranker.next.complete(personalized("C", "A", "B")), "http-client-thread");
+        answering.start();
+        assertEquals(List.of("c", "a", "b"), Hits.docIds(r.get()));
+        assertEquals("test-completions", r.thread.get());
     }
 
     @Test

@@ -56,4 +56,16 @@ public class ProtocolAndExtTest {
         ParsingException e = assertThrows(ParsingException.class, () -> parseExt("{\"user\": \"1\"}"));
         assertTrue(e.getMessage().contains("[user]"));
     }
+
+    @Test
+    public void aUserIdLongerThanTheRankerAcceptsIsRefusedNamingTheField() throws IOException {
+        String longest = "u".repeat(PersonalizeRequestExt.MAX_USER_ID_CHARS);
+        assertEquals(longest, parseExt("{\"user_id\": \"" + longest + "\"}").userId());
+        assertEquals(200, PersonalizeRequestExt.MAX_USER_ID_CHARS); // ranker/service/schemas.py RerankRequest.user_id
+        ParsingException e = assertThrows(ParsingException.class, () -> parseExt("{\"user_id\": \"" + longest + "x\"}"));
+        assertTrue(e.getMessage(), e.getMessage().contains("[ext.personalize.user_id] must be at most 200 characters, got 201"));
+        // Characters, as the service counts them, not UTF-16 units: 200 emoji are accepted.
+        String emoji = "\uD83D\uDE00".repeat(200);
+        assertEquals(emoji, parseExt("{\"user_id\": \"" + emoji + "\"}").userId());
+    }
 }

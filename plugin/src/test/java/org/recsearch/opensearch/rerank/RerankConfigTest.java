@@ -73,4 +73,10 @@ public class RerankConfigTest {
         assertTrue(refused(config("max_hits", 0)).contains("[max_hits]"));
         assertTrue(refused(config("id_field", " ")).contains("[id_field]"));
     }
+
+    @Test
+    public void aRankerUrlWithUserInfoIsRefused() {
+        String message = refused(config("ranker_url", "http://127.0.0.1:8000@10.0.0.5:9200/"));
+        assertTrue(message, message.contains("[ranker_url] must not carry user info"));
+    }
 }
