@@ -99,6 +99,31 @@ class StoreSettings(BaseSettings):
         description="SQLAlchemy URL: sqlite:///PATH (default, WAL) or postgresql+psycopg://USER:PASS@HOST/DB.",
     )
     echo: bool = Field(False, description="Log every SQL statement (debugging).")
+    pool_size: int = Field(5, ge=1, description="Connections the engine keeps open (per process).")
+    pool_max_overflow: int = Field(
+        10, ge=0, description="Connections opened beyond RECSEARCH_STORE_POOL_SIZE at peaks."
+    )
+    pool_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        description="Longest wait for a free pooled connection; past it the call fails (the service degrades).",
+    )
+    connect_timeout_s: int = Field(
+        5, ge=1, description="PostgreSQL: longest wait to open a connection (connect_timeout)."
+    )
+    statement_timeout_s: float = Field(
+        10.0,
+        ge=0,
+        description="PostgreSQL: longest statement of the ranking service (statement_timeout; 0: none). Commands "
+        "(imports, training, migrations) run without it.",
+    )
+    keepalives_idle_s: int = Field(
+        30, ge=1, description="PostgreSQL: idle seconds before TCP keepalive probes (a dead server is noticed)."
+    )
+    keepalives_interval_s: int = Field(10, ge=1, description="PostgreSQL: seconds between TCP keepalive probes.")
+    keepalives_count: int = Field(
+        3, ge=1, description="PostgreSQL: unanswered keepalive probes before the connection drops."
+    )
 
 
 class RankerSettings(BaseSettings):
@@ -365,6 +390,12 @@ class ServiceSettings(BaseSettings):
     )
     explanations: int = Field(3, description="History items named as the explanation of each result.")
     opensearch_timeout_s: float = Field(5.0, description="Timeout of the service's OpenSearch queries in seconds.")
+    profile_deadline_ms: int = Field(
+        150,
+        ge=1,
+        description="Longest wait of one request for the profile store (history, purchases); past it the answer "
+        "comes in retrieval order with reason profile_store_timeout (the plugin waits RECSEARCH_PIPELINE_TIMEOUT_MS).",
+    )
     recommend_include_purchased: bool = Field(
         True,
         description="Whether items a user already bought may come back in recommendations (per request: "

@@ -58,19 +58,65 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
-def make_engine(url: str, echo: bool = False) -> Engine:
-    """An engine for ``url`` (cached per URL), schema untouched: use :func:`open_store` to read or write tables.
-    SQLite files get their folder created and WAL mode."""
-    return _engine(url, bool(echo))  # one cache key however it is called: one pool per URL
+@dataclass(frozen=True)
+class EngineLimits:
+    """How long the engine may wait, and on how many connections (``RECSEARCH_STORE_POOL_*``, ``_*_TIMEOUT_S``,
+    ``_KEEPALIVES_*``). ``statement_timeout_s`` (PostgreSQL) is set only on the service's engine: a command's import
+    or training read may rightly run longer. The defaults are SQLAlchemy's pool with shorter waits."""
+
+    pool_size: int = 5
+    max_overflow: int = 10
+    pool_timeout_s: float = 10.0
+    connect_timeout_s: int = 5
+    statement_timeout_s: float = 0.0
+    keepalives_idle_s: int = 30
+    keepalives_interval_s: int = 10
+    keepalives_count: int = 3
+
+    @classmethod
+    def of(cls, settings: StoreSettings, *, service: bool = False) -> EngineLimits:
+        """The limits ``settings`` name; with the statement timeout only for the ``service``."""
+        return cls(
+            settings.pool_size, settings.pool_max_overflow, settings.pool_timeout_s, settings.connect_timeout_s,
+            settings.statement_timeout_s if service else 0.0, settings.keepalives_idle_s,
+            settings.keepalives_interval_s, settings.keepalives_count,
+        )  # fmt: skip
+
+    def engine_args(self, url: str) -> dict:
+        """``create_engine`` keyword arguments for ``url``: the pool's size and wait; for PostgreSQL the libpq
+        connect timeout, TCP keepalives and statement timeout (added to any ``options`` the URL carries)."""
+        if url.startswith("sqlite") and ":memory:" in url:
+            return {}  # a single-thread pool: nothing to size
+        args: dict = dict(pool_size=self.pool_size, max_overflow=self.max_overflow, pool_timeout=self.pool_timeout_s)
+        if url.startswith("postgresql"):
+            connect: dict = dict(
+                connect_timeout=self.connect_timeout_s, keepalives=1, keepalives_idle=self.keepalives_idle_s,
+                keepalives_interval=self.keepalives_interval_s, keepalives_count=self.keepalives_count,
+            )  # fmt: skip
+            if self.statement_timeout_s > 0:
+                from sqlalchemy.engine import make_url
+
+                given = make_url(url).query.get("options") or ""
+                given = given if isinstance(given, str) else " ".join(given)
+                ms = max(int(self.statement_timeout_s * 1000), 1)
+                connect["options"] = f"{given} -c statement_timeout={ms}".strip()
+            args["connect_args"] = connect
+        return args
+
+
+def make_engine(url: str, echo: bool = False, limits: EngineLimits | None = None) -> Engine:
+    """An engine for ``url`` (cached per URL and limits), schema untouched: use :func:`open_store` to read or write
+    tables. SQLite files get their folder created and WAL mode."""
+    return _engine(url, bool(echo), limits or EngineLimits())  # one cache key however it is called: one pool
 
 
 @lru_cache(maxsize=8)
-def _engine(url: str, echo: bool) -> Engine:
+def _engine(url: str, echo: bool, limits: EngineLimits) -> Engine:
     try:
         if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
             Path(url.removeprefix("sqlite:///")).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, echo=echo, pool_pre_ping=not url.startswith("sqlite"))
-    except (ArgumentError, ImportError) as e:
+        engine = create_engine(url, echo=echo, pool_pre_ping=not url.startswith("sqlite"), **limits.engine_args(url))
+    except (ArgumentError, ImportError, TypeError) as e:
         raise ConfigError(f"bad RECSEARCH_STORE_URL '{_mask(url)}': {e}") from None
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
@@ -100,14 +146,16 @@ _at_head: weakref.WeakSet[Engine] = weakref.WeakSet()  # engines checked at head
 _open_lock = threading.Lock()
 
 
-def open_store(settings: StoreSettings, *, migrate: bool = True) -> Engine:
+def open_store(settings: StoreSettings, *, migrate: bool = True, service: bool = False) -> Engine:
     """The engine of the store ``settings`` names, its schema at this release's newest revision.
 
     ``migrate=True`` (commands, library calls) applies pending migrations; ``migrate=False`` (the long-running
     service, which must not change the schema under a running shop) only creates the tables of an empty store and
     raises :class:`ConfigError` naming ``recadmin db upgrade`` for one behind. Cheap after the first call per engine.
+    ``service``: the ranking service's engine, with ``RECSEARCH_STORE_STATEMENT_TIMEOUT_S`` (see
+    :class:`EngineLimits`).
     """
-    engine = make_engine(settings.url, settings.echo)
+    engine = make_engine(settings.url, settings.echo, EngineLimits.of(settings, service=service))
     if engine in _at_head:
         return engine
     with _open_lock:

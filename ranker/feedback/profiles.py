@@ -113,6 +113,11 @@ class ProfileStore:
         with self.engine.connect() as conn:
             return int(conn.execute(select(func.count()).where(_E.user_id == user_id)).scalar_one())
 
+    def ping(self) -> None:
+        """Raises when the store cannot be reached (the service's /readyz)."""
+        with self.engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+
     # -- writing ---------------------------------------------------------------------------------------------
     def ingest(self, events: list[EventIn], now: datetime | None = None) -> IngestResult:
         """Store ``events`` (idempotent by event id) and update their users' profiles before returning."""

@@ -9,10 +9,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from pathlib import PurePath
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -22,12 +22,15 @@ from core.settings import Settings
 from indexer.learned import BEHAVIOUR_FIELD
 from ranker.model import active_version, load_active, profile_shortfall
 from ranker.service.activity import EventsActivity
+from ranker.service.deadline import DeadlineReads
 from ranker.service.index_client import ServiceIndex
 from ranker.service.lazy import Lazy
 from ranker.service.ports import Activity, ProfileSource, Ranker, SearchIndex, VectorSource
+from ranker.service.query_cache import QueryCache
 from ranker.service.titles import TitleCache
 
 log = logging.getLogger("recsearch.service")
+T = TypeVar("T")
 
 
 def _utc_now() -> datetime:
@@ -88,21 +91,34 @@ class ServiceDeps:
         self.ranker = part("model", ranker, self._load_ranker)
         self.activity = part("activity", activity, self._load_activity)
         self._fixed_ranker = ranker is not None
+        self._fixed_embedder = embedder is not None
+        #: The embedding model the live index was built with (its ``_meta.embedding_model``), as /readyz shows it.
+        self.embedding_model: str | None = getattr(embedder, "name", None)
         self._model_check_s = model_check_s
         self._model_checked = time.monotonic()
+        self._failed_version: str | None = None  # a checkpoint that would not load is not read again every check
         self._titles: TitleCache | None = None
         #: The model version whose learned vectors the live index holds ("": not read yet; None: none).
         self._learned: str | None = ""
         self._engine = None
         self._check_lock = threading.Lock()
-        self.query_cache_size = 1024
-        self._query_cache: OrderedDict[str, list[float]] = OrderedDict()
+        self._refresh_lock = threading.Lock()
+        self._warm_lock = threading.Lock()
+        self.warm_state = "idle"  # idle -> running -> done
+        self.query_cache = QueryCache(1024)
+        store = settings.store
+        self._reads = DeadlineReads(store.pool_size, settings.service.profile_deadline_ms / 1000)
 
     # --- real loaders -------------------------------------------------------------------------------------------
     def _load_embedder(self) -> Embedder:
+        """The embedding model the live index was built with (``_meta.embedding_model``, as `recadmin search`
+        does), else ``RECSEARCH_MODELS_EMBEDDING`` (an index built before the name was recorded)."""
         from core.embedding import embedder_for
 
-        return embedder_for(self.settings)
+        model = self.index.get().embedding_model()
+        embedder = embedder_for(self.settings, model)
+        self.embedding_model = _shown(model or self.settings.models.embedding)
+        return embedder
 
     def _store_engine(self):
         if self._engine is None:
@@ -110,7 +126,7 @@ class ServiceDeps:
 
             # Never migrates under a running shop: a store behind this release fails the parts that need it with
             # the command to run (`recadmin db upgrade`); only an empty store gets its tables.
-            self._engine = open_store(self.settings.store, migrate=False)
+            self._engine = open_store(self.settings.store, migrate=False, service=True)
         return self._engine
 
     def _load_profiles(self) -> ProfileSource:
@@ -126,7 +142,7 @@ class ServiceDeps:
     def _load_activity(self) -> Activity:
         return EventsActivity(self._store_engine())
 
-    def _load_ranker(self) -> Ranker:
+    def _load_ranker(self, vectors: VectorSource | None = None) -> Ranker:
         from ranker.model import Scorer
 
         checkpoint = load_active(self._store_engine())
@@ -134,8 +150,8 @@ class ServiceDeps:
         if shortfall:
             log.warning("ranker %s: %s", checkpoint.version, shortfall)
         threads = self.settings.ranker.scoring_threads or None  # 0: leave the BLAS thread count alone
-        return Scorer(checkpoint, self.vectors.get(), explanations=self.settings.service.explanations, threads=threads,
-                      sequence_weight=self.settings.sequence.order_weight,
+        return Scorer(checkpoint, vectors or self.vectors.get(), explanations=self.settings.service.explanations,
+                      threads=threads, sequence_weight=self.settings.sequence.order_weight,
                       session_minutes=self.settings.sequence.session_minutes)  # fmt: skip
 
     # --- what the routes use ------------------------------------------------------------------------------------
@@ -149,23 +165,76 @@ class ServiceDeps:
                     threading.Thread(target=self._refresh_model, name="recsearch-model-check", daemon=True).start()
         return self.ranker.get()
 
-    def ready_for_inline_ranking(self) -> bool:
-        """Whether ranking needs no loading (so it may run on the event loop without blocking it for long)."""
-        return self.ranker.state == "ready" and self.profiles.state == "ready"
+    def profile_read(self, read: Callable[[ProfileSource], T]) -> T:
+        """``read(profile store)`` within the request's deadline (``RECSEARCH_SERVICE_PROFILE_DEADLINE_MS``);
+        :class:`~ranker.service.deadline.ProfileDeadline` past it, the store's own error when it fails."""
+        return self._reads.run(lambda: read(self.profiles.get()))
 
     def _refresh_model(self) -> None:
+        """The background check: a new active version, or the alias moved (new item vectors and embedding model).
+        Everything new is loaded first and swapped in only once loaded: a part that fails to load (a truncated
+        checkpoint, a model folder missing here) leaves the one in use serving."""
+        with self._refresh_lock:
+            vectors = None
+            try:
+                live = self.index.get().ping()
+                if self.vectors.state == "ready" and live != self.vectors.get().source:
+                    vectors = self._load_vectors()  # the alias moved: new items (loaded here, off the request path)
+                self._refresh_embedder()
+                self._learned = self._read_learned()
+            except Exception as e:  # a failed check keeps the parts in use
+                log.warning("index refresh check failed: %s", e)
+            try:
+                self._refresh_ranker(vectors)
+            except Exception as e:
+                log.warning("model refresh check failed: %s", e)
+            if vectors is not None:
+                self.vectors.set(vectors)
+
+    def _refresh_ranker(self, vectors: VectorSource | None) -> None:
+        if self._fixed_ranker:
+            return
+        found = active_version(self._store_engine())
+        wanted = found.version if found else None
+        current = self.ranker.get().version if self.ranker.state == "ready" else None
+        if wanted is None:
+            if current is not None:
+                self.ranker.reset()  # deactivated: the next request says model_unavailable
+            return
+        if wanted == current and vectors is None:
+            return
+        if wanted == self._failed_version and wanted != current and vectors is None:
+            return
         try:
-            current = self.ranker.get().version if self.ranker.state == "ready" else None
-            found = active_version(self._store_engine())
-            if (found.version if found else None) != current:
-                self.ranker.reset()
-            self._learned = self._read_learned()
-            if self.vectors.state == "ready" and self.index.get().ping() != self.vectors.get().source:
-                # The alias moved: new items, and the model needs the new table (loaded here, off the request path).
-                self.vectors.set(self._load_vectors())
-                self.ranker.reset()
-        except Exception as e:  # a failed check keeps the model in use
-            log.warning("model refresh check failed: %s", e)
+            model = self._load_ranker(vectors)
+        except Exception as e:
+            self._failed_version = wanted
+            log.warning("cannot load ranker %s, keeping %s: %s", wanted, current or "none", e)
+            return
+        self._failed_version = None
+        self.ranker.set(model)
+        if current != model.version:
+            log.info("ranker %s loaded (was %s)", model.version, current or "none")
+
+    def _refresh_embedder(self) -> None:
+        """Load the live index's embedding model when it is not the one in use, and swap it in."""
+        if self._fixed_embedder or self.embedder.state != "ready":
+            return
+        model = self.index.get().embedding_model()
+        if _shown(model or self.settings.models.embedding) == self.embedding_model:
+            return
+        from core.embedding import embedder_for
+
+        try:
+            embedder = embedder_for(self.settings, model)
+        except Exception as e:
+            log.warning(
+                "cannot load the live index's embedding model %s, keeping %s: %s", model, self.embedding_model, e
+            )
+            return
+        self.embedder.set(embedder)
+        self.embedding_model = _shown(model or self.settings.models.embedding)
+        self.query_cache.clear()
 
     def _read_learned(self) -> str | None:
         try:
@@ -182,16 +251,14 @@ class ServiceDeps:
         return LearnedSearch(self.index.get()) if self._learned == model.version else None
 
     def embed_query(self, text: str) -> list[float]:
-        """The query's embedding; repeated queries (common in a shop) come from a small in-memory cache."""
-        cached = self._query_cache.get(text)
-        if cached is not None:
-            self._query_cache.move_to_end(text)
-            return cached
-        vector = [float(x) for x in self.embedder.get().encode([text])[0]]
-        self._query_cache[text] = vector
-        if len(self._query_cache) > self.query_cache_size:
-            self._query_cache.popitem(last=False)
-        return vector
+        """The query's embedding by the live index's model; repeated queries (common in a shop) come from a small
+        in-memory cache (thread-safe, per model)."""
+        embedder = self.embedder.get()
+
+        def embed(t: str) -> list[float]:
+            return [float(x) for x in embedder.encode([t])[0]]
+
+        return self.query_cache.get(str(getattr(embedder, "name", "")), text, embed)
 
     def vector_dimension(self) -> int | None:
         """The item vectors' dimension when already known (loaded vectors or embedder), else None."""
@@ -247,13 +314,24 @@ class ServiceDeps:
         return {p.name: p.state for p in parts}
 
     def warm(self) -> None:
-        """Load every part now (``recadmin serve`` does it in the background so the first request is fast)."""
-        for part in (self.index, self.embedder, self.vectors, self.profiles):
-            try:
-                part.get()
-            except ComponentUnavailable as e:
-                log.warning("%s", e)
-        try:
-            self.get_ranker()
-        except ComponentUnavailable as e:
-            log.warning("%s", e)
+        """Load every part now (``recadmin serve`` does it in the background so the first request is fast;
+        /readyz answers 503 until it is done)."""
+        with self._warm_lock:
+            self.warm_state = "running"
+            for part in (self.index, self.embedder, self.vectors, self.profiles, self.ranker, self.activity):
+                try:
+                    part.get()
+                except ComponentUnavailable as e:
+                    log.warning("%s", e)
+            self.warm_state = "done"
+
+    def start_warm(self) -> None:
+        """:meth:`warm` in a background thread, unless it already ran or runs."""
+        if self.warm_state == "idle":
+            self.warm_state = "running"
+            threading.Thread(target=self.warm, name="recsearch-warm", daemon=True).start()
+
+
+def _shown(model: str) -> str:
+    """A model name as /readyz shows it: a folder's own name, not where it lies on this machine."""
+    return PurePath(model).name if ("/" in model or "\\" in model) else model

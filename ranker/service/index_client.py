@@ -160,6 +160,10 @@ class ServiceIndex:
         """The live index version (raises ClusterUnreachable / IndexMissing)."""
         return self.index.require_live()
 
+    def embedding_model(self) -> str | None:
+        """The embedding model the live version was built with (its ``_meta.embedding_model``; None: not recorded)."""
+        return self.index.meta(self.ping()).get("embedding_model")
+
     def learned_model(self) -> str | None:
         """The model version whose learned item vectors the live version holds (None: none)."""
         return learned_model(self.index)

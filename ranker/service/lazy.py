@@ -27,6 +27,7 @@ class Lazy(Generic[T]):
         self._value: T | None = None
         self._loaded = False
         self._error: str | None = None
+        self._failure: BaseException | None = None
         self._failed_at = 0.0
 
     @classmethod
@@ -49,9 +50,9 @@ class Lazy(Generic[T]):
                 value = self._factory()
             except Exception as e:  # any failure of a part must not take the service down
                 self._error = (str(e).splitlines() or [type(e).__name__])[0] or type(e).__name__
-                self._failed_at = time.monotonic()
+                self._failure, self._failed_at = e, time.monotonic()
                 raise ComponentUnavailable(self.name, self._error) from e
-            self._value, self._loaded, self._error = value, True, None
+            self._value, self._loaded, self._error, self._failure = value, True, None, None
             return value
 
     def set(self, value: T) -> None:
@@ -62,7 +63,12 @@ class Lazy(Generic[T]):
     def reset(self) -> None:
         """Forget the component; the next :meth:`get` loads it again."""
         with self._lock:
-            self._value, self._loaded, self._error = None, False, None
+            self._value, self._loaded, self._error, self._failure = None, False, None, None
+
+    @property
+    def failure(self) -> BaseException | None:
+        """What the last failed load raised (None when loaded or never tried): its type gives /readyz's reason."""
+        return None if self._loaded else self._failure
 
     @property
     def state(self) -> str:

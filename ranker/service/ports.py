@@ -22,6 +22,10 @@ class ProfileSource(Protocol):
 
     def known(self, user_id: str) -> bool: ...
 
+    def ping(self) -> None:
+        """Raises when the store cannot be reached."""
+        ...
+
     def purchased(self, user_id: str) -> set[str]: ...
 
     def ingest(self, events: list[Any]) -> IngestResult: ...
@@ -100,6 +104,10 @@ class SearchIndex(Protocol):
 
     def learned_model(self) -> str | None:
         """The model version whose learned item vectors the live version holds (None: none)."""
+        ...
+
+    def embedding_model(self) -> str | None:
+        """The embedding model the live version was built with (None: not recorded)."""
         ...
 
 

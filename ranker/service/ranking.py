@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from core.errors import ComponentUnavailable
 from ranker.model import Candidate, Scored, fuse_with_query
+from ranker.service.deadline import ProfileDeadline
 from ranker.service.deps import ServiceDeps
 from ranker.service.metrics import ServiceMetrics
 
@@ -52,22 +53,32 @@ def retrieval_order(
     return Ranking(results, False, reason, None, history_ids or [])
 
 
-def load_history(deps: ServiceDeps, user_id: str, metrics: ServiceMetrics | None = None) -> list | None:
+@dataclass(frozen=True)
+class NoHistory:
+    """The profile store could not give the history: ``reason`` is ``profile_store_unavailable`` (it failed) or
+    ``profile_store_timeout`` (no answer within ``RECSEARCH_SERVICE_PROFILE_DEADLINE_MS``)."""
+
+    reason: str
+
+
+def load_history(deps: ServiceDeps, user_id: str, metrics: ServiceMetrics | None = None) -> list | NoHistory:
     """The user's newest interactions (the whole profile: the model reads as much of it as it was trained with), or
-    None when the profile store cannot be read."""
+    :class:`NoHistory` when the profile store cannot give them in time."""
+    limit = deps.settings.events.history_length
     try:
-        return list(deps.profiles.get().history(user_id, limit=deps.settings.events.history_length))
+        return list(deps.profile_read(lambda store: store.history(user_id, limit=limit)))
     except Exception as e:  # the store is an outside system: any failure degrades to retrieval order
         log.warning("profile store failed for user %r: %s", user_id, e)
         if metrics:
             metrics.component_errors.labels("profile_store").inc()
-        return None
+        timeout = isinstance(e, ProfileDeadline)
+        return NoHistory("profile_store_timeout" if timeout else "profile_store_unavailable")
 
 
 def empty_history_reason(deps: ServiceDeps, user_id: str) -> str:
     """``no_history`` for a user the store knows (events, none usable), else ``unknown_user``."""
     try:
-        return "no_history" if deps.profiles.get().known(user_id) else "unknown_user"
+        return "no_history" if deps.profile_read(lambda store: store.known(user_id)) else "unknown_user"
     except Exception:  # the store just answered history(); a failing extra check only loses the nuance
         return "unknown_user"
 
@@ -77,7 +88,7 @@ def rank(
     user_id: str | None,
     hits: Sequence[tuple[str, float]],
     *,
-    history: list | None = None,
+    history: list | NoHistory | None = None,
     metrics: ServiceMetrics | None = None,
     limit: int | None = None,
     query_order: bool = False,
@@ -93,8 +104,8 @@ def rank(
         return _counted(retrieval_order(hits, "no_user", limit=limit), metrics)
     if history is None:
         history = load_history(deps, user_id, metrics)
-        if history is None:
-            return _counted(retrieval_order(hits, "profile_store_unavailable", limit=limit), metrics)
+    if isinstance(history, NoHistory):
+        return _counted(retrieval_order(hits, history.reason, limit=limit), metrics)
     history_ids = [h.item_id for h in history]
     if not history:
         return _counted(retrieval_order(hits, empty_history_reason(deps, user_id), limit=limit), metrics)

@@ -7,7 +7,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 #: Why a response is not personalized (``personalized: false``); see docs/architecture.md.
-FallbackReason = Literal["unknown_user", "no_user", "no_history", "model_unavailable", "profile_store_unavailable"]
+FallbackReason = Literal[
+    "unknown_user", "no_user", "no_history", "model_unavailable", "profile_store_unavailable", "profile_store_timeout"
+]
 
 ItemId = Field(min_length=1, max_length=200)
 

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 import pandas as pd
 
-from core.settings import OpenSearchSettings, Settings, StoreSettings
+from core.settings import OpenSearchSettings, ServiceSettings, Settings, StoreSettings
 from tests.paths import DATA
 
 #: The shopper who bought heart-shaped decorations; another who bought mugs.
@@ -105,6 +105,8 @@ def build_stack(tmp_dir, node_url: str, embedder) -> Stack:
     settings = Settings(
         opensearch=OpenSearchSettings(url=node_url, index_alias=alias, bulk_chunk_size=200),
         store=StoreSettings(url=f"sqlite:///{tmp_dir / 'store.db'}"),
+        # A generous profile deadline: a loaded test machine must not turn a slow read into a fallback.
+        service=ServiceSettings(profile_deadline_ms=5000),
         state_dir=tmp_dir / "state",
     )
     catalog = tmp_dir / "catalog.parquet"

@@ -48,6 +48,8 @@ class FakeIndex:
         #: The model version whose learned vectors the index holds, and those vectors (id -> vector).
         self.learned: str | None = None
         self.learned_vectors: dict[str, list[float]] = {}
+        #: The live version's ``_meta.embedding_model``.
+        self.embedding = "fake"
 
     def _check(self):
         if self.down:
@@ -102,6 +104,10 @@ class FakeIndex:
         self._check()
         return self.learned
 
+    def embedding_model(self):
+        self._check()
+        return self.embedding
+
 
 class FakeVectors:
     def __init__(self, items: dict | None = None, unrecommendable: frozenset[str] = frozenset()):
@@ -147,6 +153,9 @@ class FakeProfiles:
 
     def known(self, user_id):
         return user_id in self.events
+
+    def ping(self):
+        self._check()
 
     def purchased(self, user_id):
         self._check()
@@ -221,7 +230,8 @@ class FakeActivity:
 def make_app(service: dict | None = None, postage: bool = False, **parts):
     """An app over fakes; ``service`` overrides ServiceSettings fields; ``postage`` adds :data:`POSTAGE` (not
     recommendable) to the index and the item vectors; ``parts`` replace single fakes."""
-    settings = Settings(service=ServiceSettings(**(service or {})))
+    # A generous profile deadline: the fakes answer at once, but a loaded test machine may not run them at once.
+    settings = Settings(service=ServiceSettings(**{"profile_deadline_ms": 10_000, **(service or {})}))
     items, banned = ({**ITEMS, **POSTAGE}, frozenset(POSTAGE)) if postage else (ITEMS, frozenset())
     fakes = dict(
         embedder=_Embedder(),

@@ -1,4 +1,5 @@
-"""/healthz (the process answers), /readyz (OpenSearch and the live index reachable; part states), /metrics."""
+"""/healthz (the process answers: cheap, on the event loop), /readyz (loaded and reachable; part states and
+reason codes), /metrics."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from core.errors import ComponentUnavailable
+from ranker.service.readiness import readiness
 from ranker.service.routes.common import deps_of, metrics_of
 
 router = APIRouter(tags=["health"])
@@ -20,16 +21,11 @@ async def healthz() -> dict:
 
 @router.get("/readyz")
 def readyz(request: Request) -> JSONResponse:
-    """Readiness: 200 when searches can be answered (OpenSearch and the live index), else 503. The model and the
-    profile store are listed but do not gate readiness: without them answers fall back to retrieval order."""
-    deps = deps_of(request)
-    body: dict = {"status": "ready", "index": None}
-    try:
-        body["index"] = deps.index.get().ping()
-    except (ComponentUnavailable, Exception) as e:
-        body.update(status="unavailable", error=str(e))
-    body["parts"] = deps.states()
-    return JSONResponse(body, 200 if body["status"] == "ready" else 503)
+    """Readiness: 200 when the parts are loaded and OpenSearch and the store answer now (``degraded`` when only the
+    model is missing: answers in retrieval order), else 503 (``starting`` while the warm-up loads, ``unavailable``).
+    Part states and reason codes only (:mod:`ranker.service.readiness`); the details are in the log."""
+    status, body = readiness(deps_of(request))
+    return JSONResponse(body, status)
 
 
 @router.get("/metrics", include_in_schema=False)

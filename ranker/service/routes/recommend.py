@@ -14,7 +14,7 @@ from indexer.search import Hit
 from ranker.model import Pool, candidate_pool
 from ranker.service.auth import require
 from ranker.service.deps import ServiceDeps
-from ranker.service.ranking import Ranking, empty_history_reason, load_history, rank, retrieval_order
+from ranker.service.ranking import NoHistory, Ranking, empty_history_reason, load_history, rank, retrieval_order
 from ranker.service.routes.common import check_k, deps_of, item_results, metrics_of
 from ranker.service.schemas import ItemsResponse
 
@@ -61,14 +61,14 @@ def recommend(
     settings = deps.settings.service
     include = settings.recommend_include_purchased if include_purchased is None else include_purchased
     history = load_history(deps, user_id, metrics)
-    bought = set() if include or history is None else _bought(deps, user_id, history)
-    pool = _pool(deps, history, include, bought) if history else None
+    missing = isinstance(history, NoHistory)
+    bought = set() if include or missing else _bought(deps, user_id, history)
+    pool = _pool(deps, history, include, bought) if history and not missing else None
     if pool is None or pool.vector is None:
-        reason = (
-            "profile_store_unavailable"
-            if history is None
-            else (empty_history_reason(deps, user_id) if not history else "no_history")
-        )
+        if isinstance(history, NoHistory):
+            reason = history.reason
+        else:
+            reason = empty_history_reason(deps, user_id) if not history else "no_history"
         hits = popular(deps, k, bought)
         ranking = retrieval_order([(h.id, h.score) for h in hits], reason)
         metrics.fallbacks.labels(reason).inc()
@@ -83,7 +83,7 @@ def _bought(deps: ServiceDeps, user_id: str, history: list) -> set[str]:
     """Every item the user ever bought (older than the profile too); the profile's purchases when the store cannot
     say more."""
     try:
-        return deps.profiles.get().purchased(user_id)
+        return deps.profile_read(lambda store: store.purchased(user_id))
     except Exception as e:  # the profile was just read: its purchases are the next best answer
         log.warning("cannot read the purchases of %r: %s", user_id, e)
         return {h.item_id for h in history if h.type == "purchase"}

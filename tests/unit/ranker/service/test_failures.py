@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from core.errors import ComponentUnavailable
+from core.errors import ComponentUnavailable, ModelError
 from ranker.service.lazy import Lazy
 from tests.fakes.service import make_app
 
@@ -44,17 +44,20 @@ def test_failing_profile_store_gives_retrieval_order_flagged(app_and_fakes):
     assert c.get("/v1/recommend/u1").json()["source"] == "popularity"
 
 
-def test_a_model_that_cannot_load_is_a_flag_and_readyz_says_why():
+def test_a_model_that_cannot_load_is_a_flag_and_readyz_says_degraded_with_a_code():
     def no_model():
-        raise RuntimeError("no active ranker model; train one with `recadmin train`")
+        raise ModelError("no active ranker version; train one with `recadmin train` (/srv/models/v3.pt)")
 
     app, fakes = make_app()
     app.state.deps.ranker = Lazy("model", no_model)
     c = TestClient(app)
     body = c.post("/v1/rerank", json={"user_id": "u1", "hits": HITS}).json()
     assert body["reason"] == "model_unavailable"
-    ready = c.get("/readyz").json()
-    assert ready["status"] == "ready" and ready["parts"]["model"].startswith("failed: no active ranker model")
+    r = c.get("/readyz")
+    ready = r.json()
+    assert r.status_code == 200 and ready["status"] == "degraded"
+    assert (ready["parts"]["model"], ready["reasons"]["model"]) == ("failed", "model_error")
+    assert "/srv/models" not in r.text and "recadmin" not in r.text  # details go to the log, not to callers
 
 
 def test_opensearch_down_is_a_clear_503_for_search_and_recommend(app_and_fakes):
