@@ -177,6 +177,15 @@ def run_level(level: int, seconds: int, url: str, plan: dict, work: Path) -> dic
     if done.returncode not in (0, 1):  # 1: some requests failed, which the figures count
         tail = (work / f"locust-L{level}.log").read_text()[-2000:]
         raise RuntimeError(f"locust exited with {done.returncode} at level {level}:\n{tail}")
+    figures = level_figures(level, out)
+    if figures is None:
+        raise RuntimeError(f"locust left no timings at level {level}: see {work / f'locust-L{level}.log'}")
+    return figures
+
+
+def level_figures(level: int, out: Path) -> dict | None:
+    """The figures of one level from the timings files its locust processes left in ``out`` (None: there are none):
+    per route n, req/s, p50/p99 and their ratio to /healthz's, errors by status (0: no answer); the level's totals."""
     merged: dict[str, dict] = {}
     for path in out.glob("timings-*.json"):
         for name, part in json.loads(path.read_text()).items():
@@ -186,7 +195,7 @@ def run_level(level: int, seconds: int, url: str, plan: dict, work: Path) -> dic
                 m["codes"][code] = m["codes"].get(code, 0) + n
             m["span"] = [min(m["span"][0], part["span"][0]), max(m["span"][1], part["span"][1])]
     if not merged:
-        raise RuntimeError(f"locust left no timings at level {level}: see {work / f'locust-L{level}.log'}")
+        return None
     span = max(m["span"][1] for m in merged.values()) - min(m["span"][0] for m in merged.values())
     routes = {}
     for name in ROUTES:
