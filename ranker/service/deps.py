@@ -114,8 +114,7 @@ class ServiceDeps:
         return self._engine
 
     def _load_profiles(self) -> ProfileSource:
-        from ranker.feedback import ProfileStore
-        from ranker.feedback.catalog_sync import HeldCatalogIds
+        from ranker.feedback import HeldCatalogIds, ProfileStore
 
         # Live events for items outside the catalog (the loaded item vectors) are stored, flagged and left out of
         # profiles, as the import does with the live index's ids.

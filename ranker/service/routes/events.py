@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.errors import InputError
-from ranker.feedback.events import LiveEventIn
+from ranker.feedback import LiveEventIn
 from ranker.service.auth import require
 from ranker.service.routes.common import deps_of
 from ranker.service.schemas import EventsAccepted
