@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 import ranker.feedback as feedback_api
 from cli.console import err, out, progress_bar
@@ -35,11 +36,11 @@ def import_(
     if r.resumed:
         err.print("an earlier import of this file did not finish; it is completed now")
     for reject in r.first_rejects:
-        err.print(f"[yellow]rejected[/] {reject}", highlight=False)
+        err.print(f"[yellow]rejected[/] {escape(str(reject))}", highlight=False)  # file values
     if r.rejected > len(r.first_rejects):
         err.print(f"[yellow]... and {r.rejected - len(r.first_rejects):,} more[/]")
     out.print(
-        f"{r.rows_read:,} rows read from {path} ({r.format}): {r.events_added:,} events added, "
+        f"{r.rows_read:,} rows read from {escape(str(path))} ({r.format}): {r.events_added:,} events added, "
         f"{r.already_stored:,} already stored or repeated, {r.rejected:,} rejected "
         f"({r.events_per_second:,.0f} events/s)"
     )
@@ -48,7 +49,7 @@ def import_(
     if r.not_in_catalog:
         out.print(f"{r.not_in_catalog:,} events name items not in the catalog (kept, flagged, not in profiles)")
     if r.rejects_file:
-        out.print(f"rejected rows are listed in {r.rejects_file}")
+        out.print(f"rejected rows are listed in {escape(str(r.rejects_file))}")
 
 
 @app.command("sync-catalog")

@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from cli.console import err, out
 from cli.models_cmd import publish_or_warn
@@ -68,9 +69,9 @@ def _stages(*names: str) -> Iterator[list[ProgressFn]]:
 
 
 def _loaded(read) -> None:
-    err.print(f"read {len(read.items):,} items from {read.source}")
+    err.print(f"read {len(read.items):,} items from {escape(read.source)}")
     for reject in read.rejects[:5]:
-        err.print(f"[yellow]skipped[/] {reject}", highlight=False)
+        err.print(f"[yellow]skipped[/] {escape(str(reject))}", highlight=False)  # file values
     if len(read.rejects) > 5:
         err.print(f"[yellow]... and {len(read.rejects) - 5} more[/]")
 
@@ -88,7 +89,7 @@ def _report(done, alias: str, verb: str) -> None:
         f"{r.skipped:,} unchanged{', resumed' if r.resumed else ''}; {r.deleted:,} deleted)"
     )
     if r.rejects:
-        out.print(f"{len(r.rejects)} rows skipped, listed in {done.rejects_file}")
+        out.print(f"{len(r.rejects)} rows skipped, listed in {escape(str(done.rejects_file))}")
     if r.pruned:
         out.print(f"deleted old versions: {', '.join(r.pruned)}")
 

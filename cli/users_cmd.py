@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 import ranker.feedback as feedback_api
@@ -22,10 +23,10 @@ def show(
 ) -> None:
     """The user's profile: newest interactions first, with their weights."""
     summary = feedback_api.show_user(get_settings(), user_id, limit)
-    out.print(f"user {summary.user_id}: {summary.events:,} events stored; newest profile interactions:")
+    out.print(f"user {escape(summary.user_id)}: {summary.events:,} events stored; newest profile interactions:")
     table = Table("time (UTC)", "type", "item", "weight")
     for i in summary.history:
-        table.add_row(i.ts.isoformat(sep=" "), i.type, i.item_id, f"{i.weight:.4f}")
+        table.add_row(i.ts.isoformat(sep=" "), i.type, escape(i.item_id), f"{i.weight:.4f}")
     out.print(table)
 
 
@@ -39,7 +40,7 @@ def export(
     if output is None:
         print(json.dumps(data, indent=1, ensure_ascii=False))
     else:
-        err.print(f"wrote {len(data['events']):,} events of user {user_id} to {output}")
+        err.print(f"wrote {len(data['events']):,} events of user {escape(user_id)} to {escape(str(output))}")
 
 
 @app.command()
@@ -51,4 +52,6 @@ def delete(
     if not yes:
         typer.confirm(f"delete every event and profile row of user {user_id}?", abort=True)
     deleted = feedback_api.delete_user(get_settings(), user_id)
-    out.print(f"deleted user {user_id}: {deleted['events']:,} events, {deleted['profile_entries']:,} profile rows")
+    out.print(
+        f"deleted user {escape(user_id)}: {deleted['events']:,} events, {deleted['profile_entries']:,} profile rows"
+    )

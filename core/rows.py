@@ -7,11 +7,21 @@ field, goes to a reject file the user can fix and re-run, and the caller decides
 from __future__ import annotations
 
 import json
+import re
+import warnings
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from core.errors import InputError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# What pandas' C parser says of a line with more fields than the header (on_bad_lines="warn"); its line numbers
+# count the header as line 1 and one line per row, as ours do.
+_SKIPPED_LINE = re.compile(r"Skipping line (\d+): expected (\d+) fields, saw (\d+)")
 
 
 @dataclass(frozen=True)
@@ -64,6 +74,73 @@ def jsonl_records(
                 yield number, row if isinstance(row, dict) else "not a JSON object"
         except UnicodeDecodeError as e:
             raise error(f"{what} is not UTF-8 text ({e.reason})", path=str(path)) from None
+
+
+def csv_frames(path: Path, chunk_rows: int | None = None) -> Iterator[tuple[pd.DataFrame, list[tuple[int, str]]]]:
+    """A CSV file as frames of text (empty cells ``""``) of at most ``chunk_rows`` rows (None: one frame), each with
+    a ``line`` column (the header is line 1, then one line per row), and with the lines left out of it as
+    ``(line, reason)``: a line with more fields than the header is skipped and reported, and the file read on (one
+    bad line must not stop an import). Read errors (OSError, pandas' ParserError) go to the caller."""
+    import numpy as np
+    import pandas as pd
+
+    overlong = _leading_overlong(path)
+    skip = [line - 1 for line, _ in overlong]  # pandas counts rows from 0 (the header)
+
+    def read(chunksize: int | None = None):
+        return pd.read_csv(
+            path, dtype=str, keep_default_na=False, chunksize=chunksize, on_bad_lines="warn", skiprows=skip or None
+        )
+
+    def whole() -> Iterator[pd.DataFrame]:
+        yield read()  # read on the first next(), where its warnings are caught
+
+    frames = whole() if chunk_rows is None else read(chunk_rows)
+    next_line = 2
+    pending = {line for line, _ in overlong}  # bad lines not yet passed by the rows
+    while True:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", pd.errors.ParserWarning)
+            frame = next(frames, None)
+        bad, overlong = overlong, []  # the first frame carries the lines skipped before pandas read
+        bad += [
+            (int(m[1]), f"{m[3]} fields where the header has {m[2]}")
+            for w in caught
+            for m in _SKIPPED_LINE.finditer(str(w.message))
+        ]
+        pending.update(line for line, _ in bad)
+        bad.sort()
+        if frame is None:
+            if bad:
+                yield pd.DataFrame({"line": pd.Series([], dtype=int)}), bad
+            return
+        frame = frame.reset_index(drop=True)
+        candidates = np.arange(next_line, next_line + len(frame) + len(pending))
+        lines = candidates[~np.isin(candidates, list(pending))][: len(frame)]
+        if len(lines):
+            next_line = int(lines[-1]) + 1
+        pending = {line for line in pending if line >= next_line}
+        frame["line"] = lines
+        yield frame, bad
+
+
+def _leading_overlong(path: Path) -> list[tuple[int, str]]:
+    """The first data lines that have more fields than the header, up to the first one that does not: pandas takes
+    such a first line as a sign that the file has an index column, and would shift every row by one field."""
+    import csv
+
+    out: list[tuple[int, str]] = []
+    try:
+        with path.open(encoding="utf-8", errors="replace", newline="") as handle:
+            reader = csv.reader(handle)
+            header = next(reader, None)
+            for line, record in enumerate(reader, start=2):
+                if header is None or len(record) <= len(header):
+                    break
+                out.append((line, f"{len(record)} fields where the header has {len(header)}"))
+    except csv.Error:
+        return out  # pandas reads the file and says what is wrong with it
+    return out
 
 
 def write_rejects(rejects: list[Reject], target: Path) -> None:

@@ -12,6 +12,7 @@ decides whether to go on (the default) or stop (``strict``).
 from __future__ import annotations
 
 import hashlib
+import heapq
 import json
 import math
 from collections.abc import Iterator
@@ -23,7 +24,7 @@ import pandas as pd
 
 from core.errors import CatalogError
 from core.online_retail import CATALOG_COLUMNS as ONLINE_RETAIL_COLUMNS
-from core.rows import Reject, jsonl_records, parse_mapping_spec
+from core.rows import Reject, csv_frames, jsonl_records, parse_mapping_spec
 
 FORMATS = ("csv", "jsonl", "parquet")
 
@@ -101,19 +102,23 @@ def read_catalog(path: Path, mapping: FieldMapping | None = None, fmt: str | Non
         raise CatalogError("catalog path is a folder, not a file", path=str(path))
     fmt = fmt or detect_format(path)
     rows = _read_rows(path, fmt)
-    first = next(rows, None)
-    if first is None:
+    head: list[tuple[int, dict]] = []  # up to the first row that could be read (its columns say what file this is)
+    for line, row in rows:
+        head.append((line, row))
+        if "__error__" not in row:
+            break
+    if not head:
         raise CatalogError("catalog file has no rows", path=str(path))
-    _, row = first
-    if set(row) >= ONLINE_RETAIL_COLUMNS:
+    row = head[-1][1]
+    if "__error__" not in row and set(row) >= ONLINE_RETAIL_COLUMNS:
         from indexer.transactions import items_from_transactions
 
-        return items_from_transactions(path, _chain(first, rows))
-    return _items_from_rows(path, _chain(first, rows), mapping or FieldMapping())
+        return items_from_transactions(path, _chain(head, rows))
+    return _items_from_rows(path, _chain(head, rows), mapping or FieldMapping())
 
 
-def _chain(first: tuple[int, dict], rest: Iterator[tuple[int, dict]]) -> Iterator[tuple[int, dict]]:
-    yield first
+def _chain(head: list[tuple[int, dict]], rest: Iterator[tuple[int, dict]]) -> Iterator[tuple[int, dict]]:
+    yield from head
     yield from rest
 
 
@@ -123,11 +128,12 @@ def _read_rows(path: Path, fmt: str) -> Iterator[tuple[int, dict[str, Any]]]:
         if fmt == "jsonl":
             return _jsonl_rows(path)
         if fmt == "csv":
-            frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-            offset = 2
-        else:
-            frame = pd.read_parquet(path)
-            offset = 1
+            frame, broken = next(csv_frames(path))
+            good = zip(frame.pop("line").tolist(), frame.to_dict(orient="records"), strict=True)
+            # A line with more fields than the header is a reject of its own; the rest of the file is read.
+            return heapq.merge(good, ((line, {"__error__": reason}) for line, reason in broken), key=lambda r: r[0])
+        frame = pd.read_parquet(path)
+        offset = 1
     except (OSError, UnicodeDecodeError) as e:
         reason = e.strerror if isinstance(e, OSError) else e
         raise CatalogError(f"cannot read catalog: {reason}", path=str(path)) from None
@@ -145,10 +151,12 @@ def _items_from_rows(path: Path, rows: Iterator[tuple[int, dict]], m: FieldMappi
     items: list[Item] = []
     rejects: list[Reject] = []
     seen: set[str] = set()
+    columns: set[str] = set()
     for line, row in rows:
         if "__error__" in row:
             rejects.append(Reject(str(path), line, "*", row["__error__"]))
             continue
+        columns.update(row)
         item_id = _text(row.get(m.id))
         title = _text(row.get(m.title))
         description = _text(row.get(m.description))
@@ -180,7 +188,35 @@ def _items_from_rows(path: Path, rows: Iterator[tuple[int, dict]], m: FieldMappi
         seen.add(item_id)
         category = _text(row.get(m.category))
         items.append(Item(item_id, title or description, description, category, price, recommendable=recommendable))
+    if columns:
+        _check_columns(path, columns, m)
     return CatalogRead(items, rejects, str(path))
+
+
+def _check_columns(path: Path, columns: set[str], m: FieldMapping) -> None:
+    """One clear error when the mapping names a column no row has: the id, the text (title or description), or
+    any other field mapped to a column of its own (``--mapping price=cost``); fields left at their defaults may
+    be absent."""
+    found = ", ".join(sorted(columns))
+    if m.id not in columns:
+        raise CatalogError(
+            f"column '{m.id}' for id not found (columns: {found}); map it with --mapping id=COLUMN",
+            path=str(path), field="id",
+        )  # fmt: skip
+    if m.title not in columns and m.description not in columns:
+        raise CatalogError(
+            f"no column '{m.title}' for title nor '{m.description}' for description (columns: {found}); map one "
+            "with --mapping title=COLUMN",
+            path=str(path), field="title",
+        )  # fmt: skip
+    defaults = FieldMapping()
+    for name in ("title", "description", "category", "price", "recommendable"):
+        source = getattr(m, name)
+        if source != getattr(defaults, name) and source not in columns:
+            raise CatalogError(
+                f"column '{source}' for {name} not found (columns: {found}); map it with --mapping {name}=COLUMN",
+                path=str(path), field=name,
+            )  # fmt: skip
 
 
 _FLAGS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}

@@ -40,7 +40,11 @@ def items_from_transactions(path: Path, rows: Iterator[tuple[int, dict]]) -> Cat
     prices: dict[str, list[float]] = defaultdict(list)
     first_line: dict[str, int] = {}
     sales: Counter[str] = Counter()
+    rejects: list[Reject] = []
     for line, row in rows:
+        if "__error__" in row:  # a line the reader could not split into the header's fields
+            rejects.append(Reject(str(path), line, "*", row["__error__"]))
+            continue
         code = normalize_stock_code(row.get("StockCode"))
         if not code:
             continue
@@ -55,7 +59,6 @@ def items_from_transactions(path: Path, rows: Iterator[tuple[int, dict]]) -> Cat
         if price is not None and price > 0:
             prices[code].append(price)
     items: list[Item] = []
-    rejects: list[Reject] = []
     for code, line in first_line.items():
         counts = descriptions.get(code)
         if not counts:
@@ -66,4 +69,5 @@ def items_from_transactions(path: Path, rows: Iterator[tuple[int, dict]]) -> Cat
         price = round(statistics.median(prices[code]), 2) if prices.get(code) else None
         items.append(Item(id=code, title=title, price=price, recommendable=is_product_code(code)))
     items.sort(key=lambda item: -sales[item.id])  # stable: ties keep the order of first appearance
+    rejects.sort(key=lambda r: r.line)
     return CatalogRead(items, rejects, str(path))

@@ -17,8 +17,8 @@ from ranker.feedback.api import (
     store_engine,
     sync_with_catalog,
 )
-from ranker.feedback.catalog_sync import CatalogIds, CatalogSync, LiveCatalogIds, SetCatalog
-from ranker.feedback.events import EventIn
+from ranker.feedback.catalog_sync import CatalogIds, CatalogSync, HeldCatalogIds, LiveCatalogIds, SetCatalog
+from ranker.feedback.events import EventIn, LiveEventIn
 from ranker.feedback.frames import FRAME_COLUMNS, events_frame, events_frame_from_file, load_events
 from ranker.feedback.importer import ImportResult
 from ranker.feedback.profiles import IngestResult, Interaction, ProfileStore
@@ -28,10 +28,12 @@ __all__ = [
     "CatalogIds",
     "CatalogSync",
     "EventIn",
+    "HeldCatalogIds",
     "ImportResult",
     "IngestResult",
     "Interaction",
     "LiveCatalogIds",
+    "LiveEventIn",
     "ProfileStore",
     "SetCatalog",
     "UserSummary",

@@ -9,7 +9,7 @@ Everything here takes a :class:`CatalogIds`, so unit tests pass a :class:`SetCat
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -55,6 +55,22 @@ class LiveCatalogIds(SetCatalog):
         docs = read_items(make_client(os_settings), os_settings.index_alias, [], os_settings.url, page_size=2000)
         super().__init__(docs.ids)
         self.index = docs.version
+
+
+class HeldCatalogIds:
+    """The ids of a catalog someone else holds and replaces (the service's in-memory item vectors, reloaded when the
+    alias moves): ``source()`` gives the current holder (anything with ``in`` and ``ids``), asked on every call, and
+    raises when it cannot be had (the service answers 503 then, and the client retries)."""
+
+    def __init__(self, source: Callable[[], object]):
+        self._source = source
+
+    def known(self, item_ids: Iterable[str]) -> set[str]:
+        held = self._source()
+        return {i for i in item_ids if i in held}  # type: ignore[operator]
+
+    def all_ids(self) -> frozenset[str]:
+        return frozenset(self._source().ids)  # type: ignore[attr-defined]
 
 
 @dataclass

@@ -11,7 +11,10 @@ it; otherwise the id is a hash of the event's content (user, item, type, time, q
 so importing the same file again, or sending the same event twice, stores it once. Two rows that agree on all of
 those fields are the same event.
 
-Times are stored as naive UTC; a time with an offset is converted, a time without one is taken as UTC.
+Times are stored as naive UTC; a time with an offset is converted, a time without one is taken as UTC. A time must
+lie between :data:`EARLIEST_TS` (1970-01-01) and :data:`MAX_AHEAD` (one day) after now: an older or later one is a
+mistake (a unit error, a default date) that would sort as a user's newest event forever, or fall outside what the
+training frame (pandas) can hold. Ids and texts may not hold NUL characters (PostgreSQL refuses them).
 """
 
 from __future__ import annotations
@@ -19,13 +22,24 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 TYPE_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 MAX_ID_LENGTH = 128
 MAX_QUERY_LENGTH = 1024
+#: The earliest event time accepted (naive UTC), on the live API and in files.
+EARLIEST_TS = datetime(1970, 1, 1)
+#: How far after the receiving clock's now an event time may lie (clock skew between the shop and this service).
+MAX_AHEAD = timedelta(days=1)
+NUL = "\x00"
+
+
+def ts_window(now: datetime | None = None) -> tuple[datetime, datetime]:
+    """The accepted event times as naive UTC: ``[EARLIEST_TS, now + MAX_AHEAD]``."""
+    now = (now or datetime.now(UTC)).astimezone(UTC).replace(tzinfo=None)
+    return EARLIEST_TS, now + MAX_AHEAD
 
 
 def event_id_for(
@@ -51,8 +65,9 @@ def _num(value: float | None) -> str:
 
 
 def ts_text(ts: datetime) -> str:
-    """The stored text form of a naive UTC time (what SQLAlchemy writes for SQLite, and what the id hashes)."""
-    return ts.strftime("%Y-%m-%d %H:%M:%S.%f")
+    """The stored text form of a naive UTC time (what SQLAlchemy writes for SQLite, and what the id hashes):
+    ``YYYY-MM-DD HH:MM:SS.ffffff``, the year zero-padded (``strftime("%Y")`` is not, on glibc)."""
+    return ts.isoformat(sep=" ", timespec="microseconds")
 
 
 def to_naive_utc(ts: datetime) -> datetime:
@@ -87,6 +102,29 @@ class EventIn(BaseModel):
             raise ValueError("must be a lower-case word of letters, digits and _ (at most 32), e.g. 'purchase'")
         return value
 
+    @field_validator("ts")
+    @classmethod
+    def _in_window(cls, value: datetime | None) -> datetime | None:
+        if value is None:
+            return None
+        try:  # converted here, so an offset that overflows (0001-01-01T00:00+01:00) is this field's error
+            value = to_naive_utc(value)
+        except OverflowError:
+            raise ValueError("is out of range once converted to UTC") from None
+        earliest, latest = ts_window()
+        if not earliest <= value <= latest:
+            raise ValueError(
+                f"must lie between {earliest:%Y-%m-%d} and one day from now (UTC), got {value.isoformat()}"
+            )
+        return value
+
+    @field_validator("event_id", "user_id", "item_id", "query", "session_id")
+    @classmethod
+    def _no_nul(cls, value: str | None) -> str | None:
+        if value is not None and NUL in value:
+            raise ValueError("must not contain NUL characters (\\u0000)")
+        return value
+
     @field_validator("quantity", "value")
     @classmethod
     def _finite(cls, value: float | None) -> float | None:
@@ -119,3 +157,21 @@ class EventIn(BaseModel):
             self.user_id, self.item_id or "", self.type, ts_text(ts), self.quantity, self.value, self.query,
             self.session_id,
         )  # fmt: skip
+
+
+class LiveEventIn(EventIn):
+    """An event as ``POST /v1/events`` takes it: with an ``event_id`` or a ``ts``, so that a client retrying a
+    request stores nothing twice (without either, the content id would hash the receive time of each attempt)."""
+
+    ts: datetime | None = Field(
+        None, validate_default=True, description="When it happened (ISO 8601); required unless event_id is given."
+    )
+
+    @field_validator("ts")
+    @classmethod
+    def _ts_or_id(cls, value: datetime | None, info: ValidationInfo) -> datetime | None:
+        if value is None and not info.data.get("event_id"):
+            raise ValueError(
+                "give ts (when it happened) or event_id: without either a retried request would be stored twice"
+            )
+        return value

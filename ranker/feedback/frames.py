@@ -17,6 +17,7 @@ out), sorted by (``user_id``, ``ts``, write order). Two sources give the same fr
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
+from sqlalchemy import String, type_coerce
 from sqlalchemy.engine import Engine
 
 from core.errors import InputError
@@ -33,6 +35,8 @@ from ranker.feedback.events import to_naive_utc
 from ranker.feedback.mapping import EventMapping, check_rows
 from ranker.feedback.sources import event_file_format, read_chunks
 from ranker.feedback.writer import STAGE_COLUMNS
+
+log = logging.getLogger("recsearch.feedback")
 
 #: Columns of the events frame, the contract other parts code against.
 FRAME_COLUMNS = ["user_id", "item_id", "type", "ts", "quantity", "value", "in_catalog"]
@@ -50,13 +54,31 @@ def events_frame(engine: Engine, *, until: datetime | None = None) -> pd.DataFra
     from ranker.feedback.tables import EventRow
 
     t = EventRow.__table__.c
-    query = select(t.event_id, t.seq, *(t[c] for c in FRAME_COLUMNS)).where(t.item_id != "")
+    # The time as the driver gives it (SQLite: text), parsed below: one unreadable stored time is left out, not an
+    # error for every reader (training, popularity).
+    columns = [type_coerce(t.ts, String).label("ts") if c == "ts" else t[c] for c in FRAME_COLUMNS]
+    query = select(t.event_id, t.seq, *columns).where(t.item_id != "")
     if until is not None:
         query = query.where(t.ts < to_naive_utc(until))
     with engine.connect() as conn:
         rows = conn.execute(query).all()
+    frame = pd.DataFrame(rows, columns=["event_id", "seq", *FRAME_COLUMNS])
+    frame["ts"] = _stored_times(frame["ts"])
+    if frame["ts"].isna().any():
+        log.warning("%d stored events have a time that cannot be read; left out", int(frame["ts"].isna().sum()))
+        frame = frame[frame["ts"].notna()]
     # Sorted here, not by ORDER BY: PostgreSQL orders text by its collation, Python (and SQLite) by code point.
-    return _frame(pd.DataFrame(rows, columns=["event_id", "seq", *FRAME_COLUMNS]))
+    return _frame(frame)
+
+
+def _stored_times(values: pd.Series) -> pd.Series:
+    """Stored times (SQLite: text, PostgreSQL: datetimes) as ``datetime64[ns]``; NaT for a text that is no time
+    or a time outside what nanoseconds can hold (before 1677, after 2262)."""
+    if values.empty:
+        return pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
+    text = values if isinstance(values.iloc[0], str) else values.map(lambda v: v.isoformat(sep=" "))
+    ts = pd.to_datetime(text, errors="coerce", format="ISO8601")
+    return ts.where((ts >= pd.Timestamp.min) & (ts <= pd.Timestamp.max)).astype("datetime64[ns]")
 
 
 @dataclass

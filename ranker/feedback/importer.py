@@ -36,7 +36,7 @@ from ranker.feedback.catalog_sync import CatalogIds, CatalogSync, sync_catalog
 from ranker.feedback.mapping import EventMapping, check_rows
 from ranker.feedback.sources import Chunk, event_file_format, read_chunks
 from ranker.feedback.tables import EventImport, defer_indexes, ensure_indexes
-from ranker.feedback.writer import write_batch
+from ranker.feedback.writer import bulk_connection, write_batch
 
 
 @dataclass
@@ -142,13 +142,18 @@ def _import_batches(
     chunks = read_chunks(path, fmt, mapping, events.batch_size)
     checked = ((chunk, *_check(chunk, str(path), catalog_ids)) for chunk in chunks)
     # The next batch is read and checked in a thread while this one is written (SQLite and psycopg release the GIL).
-    with rejects_file.open("w", encoding="utf-8") as rejects_out, prefetched(checked, depth=1) as ahead:
+    with (
+        rejects_file.open("w", encoding="utf-8") as rejects_out,
+        engine.connect() as conn,
+        prefetched(checked, depth=1) as ahead,
+    ):
+        bulk_connection(conn)  # the import's own connection: its bulk settings stay off the pool
         for chunk, rows, rejects, outside in ahead:
             result.not_in_catalog += outside
             for reject in rejects:
                 rejects_out.write(json.dumps(asdict(reject)) + "\n")
             rejects_out.flush()
-            with engine.begin() as conn:
+            with conn.begin():
                 done = write_batch(conn, rows, events.history_length)
                 result.rows_read += chunk.rows_read
                 result.events_added += done.added

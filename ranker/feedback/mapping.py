@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from core.rows import Reject, parse_mapping_spec
-from ranker.feedback.events import MAX_ID_LENGTH, MAX_QUERY_LENGTH, TYPE_PATTERN
+from ranker.feedback.events import MAX_ID_LENGTH, MAX_QUERY_LENGTH, NUL, TYPE_PATTERN, ts_window
 
 FIELDS = ("event_id", "user_id", "item_id", "type", "ts", "quantity", "value", "query", "session_id")
 REQUIRED = ("user_id", "item_id", "type", "ts")
@@ -116,6 +116,13 @@ class _Checks:
 
     def limited(self, values: pd.Series, name: str, limit: int) -> None:
         self.fail(_per_distinct(values, lambda v: v.str.len() > limit), name, f"longer than {limit} characters")
+        # PostgreSQL refuses NUL in text; the live API answers 422 for it.
+        self.fail(_per_distinct(values, lambda v: v.str.contains(NUL, regex=False)), name, "contains a NUL character")
+
+    def in_window(self, ts: pd.Series, name: str) -> None:
+        earliest, latest = ts_window()
+        outside = ts.notna() & ((ts < earliest) | (ts > latest))
+        self.fail(outside, name, f"not between {earliest:%Y-%m-%d} and one day from now (UTC)", self.text(name))
 
 
 def _per_distinct(texts: pd.Series, check) -> np.ndarray:
@@ -166,6 +173,7 @@ def check_chunk(frame: pd.DataFrame, path: str) -> tuple[list[tuple], list[Rejec
     c.limited(item, "item_id", MAX_ID_LENGTH)
     ts = _times(frame["ts"]) if "ts" in frame else pd.Series(pd.NaT, index=frame.index, dtype="datetime64[us]")
     c.fail(ts.isna(), "ts", "missing or unreadable time", c.text("ts"))
+    c.in_window(ts, "ts")
     quantity = c.numbers("quantity")
     value = c.numbers("value")
     query = c.text("query")

@@ -11,6 +11,7 @@ keeps an old but only history meaningful (the Online Retail data ends in 2011); 
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -24,6 +25,8 @@ from ranker.feedback.events import EventIn, ts_text
 from ranker.feedback.tables import EventRow, ProfileEntry, ensure_indexes
 from ranker.feedback.writer import write_batch
 
+log = logging.getLogger("recsearch.feedback")
+
 _P = ProfileEntry.__table__.c
 _E = EventRow.__table__.c
 # The read path of every ranked request: one statement (compiled once, cached by SQLAlchemy) whose time column comes
@@ -36,10 +39,16 @@ _HISTORY = (
 )
 
 
-def _as_datetime(ts: Any) -> datetime:
+def _as_datetime(ts: Any) -> datetime | None:
     """A stored time as a naive datetime: SQLite gives the text :func:`ranker.feedback.events.ts_text` wrote,
-    PostgreSQL a datetime."""
-    return ts if isinstance(ts, datetime) else datetime.fromisoformat(ts)
+    PostgreSQL a datetime; None for a text that is no time (written by an older release or by hand, e.g. the
+    unpadded ``999-06-01 ...``): the caller skips that row rather than fail every read of the user."""
+    if isinstance(ts, datetime):
+        return ts
+    try:
+        return datetime.fromisoformat(ts)
+    except (TypeError, ValueError):
+        return None
 
 
 @dataclass(frozen=True)
@@ -82,9 +91,13 @@ class ProfileStore:
         n = min(limit or self.settings.history_length, self.settings.history_length)
         with self.engine.connect() as conn:
             rows = conn.execute(_HISTORY, {"user_id": user_id, "n": n}).all()
+        times = [_as_datetime(ts) for _, _, ts in rows]
+        if None in times:
+            log.warning("user %r: %d stored profile times are unreadable; left out", user_id, times.count(None))
+            rows = [row for row, ts in zip(rows, times, strict=True) if ts is not None]
+            times = [ts for ts in times if ts is not None]
         if not rows:
             return []
-        times = [_as_datetime(ts) for _, _, ts in rows]
         reference = now.replace(tzinfo=None) if now is not None else times[0]
         half_life_s = self.settings.decay_half_life_days * 86400.0
         weights = self.settings.type_weights
@@ -144,11 +157,11 @@ class ProfileStore:
 
     def export_user(self, user_id: str) -> dict[str, Any]:
         """Everything stored about the user, as JSON-ready data (events oldest first, profile newest first)."""
+        # The time as the driver gives it (SQLite: text), so one unreadable stored time cannot fail the export.
+        columns = [type_coerce(c, String).label("ts") if c.name == "ts" else c for c in EventRow.__table__.c]
         with self.engine.connect() as conn:
             events = (
-                conn.execute(
-                    select(EventRow.__table__).where(_E.user_id == user_id).order_by(_E.ts, _E.seq, _E.event_id)
-                )
+                conn.execute(select(*columns).where(_E.user_id == user_id).order_by(_E.ts, _E.seq, _E.event_id))
                 .mappings()
                 .all()
             )
@@ -163,6 +176,7 @@ class ProfileStore:
 
 
 def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
-    row["ts"] = row["ts"].isoformat()
+    ts = _as_datetime(row["ts"])
+    row["ts"] = ts.isoformat() if ts is not None else str(row["ts"])  # an unreadable one as stored
     row["in_catalog"] = bool(row["in_catalog"])
     return row

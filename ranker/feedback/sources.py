@@ -33,7 +33,7 @@ import pandas as pd
 
 from core import online_retail
 from core.errors import InputError
-from core.rows import jsonl_records
+from core.rows import csv_frames, jsonl_records
 from ranker.feedback.mapping import FIELDS, REQUIRED, EventMapping, constant
 
 FORMATS = ("csv", "jsonl", "parquet", "online-retail", "ubi")
@@ -90,8 +90,11 @@ def read_chunks(path: Path, fmt: str, mapping: EventMapping, chunk_rows: int) ->
     return _mapped(path, raw, mapping, online_retail=fmt == "online-retail")
 
 
-def _table_chunks(path: Path, kind: str, chunk_rows: int, narrow: set[str] | None = None) -> Iterator[pd.DataFrame]:
-    """Raw frames with a ``line`` column; CSV lines count the header, Parquet rows count from 1.
+def _table_chunks(
+    path: Path, kind: str, chunk_rows: int, narrow: set[str] | None = None
+) -> Iterator[tuple[pd.DataFrame, list[tuple[int, str]]]]:
+    """Raw frames with a ``line`` column, and the CSV lines that could not be split into the header's fields
+    (``(line, reason)``: rejected, the file read on); CSV lines count the header, Parquet rows count from 1.
 
     ``narrow``: a Parquet file that has all these columns is read as only them (Online Retail: its descriptions and
     countries are most of the bytes, and no event field)."""
@@ -102,17 +105,14 @@ def _table_chunks(path: Path, kind: str, chunk_rows: int, narrow: set[str] | Non
             source = pq.ParquetFile(path)
             names = source.schema_arrow.names
             columns = [n for n in names if n in narrow] if narrow and narrow <= set(names) else None
-            batches = (b.to_pandas() for b in source.iter_batches(batch_size=chunk_rows, columns=columns))
-            first_line = 1
+            done = 0
+            for batch in source.iter_batches(batch_size=chunk_rows, columns=columns):
+                frame = batch.to_pandas().reset_index(drop=True)
+                frame["line"] = range(1 + done, 1 + done + len(frame))
+                done += len(frame)
+                yield frame, []
         else:
-            batches = pd.read_csv(path, dtype=str, keep_default_na=False, chunksize=chunk_rows)
-            first_line = 2
-        done = 0
-        for frame in batches:
-            frame = frame.reset_index(drop=True)
-            frame["line"] = range(first_line + done, first_line + done + len(frame))
-            done += len(frame)
-            yield frame
+            yield from csv_frames(path, chunk_rows)
     except OSError as e:
         raise InputError(f"cannot read event file: {e.strerror or e}", path=str(path)) from None
     except (ValueError, pd.errors.ParserError) as e:
@@ -123,9 +123,11 @@ def _table_chunks(path: Path, kind: str, chunk_rows: int, narrow: set[str] | Non
         raise
 
 
-def _mapped(path: Path, raw: Iterator[pd.DataFrame], mapping: EventMapping, online_retail: bool) -> Iterator[Chunk]:
+def _mapped(
+    path: Path, raw: Iterator[tuple[pd.DataFrame, list[tuple[int, str]]]], mapping: EventMapping, online_retail: bool
+) -> Iterator[Chunk]:
     first = True
-    for frame in raw:
+    for frame, broken in raw:
         if first:
             online_retail = online_retail or (set(frame.columns) >= ONLINE_RETAIL_COLUMNS and mapping == EventMapping())
             if online_retail and not set(frame.columns) >= ONLINE_RETAIL_COLUMNS:
@@ -134,7 +136,16 @@ def _mapped(path: Path, raw: Iterator[pd.DataFrame], mapping: EventMapping, onli
             if not online_retail:
                 _check_columns(path, set(frame.columns), mapping)
             first = False
-        yield _online_retail(frame) if online_retail else _apply_mapping(frame, mapping)
+        chunk = _online_retail(frame) if online_retail else _apply_mapping(frame, mapping)
+        yield _with_broken(chunk, broken) if broken else chunk
+
+
+def _with_broken(chunk: Chunk, broken: list[tuple[int, str]]) -> Chunk:
+    """The chunk plus one ``__error__`` row per line the source could not read (rejected by the row checks)."""
+    lines, reasons = zip(*broken, strict=True)
+    errors = pd.DataFrame({"line": list(lines), "__error__": list(reasons)})
+    frame = pd.concat([chunk.frame, errors], ignore_index=True) if len(chunk.frame) else errors
+    return Chunk(frame, chunk.rows_read + len(broken), chunk.skipped)
 
 
 def _check_columns(path: Path, columns: set[str], mapping: EventMapping) -> None:

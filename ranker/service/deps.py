@@ -130,9 +130,11 @@ class ServiceDeps:
         return self._engine
 
     def _load_profiles(self) -> ProfileSource:
-        from ranker.feedback import ProfileStore
+        from ranker.feedback import HeldCatalogIds, ProfileStore
 
-        return ProfileStore(self._store_engine(), self.settings)
+        # Live events for items outside the catalog (the loaded item vectors) are stored, flagged and left out of
+        # profiles, as the import does with the live index's ids.
+        return ProfileStore(self._store_engine(), self.settings, catalog=HeldCatalogIds(self.vectors.get))
 
     def _load_vectors(self) -> VectorSource:
         from ranker.model import ItemVectors

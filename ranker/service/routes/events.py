@@ -1,4 +1,7 @@
-"""POST /v1/events (write scope): store shop events; the user's profile is updated before the answer."""
+"""POST /v1/events (write scope): store shop events; the user's profile is updated before the answer.
+
+Each event needs an ``event_id`` or a ``ts`` (:class:`ranker.feedback.events.LiveEventIn`), so a retried request
+stores nothing twice."""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.errors import InputError
-from ranker.feedback import EventIn
+from ranker.feedback import LiveEventIn
 from ranker.service.auth import require
 from ranker.service.routes.common import deps_of
 from ranker.service.schemas import EventsAccepted
@@ -21,7 +24,7 @@ class EventsRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    events: list[EventIn] = Field(description="The events (at most RECSEARCH_SERVICE_MAX_EVENTS).")
+    events: list[LiveEventIn] = Field(description="The events (at most RECSEARCH_SERVICE_MAX_EVENTS).")
 
 
 @router.post("/v1/events", response_model=EventsAccepted, dependencies=[Depends(require("write"))])

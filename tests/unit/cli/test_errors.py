@@ -99,3 +99,26 @@ def test_help_does_not_import_torch():
 
     code = "import sys; from cli.main import app; assert 'torch' not in sys.modules, 'torch loaded for --help'"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_catalog_with_wrong_columns_names_them(capsys, tmp_path):
+    path = tmp_path / "items.csv"
+    path.write_text("sku,name\nA1,Red mug\n")
+    assert run(["index", "build", "--catalog", str(path)]) == 1
+    line = one_error_line(capsys)
+    assert "column 'id' for id not found (columns: name, sku); map it with --mapping id=COLUMN" in line
+
+
+def test_markup_in_file_values_and_error_messages_is_printed_as_is(monkeypatch, capsys, tmp_path):
+    """L7: a value such as ``[/]`` or ``[link=...]`` is text, not Rich markup (it crashed the CLI after the import
+    committed, or injected terminal links)."""
+    monkeypatch.setenv("RECSEARCH_STORE_URL", f"sqlite:///{tmp_path / 'store.db'}")
+    path = tmp_path / "bad.csv"
+    path.write_text("user_id,item_id,type,ts\nu,i,view,[/]\nu,i,view,[link=http://x.test]y[/link]\n")
+    assert run(["feedback", "import", str(path), "--no-catalog-check"]) == 0
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err
+    assert "unreadable time: '[/]'" in captured.err and "'[link=http://x.test]y[/link]'" in captured.err
+    assert "2 rows read" in captured.out
+    assert run(["users", "show", "[bold]x[/]"]) == 1
+    assert "no events stored for user '[bold]x[/]'" in one_error_line(capsys)

@@ -194,3 +194,55 @@ def test_online_retail_non_products_are_items_that_are_not_recommendable(tmp_pat
     assert {i.id: i.recommendable for i in read.items} == {
         "85123A": True, "POST": False, "C2": False, "DCGSSGIRL": True, "AMAZONFEE": False}  # fmt: skip
     assert next(i for i in read.items if i.id == "POST").title == "POSTAGE"  # still indexed, searchable by name
+
+
+def test_a_csv_line_with_too_many_fields_is_a_reject_and_the_rest_is_read(tmp_path):
+    path = tmp_path / "items.csv"
+    path.write_text(
+        "id,title,price\n"
+        "A0,Red mug,1.0,oops\n"  # line 2: the first data line (pandas would read the file as an indexed one)
+        "A1,Blue mug,2.0\n"
+        "A2,Green, mug,3.0\n"  # line 4: an unquoted comma
+        "A3,Pink mug,4.0\n"
+    )
+    read = read_catalog(path)
+    assert [(i.id, i.title, i.price) for i in read.items] == [("A1", "Blue mug", 2.0), ("A3", "Pink mug", 4.0)]
+    assert [str(r) for r in read.rejects] == [
+        f"{path}:2: field '*': 4 fields where the header has 3",
+        f"{path}:4: field '*': 4 fields where the header has 3",
+    ]
+
+
+def test_a_transactions_csv_line_with_too_many_fields_is_a_reject(tmp_path):
+    path = tmp_path / "retail.csv"
+    header = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country"
+    path.write_text(
+        f"{header}\n"
+        "536365,85123A,WHITE HANGING HEART,6,2010-12-01 08:26,2.55,17850,UK\n"
+        "536365,71053,WHITE, METAL LANTERN,6,2010-12-01 08:26,3.39,17850,UK\n"  # line 3
+        "536366,22633,HAND WARMER UNION JACK,6,2010-12-01 08:28,1.85,17850,UK\n"
+    )
+    read = read_catalog(path)
+    assert [i.id for i in read.items] == ["85123A", "22633"]
+    assert [(r.line, r.field) for r in read.rejects] == [(3, "*")]
+
+
+@pytest.mark.parametrize(
+    ("header", "mapping", "message"),
+    [
+        ("sku,name", None, "column 'id' for id not found (columns: name, sku); map it with --mapping id=COLUMN"),
+        ("sku,name", "id=sku,title=nme", "no column 'nme' for title nor 'description' for description (columns: "
+         "name, sku); map one with --mapping title=COLUMN"),
+        ("sku,name", "id=sku,title=name,price=cost", "column 'cost' for price not found (columns: name, sku)"),
+    ],
+)  # fmt: skip
+def test_missing_catalog_columns_are_named_with_the_columns_found(tmp_path, header, mapping, message):
+    path = tmp_path / "items.csv"
+    path.write_text(f"{header}\nA1,Red mug\n")
+    with pytest.raises(CatalogError) as e:
+        read_catalog(path, FieldMapping.parse(mapping))
+    assert message in str(e.value) and str(e.value).startswith(f"{path}: field '")
+    jsonl = tmp_path / "items.jsonl"
+    jsonl.write_text(json.dumps(dict(zip(header.split(","), ["A1", "Red mug"], strict=True))) + "\n")
+    with pytest.raises(CatalogError, match="not found|no column"):
+        read_catalog(jsonl, FieldMapping.parse(mapping))

@@ -334,3 +334,122 @@ def test_purchases_older_than_the_profile_are_still_known(store_url, tmp_path):
     store = ProfileStore(engine, s)
     assert [h.item_id for h in store.history("u1")] == ["D", "C"]
     assert store.purchased("u1") == {"A", "C"} and store.purchased("nobody") == set()
+
+
+def _live_app(url: str, tmp_path: Path, catalog: list[str]):
+    """The service app with the real profile store on ``url``; the catalog is the loaded item vectors."""
+    import numpy as np
+    from fastapi.testclient import TestClient
+
+    from ranker.model import ItemVectors
+    from ranker.service.app import create_app
+    from ranker.service.deps import ServiceDeps
+
+    s = _settings(url, tmp_path)
+    vectors = ItemVectors.from_arrays(catalog, np.eye(len(catalog), dtype=np.float32))
+    return TestClient(create_app(s, deps=ServiceDeps(s, vectors=vectors)), raise_server_exceptions=False)
+
+
+def test_live_events_a_retry_stores_nothing_twice_and_unknown_items_stay_out_of_profiles(store_url, tmp_path):
+    """M8: a retried POST /v1/events is stored once; an item outside the catalog (the service's item vectors) is
+    stored, flagged and left out of the profile, as for an import."""
+    c = _live_app(store_url, tmp_path, ["A", "B"])
+    purchase = {"user_id": "dup", "item_id": "A", "type": "purchase", "ts": "2011-12-01T10:00:00"}
+    for _ in range(2):
+        assert c.post("/v1/events", json={"events": [purchase]}).status_code == 200
+    no_time = {"user_id": "dup", "item_id": "B", "type": "purchase"}
+    r = c.post("/v1/events", json={"events": [no_time]})
+    assert r.status_code == 422 and "events[0].ts" in r.json()["error"]
+    by_id = {**no_time, "event_id": "order-7-line-1"}
+    assert [c.post("/v1/events", json={"events": [by_id]}).json()["detail"]["added"] for _ in range(2)] == [1, 0]
+    unknown = {"user_id": "dup", "item_id": "GONE", "type": "purchase", "ts": "2011-12-02T10:00:00"}
+    r = c.post("/v1/events", json={"events": [unknown]})
+    assert r.status_code == 200 and r.json()["detail"]["not_in_catalog"] == ["GONE"]
+    exported = c.get("/v1/users/dup/export").json()
+    assert sorted((e["item_id"], e["in_catalog"]) for e in exported["events"]) == [
+        ("A", True), ("B", True), ("GONE", False),
+    ]  # fmt: skip
+    assert sorted(p["item_id"] for p in exported["profile"]) == ["A", "B"]
+
+
+def test_nul_characters_and_overlong_csv_lines_are_rejected_rows_and_the_import_goes_on(store_url, tmp_path):
+    s = _settings(store_url, tmp_path)
+    engine = _engine(store_url)
+    path = tmp_path / "e.csv"
+    path.write_text(
+        "user_id,item_id,type,ts\n"
+        "u1,A,view,2011-01-01\n"
+        "u1,B,view,2011-01-02,extra\n"  # 3: one field too many
+        "u\x001,C,view,2011-01-03\n"  # 4: PostgreSQL refuses NUL in text
+        "u1,D,view,2011-01-04\n"
+        "u1,E,view,0999-06-01\n"  # 6: outside the time window
+    )
+    result = import_events(engine, s, path)
+    assert (result.rows_read, result.events_added, result.rejected) == (5, 2, 3)
+    rejects = [json.loads(line) for line in result.rejects_file.read_text().splitlines()]
+    assert [(r["line"], r["field"]) for r in rejects] == [(3, "*"), (4, "user_id"), (6, "ts")]
+    assert rejects[0]["reason"] == "5 fields where the header has 4"
+    assert [h.item_id for h in ProfileStore(engine, s).history("u1")] == ["D", "A"]
+
+
+def test_a_stored_time_that_is_no_time_is_left_out_of_reads_not_an_error(tmp_path):
+    """H3: an older release wrote ``999-06-01 ...`` (unpadded) on SQLite; reading such a user's profile or export
+    must not fail (PostgreSQL stores timestamps, never such text)."""
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    s = _settings(url, tmp_path)
+    engine = _engine(url)
+    store = ProfileStore(engine, s)
+    store.ingest([EventIn(user_id="p2", item_id="A", type="view", ts=T0)])
+    bad = "999-06-01 00:00:00.000000"
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO events (event_id, user_id, item_id, type, ts, in_catalog, seq) "
+            f"VALUES ('old', 'p2', 'B', 'purchase', '{bad}', 1, 0)"
+        )
+        conn.exec_driver_sql(
+            f"INSERT INTO profile_entries (user_id, event_id, item_id, type, ts, seq) VALUES ('p2', 'old', 'B', "
+            f"'purchase', '{bad}', 0)"
+        )
+    assert [(h.item_id, h.ts) for h in store.history("p2")] == [("A", T0)]
+    exported = store.export_user("p2")
+    assert sorted(e["ts"] for e in exported["events"]) == [T0.isoformat(), bad]
+    assert [p["item_id"] for p in exported["profile"]] == ["A"]
+
+
+def test_an_import_keeps_its_bulk_sqlite_settings_off_the_pooled_connections(tmp_path):
+    """L4: the import's 64 MB page cache and long WAL checkpoint stay on its own connection; every pooled
+    connection (what the service writes with) syncs every commit (synchronous=FULL)."""
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    s = _settings(url, tmp_path)
+    engine = _engine(url)
+    import_events(engine, s, _csv(tmp_path / "e.csv", _events()))
+    ProfileStore(engine, s).ingest([EventIn(user_id="x", item_id="A", type="view", ts=T0)])
+    conns = [engine.connect() for _ in range(3)]  # the pool's connections, the ones the batches used among them
+    try:
+        for conn in conns:
+            assert conn.exec_driver_sql("PRAGMA cache_size").scalar() != -65536
+            assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() != 20000
+            assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+    finally:
+        for conn in conns:
+            conn.close()
+
+
+def test_the_events_frame_leaves_out_stored_times_it_cannot_hold(store_url, tmp_path):
+    """H3: events an older release let in (year 2300: outside pandas' nanoseconds; on SQLite also the unpadded
+    ``999-06-01``) no longer break training and popularity, which read this frame."""
+    engine = _engine(store_url)
+    ProfileStore(engine, _settings(store_url, tmp_path)).ingest(
+        [EventIn(user_id="p3", item_id="A", type="view", ts=T0)]
+    )
+    bad = ["2300-01-01 00:00:00.000000"] + (["999-06-01 00:00:00.000000"] if store_url.startswith("sqlite") else [])
+    with engine.begin() as conn:
+        for n, ts in enumerate(bad):
+            conn.execute(
+                EventRow.__table__.insert().values(
+                    event_id=f"old{n}", user_id="p3", item_id="B", type="purchase", ts=datetime(2011, 1, 1), seq=0
+                )
+            )
+            conn.exec_driver_sql(f"UPDATE events SET ts = '{ts}' WHERE event_id = 'old{n}'")
+    frame = events_frame(engine)
+    assert frame[["user_id", "item_id"]].values.tolist() == [["p3", "A"]] and frame["ts"].tolist() == [T0]

@@ -1,14 +1,14 @@
 """The event model, content ids, the column mapping and the per-chunk checks (no database)."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pandas as pd
 import pytest
 from pydantic import ValidationError
 
 from core.errors import InputError
-from ranker.feedback.events import EventIn, event_id_for
-from ranker.feedback.mapping import EventMapping, check_chunk
+from ranker.feedback.events import EventIn, LiveEventIn, event_id_for, ts_text
+from ranker.feedback.mapping import EventMapping, check_chunk, check_rows
 from ranker.feedback.sources import read_chunks
 
 
@@ -211,7 +211,106 @@ def test_online_retail_parquet_reads_only_the_columns_it_maps(tmp_path):
     pd.DataFrame(columns).to_parquet(path)
     from ranker.feedback.sources import ONLINE_RETAIL_COLUMNS, _table_chunks
 
-    (raw,) = _table_chunks(path, "parquet", 10, ONLINE_RETAIL_COLUMNS)
+    ((raw, broken),) = _table_chunks(path, "parquet", 10, ONLINE_RETAIL_COLUMNS)
+    assert broken == []
     assert set(raw.columns) == ONLINE_RETAIL_COLUMNS | {"line"}
     (chunk,) = read_chunks(path, "parquet", EventMapping(), 10)
     assert chunk.frame[["user_id", "item_id", "quantity", "value"]].values.tolist() == [["17850", "85123A", 6.0, 15.3]]
+
+
+def test_event_times_are_bounded_and_converted_to_utc_inside_validation():
+    for bad in ("0001-01-01T00:00:00+01:00", "9999-12-31T23:00:00-05:00", "0999-06-01T00:00:00", "2300-01-01"):
+        with pytest.raises(ValidationError) as e:
+            EventIn(user_id="u", item_id="i", type="view", ts=bad)
+        assert _error_fields(e.value) == {"ts"}, bad
+    soon = datetime.now(UTC) + timedelta(hours=23)
+    with pytest.raises(ValidationError) as e:
+        EventIn(user_id="u", item_id="i", type="view", ts=soon + timedelta(days=1))
+    assert _error_fields(e.value) == {"ts"}
+    assert EventIn(user_id="u", item_id="i", type="view", ts=soon).stored_ts() == soon.replace(tzinfo=None)
+    assert EventIn(user_id="u", item_id="i", type="view", ts="1970-01-01T00:00:00Z").stored_ts() == datetime(1970, 1, 1)
+
+
+def test_stored_time_text_is_zero_padded():
+    assert ts_text(datetime(999, 6, 1, 2, 3, 4)) == "0999-06-01 02:03:04.000000"
+    assert ts_text(datetime(2011, 1, 2, 3, 4, 5, 6)) == "2011-01-02 03:04:05.000006"
+
+
+def test_live_events_need_an_event_id_or_a_time():
+    with pytest.raises(ValidationError) as e:
+        LiveEventIn(user_id="u", item_id="i", type="purchase")
+    assert _error_fields(e.value) == {"ts"} and "event_id" in str(e.value)
+    assert LiveEventIn(user_id="u", item_id="i", type="purchase", event_id="order-1").ts is None
+    assert LiveEventIn(user_id="u", item_id="i", type="purchase", ts="2011-01-01").ts == datetime(2011, 1, 1)
+    assert EventIn(user_id="u", item_id="i", type="purchase").ts is None  # the library keeps its receive-time default
+
+
+def test_nul_characters_are_refused_on_the_api_model_and_rejected_in_files():
+    for name in ("event_id", "user_id", "item_id", "query", "session_id"):
+        fields = {"user_id": "u", "item_id": "i", "type": "search", name: "a\x00b"}
+        with pytest.raises(ValidationError) as e:
+            EventIn(**fields)
+        assert _error_fields(e.value) == {name}
+    frame = pd.DataFrame(
+        {
+            "line": [2, 3, 4, 5],
+            "user_id": ["u\x00", "u", "u", "u"],
+            "item_id": ["A", "B\x00", "C", "D"],
+            "type": ["view", "view", "search", "view"],
+            "ts": ["2011-01-01"] * 4,
+            "query": ["", "", "red\x00", ""],
+        }
+    )
+    rows, rejects = check_chunk(frame, "e.csv")
+    assert [(r.line, r.field, r.reason) for r in rejects] == [
+        (2, "user_id", "contains a NUL character"),
+        (3, "item_id", "contains a NUL character"),
+        (4, "query", "contains a NUL character"),
+    ]
+    assert [r[2] for r in rows] == ["D"]
+
+
+def test_file_times_outside_the_window_are_rejected_rows():
+    later = datetime.now(UTC) + timedelta(days=2)
+    frame = pd.DataFrame(
+        {
+            "line": [2, 3, 4, 5, 6],
+            "user_id": ["u"] * 5,
+            "item_id": ["A", "B", "C", "D", "E"],
+            "type": ["view"] * 5,
+            "ts": ["0999-06-01", "1969-12-31T23:59:59", "2300-01-01", later.isoformat(), "2011-01-01T00:00:00+01:00"],
+        }
+    )  # fmt: skip
+    rows, rejects = check_chunk(frame, "e.csv")
+    assert [(r.line, r.field) for r in rejects] == [(2, "ts"), (3, "ts"), (4, "ts"), (5, "ts")]
+    assert "not between 1970-01-01 and one day from now" in rejects[0].reason
+    assert [(r[2], r[4]) for r in rows] == [("E", "2010-12-31 23:00:00.000000")]
+
+
+@pytest.mark.parametrize("chunk_rows", [1, 2, 50])
+def test_csv_lines_with_too_many_fields_are_rejected_with_their_line_and_the_rest_is_read(tmp_path, chunk_rows):
+    path = tmp_path / "e.csv"
+    path.write_text(
+        "user_id,item_id,type,ts\n"
+        "u1,A,view,2011-01-01,extra\n"  # 2: the first data line (pandas would take the file for an indexed one)
+        "u1,B,view,2011-01-02\n"  # 3
+        "u1,C,view,2011-01-03,x,y\n"  # 4
+        "u1,D,view,2011-01-04\n"  # 5
+        "u1,E,view,2011-01-05\n"  # 6
+        "u1,F,view,2011-01-06,z\n"  # 7: the last line
+    )
+    chunks = list(read_chunks(path, "csv", EventMapping(), chunk_rows))
+    stored, rejects = [], []
+    for chunk in chunks:
+        rows, bad = check_rows(chunk.frame, str(path))
+        stored += rows
+        rejects += bad
+    assert [r[2] for r in stored] == ["B", "D", "E"]
+    assert [(r.line, r.field, r.reason) for r in rejects] == [
+        (2, "*", "5 fields where the header has 4"),
+        (4, "*", "6 fields where the header has 4"),
+        (7, "*", "5 fields where the header has 4"),
+    ]
+    assert sum(c.rows_read for c in chunks) == 6
+    frames = [c.frame if "__error__" in c.frame else c.frame.assign(__error__=None) for c in chunks]
+    assert [line for f in frames for line in f["line"][f["__error__"].isna()]] == [3, 5, 6]

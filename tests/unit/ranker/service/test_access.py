@@ -8,7 +8,12 @@ from fastapi.testclient import TestClient
 from tests.fakes.service import make_app
 
 HITS = [{"id": "A1", "score": 0.5}]
-EVENT = {"events": [{"user_id": "u9", "item_id": "A1", "type": "purchase"}]}
+EVENT = {"events": [{"user_id": "u9", "item_id": "A1", "type": "purchase", "ts": "2011-12-01T10:00:00"}]}
+
+
+def _event(**fields) -> dict:
+    event = {**EVENT["events"][0], **fields}
+    return {"events": [{k: v for k, v in event.items() if v is not None}]}
 
 
 @pytest.fixture
@@ -73,6 +78,20 @@ def test_health_and_page_need_no_key(secured):
         ("post", "/v1/events", {"events": [{"user_id": "u1", "item_id": "A1", "type": "Bad Type!"}]}, "events[0].type"),
         ("post", "/v1/events", {"events": [{"item_id": "A1", "type": "view"}]}, "events[0].user_id"),
         ("post", "/v1/events", {"events": [EVENT["events"][0]] * 6}, "events"),
+        # H3: times that overflow once converted to UTC, or lie outside 1970 .. now + 1 day
+        ("post", "/v1/events", _event(ts="0001-01-01T00:00:00+01:00"), "events[0].ts"),
+        ("post", "/v1/events", _event(ts="9999-12-31T23:00:00-05:00"), "events[0].ts"),
+        ("post", "/v1/events", _event(ts="0999-06-01T00:00:00"), "events[0].ts"),
+        ("post", "/v1/events", _event(ts="2300-01-01T00:00:00"), "events[0].ts"),
+        ("post", "/v1/events", _event(ts="1969-12-31T23:59:59Z"), "events[0].ts"),
+        # M8: without an event id or a time, a retried request would be stored twice
+        ("post", "/v1/events", _event(ts=None), "events[0].ts"),
+        # NUL characters (PostgreSQL refuses them)
+        ("post", "/v1/events", _event(user_id="u\u00001"), "events[0].user_id"),
+        ("post", "/v1/events", _event(item_id="A\u00001"), "events[0].item_id"),
+        ("post", "/v1/events", _event(event_id="e\u00001"), "events[0].event_id"),
+        ("post", "/v1/events", _event(type="search", query="red\u0000mug"), "events[0].query"),
+        ("post", "/v1/events", _event(session_id="s\u0000"), "events[0].session_id"),
     ],
 )
 def test_invalid_or_oversized_requests_are_422_naming_the_field(method, path, body, field):

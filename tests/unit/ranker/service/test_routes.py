@@ -108,7 +108,8 @@ def test_similar_leaves_the_item_out_and_unknown_items_are_404():
 def test_events_update_the_profile_that_the_next_rerank_reads():
     c, _ = client(service=USER_ORDER)
     assert c.post("/v1/rerank", json={"user_id": "new", "hits": HITS}).json()["reason"] == "unknown_user"
-    r = c.post("/v1/events", json={"events": [{"user_id": "new", "item_id": "C1", "type": "purchase"}]})
+    event = {"user_id": "new", "item_id": "C1", "type": "purchase", "event_id": "order-1-line-1"}
+    r = c.post("/v1/events", json={"events": [event]})
     assert r.status_code == 200 and r.json()["accepted"] == 1
     body = c.post("/v1/rerank", json={"user_id": "new", "hits": HITS}).json()
     assert body["personalized"] is True and body["results"][0]["id"] == "C1"
