@@ -17,6 +17,7 @@ from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.errors import ConfigError
+from core.redact import mask_password
 
 #: The OpenSearch release the project pins; the k-NN plugin must match it exactly.
 OPENSEARCH_VERSION = "3.5.0"
@@ -538,5 +539,7 @@ def settings_table(settings: Settings) -> list[tuple[str, str, str]]:
             if isinstance(value, BaseSettings):
                 continue
             shown = "****" if isinstance(value, SecretStr) else ("" if value is None else str(value))
+            if isinstance(value, str) and "://" in value:
+                shown = mask_password(value)  # a URL may carry USER:PASS (the store URL's own help suggests it)
             rows.append((f"{prefix}{name.upper()}", shown, field.description or ""))
     return rows
