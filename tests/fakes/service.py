@@ -221,7 +221,8 @@ class FakeActivity:
 def make_app(service: dict | None = None, postage: bool = False, **parts):
     """An app over fakes; ``service`` overrides ServiceSettings fields; ``postage`` adds :data:`POSTAGE` (not
     recommendable) to the index and the item vectors; ``parts`` replace single fakes."""
-    settings = Settings(service=ServiceSettings(**(service or {})))
+    # TestClient sends Host: testserver; the Host guard's own tests set allowed_hosts themselves.
+    settings = Settings(service=ServiceSettings(**{"allowed_hosts": "testserver", **(service or {})}))
     items, banned = ({**ITEMS, **POSTAGE}, frozenset(POSTAGE)) if postage else (ITEMS, frozenset())
     fakes = dict(
         embedder=_Embedder(),
