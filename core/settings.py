@@ -13,10 +13,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.errors import ConfigError
+from core.redact import mask_password
 
 #: The OpenSearch release the project pins; the k-NN plugin must match it exactly.
 OPENSEARCH_VERSION = "3.5.0"
@@ -363,6 +364,21 @@ class ServiceSettings(BaseSettings):
         description="Comma-separated API keys with the write scope (events, user deletion) and read; "
         "with no keys at all the service needs none (local use).",
     )
+    personal_api_keys: SecretStr | None = Field(
+        None,
+        description="Comma-separated API keys with the read and personal scopes: personal adds what reveals a "
+        "user's history (explanations naming history items, include_purchased=true, /v1/storefront/users); write "
+        "keys have it too.",
+    )
+    allowed_hosts: str | None = Field(
+        None,
+        description="Comma-separated Host header names the service answers (others: HTTP 400; a guard against DNS "
+        "rebinding); * answers any. Unset: localhost, 127.0.0.1, ::1 and the bind host.",
+    )
+    protect_metrics_and_docs: bool = Field(
+        False,
+        description="Require a read key for /metrics, /docs, /redoc and /openapi.json too (when keys are set).",
+    )
     max_request_bytes: int = Field(1_000_000, description="Largest request body accepted (HTTP 413 above).")
     max_hits: int = Field(1000, description="Most hits one /v1/rerank request may send.")
     max_k: int = Field(100, description="Most results one search, recommend or similar request may ask for.")
@@ -401,6 +417,14 @@ class ServiceSettings(BaseSettings):
         description="Whether items a user already bought may come back in recommendations (per request: "
         "include_purchased); repeat purchases are common in retail.",
     )
+
+    @field_validator("read_api_keys", "personal_api_keys", "write_api_keys")
+    @classmethod
+    def _keys_not_blank(cls, value: SecretStr | None) -> SecretStr | None:
+        # A set but empty variable (a templating slip) must not silently mean "no keys": that opens every route.
+        if value is not None and not any(k.strip() for k in value.get_secret_value().split(",")):
+            raise ValueError("is set but holds no key: list the keys, or unset it for an open local service")
+        return value
 
 
 class EventsSettings(BaseSettings):
@@ -584,5 +608,7 @@ def settings_table(settings: Settings) -> list[tuple[str, str, str]]:
             if isinstance(value, BaseSettings):
                 continue
             shown = "****" if isinstance(value, SecretStr) else ("" if value is None else str(value))
+            if isinstance(value, str) and "://" in value:
+                shown = mask_password(value)  # a URL may carry USER:PASS (the store URL's own help suggests it)
             rows.append((f"{prefix}{name.upper()}", shown, field.description or ""))
     return rows

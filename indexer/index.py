@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from core.errors import IndexMissing, OpenSearchError
 from core.opensearch.client import translate_errors
+from core.redact import without_userinfo
 
 if TYPE_CHECKING:
     from opensearchpy import OpenSearch
@@ -115,7 +116,7 @@ class ItemsIndex:
     def __init__(self, client: OpenSearch, alias: str, url: str = ""):
         self.client = client
         self.alias = alias
-        self.url = url
+        self.url = without_userinfo(url)  # only for messages: no user:password@
 
     def _errors(self, index: str | None = None):
         return translate_errors(self.url, index or self.alias)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from core.errors import ConfigError, OpenSearchError, ResourceMissing
 from core.opensearch.client import make_client, translate_errors
+from core.redact import without_userinfo
 from core.settings import PipelineSettings, Settings
 
 if TYPE_CHECKING:
@@ -67,7 +68,7 @@ def install_pipeline(settings: Settings, client: OpenSearch | None = None) -> Pi
     """Store (or replace) the pipeline. Refuses when the plugin is missing; a setting the processor refuses
     becomes a :class:`ConfigError` naming it."""
     client = client or make_client(settings.opensearch)
-    url, p = settings.opensearch.url, settings.pipeline
+    url, p = without_userinfo(settings.opensearch.url), settings.pipeline
     having, total = plugin_coverage(client, url)
     if having < total or total == 0:
         raise OpenSearchError(
@@ -113,7 +114,7 @@ def remove_pipeline(settings: Settings, client: OpenSearch | None = None) -> boo
 def pipeline_status(settings: Settings, client: OpenSearch | None = None) -> PipelineState:
     """Whether the plugin is on every node and the pipeline is stored, with its processor settings."""
     client = client or make_client(settings.opensearch)
-    url, name = settings.opensearch.url, settings.pipeline.name
+    url, name = without_userinfo(settings.opensearch.url), settings.pipeline.name
     having, total = plugin_coverage(client, url)
     processor = None
     try:

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from core.errors import AuthenticationFailed, ClusterUnreachable, IndexMissing, OpenSearchError, ResourceMissing
+from core.redact import without_userinfo
 from core.settings import OpenSearchSettings
 
 if TYPE_CHECKING:
@@ -39,8 +40,11 @@ def make_client(settings: OpenSearchSettings) -> OpenSearch:
 
 @contextmanager
 def translate_errors(url: str, index: str | None = None) -> Iterator[None]:
-    """Re-raise opensearch-py exceptions as :mod:`core.errors` with a message naming the cause."""
+    """Re-raise opensearch-py exceptions as :mod:`core.errors` with a message naming the cause (and the cluster,
+    without any ``user:password@`` the URL carries)."""
     from opensearchpy import exceptions as ex
+
+    url = without_userinfo(url)
 
     try:
         yield

@@ -9,12 +9,14 @@ from __future__ import annotations
 import logging
 import threading
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from core.settings import Settings
-from ranker.service.auth import ApiKeys
+from ranker.service.auth import ApiKeys, AuthGate, allowed_hosts, check_bind
 from ranker.service.deps import ServiceDeps
 from ranker.service.errors import install_error_handlers
 from ranker.service.limits import BodySizeLimit
@@ -28,9 +30,13 @@ def create_app(settings: Settings, *, deps: ServiceDeps | None = None, warm: boo
     """The service app. ``warm`` loads every part in a background thread at start-up (what ``recadmin serve``
     does), so the first request does not pay for loading the models."""
     deps = deps or ServiceDeps(settings)
+    keys = ApiKeys(settings.service)
+    hosts = allowed_hosts(settings.service)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):
+        log.log(logging.INFO if keys.enabled else logging.WARNING, "%s", keys.describe())
+        log.info("answering Host names: %s", ", ".join(hosts))
         if warm:
             threading.Thread(target=deps.warm, name="recsearch-warm", daemon=True).start()
         yield
@@ -44,12 +50,44 @@ def create_app(settings: Settings, *, deps: ServiceDeps | None = None, warm: boo
     app.state.settings = settings
     app.state.deps = deps
     app.state.metrics = ServiceMetrics()
-    app.state.api_keys = ApiKeys(settings.service)
+    app.state.api_keys = keys
     install_error_handlers(app)
     for module in (search, recommend, similar, rerank, events, users, health, storefront):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=storefront.STATIC), name="static")
-    # Outermost first: sizes are refused before anything reads the body; every request is counted.
+    # Added innermost first. From the outside in: every request is counted; a foreign Host (DNS rebinding) is
+    # refused; a protected path without a known key is refused; a body over the limit is refused: all before
+    # anything reads the body.
     app.add_middleware(BodySizeLimit, max_bytes=settings.service.max_request_bytes)
+    app.add_middleware(AuthGate, keys=keys, protect_ops=settings.service.protect_metrics_and_docs)
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=hosts, www_redirect=False)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     return app
+
+
+@dataclass
+class Served:
+    """What `recadmin serve` runs: the app, where it listens, and the start-up lines to show (auth, Host names)."""
+
+    app: FastAPI
+    host: str
+    port: int
+    notes: list[str]
+    warnings: list[str]
+
+
+def serving(settings: Settings, *, host: str | None = None, port: int | None = None, insecure: bool = False) -> Served:
+    """The service as `recadmin serve` runs it: ``host``/``port`` override the settings (the Host check includes
+    the bind host); :class:`ConfigError` for an open service (no API keys) on an interface other machines reach,
+    unless ``insecure``."""
+    service = settings.service.model_copy(update={"host": host or settings.service.host,
+                                                  "port": port or settings.service.port})  # fmt: skip
+    settings = settings.model_copy(update={"service": service})
+    keys = ApiKeys(service)
+    check_bind(service.host, keys, insecure)
+    app = create_app(settings, warm=True)
+    notes = [f"answering Host names: {', '.join(allowed_hosts(service))}"]
+    warnings = [] if keys.enabled else [keys.describe()]
+    if keys.enabled:
+        notes.insert(0, keys.describe())
+    return Served(app, service.host, service.port, notes, warnings)

@@ -2,10 +2,15 @@
 cause) and, for validation errors, FastAPI's ``detail`` list.
 
     InputError / validation error     422  (the message names the request field)
+    no or unknown API key             401  (ranker.service.auth)
     body over the size limit          413  (ranker.service.limits)
-    OpenSearchError (down, no index)  503  (clear message; the shop can fall back to its own search)
+    OpenSearchError (down, no index)  503  (the shop can fall back to its own search)
+    SQL store busy or unreachable     503  (SQLAlchemy OperationalError, pool timeout)
     other RecSearchError              503
     anything else                     500  (logged; never expected)
+
+A 503 tells the caller only a generic line, a ``reason`` code and when to retry (``Retry-After`` and
+``retry_after_s``); the cause (cluster URL, paths, database messages) goes to the log, never to the caller.
 """
 
 from __future__ import annotations
@@ -15,9 +20,18 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from core.errors import ComponentUnavailable, InputError, OpenSearchError, RecSearchError
+from core.errors import (
+    ClusterUnreachable,
+    ComponentUnavailable,
+    IndexMissing,
+    InputError,
+    OpenSearchError,
+    RecSearchError,
+)
 
 log = logging.getLogger("recsearch.service")
 
@@ -47,19 +61,40 @@ def _input(_: Request, exc: InputError) -> JSONResponse:
     return JSONResponse({"error": str(exc), "detail": [{"loc": loc, "msg": str(exc), "type": "value_error"}]}, 422)
 
 
+RETRY_AFTER_S = 5
+
+
+def unavailable(error: str, reason: str) -> JSONResponse:
+    """A 503 for callers: a generic line, a reason code and when to retry; never the cause's details."""
+    body = {"error": f"{error}; retry later", "reason": reason, "retry_after_s": RETRY_AFTER_S}
+    return JSONResponse(body, 503, headers={"Retry-After": str(RETRY_AFTER_S)})
+
+
 def _opensearch(_: Request, exc: OpenSearchError) -> JSONResponse:
     log.warning("opensearch unavailable: %s", exc)
-    return JSONResponse({"error": f"search is unavailable: {exc}"}, 503, headers={"Retry-After": "5"})
+    if isinstance(exc, ClusterUnreachable):
+        reason = "opensearch_unreachable"
+    else:
+        reason = "index_missing" if isinstance(exc, IndexMissing) else "opensearch_error"
+    return unavailable("search is unavailable", reason)
 
 
 def _recsearch(_: Request, exc: RecSearchError) -> JSONResponse:
-    return JSONResponse({"error": str(exc)}, 503)
+    log.warning("unavailable: %s", exc)
+    return unavailable("the service cannot answer this now", "unavailable")
 
 
 def _component(_: Request, exc: ComponentUnavailable) -> JSONResponse:
     if isinstance(exc.__cause__, OpenSearchError):
         return _opensearch(_, exc.__cause__)
-    return JSONResponse({"error": str(exc)}, 503, headers={"Retry-After": "5"})
+    log.warning("%s", exc)
+    return unavailable(f"{exc.name} is unavailable", f"{exc.name}_unavailable")
+
+
+def _store(_: Request, exc: Exception) -> JSONResponse:
+    # SQLite still locked after busy_timeout, PostgreSQL unreachable, no pooled connection in time: transient.
+    log.warning("store unavailable: %s", str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+    return unavailable("the store is busy or unreachable", "store_unavailable")
 
 
 def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -78,5 +113,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(OpenSearchError, _opensearch)
     app.add_exception_handler(RecSearchError, _recsearch)
     app.add_exception_handler(ComponentUnavailable, _component)
+    app.add_exception_handler(OperationalError, _store)
+    app.add_exception_handler(PoolTimeout, _store)
     app.add_exception_handler(StarletteHTTPException, _http)
     app.add_exception_handler(Exception, _unexpected)

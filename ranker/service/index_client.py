@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from core.errors import OpenSearchError
 from core.opensearch.client import make_client, translate_errors
+from core.redact import without_userinfo
 from core.settings import Settings
 from indexer.index import ItemsIndex
 from indexer.learned import learned_model
@@ -56,7 +57,7 @@ class ServiceIndex:
         )
         self.client = uncompressed(make_client(os_settings))
         self.alias = os_settings.index_alias
-        self.url = os_settings.url
+        self.url = without_userinfo(os_settings.url)  # only for messages: no user:password@
         self.index = ItemsIndex(self.client, self.alias, self.url)
 
     def _errors(self):

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import math
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+import numpy as np
+from fastapi import Path
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 #: Why a response is not personalized (``personalized: false``); see docs/architecture.md.
 FallbackReason = Literal[
@@ -12,6 +15,27 @@ FallbackReason = Literal[
 ]
 
 ItemId = Field(min_length=1, max_length=200)
+
+#: OpenSearch k-NN's largest vector dimension: no longer query vector can be meant.
+MAX_VECTOR_DIMENSION = 16000
+
+#: Hit scores are computed in float32 and min-max scaled: beyond this magnitude the span of two scores overflows
+#: float32 and the ranker's scores would become NaN (``null`` in JSON). OpenSearch scores are far below it.
+MAX_SCORE = 1e38
+
+
+def no_nul(value: str | None) -> str | None:
+    """Refuse NUL characters (PostgreSQL cannot store them: a 500 later instead of a 422 naming the field now)."""
+    if value is not None and "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+#: A text field of a request: no NUL characters.
+Text = Annotated[str, AfterValidator(no_nul)]
+
+#: An id in a request path (``/v1/recommend/{user_id}``): 1 to 200 characters, no NUL.
+PathId = Annotated[str, AfterValidator(no_nul), Path(min_length=1, max_length=200)]
 
 
 class _Strict(BaseModel):
@@ -22,14 +46,16 @@ class _Strict(BaseModel):
 class HitIn(_Strict):
     """One OpenSearch hit the plugin sends."""
 
-    id: str = ItemId
-    score: float = Field(description="The OpenSearch score of the hit.", allow_inf_nan=False)
+    id: Text = ItemId
+    score: float = Field(
+        description="The OpenSearch score of the hit.", allow_inf_nan=False, ge=-MAX_SCORE, le=MAX_SCORE
+    )
 
 
 class RerankRequest(_Strict):
     """POST /v1/rerank: hits of one search to order for one user."""
 
-    user_id: str | None = Field(None, max_length=200, description="The shopper; absent or null for anonymous.")
+    user_id: Text | None = Field(None, max_length=200, description="The shopper; absent or null for anonymous.")
     hits: list[HitIn] = Field(description="The hits to rerank (at most RECSEARCH_SERVICE_MAX_HITS).")
 
 
@@ -72,7 +98,7 @@ class ItemResult(RerankResult):
 class Filters(_Strict):
     """Exact and range filters applied inside the k-NN search."""
 
-    category: str | None = Field(None, max_length=200, description="Exact category.")
+    category: Text | None = Field(None, max_length=200, description="Exact category.")
     min_price: float | None = Field(None, ge=0, allow_inf_nan=False)
     max_price: float | None = Field(None, ge=0, allow_inf_nan=False)
 
@@ -80,16 +106,35 @@ class Filters(_Strict):
 class SearchRequest(_Strict):
     """POST /v1/search."""
 
-    query: str = Field(min_length=1, max_length=500, description="What the shopper typed.")
-    user_id: str | None = Field(None, max_length=200)
+    query: Text = Field(min_length=1, max_length=500, description="What the shopper typed.")
+    user_id: Text | None = Field(None, max_length=200)
     k: int = Field(10, ge=1, description="Results to return (at most RECSEARCH_SERVICE_MAX_K).")
     filters: Filters | None = None
-    vector: list[float] | None = Field(
-        None, description="The query's embedding when the caller already has it (skips embedding the query)."
+    vector: list[Annotated[float, Field(allow_inf_nan=False)]] | None = Field(
+        None,
+        min_length=1,
+        max_length=MAX_VECTOR_DIMENSION,
+        description="The query's embedding when the caller already has it (skips embedding the query): finite "
+        "numbers, not all zero, as many as the index's vectors have.",
     )
     mode: Literal["hybrid", "knn"] | None = Field(
         None, description="hybrid (BM25 + k-NN) or knn candidates; default RECSEARCH_SERVICE_SEARCH_MODE."
     )
+
+    @field_validator("vector")
+    @classmethod
+    def _has_direction(cls, value: list[float] | None) -> list[float] | None:
+        # OpenSearch computes cosines in float32: a vector whose float32 norm is zero (no direction) or overflows
+        # would be refused there, a 503 that looks like an outage to the caller.
+        if value is None:
+            return value
+        with np.errstate(over="ignore"):
+            norm = float(np.linalg.norm(np.asarray(value, dtype=np.float32)))
+        if norm == 0.0:
+            raise ValueError("must not be all zeros")
+        if not math.isfinite(norm):
+            raise ValueError("is too large: its length overflows float32")
+        return value
 
 
 class ItemsResponse(BaseModel):

@@ -231,7 +231,9 @@ def make_app(service: dict | None = None, postage: bool = False, **parts):
     """An app over fakes; ``service`` overrides ServiceSettings fields; ``postage`` adds :data:`POSTAGE` (not
     recommendable) to the index and the item vectors; ``parts`` replace single fakes."""
     # A generous profile deadline: the fakes answer at once, but a loaded test machine may not run them at once.
-    settings = Settings(service=ServiceSettings(**{"profile_deadline_ms": 10_000, **(service or {})}))
+    # TestClient sends Host: testserver; the Host guard's own tests set allowed_hosts themselves.
+    defaults = {"profile_deadline_ms": 10_000, "allowed_hosts": "testserver"}
+    settings = Settings(service=ServiceSettings(**{**defaults, **(service or {})}))
     items, banned = ({**ITEMS, **POSTAGE}, frozenset(POSTAGE)) if postage else (ITEMS, frozenset())
     fakes = dict(
         embedder=_Embedder(),

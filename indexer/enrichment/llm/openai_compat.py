@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import httpx
 
 from core.errors import ConfigError, ModelError
+from core.redact import without_userinfo
 from indexer.enrichment.llm import Messages
 
 if TYPE_CHECKING:
@@ -45,7 +46,10 @@ class OpenAICompatibleLLM:
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self.url = base_url.rstrip("/") + "/chat/completions"
         self.model = model
-        self.name = f"openai:{model}@{base_url.rstrip('/')}"
+        # The name goes into every enriched document and the cache key, the URL into error messages: neither may
+        # carry credentials a base URL can hold (https://user:key@host/v1).
+        self.name = f"openai:{model}@{without_userinfo(base_url.rstrip('/'))}"
+        self.shown_url = without_userinfo(self.url)
         self.concurrency = max(1, concurrency)
         self.max_retries = max(0, max_retries)
         self.backoff_s = backoff_s
@@ -81,24 +85,28 @@ class OpenAICompatibleLLM:
             except (httpx.TimeoutException, httpx.TransportError) as e:
                 if last:
                     raise ModelError(
-                        f"LLM endpoint {self.url} failed after {attempt + 1} tries: {type(e).__name__}"
+                        f"LLM endpoint {self.shown_url} failed after {attempt + 1} tries: {type(e).__name__}"
                     ) from None
                 self._backoff(attempt)
                 continue
             if response.status_code in (401, 403):
                 raise ConfigError(
-                    f"LLM endpoint {self.url} rejected the API key (HTTP {response.status_code}); "
+                    f"LLM endpoint {self.shown_url} rejected the API key (HTTP {response.status_code}); "
                     "check RECSEARCH_ENRICH_API_KEY"
                 )
             if response.status_code in RETRY_STATUS and not last:
                 self._backoff(attempt, response.headers.get("retry-after"))
                 continue
             if response.status_code >= 400:
-                raise ModelError(f"LLM endpoint {self.url} answered HTTP {response.status_code}: {response.text[:200]}")
+                raise ModelError(
+                    f"LLM endpoint {self.shown_url} answered HTTP {response.status_code}: {response.text[:200]}"
+                )
             try:
                 return str(response.json()["choices"][0]["message"]["content"] or "").strip()
             except (ValueError, KeyError, IndexError, TypeError):
-                raise ModelError(f"LLM endpoint {self.url} sent an answer that is not a chat completion") from None
+                raise ModelError(
+                    f"LLM endpoint {self.shown_url} sent an answer that is not a chat completion"
+                ) from None
         raise AssertionError("unreachable")
 
     def _backoff(self, attempt: int, retry_after: str | None = None) -> None:

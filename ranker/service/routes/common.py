@@ -29,8 +29,9 @@ def check_k(deps: ServiceDeps, k: int) -> None:
         raise InputError(f"at most {limit} results per request (RECSEARCH_SERVICE_MAX_K), got {k}", field="k")
 
 
-def item_results(ranking: Ranking, hits: Sequence[Hit], k: int) -> list[ItemResult]:
-    """The first ``k`` ranked results with the title, category and price their hit carried."""
+def item_results(ranking: Ranking, hits: Sequence[Hit], k: int, explain: bool = True) -> list[ItemResult]:
+    """The first ``k`` ranked results with the title, category and price their hit carried; with explanations
+    (they name history items) only when ``explain``: the caller has the personal scope (``auth.may_see_history``)."""
     info = {h.id: h for h in hits}
     out = []
     for r in ranking.results[:k]:
@@ -40,7 +41,7 @@ def item_results(ranking: Ranking, hits: Sequence[Hit], k: int) -> list[ItemResu
                 id=r.id,
                 score=r.score,
                 retrieval_score=r.retrieval_score,
-                explanations=r.explanations,
+                explanations=r.explanations if explain else [],
                 title=h.title if h else "",
                 category=h.category if h else "",
                 price=h.price if h else None,

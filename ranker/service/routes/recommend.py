@@ -7,16 +7,16 @@ from __future__ import annotations
 
 import logging
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
 from core.errors import ComponentUnavailable
 from indexer.search import Hit
 from ranker.model import Pool, candidate_pool
-from ranker.service.auth import require
+from ranker.service.auth import may_see_history, require
 from ranker.service.deps import ServiceDeps
 from ranker.service.ranking import NoHistory, Ranking, empty_history_reason, load_history, rank, retrieval_order
 from ranker.service.routes.common import check_k, deps_of, item_results, metrics_of
-from ranker.service.schemas import ItemsResponse
+from ranker.service.schemas import ItemsResponse, PathId
 
 router = APIRouter(tags=["recommend"])
 log = logging.getLogger("recsearch.service")
@@ -46,12 +46,12 @@ def popular(deps: ServiceDeps, k: int, exclude: set[str]) -> list[Hit]:
 @router.get("/v1/recommend/{user_id}", response_model=ItemsResponse, dependencies=[Depends(require("read"))])
 def recommend(
     request: Request,
-    user_id: str = Path(min_length=1, max_length=200),
+    user_id: PathId,
     k: int = Query(10, ge=1, description="How many recommendations."),
     include_purchased: bool | None = Query(
         None,
-        description="May items the user already bought come back? "
-        "Default: RECSEARCH_SERVICE_RECOMMEND_INCLUDE_PURCHASED.",
+        description="May items the user already bought come back? true needs the personal scope. "
+        "Default: RECSEARCH_SERVICE_RECOMMEND_INCLUDE_PURCHASED with the personal scope, false without it.",
     ),
 ) -> ItemsResponse:
     """Recommendations for ``user_id``: the candidate pool of their history (k-NN, own items, co-purchases, what sells
@@ -59,7 +59,12 @@ def recommend(
     deps, metrics = deps_of(request), metrics_of(request)
     check_k(deps, k)
     settings = deps.settings.service
-    include = settings.recommend_include_purchased if include_purchased is None else include_purchased
+    personal = may_see_history(request)
+    if include_purchased and not personal:
+        raise HTTPException(403, "include_purchased=true needs the 'personal' scope: it returns the user's own items")
+    # Without the personal scope the user's own purchases never come back: they would list their history.
+    default = settings.recommend_include_purchased and personal
+    include = default if include_purchased is None else include_purchased
     history = load_history(deps, user_id, metrics)
     missing = isinstance(history, NoHistory)
     bought = set() if include or missing else _bought(deps, user_id, history)
@@ -72,11 +77,11 @@ def recommend(
         hits = popular(deps, k, bought)
         ranking = retrieval_order([(h.id, h.score) for h in hits], reason)
         metrics.fallbacks.labels(reason).inc()
-        return _response(user_id, ranking, hits, k, "popularity")
+        return _response(user_id, ranking, hits, k, "popularity", personal)
     ranking = rank(deps, user_id, [(c.id, c.retrieval_score) for c in pool.candidates], history=history,
                    metrics=metrics, limit=k)  # fmt: skip
     shown = deps.index.get().items([r.id for r in ranking.results[:k]])
-    return _response(user_id, ranking, list(shown.values()), k, "history_knn")
+    return _response(user_id, ranking, list(shown.values()), k, "history_knn", personal)
 
 
 def _bought(deps: ServiceDeps, user_id: str, history: list) -> set[str]:
@@ -107,12 +112,12 @@ def _pool(deps: ServiceDeps, history: list, include_purchased: bool, bought: set
     return candidate_pool(history, deps.index.get(), deps.vector_table(), model=None, **args)
 
 
-def _response(user_id: str, ranking: Ranking, hits: list[Hit], k: int, source: str) -> ItemsResponse:
+def _response(user_id: str, ranking: Ranking, hits: list[Hit], k: int, source: str, explain: bool) -> ItemsResponse:
     return ItemsResponse(
         user_id=user_id,
         personalized=ranking.personalized,
         reason=ranking.reason,
         model_version=ranking.model_version,
         source=source,
-        results=item_results(ranking, hits, k),
+        results=item_results(ranking, hits, k, explain),
     )

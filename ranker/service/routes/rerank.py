@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request, Response
 
 from core.errors import InputError
-from ranker.service.auth import require
+from ranker.service.auth import may_see_history, require
 from ranker.service.ranking import rank
 from ranker.service.routes.common import deps_of, metrics_of
 from ranker.service.schemas import RerankRequest, RerankResponse, RerankResult
@@ -27,13 +27,14 @@ def rerank(body: RerankRequest, request: Request) -> Response:
         )
     hits = [(h.id, h.score) for h in body.hits]
     ranking = rank(deps, body.user_id, hits, metrics=metrics_of(request), query_order=True)
+    explain = may_see_history(request)  # explanations name the user's history items: personal scope only
     out = RerankResponse(
         user_id=body.user_id,
         personalized=ranking.personalized,
         reason=ranking.reason,
         model_version=ranking.model_version,
-        results=[RerankResult(id=r.id, score=r.score, retrieval_score=r.retrieval_score, explanations=r.explanations)
-                 for r in ranking.results],
+        results=[RerankResult(id=r.id, score=r.score, retrieval_score=r.retrieval_score,
+                              explanations=r.explanations if explain else []) for r in ranking.results],
     )  # fmt: skip
     # Serialized here, once: FastAPI would otherwise validate the 100+ results again against response_model.
     return Response(out.model_dump_json(), media_type="application/json")

@@ -8,8 +8,8 @@ import time
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from core.errors import AuthenticationFailed, ClusterUnreachable, InputError, OpenSearchError
-from ranker.service.auth import require
+from core.errors import AuthenticationFailed, ClusterUnreachable, ComponentUnavailable, InputError, OpenSearchError
+from ranker.service.auth import may_see_history, require
 from ranker.service.ranking import rank
 from ranker.service.routes.common import check_k, deps_of, item_results, metrics_of
 from ranker.service.schemas import SearchRequest, SearchResponse
@@ -29,10 +29,11 @@ def search(body: SearchRequest, request: Request) -> Response:
     query = body.query.strip()
     if not query:
         raise InputError("the query is empty", field="query")
+    if body.vector is not None:
+        dim = _dimension(deps)
+        if dim is not None and len(body.vector) != dim:
+            raise InputError(f"expected {dim} numbers, got {len(body.vector)}", field="vector")
     vector = body.vector if body.vector is not None else deps.embed_query(query)
-    dim = deps.vector_dimension()
-    if body.vector is not None and dim is not None and len(body.vector) != dim:
-        raise InputError(f"expected {dim} numbers, got {len(body.vector)}", field="vector")
     t1 = time.perf_counter()
     index = deps.index.get()
     n = max(body.k, deps.settings.service.candidates)
@@ -58,8 +59,21 @@ def search(body: SearchRequest, request: Request) -> Response:
         reason=ranking.reason,
         model_version=ranking.model_version,
         source=source,
-        results=item_results(ranking, hits, body.k),
+        results=item_results(ranking, hits, body.k, may_see_history(request)),
     )
     timing = f"embed;dur={(t1 - t0) * 1000:.2f}, retrieve;dur={(t2 - t1) * 1000:.2f}, rank;dur={(t3 - t2) * 1000:.2f}"
     # Serialized here, once: FastAPI would otherwise validate the response again against response_model.
     return Response(out.model_dump_json(), media_type="application/json", headers={"Server-Timing": timing})
+
+
+def _dimension(deps) -> int | None:
+    """The index's vector dimension, loading the item vectors when nothing has told it yet (a vector of the wrong
+    length is the caller's mistake: a 422 naming it, not OpenSearch's refusal answered as an outage). None when
+    the vectors cannot be loaded: OpenSearch is then the problem, answered as such."""
+    dim = deps.vector_dimension()
+    if dim is not None:
+        return dim
+    try:
+        return int(deps.vectors.get().dim)
+    except ComponentUnavailable:
+        return None

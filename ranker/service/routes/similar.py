@@ -3,12 +3,12 @@ catalog marks not recommendable (postage, fees) are never among them (the item a
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
-from ranker.service.auth import require
+from ranker.service.auth import may_see_history, require
 from ranker.service.ranking import rank
 from ranker.service.routes.common import check_k, deps_of, item_results, metrics_of
-from ranker.service.schemas import ItemsResponse
+from ranker.service.schemas import ItemsResponse, PathId, Text
 
 router = APIRouter(tags=["similar"])
 
@@ -16,9 +16,9 @@ router = APIRouter(tags=["similar"])
 @router.get("/v1/similar/{item_id}", response_model=ItemsResponse, dependencies=[Depends(require("read"))])
 def similar(
     request: Request,
-    item_id: str = Path(min_length=1, max_length=200),
+    item_id: PathId,
     k: int = Query(10, ge=1, description="How many similar items."),
-    user_id: str | None = Query(None, max_length=200, description="Order the similar items for this user."),
+    user_id: Text | None = Query(None, max_length=200, description="Order the similar items for this user."),
 ) -> ItemsResponse:
     """Items most like ``item_id`` (k-NN on its vector), the item itself and items not to recommend left out."""
     deps, metrics = deps_of(request), metrics_of(request)
@@ -35,5 +35,5 @@ def similar(
         reason=ranking.reason,
         model_version=ranking.model_version,
         source="item_knn",
-        results=item_results(ranking, hits, k),
+        results=item_results(ranking, hits, k, may_see_history(request)),
     )

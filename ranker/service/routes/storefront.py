@@ -22,9 +22,10 @@ def page() -> FileResponse:
     return FileResponse(STATIC / "index.html", media_type="text/html")
 
 
-@router.get("/v1/storefront/users", dependencies=[Depends(require("read"))])
+@router.get("/v1/storefront/users", dependencies=[Depends(require("personal"))])
 def sample_users(request: Request, k: int = Query(20, ge=1, le=200)) -> dict:
-    """The most active users, for the storefront's user picker (empty when no events are imported)."""
+    """The most active users, for the storefront's user picker (empty when no events are imported). Personal
+    scope: a list of customer ids is the way into their histories."""
     try:
         users = deps_of(request).activity.get().active_users(k)
     except ComponentUnavailable:

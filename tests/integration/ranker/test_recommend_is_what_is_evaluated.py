@@ -80,7 +80,8 @@ def test_recommend_returns_what_the_evaluation_ranked(settings, fake_embedder, r
 
     for case in cases:
         moment = pd.Timestamp(case.at).tz_localize(UTC).to_pydatetime()  # the evaluation ranks when the user returns
-        service = TestClient(create_app(settings, deps=ServiceDeps(settings, clock=lambda m=moment: m)))
+        service = TestClient(create_app(settings, deps=ServiceDeps(settings, clock=lambda m=moment: m)),
+                             base_url="http://localhost")  # fmt: skip
         for include in (True, False):
             served = service.get(f"/v1/recommend/{case.user_id}", params={"k": 20, "include_purchased": include})
             body = served.json()

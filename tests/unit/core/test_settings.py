@@ -74,3 +74,29 @@ def test_a_bad_value_is_one_line_naming_the_variable(monkeypatch):
             get_settings()
     finally:
         get_settings.cache_clear()
+
+
+def test_settings_table_masks_passwords_in_urls(monkeypatch):
+    monkeypatch.setenv("RECSEARCH_STORE_URL", "postgresql+psycopg://shop:S3cret@db.internal/recsearch")
+    monkeypatch.setenv("RECSEARCH_OPENSEARCH_URL", "https://admin:Pw0rd@search.internal:9200")
+    monkeypatch.setenv("RECSEARCH_ENRICH_OPENAI_URL", "https://sk-token@llm.example/v1")
+    shown = {name: value for name, value, _ in settings_table(Settings())}
+    assert shown["RECSEARCH_STORE_URL"] == "postgresql+psycopg://shop:****@db.internal/recsearch"
+    assert shown["RECSEARCH_OPENSEARCH_URL"] == "https://admin:****@search.internal:9200"
+    assert shown["RECSEARCH_ENRICH_OPENAI_URL"] == "https://****@llm.example/v1"
+    assert shown["RECSEARCH_PIPELINE_RANKER_URL"] == "http://127.0.0.1:8000"  # nothing to hide: unchanged
+
+
+def test_opensearch_errors_name_the_cluster_without_its_credentials():
+    from opensearchpy import exceptions as ex
+
+    from core.errors import AuthenticationFailed, ClusterUnreachable
+    from core.opensearch.client import translate_errors
+
+    url = "https://opsuser:S3cret@search.internal:9200"
+    with pytest.raises(ClusterUnreachable) as down, translate_errors(url):
+        raise ex.ConnectionError("N/A", "refused", OSError("refused"))
+    with pytest.raises(AuthenticationFailed) as refused, translate_errors(url):
+        raise ex.AuthenticationException(401, "security_exception", {})
+    for e in (down.value, refused.value):
+        assert "https://search.internal:9200" in str(e) and "S3cret" not in str(e) and "opsuser" not in str(e)

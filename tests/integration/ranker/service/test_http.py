@@ -128,9 +128,10 @@ def _serve(settings: Settings):
     return server, thread, f"http://127.0.0.1:{server.config.port}"
 
 
-def test_opensearch_down_is_503_and_rerank_still_answers(tmp_path):
-    dead = Settings(
-        opensearch=OpenSearchSettings(url=f"http://127.0.0.1:{free_port()}"),
+def test_opensearch_down_is_a_generic_503_and_rerank_still_answers(tmp_path, caplog):
+    port = free_port()
+    dead = Settings(  # credentials in the URL (opensearch-py accepts them) must reach neither callers nor the log
+        opensearch=OpenSearchSettings(url=f"http://admin:S3cret@127.0.0.1:{port}"),
         store=StoreSettings(url=f"sqlite:///{tmp_path / 'store.db'}"),
         service=ServiceSettings(opensearch_timeout_s=2.0),
         state_dir=tmp_path,
@@ -139,7 +140,9 @@ def test_opensearch_down_is_503_and_rerank_still_answers(tmp_path):
     try:
         with httpx.Client(base_url=url, timeout=60) as http:
             r = http.post("/v1/search", json={"query": "heart", "user_id": HEART_USER})
-            assert r.status_code == 503 and "cannot reach OpenSearch" in r.json()["error"]
+            assert r.status_code == 503 and r.headers["retry-after"] == "5", r.text
+            assert r.json()["reason"] == "opensearch_unreachable" and r.json()["retry_after_s"] == 5
+            assert "S3cret" not in r.text and str(port) not in r.text  # the cause is in the log only
             assert http.get("/readyz").status_code == 503
             hits = [{"id": "A", "score": 2.0}, {"id": "B", "score": 1.0}]
             r = http.post("/v1/rerank", json={"user_id": "someone", "hits": hits})
@@ -147,6 +150,8 @@ def test_opensearch_down_is_503_and_rerank_still_answers(tmp_path):
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+    logged = caplog.text
+    assert f"cannot reach OpenSearch at http://127.0.0.1:{port}" in logged and "S3cret" not in logged
 
 
 def test_a_store_that_cannot_open_gives_the_opensearch_order_flagged(stack, tmp_path):

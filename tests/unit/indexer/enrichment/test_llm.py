@@ -41,6 +41,18 @@ def test_openai_backend_sends_key_model_and_returns_answers_in_order():
     assert llm.name == "openai:qwen@http://llm.local/v1"
 
 
+def test_openai_backend_name_and_errors_never_carry_credentials_of_the_url():
+    # The name is written into every enriched document and the cache key; errors reach logs and terminals.
+    llm = OpenAICompatibleLLM(
+        "https://user:S3cret@llm.local/v1", "qwen", max_retries=0,
+        transport=httpx.MockTransport(lambda request: httpx.Response(400, text="bad")),
+    )  # fmt: skip
+    assert llm.name == "openai:qwen@https://llm.local/v1"
+    with pytest.raises(ModelError) as failed:
+        llm.generate([CHAT], 10)
+    assert "https://llm.local/v1/chat/completions" in str(failed.value) and "S3cret" not in str(failed.value)
+
+
 def test_openai_backend_retries_timeouts_429_and_5xx_with_growing_backoff():
     answers = iter([httpx.ReadTimeout("slow"), httpx.Response(429), httpx.Response(503), completion("ok")])
 

@@ -240,3 +240,18 @@ def test_recency_is_the_same_for_naive_utc_and_aware_timestamps():
     for history in (naive, aware):
         for now in (NOW, NOW.replace(tzinfo=None), berlin_now):
             assert scorer._ages_days(history, now).tolist() == [0.5]
+
+
+def test_retrieval_scores_within_the_services_bound_give_finite_scores():
+    """The service refuses hit scores beyond ``MAX_SCORE`` (``HitIn.score``): up to it, the float32 min-max of the
+    retrieval scores stays finite; beyond float32 (1e39) it would not, and the reply would say ``null``."""
+    from ranker.service.schemas import MAX_SCORE
+
+    items = make_items()
+    scorer = Scorer(make_checkpoint(items), items)
+    history = [Interaction("i1", "purchase", NOW), Interaction("i4", "view", NOW)]
+    edge = [Candidate("i2", MAX_SCORE), Candidate("i3", -MAX_SCORE), Candidate("i5", 0.0)]
+    assert all(np.isfinite(r.score) for r in scorer.score(history, edge, now=NOW))
+    beyond = [Candidate("i2", 1e39), Candidate("i3", 1.0)]
+    with np.errstate(all="ignore"):
+        assert not all(np.isfinite(r.score) for r in scorer.score(history, beyond, now=NOW))

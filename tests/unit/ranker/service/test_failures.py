@@ -69,8 +69,8 @@ def test_opensearch_down_is_a_clear_503_for_search_and_recommend(app_and_fakes):
         c.get("/v1/similar/A1?user_id=u1"),
     ):
         assert response.status_code == 503
-        assert "search is unavailable: cannot reach OpenSearch" in response.json()["error"]
-        assert response.headers["retry-after"] == "5"
+        assert response.json()["error"] == "search is unavailable; retry later"
+        assert response.json()["reason"] == "opensearch_unreachable" and response.headers["retry-after"] == "5"
     # The plugin's rerank does not need OpenSearch: it still answers.
     assert c.post("/v1/rerank", json={"user_id": "u1", "hits": HITS}).json()["personalized"] is True
 
