@@ -137,14 +137,6 @@ class EventIn(BaseModel):
     def _normalize_item(cls, value: str | None) -> str | None:
         return value or None
 
-    @field_validator("event_id", "user_id", "item_id", "query", "session_id")
-    @classmethod
-    def _no_nul(cls, value: str | None) -> str | None:
-        # PostgreSQL refuses NUL in text (a 500 after validation); say so here, naming the field.
-        if value is not None and "\x00" in value:
-            raise ValueError("must not contain NUL characters")
-        return value
-
     @model_validator(mode="after")
     def _item_needed(self) -> EventIn:
         if self.item_id is None and self.type != "search":

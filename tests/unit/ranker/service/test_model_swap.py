@@ -28,7 +28,7 @@ class CheckpointDeps(ServiceDeps):
 
 def test_a_truncated_checkpoint_activated_later_leaves_the_model_in_use(tmp_path):
     settings = Settings(store=StoreSettings(url=f"sqlite:///{tmp_path / 'store.db'}"), state_dir=tmp_path,
-                        service=ServiceSettings(profile_deadline_ms=10_000))  # fmt: skip
+                        service=ServiceSettings(profile_deadline_ms=10_000, allowed_hosts="testserver"))  # fmt: skip
     engine = open_store(settings.store)
     items = SimpleNamespace(dim=4, ids=["A1", "A2", "B1", "B2", "C1"], prices=[1.0, 2.0, 3.0, 4.0, 5.0])
     register_model(settings, items)

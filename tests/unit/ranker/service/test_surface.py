@@ -175,7 +175,9 @@ def test_a_part_that_cannot_load_is_a_generic_503_its_cause_only_in_the_log(capl
 
     app.state.deps.profiles = Lazy("profile_store", broken)
     with caplog.at_level(logging.WARNING, logger="recsearch.service"):
-        r = TestClient(app).post("/v1/events", json={"events": [{"user_id": "u", "item_id": "A1", "type": "view"}]})
+        r = TestClient(app).post(
+            "/v1/events", json={"events": [{"user_id": "u", "item_id": "A1", "type": "view", "event_id": "e1"}]}
+        )
     assert r.status_code == 503 and r.headers["retry-after"] == "5"
     assert r.json() == {"error": "profile_store is unavailable; retry later", "reason": "profile_store_unavailable",
                         "retry_after_s": 5}  # fmt: skip
@@ -220,13 +222,13 @@ def test_a_wrong_length_vector_is_422_even_before_the_dimension_is_known():
         (
             "post",
             "/v1/events",
-            {"events": [{"user_id": "u\x00", "item_id": "A1", "type": "view"}]},
+            {"events": [{"user_id": "u\x00", "item_id": "A1", "type": "view", "event_id": "e1"}]},
             "events[0].user_id",
         ),
         (
             "post",
             "/v1/events",
-            {"events": [{"user_id": "u", "item_id": "A\x001", "type": "view"}]},
+            {"events": [{"user_id": "u", "item_id": "A\x001", "type": "view", "event_id": "e1"}]},
             "events[0].item_id",
         ),
         ("post", "/v1/rerank", {"user_id": "u1", "hits": [{"id": "A\x00", "score": 1}]}, "hits[0].id"),
@@ -241,7 +243,7 @@ def test_nul_characters_in_ids_are_422_naming_the_field(method, path, body, fiel
     app, fakes = make_app()
     r = TestClient(app, raise_server_exceptions=False).request(method, path, json=body)
     assert r.status_code == 422, r.text
-    assert r.json()["error"] == f"field '{field}': Value error, must not contain NUL characters"
+    assert r.json()["error"].startswith(f"field '{field}': Value error, must not contain NUL characters")
 
 
 class LockedProfiles(FakeProfiles):
@@ -264,7 +266,7 @@ def test_a_store_still_locked_after_busy_timeout_is_503_with_retry_after_not_500
     profiles = LockedProfiles(tmp_path / "store.db")
     app, _ = make_app(profiles=profiles)
     c = TestClient(app, raise_server_exceptions=False)
-    r = c.post("/v1/events", json={"events": [{"user_id": "u", "item_id": "A1", "type": "view"}]})
+    r = c.post("/v1/events", json={"events": [{"user_id": "u", "item_id": "A1", "type": "view", "event_id": "e1"}]})
     profiles.holder.close()
     assert r.status_code == 503 and r.headers["retry-after"] == "5", r.text
     assert r.json()["reason"] == "store_unavailable" and "INSERT" not in r.text
