@@ -240,3 +240,17 @@ def test_recency_is_the_same_for_naive_utc_and_aware_timestamps():
     for history in (naive, aware):
         for now in (NOW, NOW.replace(tzinfo=None), berlin_now):
             assert scorer._ages_days(history, now).tolist() == [0.5]
+
+
+def test_custom_event_types_share_the_unknown_row_and_never_grow_the_scorer():
+    items = make_items()
+    scorer = Scorer(make_checkpoint(items), items)
+    known = len(scorer._type_index)
+    cands = [Candidate("i1", 1.0), Candidate("i4", 0.5)]
+    first = None
+    for n in range(500):  # a client sending a new 32-character custom type with every event
+        history = [Interaction("i2", f"custom-{n:025d}", NOW), Interaction("i3", "purchase", NOW)]
+        scores = [r.score for r in scorer.score(history, cands, now=NOW)]
+        first = first or scores
+        assert scores == first  # every unknown type is the model's one unknown-type row
+    assert len(scorer._type_index) == known == len(scorer.config.event_types)
