@@ -26,6 +26,10 @@ MODEL = typer.Option(
     "RECSEARCH_MODELS_EMBEDDING. Recorded in the version's _meta.",
 )  # fmt: skip
 ENRICH = typer.Option(None, "--enrich/--no-enrich", help="LLM-enrich item text (default RECSEARCH_ENRICH_ENABLED).")
+ALLOW_SHRINK = typer.Option(
+    False, "--allow-shrink", help="Replace the live catalog even when the new one drops more than "
+    "RECSEARCH_OPENSEARCH_MAX_SHRINK of its items (a wrong file or mapping is refused without it).",
+)  # fmt: skip
 ENRICH_LIMIT = typer.Option(
     None, "--enrich-limit", min=0, help="Enrich only the first N catalog items (the rest keep their original "
     "text); cached enrichments make reruns free. Default RECSEARCH_ENRICH_LIMIT (all).",
@@ -103,6 +107,7 @@ def build(
     enrich: bool = ENRICH,
     enrich_limit: int = ENRICH_LIMIT,
     force: bool = typer.Option(False, "--force", help="Write a new version even when the live one is up to date."),
+    allow_shrink: bool = ALLOW_SHRINK,
 ) -> None:
     """Enrich (when on) and embed every catalog item into a new index version; the alias moves to it at the end.
     A build killed half-way resumes where it stopped; unchanged items reuse their vectors."""
@@ -110,8 +115,8 @@ def build(
     with _stages("enriching", "indexing") as (enrich_progress, progress):
         done = api.build_from_catalog(
             settings, catalog, mapping=FieldMapping.parse(mapping), strict=strict, model=model, enrich=enrich,
-            enrich_limit=enrich_limit, force=force, progress=progress, enrich_progress=enrich_progress,
-            on_loaded=_loaded,
+            enrich_limit=enrich_limit, force=force, allow_shrink=allow_shrink, progress=progress,
+            enrich_progress=enrich_progress, on_loaded=_loaded,
         )  # fmt: skip
     if done.result.up_to_date:
         out.print(f"the live version {done.result.index} is up to date ({done.result.skipped:,} items unchanged); "
@@ -130,6 +135,7 @@ def update(
     model: str = MODEL,
     enrich: bool = ENRICH,
     enrich_limit: int = ENRICH_LIMIT,
+    allow_shrink: bool = ALLOW_SHRINK,
 ) -> None:
     """Bring the live version in line with the catalog: re-enrich and re-embed only changed items, delete
     removed ones."""
@@ -137,7 +143,8 @@ def update(
     with _stages("enriching", "updating") as (enrich_progress, progress):
         done = api.update_from_catalog(
             settings, catalog, mapping=FieldMapping.parse(mapping), strict=strict, model=model, enrich=enrich,
-            enrich_limit=enrich_limit, progress=progress, enrich_progress=enrich_progress, on_loaded=_loaded,
+            enrich_limit=enrich_limit, allow_shrink=allow_shrink, progress=progress, enrich_progress=enrich_progress,
+            on_loaded=_loaded,
         )  # fmt: skip
     _report(done, settings.opensearch.index_alias, "wrote")
     if done.result.indexed:

@@ -42,6 +42,14 @@ class OpenSearchSettings(BaseSettings):
     max_retries: int = Field(2, description="Retries on connection errors and timeouts.")
     index_alias: str = Field("items", description="Alias the shop's searches use; versions sit behind it.")
     bulk_chunk_size: int = Field(500, description="Documents per bulk request.")
+    max_shrink: float = Field(
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description="Largest share of the live version's documents an `index build` or `update` may drop: one that "
+        "would shrink the catalog more stops before the alias moves (or anything is deleted), unless --allow-shrink "
+        "(1 turns the check off).",
+    )
 
 
 class NodeSettings(BaseSettings):

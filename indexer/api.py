@@ -97,6 +97,7 @@ def build_from_catalog(
     enrich_limit: int | None = None,
     llm=None,
     force: bool = False,
+    allow_shrink: bool = False,
     progress: ProgressFn | None = None,
     enrich_progress: ProgressFn | None = None,
     on_loaded: Callable[[CatalogRead], None] | None = None,
@@ -105,12 +106,15 @@ def build_from_catalog(
 
     ``model`` re-embeds with another embedding model (a folder such as a fine-tuned one, or ``package:NAME``);
     it is recorded in the version's ``_meta`` as ``embedding_model``. When the live version already holds exactly
-    these documents nothing is written (``result.up_to_date``) unless ``force``."""
+    these documents nothing is written (``result.up_to_date``) unless ``force``. A catalog that would drop more
+    than ``RECSEARCH_OPENSEARCH_MAX_SHRINK`` of the live version's documents is refused unless ``allow_shrink``."""
     read, rejects_file = _read(settings, catalog, mapping, strict)
     if on_loaded:
         on_loaded(read)
     index = items_index(settings)
-    index.live_version()  # fail fast (unreachable cluster, bad credentials) before loading a model
+    max_shrink = None if allow_shrink else settings.opensearch.max_shrink
+    # fail fast (unreachable cluster, bad credentials, a catalog far smaller than the live one) before any model
+    index.check_shrink(len(read.items), max_shrink)
     embedder = embedder or embedder_for(settings, model)
     enrichments, stats = _enrich(settings, read.items, embedder, enrich, enrich_limit, llm, enrich_progress)
     result = build_index(
@@ -124,6 +128,7 @@ def build_from_catalog(
         progress=progress,
         meta={"catalog": str(catalog), "enriched_items": sum(e.ok for e in enrichments.values())},
         force=force,
+        max_shrink=max_shrink,
     )
     result.enrichment = _counts(enrichments)
     return CatalogBuild(result, rejects_file, stats)
@@ -140,12 +145,14 @@ def update_from_catalog(
     enrich: bool | None = None,
     enrich_limit: int | None = None,
     llm=None,
+    allow_shrink: bool = False,
     progress: ProgressFn | None = None,
     enrich_progress: ProgressFn | None = None,
     on_loaded: Callable[[CatalogRead], None] | None = None,
 ) -> CatalogBuild:
     """Bring the live version in line with ``catalog``: only new and changed items are enriched (cache misses)
-    and embedded, removed items are deleted."""
+    and embedded, removed items are deleted (refused, as for a build, when that would drop more than
+    ``RECSEARCH_OPENSEARCH_MAX_SHRINK`` of them, unless ``allow_shrink``)."""
     from indexer.update import update_index
 
     read, rejects_file = _read(settings, catalog, mapping, strict)
@@ -153,6 +160,7 @@ def update_from_catalog(
         on_loaded(read)
     index = items_index(settings)
     index.require_live()
+    index.check_shrink(len(read.items), None if allow_shrink else settings.opensearch.max_shrink)
     embedder = embedder or embedder_for(settings, model)
     enrichments, stats = _enrich(settings, read.items, embedder, enrich, enrich_limit, llm, enrich_progress)
     result = update_index(

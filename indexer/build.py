@@ -204,16 +204,22 @@ def build_index(
     meta: dict[str, Any] | None = None,
     resume: bool = True,
     force: bool = False,
+    max_shrink: float | None = None,
 ) -> BuildResult:
     """Build a version from ``items`` and make it live. A half-built version of the same embedding model is
     resumed; unchanged documents take their vectors from the live version. On an error the half-built version is
-    deleted and the alias keeps its version; a killed process (or Ctrl-C) leaves it for the next build to resume."""
+    deleted and the alias keeps its version; a killed process (or Ctrl-C) leaves it for the next build to resume.
+
+    ``max_shrink``: the largest share of the live version's documents the new version may lack; a bigger drop is
+    an :class:`InputError` before anything is written (:meth:`ItemsIndex.check_shrink`; None: no check).
+    Old versions are pruned to ``keep_versions``, the one the alias moved away from always among them."""
     enrichments = enrichments or {}
     key = {"embedding_model": embedder.name, "dimension": embedder.dimension, "schema_version": SCHEMA_VERSION}
     if not force:
         unchanged = _unchanged_live(client, index, items, enrichments, embedder)
         if unchanged:
             return BuildResult(unchanged, unchanged, 0, rejects or [], skipped=len(items), up_to_date=True)
+    index.check_shrink(len(items), max_shrink)
     name = index.unfinished_version(key) if resume else None
     resumed = name is not None
     if name is None:
@@ -247,7 +253,7 @@ def build_index(
             client.indices.delete(index=name, ignore_unavailable=True)
         raise
     result.previous = index.swap_alias(name)
-    result.pruned = index.prune(keep_versions)
+    result.pruned = index.prune(keep_versions, previous=result.previous)
     return result
 
 

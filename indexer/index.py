@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from core.errors import IndexMissing, OpenSearchError
+from core.errors import IndexMissing, InputError, OpenSearchError
 from core.opensearch.client import translate_errors
 from core.redact import without_userinfo
 
@@ -214,13 +214,46 @@ class ItemsIndex:
         with self._errors(name):
             self.client.indices.delete(index=name)
 
-    def prune(self, keep: int) -> list[str]:
-        """Delete all but the newest ``keep`` versions (the live one is always kept)."""
-        versions = [v for v in self.versions() if not v.live]
-        doomed = versions[: max(0, len(versions) - max(0, keep - 1))]
+    def prune(self, keep: int, previous: str | None = None) -> list[str]:
+        """Delete old versions, keeping ``keep`` complete ones: the live one, ``previous`` (the version the alias
+        just moved away from: after a rollback it is the known-good one, whatever its age), then the newest.
+        A half-built (``building``) version never counts toward ``keep``: one older than the live version is
+        deleted (no build resumes it), a newer one is left alone (a build may be writing it)."""
+        versions = self.versions()
+        live = next((v.name for v in versions if v.live), None)
+        complete = [v for v in versions if v.meta.get("build_state", COMPLETE) == COMPLETE]
+        kept = {name for name in (live, previous) if name}
+        for v in reversed(complete):
+            if len(kept) >= keep:
+                break
+            kept.add(v.name)
+        doomed = [
+            v for v in versions
+            if v.name not in kept and (v in complete or (live is not None and v.name < live))
+        ]  # fmt: skip
         for v in doomed:
             self.delete_version(v.name)
         return [v.name for v in doomed]
+
+    def doc_count(self, name: str) -> int:
+        """Documents in one version."""
+        with self._errors(name):
+            return int(self.client.count(index=name)["count"])
+
+    def check_shrink(self, count: int, max_shrink: float | None) -> None:
+        """Refuse (:class:`InputError`) to replace the live version by ``count`` documents when that drops more than
+        ``max_shrink`` of its documents: a wrong file or mapping must not silently empty the catalog the shop serves.
+        ``max_shrink`` None (``--allow-shrink``) or 1 checks nothing."""
+        live = self.live_version()
+        if max_shrink is None or max_shrink >= 1 or live is None:
+            return
+        before = self.doc_count(live)
+        if before and count < before * (1 - max_shrink):
+            raise InputError(
+                f"the catalog has {count:,} items, {1 - count / before:.0%} fewer than the {before:,} documents of "
+                f"the live version {live} (RECSEARCH_OPENSEARCH_MAX_SHRINK={max_shrink:g}); nothing was changed: "
+                "check --catalog and --mapping, or re-run with --allow-shrink to replace it anyway"
+            )
 
     def require_live(self) -> str:
         """The live version, or :class:`IndexMissing` with a hint to build one."""

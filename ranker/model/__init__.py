@@ -7,7 +7,7 @@ the evaluation hand it histories and candidates.
 
 from ranker.model.behaviour import BehaviourSpace, ExactNeighbours
 from ranker.model.candidates import Pool, candidate_pool, history_vector, retrieval_scores
-from ranker.model.checkpoint import Checkpoint, SequencePart, load_checkpoint, save_checkpoint
+from ranker.model.checkpoint import Checkpoint, SequencePart, load_checkpoint, save_checkpoint, write_checkpoint
 from ranker.model.cooccurrence import CoOccurrence, history_sums
 from ranker.model.explanations import Explanation, Scored
 from ranker.model.features import FEATURE_NAMES, candidate_features, history_mean, recency_buckets
@@ -25,6 +25,8 @@ from ranker.model.registry import (
     next_version,
     profile_shortfall,
     register,
+    register_new,
+    verify_checkpoint,
 )
 from ranker.model.scoring import Candidate, HistoryEntry, Scorer
 from ranker.model.sequence import SequenceConfig, SequenceModel, gap_buckets
@@ -72,8 +74,11 @@ __all__ = [
     "publish_learned_vectors",
     "recency_buckets",
     "register",
+    "register_new",
     "repeat_rates",
     "retrieval_scores",
     "save_checkpoint",
     "serves_learned_vectors",
+    "verify_checkpoint",
+    "write_checkpoint",
 ]

@@ -1,12 +1,14 @@
 """Ranker checkpoints: weights beside their config, version and item statistics, so a file rebuilds its model.
 
 Only plain types and tensors are stored, so loading uses ``torch.load(weights_only=True)`` (no pickled code).
-Writes go to a temporary file that is renamed at the end: a crash never leaves a half-written checkpoint.
+Writes go to a temporary file of the writing process alone (synced, then renamed): a crash never leaves a
+half-written checkpoint, and two writers never share a file.
 """
 
 from __future__ import annotations
 
 import os
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,10 +47,22 @@ class Checkpoint:
 
 def save_checkpoint(checkpoint: Checkpoint, path: Path) -> Path:
     """Write ``checkpoint`` to ``path`` atomically; returns the path."""
-    import torch
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        write_checkpoint(checkpoint, tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def write_checkpoint(checkpoint: Checkpoint, path: Path) -> None:
+    """Write ``checkpoint`` to ``path`` in place and sync it to disk (callers rename it into place:
+    :func:`save_checkpoint`, :func:`ranker.model.registry.register_new`)."""
+    import torch
+
     payload = {
         "format": FORMAT,
         "version": checkpoint.version,
@@ -65,10 +79,10 @@ def save_checkpoint(checkpoint: Checkpoint, path: Path) -> Path:
             "state_dict": {k: v.detach().cpu() for k, v in seq.model.state_dict().items()},
             "item_ids": list(seq.item_ids),
         }
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
-    return path
+    with open(path, "wb") as f:
+        torch.save(payload, f)
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def load_checkpoint(path: Path) -> Checkpoint:

@@ -70,27 +70,48 @@ class ItemVectors:
 
     @classmethod
     def from_index(cls, settings: Settings, *, page_size: int = 1000) -> ItemVectors:
-        """Every document of the live index version (item_id, vector, title, price, recommendable)."""
-        from core.opensearch.client import make_client
-        from core.opensearch.documents import read_items
+        """Every document of the live index version (item_id, vector, title, price, recommendable).
+
+        Each page's vectors go straight into one float32 array sized from the version's document count: the
+        whole table never exists as Python float lists (~25x its size), only one page of the response does."""
+        from core.opensearch.client import make_client, translate_errors
+        from core.opensearch.documents import iter_documents
 
         os_settings = settings.opensearch
-        docs = read_items(make_client(os_settings), os_settings.index_alias, _FIELDS, os_settings.url, page_size)
-        keep = [i for i, v in enumerate(docs.columns["vector"]) if v]
-        if not keep:
-            raise IndexMissing(f"index '{docs.version}' on {os_settings.url} holds no item vectors; build it first")
-        vectors = [docs.columns["vector"][i] for i in keep]
-        dims = {len(v) for v in vectors}
-        if len(dims) != 1:
-            raise OpenSearchError(f"index '{docs.version}' holds vectors of several dimensions: {sorted(dims)}")
-        return cls(
-            [docs.ids[i] for i in keep],
-            np.asarray(vectors, dtype=np.float32),
-            [docs.columns["title"][i] or "" for i in keep],
-            [docs.columns["price"][i] for i in keep],
-            source=docs.version,
-            recommendable=[docs.columns["recommendable"][i] for i in keep],
-        )
+        client, alias, url = make_client(os_settings), os_settings.index_alias, os_settings.url
+        with translate_errors(url, alias):
+            if not client.indices.exists(index=alias):
+                raise IndexMissing(
+                    f"index '{alias}' does not exist on {url}; build it with `recadmin index build --catalog PATH`"
+                )
+            version = sorted(client.indices.get_mapping(index=alias))[-1]  # the newest if it ever points at more
+            capacity = max(1, int(client.count(index=version)["count"]))
+            table: np.ndarray | None = None
+            ids: list[str] = []
+            titles: list[str] = []
+            prices: list[float | None] = []
+            flags: list[bool | None] = []
+            for hit in iter_documents(client, version, ["item_id", *_FIELDS], page_size):
+                source = hit.get("_source") or {}
+                vector = source.get("vector")
+                if not vector:
+                    continue
+                if table is None:
+                    table = np.empty((capacity, len(vector)), dtype=np.float32)
+                elif len(vector) != table.shape[1]:
+                    dims = sorted({table.shape[1], len(vector)})
+                    raise OpenSearchError(f"index '{version}' holds vectors of several dimensions: {dims}")
+                n = len(ids)
+                if n == len(table):  # documents added while reading (an update in place): grow
+                    table = np.concatenate([table, np.empty_like(table)])
+                table[n] = vector
+                ids.append(str(source.get("item_id", hit["_id"])))
+                titles.append(source.get("title") or "")
+                prices.append(source.get("price"))
+                flags.append(source.get("recommendable"))
+        if table is None:
+            raise IndexMissing(f"index '{version}' on {url} holds no item vectors; build it first")
+        return cls(ids, table[: len(ids)], titles, prices, source=version, recommendable=flags)
 
     @property
     def dim(self) -> int:

@@ -113,7 +113,9 @@ class Scorer:
         self._w1_feat = np.ascontiguousarray(w1[3 * a :])  # rows for the scalar features
         self._w2, self._b2 = _np(m.out.weight)[0].copy(), float(m.out.bias.item())
         self._scale = np.float32(1.0 / math.sqrt(a))
-        self._type_index: dict[str, int] = {}
+        # Embedding row of each event type the model knows; any other type is row 0, never added here (a client
+        # sending endless custom types must not grow the scorer).
+        self._type_index: dict[str, int] = {t: config.type_index(t) for t in config.event_types}
         self._last_user: tuple[tuple, np.ndarray | None] | None = None
         # The projections are linear in the item vector, so they are computed once for the whole item table
         # (3.9k items: ~3 MB) and a request only gathers rows. The last row is an unknown item (zero vector).
@@ -144,14 +146,8 @@ class Scorer:
         return [self.item_vectors.ids[i] for i in top if trend[i] > 0]
 
     def _types(self, types: Sequence[str]) -> np.ndarray:
-        cache = self._type_index
-        out = []
-        for t in types:
-            idx = cache.get(t)
-            if idx is None:
-                idx = cache[t] = self.config.type_index(t)
-            out.append(idx)
-        return np.asarray(out, dtype=np.int64)
+        index = self._type_index
+        return np.fromiter((index.get(t, 0) for t in types), dtype=np.int64, count=len(types))
 
     def _ages_days(self, history: Sequence[Any], now: datetime) -> np.ndarray:
         # Naive timestamps are UTC throughout the project: compare them with a naive "now" (no per-item replace).

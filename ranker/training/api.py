@@ -22,10 +22,9 @@ from ranker.model import (
     ModelVersion,
     Published,
     active_version,
-    next_version,
     publish_learned_vectors,
-    register,
-    save_checkpoint,
+    register_new,
+    write_checkpoint,
 )
 from ranker.training.fit import FitResult, fit
 from ranker.training.options import TrainOptions
@@ -79,13 +78,18 @@ def train_and_register(
         log=log,
         max_train_examples=max_train_examples,
     )
-    version = next_version(engine)
-    path = save_checkpoint(
-        result.checkpoint(version, items),
-        ranker_models(settings) / f"ranker-{version}.pt",
-    )
     should_activate = activate if activate is not None else active_version(engine) is None
-    registered = register(engine, version, path, result.metrics, result.info, activate=should_activate)
+    # The version is drawn only now, by inserting its row: trainings finishing at once get distinct numbers and
+    # files, and the registry names the checkpoint only once it is whole (a kill leaves nothing registered).
+    registered = register_new(
+        engine,
+        ranker_models(settings),
+        lambda version, path: write_checkpoint(result.checkpoint(version, items), path),
+        result.metrics,
+        result.info,
+        activate=should_activate,
+    )
+    version = registered.version
     if not registered.active:
         return TrainRun(registered, result)
     # The served model's learned item vectors go into the index now: the service queries them at once.

@@ -255,3 +255,17 @@ def test_retrieval_scores_within_the_services_bound_give_finite_scores():
     beyond = [Candidate("i2", 1e39), Candidate("i3", 1.0)]
     with np.errstate(all="ignore"):
         assert not all(np.isfinite(r.score) for r in scorer.score(history, beyond, now=NOW))
+
+
+def test_custom_event_types_share_the_unknown_row_and_never_grow_the_scorer():
+    items = make_items()
+    scorer = Scorer(make_checkpoint(items), items)
+    known = len(scorer._type_index)
+    cands = [Candidate("i1", 1.0), Candidate("i4", 0.5)]
+    first = None
+    for n in range(500):  # a client sending a new 32-character custom type with every event
+        history = [Interaction("i2", f"custom-{n:025d}", NOW), Interaction("i3", "purchase", NOW)]
+        scores = [r.score for r in scorer.score(history, cands, now=NOW)]
+        first = first or scores
+        assert scores == first  # every unknown type is the model's one unknown-type row
+    assert len(scorer._type_index) == known == len(scorer.config.event_types)
