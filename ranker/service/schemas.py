@@ -99,8 +99,9 @@ class Filters(_Strict):
     """Exact and range filters applied inside the k-NN search."""
 
     category: Text | None = Field(None, max_length=200, description="Exact category.")
-    min_price: float | None = Field(None, ge=0, allow_inf_nan=False)
-    max_price: float | None = Field(None, ge=0, allow_inf_nan=False)
+    # The index keeps prices as float32: a bound beyond its range is refused by OpenSearch (a 503 otherwise).
+    min_price: float | None = Field(None, ge=0, le=MAX_SCORE, allow_inf_nan=False)
+    max_price: float | None = Field(None, ge=0, le=MAX_SCORE, allow_inf_nan=False)
 
 
 class SearchRequest(_Strict):

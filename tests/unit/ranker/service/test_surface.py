@@ -294,3 +294,12 @@ def test_hit_scores_beyond_float32_are_422_and_the_largest_allowed_give_finite_s
     edge = [{"id": "A1", "score": 1e38}, {"id": "B1", "score": -1e38}, {"id": "A2", "score": 0}]
     body = json.loads(c.post("/v1/rerank", json={"user_id": "u1", "hits": edge}).text)
     assert all(isinstance(x["score"], float) for x in body["results"])
+
+
+@pytest.mark.parametrize("bound", ["min_price", "max_price"])
+def test_a_price_filter_beyond_the_index_range_is_422_naming_the_field(bound):
+    """Found by the API fuzz suite: a price bound of 1.5e308 went to OpenSearch, which refused the query (a 503)."""
+    http = TestClient(make_app()[0])
+    r = http.post("/v1/search", json={"query": "mug", "filters": {bound: 1.5e308}})
+    assert r.status_code == 422 and r.json()["error"].startswith(f"field 'filters.{bound}'"), r.text
+    assert http.post("/v1/search", json={"query": "mug", "filters": {bound: 5.0}}).status_code == 200
