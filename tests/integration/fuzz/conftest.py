@@ -29,7 +29,11 @@ def fuzz_app(fuzz_stack):
     from ranker.service import create_app
 
     service = fuzz_stack.settings.service.model_copy(
-        update={"read_api_keys": SecretStr(READ_KEY), "write_api_keys": SecretStr(WRITE_KEY)}
+        update={
+            "read_api_keys": SecretStr(READ_KEY),
+            "write_api_keys": SecretStr(WRITE_KEY),
+            "allowed_hosts": "testserver",  # the in-process client's Host
+        }
     )
     return create_app(fuzz_stack.settings.model_copy(update={"service": service}), warm=True)
 
