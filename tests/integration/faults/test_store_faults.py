@@ -41,6 +41,9 @@ RETRIEVAL = [h["id"] for h in HITS]
 WRITERS, READERS = 4, 2
 BEFORE_S, FAULT_S, AFTER_S = 2.0, 4.0, 2.5
 PROBE_EVERY_S = 0.02
+#: Pause between a client's requests: a steady stream, not a load test (the clients share this process's GIL with
+#: the server, and the test machine's two cores with other work).
+PAUSE_S = 0.02
 HEALTHZ_P99_MS = 50.0
 
 
@@ -99,7 +102,7 @@ def _stream(url: str, prefix: str, inject: Callable[[], None], lift: Callable[[]
             while not stop.is_set():
                 _post_event(http, f"{prefix}-w{n}-{i}", run)
                 i += 1
-                time.sleep(0.01)
+                time.sleep(PAUSE_S)
 
     def reader() -> None:
         with httpx.Client(base_url=url, timeout=60) as http:
@@ -116,7 +119,7 @@ def _stream(url: str, prefix: str, inject: Callable[[], None], lift: Callable[[]
                         run.reranks[body["reason"]] += 1
                     else:
                         run.bad.append(f"rerank fallback out of retrieval order or without a reason: {body}")
-                time.sleep(0.01)
+                time.sleep(PAUSE_S)
 
     def prober() -> None:
         with httpx.Client(base_url=url, timeout=10) as http:
