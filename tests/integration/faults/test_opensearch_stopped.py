@@ -20,7 +20,7 @@ from fastapi.testclient import TestClient
 from core.errors import OpenSearchError
 from core.opensearch.client import make_client
 from core.opensearch.node import LocalNode
-from core.settings import OpenSearchSettings, Settings, StoreSettings
+from core.settings import OpenSearchSettings, ServiceSettings, Settings, StoreSettings
 from indexer import api, build
 from tests.paths import ROOT
 
@@ -80,6 +80,7 @@ def test_node_stopped_mid_build_keeps_the_live_version_and_the_rerun_resumes(
         ),
         store=StoreSettings(url=f"sqlite:///{tmp_path / 'store.db'}"),
         state_dir=tmp_path / "state",
+        service=ServiceSettings(allowed_hosts="testserver"),  # TestClient's Host
     )
     first = api.build_from_catalog(settings, _catalog(tmp_path / "v1.jsonl", 20), embedder=fake_embedder).result
     bigger = _catalog(tmp_path / "v2.jsonl", 60)

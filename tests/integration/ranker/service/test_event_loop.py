@@ -47,7 +47,7 @@ def test_a_locked_store_leaves_healthz_prompt_and_rerank_in_retrieval_order_by_i
     events: list[int] = []
 
     def post_event(n: int) -> None:
-        body = {"events": [{"user_id": f"w{n}", "item_id": "A1", "type": "view"}]}
+        body = {"events": [{"event_id": f"w{n}", "user_id": f"w{n}", "item_id": "A1", "type": "view"}]}
         events.append(httpx.post(f"{url}/v1/events", json=body, timeout=60).status_code)
 
     writers = [threading.Thread(target=post_event, args=(n,)) for n in range(capacity)]
