@@ -346,6 +346,7 @@ def _live_app(url: str, tmp_path: Path, catalog: list[str]):
     from ranker.service.deps import ServiceDeps
 
     s = _settings(url, tmp_path)
+    s = s.model_copy(update={"service": s.service.model_copy(update={"allowed_hosts": "testserver"})})  # TestClient
     vectors = ItemVectors.from_arrays(catalog, np.eye(len(catalog), dtype=np.float32))
     return TestClient(create_app(s, deps=ServiceDeps(s, vectors=vectors)), raise_server_exceptions=False)
 

@@ -22,7 +22,9 @@ EVENTS = [("u1", "B1", "purchase"), ("u2", "B1", "purchase"), ("u3", "B1", "purc
 
 
 def _store(url: str) -> tuple:
-    settings = Settings(store=StoreSettings(url=url), service=ServiceSettings(profile_deadline_ms=10_000))
+    settings = Settings(
+        store=StoreSettings(url=url), service=ServiceSettings(profile_deadline_ms=10_000, allowed_hosts="testserver")
+    )
     engine = open_store(settings.store)
     rows = [
         EventIn(user_id=u, item_id=i, type=t, ts=datetime(2011, 12, 1, 10, n)) for n, (u, i, t) in enumerate(EVENTS)
