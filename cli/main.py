@@ -76,3 +76,7 @@ def run(argv: list[str] | None = None) -> int:
 def main() -> None:
     """Console-script entry point."""
     sys.exit(run())
+
+
+if __name__ == "__main__":  # python -m cli.main, as the recadmin script
+    main()
