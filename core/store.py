@@ -34,6 +34,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlmodel import create_engine
 
 from core.errors import ConfigError
+from core.redact import mask_password
 from core.settings import StoreSettings
 
 #: The folder Alembic reads (env.py, versions/); shipped as package data.
@@ -119,7 +120,7 @@ def _engine(url: str, echo: bool, limits: EngineLimits) -> Engine:
             Path(url.removeprefix("sqlite:///")).expanduser().parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, echo=echo, pool_pre_ping=not url.startswith("sqlite"), **limits.engine_args(url))
     except (ArgumentError, ImportError, TypeError) as e:
-        raise ConfigError(f"bad RECSEARCH_STORE_URL '{_mask(url)}': {e}") from None
+        raise ConfigError(f"bad RECSEARCH_STORE_URL '{mask_password(url)}': {e}") from None
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine
@@ -185,13 +186,13 @@ def schema_status(engine: Engine) -> SchemaStatus:
         current = MigrationContext.configure(conn).get_current_revision()
         tables = set(inspect(conn).get_table_names()) if current is None else set()
     if current is not None and current not in _known_revisions():
-        return SchemaStatus(_mask(str(engine.url)), current, head, (), "unknown")
+        return SchemaStatus(mask_password(str(engine.url)), current, head, (), "unknown")
     pending = tuple(r.revision for r in script.iterate_revisions(head, current))[::-1]
     if current is None:
         state: State = "unversioned" if tables & set(RELEASE_TABLES) else "empty"
     else:
         state = "behind" if pending else "current"
-    return SchemaStatus(_mask(str(engine.url)), current, head, pending, state)
+    return SchemaStatus(mask_password(str(engine.url)), current, head, pending, state)
 
 
 def upgrade(engine: Engine) -> tuple[str, ...]:
@@ -206,8 +207,8 @@ def upgrade(engine: Engine) -> tuple[str, ...]:
         current = MigrationContext.configure(conn).get_current_revision()
         if current is not None and current not in _known_revisions():
             raise ConfigError(
-                f"the store at {_mask(str(engine.url))} is at revision {current}, which this release does not know "
-                f"(newest: {_script().get_current_head()}); it was made by a newer recsearch: upgrade recsearch"
+                f"the store at {mask_password(str(engine.url))} is at revision {current}, which this release does not "
+                f"know (newest: {_script().get_current_head()}); it was made by a newer recsearch: upgrade recsearch"
             )
         applied = tuple(r.revision for r in _script().iterate_revisions("heads", current))[::-1]
         if applied:
@@ -238,7 +239,7 @@ def _connected(engine: Engine, begin: bool = False) -> Iterator[Connection]:
     except DBAPIError as e:
         reason = (str(e.orig).strip().splitlines() or [type(e.orig).__name__])[0]
         doing = "upgrade" if begin else "open"
-        raise ConfigError(f"cannot {doing} the store at {_mask(str(engine.url))}: {reason}") from None
+        raise ConfigError(f"cannot {doing} the store at {mask_password(str(engine.url))}: {reason}") from None
 
 
 @lru_cache(maxsize=1)
@@ -251,13 +252,3 @@ def _script():
 @lru_cache(maxsize=1)
 def _known_revisions() -> frozenset[str]:
     return frozenset(r.revision for r in _script().walk_revisions())
-
-
-def _mask(url: str) -> str:
-    """The URL with any password replaced by ***."""
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return url

@@ -123,7 +123,7 @@ def test_an_unreachable_store_is_one_line_without_the_password():
     with pytest.raises(ConfigError) as failed:
         schema_status(engine)
     message = str(failed.value)
-    assert message.startswith("cannot open the store at postgresql+psycopg://shop:***@127.0.0.1:1/shop: ")
+    assert message.startswith("cannot open the store at postgresql+psycopg://shop:****@127.0.0.1:1/shop: ")
     assert "s3cret" not in message and "\n" not in message
 
 
