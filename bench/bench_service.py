@@ -158,9 +158,12 @@ def build(settings: Settings, items: int, *, embedder=None, sequence: bool = Fal
     return vectors.ids
 
 
-def serve(settings: Settings, port: int, extra_env: dict[str, str] | None = None) -> subprocess.Popen:
+def serve(
+    settings: Settings, port: int, extra_env: dict[str, str] | None = None, *, stderr=subprocess.PIPE, cwd=None
+) -> subprocess.Popen:
     """``recadmin serve`` of this checkout (the one beside the running Python, this checkout's code first on the
-    path: a git worktree shares the main checkout's virtualenv) over ``settings``."""
+    path: a git worktree shares the main checkout's virtualenv) over ``settings``; its stderr to ``stderr`` (a pipe
+    by default, or an open file)."""
     env = dict(
         os.environ,
         HF_HUB_OFFLINE="1",
@@ -172,7 +175,7 @@ def serve(settings: Settings, port: int, extra_env: dict[str, str] | None = None
         **(extra_env or {}),
     )
     cmd = [str(Path(sys.executable).with_name("recadmin")), "serve", "--port", str(port), "--log-level", "warning"]
-    return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=stderr, text=True, cwd=cwd)
 
 
 def wait_ready(http: httpx.Client, proc: subprocess.Popen, timeout: float = 180) -> None:

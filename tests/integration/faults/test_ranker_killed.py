@@ -10,10 +10,8 @@ answers again once the restarted service says it is ready."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -23,6 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bench.bench_service import serve
 from core.opensearch.client import make_client
 from core.settings import PipelineSettings, Settings
 from indexer.search_pipeline import install_pipeline, remove_pipeline
@@ -53,20 +52,10 @@ class Answer:
 
 
 def _serve(settings: Settings, port: int, log: Path) -> subprocess.Popen:
-    """``recadmin serve`` of this checkout over ``settings`` (as bench/bench_service.py starts it)."""
-    env = dict(
-        os.environ,
-        HF_HUB_OFFLINE="1",
-        PYTHONPATH=os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p),
-        RECSEARCH_OPENSEARCH_URL=settings.opensearch.url,
-        RECSEARCH_OPENSEARCH_INDEX_ALIAS=settings.opensearch.index_alias,
-        RECSEARCH_STORE_URL=settings.store.url,
-        RECSEARCH_STATE_DIR=str(settings.state_dir),
-        RECSEARCH_SERVICE_PROFILE_DEADLINE_MS=str(settings.service.profile_deadline_ms),
-    )
-    cmd = [str(Path(sys.executable).with_name("recadmin")), "serve", "--port", str(port), "--log-level", "warning"]
+    """``recadmin serve`` of this checkout over ``settings`` (bench/bench_service.py's), its stderr in ``log``."""
+    deadline = {"RECSEARCH_SERVICE_PROFILE_DEADLINE_MS": str(settings.service.profile_deadline_ms)}
     with log.open("a") as err:
-        return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=err, cwd=ROOT)
+        return serve(settings, port, deadline, stderr=err, cwd=ROOT)
 
 
 def _wait_ready(url: str, proc: subprocess.Popen, log: Path, timeout: float = 240) -> None:
