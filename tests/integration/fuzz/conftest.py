@@ -6,13 +6,30 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
+from hypothesis import HealthCheck, settings
 from pydantic import SecretStr
+from schemathesis.checks import not_a_server_error, response_schema_conformance
 
 from tests.builders.service_stack import build_stack, drop_index
 
 READ_KEY, WRITE_KEY = "fuzz-read-key", "fuzz-write-key"
 #: Requests sent per "METHOD path [key]": printed at the end of the run.
 SENT: Counter[str] = Counter()
+
+
+def fuzzed(test):
+    """Hypothesis settings of every fuzz test; the number of examples is the profile's (``--fuzz-examples``).
+    Built when the test is decorated, not when this file is imported: pytest imports this conftest before it loads
+    that profile, and a settings object takes its defaults from the profile current when it is built."""
+    return settings(deadline=None, database=None, suppress_health_check=list(HealthCheck))(test)
+
+
+def call_checked(case, headers: dict[str, str], label: str):
+    """Send ``case``, count it under ``label``, and check the answer: no 5xx, within the documented schema."""
+    response = case.call(headers=headers)
+    SENT[label] += 1
+    case.validate_response(response, checks=[not_a_server_error, response_schema_conformance])
+    return response
 
 
 @pytest.fixture(scope="session")

@@ -10,10 +10,9 @@ fixture does not run under this pytest)."""
 from __future__ import annotations
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from schemathesis.checks import not_a_server_error, response_schema_conformance
+from hypothesis import given
 
-from tests.integration.fuzz.conftest import READ_KEY, SENT, WRITE_KEY
+from tests.integration.fuzz.conftest import READ_KEY, WRITE_KEY, call_checked, fuzzed
 
 pytestmark = pytest.mark.integration
 
@@ -36,11 +35,9 @@ def test_route(api_schema, method, path, key):
     operation = api_schema[path][method]
 
     @given(case=operation.as_strategy())
-    @settings(deadline=None, database=None, suppress_health_check=list(HealthCheck))  # examples: --fuzz-examples
+    @fuzzed
     def call(case):
-        response = case.call(headers=KEYS[key])
-        SENT[f"{method} {path} [{key} key]"] += 1
-        case.validate_response(response, checks=[not_a_server_error, response_schema_conformance])
+        response = call_checked(case, KEYS[key], f"{method} {path} [{key} key]")
         if key == "none" and path not in OPEN:
             assert response.status_code in (401, 404, 405, 413, 422), (response.status_code, response.text[:200])
 

@@ -8,22 +8,17 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from schemathesis.checks import not_a_server_error, response_schema_conformance
+from hypothesis import given
 
-from tests.integration.fuzz.conftest import SENT, WRITE_KEY
+from tests.integration.fuzz.conftest import WRITE_KEY, call_checked, fuzzed
 
 pytestmark = pytest.mark.integration
 
 KEY = {"X-API-Key": WRITE_KEY}
-CHECKS = [not_a_server_error, response_schema_conformance]
 
 
 def _call(case, name: str):
-    response = case.call(headers=KEY)
-    SENT[f"{name} [stateful, write key]"] += 1
-    case.validate_response(response, checks=CHECKS)
-    return response
+    return call_checked(case, KEY, f"{name} [stateful, write key]")
 
 
 def test_events_then_recommend_then_delete(api_schema, fuzz_stack):
@@ -34,7 +29,7 @@ def test_events_then_recommend_then_delete(api_schema, fuzz_stack):
     item = fuzz_stack.heart_items[0]
 
     @given(events=events_op.as_strategy(), recommend=recommend_op.as_strategy())
-    @settings(deadline=None, database=None, suppress_health_check=list(HealthCheck))  # examples: --fuzz-examples
+    @fuzzed
     def life(events, recommend):
         user = f"fz-{uuid.uuid4().hex[:12]}"
         if isinstance(events.body, dict) and isinstance(events.body.get("events"), list):
