@@ -101,20 +101,28 @@ public final class PersonalizedRerankProcessor extends AbstractProcessor impleme
         ActionListener<SearchResponse> listener = threadContext == null
             ? searchListener
             : ContextPreservingActionListener.wrapPreservingContext(searchListener, threadContext);
+        // The page personalized_window asked OpenSearch to widen (null: the hits are the page as asked).
+        PageWindow page = PageWindow.of(context);
         String userId = userOf(request);
         if (userId == null) {
-            listener.onResponse(withOutcome(response, null, new RerankOutcomeExt(false, "no_user", null, null, 0, 0)));
+            listener.onResponse(withOutcome(response, null, new RerankOutcomeExt(false, "no_user", null, null, 0, 0), page));
             return;
         }
         if (sortedByField(request)) {
-            listener.onResponse(withOutcome(response, null, new RerankOutcomeExt(false, "sorted_by_field", userId, null, 0, 0)));
+            listener.onResponse(withOutcome(
+                response, null, new RerankOutcomeExt(false, "sorted_by_field", userId, null, 0, 0), page));
+            return;
+        }
+        String skipped = PageWindow.skippedReason(context);
+        if (page == null && skipped != null) {  // beyond_window, cursor_paging: OpenSearch's order, as asked
+            listener.onResponse(withOutcome(response, null, new RerankOutcomeExt(false, skipped, userId, null, 0, 0), null));
             return;
         }
         SearchHit[] hits = response.getHits().getHits();
-        HitWindow window = HitWindow.of(hits, config.idField(), config.maxHits());
+        HitWindow window = HitWindow.of(hits, config.idField(), page == null ? config.maxHits() : page.rerankLimit(config.maxHits()));
         if (window.size() == 0) {
             listener.onResponse(withOutcome(response, null, new RerankOutcomeExt(
-                false, hits.length == 0 ? "no_hits" : "no_ids", userId, null, 0, 0)));
+                false, hits.length == 0 ? "no_hits" : "no_ids", userId, null, 0, 0), page));
             return;
         }
         try {
@@ -124,43 +132,44 @@ public final class PersonalizedRerankProcessor extends AbstractProcessor impleme
                 .whenCompleteAsync((answer, error) -> {
                     long tookMs = TimeUnit.NANOSECONDS.toMillis(nanoClock.getAsLong() - start);
                     if (error != null) {
-                        onRankerFailure(response, userId, unwrap(error), tookMs, listener);
+                        onRankerFailure(response, userId, unwrap(error), tookMs, page, listener);
                     } else {
-                        onAnswer(response, userId, window, answer, tookMs, listener);
+                        onAnswer(response, userId, window, answer, tookMs, page, listener);
                     }
                 }, completions);
         } catch (RuntimeException e) {
-            onRankerFailure(response, userId, e, 0, listener);
+            onRankerFailure(response, userId, e, 0, page, listener);
         }
     }
 
     private void onAnswer(SearchResponse response, String userId, HitWindow window, RankerClient.Answer answer, long tookMs,
-                          ActionListener<SearchResponse> listener) {
+                          PageWindow page, ActionListener<SearchResponse> listener) {
         SearchResponse out;
         try {
             if (!answer.personalized()) {
                 String reason = answer.reason() == null ? "not_personalized" : answer.reason();
-                out = withOutcome(response, null, new RerankOutcomeExt(false, reason, userId, answer.modelVersion(), 0, tookMs));
+                out = withOutcome(
+                    response, null, new RerankOutcomeExt(false, reason, userId, answer.modelVersion(), 0, tookMs), page);
             } else {
                 SearchHit[] reordered = window.reorder(answer.results(), config.blendWeight());
                 out = withOutcome(response, reordered,
-                    new RerankOutcomeExt(true, null, userId, answer.modelVersion(), window.size(), tookMs));
+                    new RerankOutcomeExt(true, null, userId, answer.modelVersion(), window.size(), tookMs), page);
             }
         } catch (RuntimeException e) {
-            onRankerFailure(response, userId, e, tookMs, listener);
+            onRankerFailure(response, userId, e, tookMs, page, listener);
             return;
         }
         listener.onResponse(out);
     }
 
-    private void onRankerFailure(SearchResponse response, String userId, Throwable error, long tookMs,
+    private void onRankerFailure(SearchResponse response, String userId, Throwable error, long tookMs, PageWindow page,
                                  ActionListener<SearchResponse> listener) {
         String reason = reasonOf(error);
         String detail = detailOf(error);
         String user = userRef(userId);
         if (isIgnoreFailure()) {
             LOG.warn("{} [{}]: {} for user {} ({}); returning the original order", TYPE, getTag(), reason, user, detail);
-            listener.onResponse(withOutcome(response, null, new RerankOutcomeExt(false, reason, userId, null, 0, tookMs)));
+            listener.onResponse(withOutcome(response, null, new RerankOutcomeExt(false, reason, userId, null, 0, tookMs), page));
         } else {
             LOG.warn("{} [{}]: {} for user {} ({}); failing the search (ignore_failure is false)", TYPE, getTag(), reason, user, detail);
             listener.onFailure(new OpenSearchStatusException(
@@ -183,7 +192,7 @@ public final class PersonalizedRerankProcessor extends AbstractProcessor impleme
         return null;
     }
 
-    private static boolean sortedByField(SearchRequest request) {
+    static boolean sortedByField(SearchRequest request) {
         if (request.source() == null || request.source().sorts() == null) {
             return false;
         }
@@ -197,10 +206,27 @@ public final class PersonalizedRerankProcessor extends AbstractProcessor impleme
 
     /** A copy of {@code response} with {@code hits} (null: the same hits) and the outcome added to its ext. */
     static SearchResponse withOutcome(SearchResponse response, SearchHit[] hits, RerankOutcomeExt outcome) {
+        return withOutcome(response, hits, outcome, null);
+    }
+
+    /**
+     * A copy of {@code response} with {@code hits} (null: the same hits) and the outcome added to its ext; with a
+     * {@code page} (the request was widened to its window) only the page's slice of the hits, whatever the outcome,
+     * and the window in the outcome. The total hits stay OpenSearch's; max_score is the top of the whole ordering.
+     */
+    static SearchResponse withOutcome(SearchResponse response, SearchHit[] hits, RerankOutcomeExt outcome, PageWindow page) {
         SearchResponseSections in = response.getInternalResponse();
         SearchHits old = response.getHits();
-        SearchHits newHits = hits == null ? old : new SearchHits(
-            hits, old.getTotalHits(), HitWindow.maxScore(hits), old.getSortFields(), old.getCollapseField(), old.getCollapseValues());
+        SearchHits newHits = old;
+        if (hits != null || page != null) {
+            SearchHit[] ordered = hits == null ? old.getHits() : hits;
+            float maxScore = hits == null ? old.getMaxScore() : HitWindow.maxScore(hits);
+            newHits = new SearchHits(page == null ? ordered : page.slice(ordered), old.getTotalHits(), maxScore,
+                old.getSortFields(), old.getCollapseField(), old.getCollapseValues());
+        }
+        if (page != null) {
+            outcome = outcome.withWindow(page.window());
+        }
         List<SearchExtBuilder> ext = new ArrayList<>(in.getSearchExtBuilders());
         ext.removeIf(e -> e instanceof RerankOutcomeExt);
         ext.add(outcome);

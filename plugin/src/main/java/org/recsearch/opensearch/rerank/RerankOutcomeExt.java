@@ -27,8 +27,16 @@ public final class RerankOutcomeExt extends SearchExtBuilder {
     private final String modelVersion;
     private final int reranked;
     private final long tookMs;
+    /** The fixed window of top hits every page of this search is a slice of (0: the page as asked). */
+    private final int window;
 
     public RerankOutcomeExt(boolean personalized, String reason, String userId, String modelVersion, int reranked, long tookMs) {
+        this(personalized, reason, userId, modelVersion, reranked, tookMs, 0);
+    }
+
+    public RerankOutcomeExt(boolean personalized, String reason, String userId, String modelVersion, int reranked, long tookMs,
+                            int window) {
+        this.window = window;
         this.personalized = personalized;
         this.reason = reason;
         this.userId = userId;
@@ -39,7 +47,7 @@ public final class RerankOutcomeExt extends SearchExtBuilder {
 
     public RerankOutcomeExt(StreamInput in) throws IOException {
         this(in.readBoolean(), in.readOptionalString(), in.readOptionalString(), in.readOptionalString(), in.readVInt(),
-            in.readVLong());
+            in.readVLong(), in.readVInt());
     }
 
     public boolean personalized() {
@@ -52,6 +60,15 @@ public final class RerankOutcomeExt extends SearchExtBuilder {
 
     public int reranked() {
         return reranked;
+    }
+
+    public int window() {
+        return window;
+    }
+
+    /** This outcome for a search widened to a window of {@code window} hits. */
+    public RerankOutcomeExt withWindow(int window) {
+        return new RerankOutcomeExt(personalized, reason, userId, modelVersion, reranked, tookMs, window);
     }
 
     @Override
@@ -67,6 +84,7 @@ public final class RerankOutcomeExt extends SearchExtBuilder {
         out.writeOptionalString(modelVersion);
         out.writeVInt(reranked);
         out.writeVLong(tookMs);
+        out.writeVInt(window);
     }
 
     @Override
@@ -78,6 +96,7 @@ public final class RerankOutcomeExt extends SearchExtBuilder {
         builder.field("model_version", modelVersion);
         builder.field("reranked", reranked);
         builder.field("took_ms", tookMs);
+        builder.field("window", window);
         return builder.endObject();
     }
 
@@ -89,13 +108,13 @@ public final class RerankOutcomeExt extends SearchExtBuilder {
 
     @Override
     public int hashCode() {
-        return Objects.hash(personalized, reason, userId, modelVersion, reranked, tookMs);
+        return Objects.hash(personalized, reason, userId, modelVersion, reranked, tookMs, window);
     }
 
     @Override
     public boolean equals(Object obj) {
         return obj instanceof RerankOutcomeExt o
-            && personalized == o.personalized && reranked == o.reranked && tookMs == o.tookMs
+            && personalized == o.personalized && reranked == o.reranked && tookMs == o.tookMs && window == o.window
             && Objects.equals(reason, o.reason)
             && Objects.equals(userId, o.userId) && Objects.equals(modelVersion, o.modelVersion);
     }

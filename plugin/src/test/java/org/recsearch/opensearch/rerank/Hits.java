@@ -29,7 +29,12 @@ final class Hits {
     }
 
     static SearchResponse response(SearchHit... hits) {
-        SearchHits sh = new SearchHits(hits, new TotalHits(hits.length, TotalHits.Relation.EQUAL_TO), hits.length == 0 ? Float.NaN : hits[0].getScore());
+        return response(hits.length, hits);
+    }
+
+    /** A response of {@code hits} for a query that matched {@code total} documents. */
+    static SearchResponse response(long total, SearchHit... hits) {
+        SearchHits sh = new SearchHits(hits, new TotalHits(total, TotalHits.Relation.EQUAL_TO), hits.length == 0 ? Float.NaN : hits[0].getScore());
         SearchResponseSections sections = new SearchResponseSections(sh, null, null, false, null, null, 1);
         return new SearchResponse(sections, null, 1, 1, 0, 7, ShardSearchFailure.EMPTY_ARRAY, SearchResponse.Clusters.EMPTY);
     }
