@@ -18,9 +18,14 @@ from core.settings import PipelineSettings, Settings
 if TYPE_CHECKING:
     from opensearchpy import OpenSearch
 
-#: The plugin's name (plugin/pom.xml) and its processor type.
+#: The plugin's name (plugin/pom.xml) and its processor types: the response processor that reranks, and the request
+#: processor that widens a page to the fixed window it is a slice of (pagination, docs/plugin.md).
 PLUGIN_NAME = "recsearch-rerank"
 PROCESSOR_TYPE = "personalized_rerank"
+WINDOW_PROCESSOR_TYPE = "personalized_window"
+
+#: Pipeline settings stored under another name than the RECSEARCH_PIPELINE_* variable that sets them.
+_SETTING_OF_PROPERTY = {"window_size": "max_hits"}
 
 
 @dataclass(frozen=True)
@@ -38,7 +43,16 @@ def pipeline_body(p: PipelineSettings) -> dict[str, Any]:
     """The pipeline definition for ``PUT _search/pipeline/<name>``.
 
     Without the API key: a pipeline is cluster state, which any reader of ``GET _search/pipeline`` sees. The key
-    lives in each node's keystore (``recsearch.rerank.api_key``; `recadmin opensearch start` puts it there)."""
+    lives in each node's keystore (``recsearch.rerank.api_key``; `recadmin opensearch start` puts it there).
+
+    The window is ``max_hits``: every page of a search is a slice of its top ``max_hits`` hits reranked, then
+    OpenSearch's order (a larger window would fetch hits nobody reranks, a smaller one rerank fewer)."""
+    window: dict[str, Any] = {
+        "tag": "recsearch",
+        "description": "Ask OpenSearch for the fixed window of top hits every page of a personalized search is a "
+        "slice of (recsearch).",
+        "window_size": p.max_hits,
+    }
     processor: dict[str, Any] = {
         "tag": "recsearch",
         "description": "Rerank the top hits for the user in ext.personalize.user_id (recsearch ranker).",
@@ -51,6 +65,7 @@ def pipeline_body(p: PipelineSettings) -> dict[str, Any]:
     }
     return {
         "description": "recsearch: personalized rerank of the shop's search results",
+        "request_processors": [{WINDOW_PROCESSOR_TYPE: window}],
         "response_processors": [{PROCESSOR_TYPE: processor}],
     }
 
@@ -95,7 +110,8 @@ def _refusal(name: str, e: Exception) -> str:
         reason, prop = str(error), None
     # Square brackets read as markup in the CLI's console: quote the setting names instead.
     reason = reason.replace("[", "'").replace("]", "'")
-    where = f" (setting {prop}: RECSEARCH_PIPELINE_{prop.upper()})" if prop else " (see RECSEARCH_PIPELINE_*)"
+    setting = _SETTING_OF_PROPERTY.get(prop, prop) if prop else None
+    where = f" (setting {prop}: RECSEARCH_PIPELINE_{setting.upper()})" if setting else " (see RECSEARCH_PIPELINE_*)"
     return f"OpenSearch refused pipeline '{name}': {reason}{where}"
 
 
@@ -127,6 +143,10 @@ def pipeline_status(settings: Settings, client: OpenSearch | None = None) -> Pip
             processor = dict(proc[PROCESSOR_TYPE])
             if "api_key" in processor:
                 processor["api_key"] = "****"
+    for proc in (stored.get(name) or {}).get("request_processors", []):
+        if WINDOW_PROCESSOR_TYPE in proc and processor is not None:
+            # What status shows: the page window beside the reranking settings (absent: pages reranked one by one).
+            processor["window_size"] = proc[WINDOW_PROCESSOR_TYPE].get("window_size")
     return PipelineState(
         name=name, plugin_nodes=having, total_nodes=total, installed=name in stored, processor=processor
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import SecretStr
 
 from core.settings import PipelineSettings
-from indexer.search_pipeline import PROCESSOR_TYPE, _refusal, pipeline_body
+from indexer.search_pipeline import PROCESSOR_TYPE, WINDOW_PROCESSOR_TYPE, _refusal, pipeline_body
 
 
 def test_body_carries_every_setting_but_never_the_key():
@@ -31,3 +31,18 @@ def test_a_refusal_names_the_setting_and_its_environment_variable():
     message = _refusal("personalized", Refused())
     assert "'blend_weight' must be between 0 and 1" in message
     assert "RECSEARCH_PIPELINE_BLEND_WEIGHT" in message and "[" not in message
+
+
+def test_the_page_window_is_max_hits_so_every_page_is_a_slice_of_what_is_reranked():
+    body = pipeline_body(PipelineSettings(max_hits=40))
+    [request_processor] = body["request_processors"]
+    assert request_processor[WINDOW_PROCESSOR_TYPE]["window_size"] == 40
+    assert body["response_processors"][0][PROCESSOR_TYPE]["max_hits"] == 40
+
+
+def test_a_refused_window_names_the_setting_that_sets_it():
+    class Refused(Exception):
+        info = {"error": {"root_cause": [{"reason": "[window_size] must be between 1 and 10000, got [0]",
+                                          "property_name": "window_size"}]}}  # fmt: skip
+
+    assert "RECSEARCH_PIPELINE_MAX_HITS" in _refusal("personalized", Refused())
