@@ -110,6 +110,12 @@ class SearchRequest(_Strict):
     query: Text = Field(min_length=1, max_length=500, description="What the shopper typed.")
     user_id: Text | None = Field(None, max_length=200)
     k: int = Field(10, ge=1, description="Results to return (at most RECSEARCH_SERVICE_MAX_K).")
+    offset: int = Field(
+        0,
+        ge=0,
+        description="Results to skip: the page [offset, offset + k) of one ordering (the first "
+        "RECSEARCH_SERVICE_CANDIDATES hits in the user's order, then retrieval's), so pages never repeat or skip.",
+    )
     filters: Filters | None = None
     vector: list[Annotated[float, Field(allow_inf_nan=False)]] | None = Field(
         None,
@@ -151,6 +157,13 @@ class ItemsResponse(BaseModel):
 
 class SearchResponse(ItemsResponse):
     query: str
+    offset: int = Field(0, description="The first result's place in the ordering (the request's offset).")
+    total: int = Field(
+        0,
+        description="Results the ordering holds: the window's hits, plus those past it when the page reaches further "
+        "(a search has at most max(RECSEARCH_SERVICE_CANDIDATES, offset + k)); a page from total on is empty.",
+    )
+    window: int = Field(0, description="The fixed window ordered for the user (RECSEARCH_SERVICE_CANDIDATES).")
 
 
 class EventsAccepted(BaseModel):

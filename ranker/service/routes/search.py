@@ -1,15 +1,19 @@
 """POST /v1/search: embed the query, fetch OpenSearch candidates (hybrid when the index offers it, else k-NN),
-rerank them for the user."""
+rerank them for the user, and return the page asked for (``offset``, ``k``) of that one ordering
+(:mod:`ranker.service.paging`)."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
+from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
 
 from core.errors import AuthenticationFailed, ClusterUnreachable, ComponentUnavailable, InputError, OpenSearchError
 from ranker.service.auth import may_see_history, require
+from ranker.service.paging import page_of, past_window, slice_ordering
 from ranker.service.ranking import rank
 from ranker.service.routes.common import check_k, deps_of, item_results, metrics_of
 from ranker.service.schemas import SearchRequest, SearchResponse
@@ -35,22 +39,20 @@ def search(body: SearchRequest, request: Request) -> Response:
             raise InputError(f"expected {dim} numbers, got {len(body.vector)}", field="vector")
     vector = body.vector if body.vector is not None else deps.embed_query(query)
     t1 = time.perf_counter()
-    index = deps.index.get()
-    n = max(body.k, deps.settings.service.candidates)
+    # A FIXED window (the same for every page) is retrieved and ordered for the user; a page reaching past it gets
+    # its tail from a deeper retrieval, in retrieval order: every page is a slice of one ordering.
+    page = page_of(body.offset, body.k, deps.settings.service.candidates)
     filters = body.filters.model_dump(exclude_none=True) if body.filters else None
-    hits, source = None, "knn"
-    if (body.mode or deps.settings.service.search_mode) == "hybrid":
-        try:
-            hits = index.hybrid(query, vector, n, filters)
-            source = "hybrid"
-        except (ClusterUnreachable, AuthenticationFailed):
-            raise
-        except OpenSearchError as e:  # the BM25 half failed (e.g. an old index without its fields): k-NN still answers
-            log.warning("hybrid search failed, using k-NN: %s", e)
-    if hits is None:
-        hits, source = index.knn(vector, n, filters), "knn"
+    mode = body.mode or deps.settings.service.search_mode
+    hits, source = _retrieve(deps, mode, query, vector, page.window, filters)
+    tail = []
+    if page.beyond_window and len(hits) >= page.window:  # fewer: the query has no more to give
+        tail = past_window(hits, _retrieve(deps, source, query, vector, page.end, filters)[0])
     t2 = time.perf_counter()
-    ranking = rank(deps, body.user_id, [(h.id, h.score) for h in hits], metrics=metrics, limit=body.k, query_order=True)
+    ranking = rank(
+        deps, body.user_id, [(h.id, h.score) for h in hits], metrics=metrics, limit=page.ranked, query_order=True
+    )
+    results = slice_ordering(ranking.results, tail, page)
     t3 = time.perf_counter()
     out = SearchResponse(
         query=body.query,
@@ -59,11 +61,29 @@ def search(body: SearchRequest, request: Request) -> Response:
         reason=ranking.reason,
         model_version=ranking.model_version,
         source=source,
-        results=item_results(ranking, hits, body.k, may_see_history(request)),
+        offset=page.offset,
+        total=len(hits) + len(tail),
+        window=page.window,
+        results=item_results(
+            dataclasses.replace(ranking, results=results), [*hits, *tail], len(results), may_see_history(request)
+        ),
     )
     timing = f"embed;dur={(t1 - t0) * 1000:.2f}, retrieve;dur={(t2 - t1) * 1000:.2f}, rank;dur={(t3 - t2) * 1000:.2f}"
     # Serialized here, once: FastAPI would otherwise validate the response again against response_model.
     return Response(out.model_dump_json(), media_type="application/json", headers={"Server-Timing": timing})
+
+
+def _retrieve(deps, mode: str, query: str, vector, n: int, filters: dict[str, Any] | None) -> tuple[list, str]:
+    """The first ``n`` candidates and where they came from: hybrid when asked and the index offers it, else k-NN."""
+    index = deps.index.get()
+    if mode == "hybrid":
+        try:
+            return index.hybrid(query, vector, n, filters), "hybrid"
+        except (ClusterUnreachable, AuthenticationFailed):
+            raise
+        except OpenSearchError as e:  # the BM25 half failed (e.g. an old index without its fields): k-NN still answers
+            log.warning("hybrid search failed, using k-NN: %s", e)
+    return index.knn(vector, n, filters), "knn"
 
 
 def _dimension(deps) -> int | None:
