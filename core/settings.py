@@ -391,7 +391,11 @@ class ServiceSettings(BaseSettings):
     max_hits: int = Field(1000, description="Most hits one /v1/rerank request may send.")
     max_k: int = Field(100, description="Most results one search, recommend or similar request may ask for.")
     max_events: int = Field(1000, description="Most events one POST /v1/events request may carry.")
-    candidates: int = Field(100, description="Candidates fetched from OpenSearch per search before reranking.")
+    candidates: int = Field(
+        100,
+        description="Candidates fetched from OpenSearch per search before reranking: the fixed window every page "
+        "(offset, k) of /v1/search is a slice of.",
+    )
     recommend_candidates: int = Field(
         200,
         description="Candidates per source pooled for /v1/recommend before reranking: k-NN on the user's history, "
@@ -531,7 +535,11 @@ class PipelineSettings(BaseSettings):
         0.5, description="Ranker weight w: final = (1-w)*minmax(OpenSearch) + w*minmax(ranker)."
     )
     timeout_ms: int = Field(200, description="Longest wait for the ranker; past it the original order comes back.")
-    max_hits: int = Field(100, description="Top hits sent to the ranker and reordered (at most 1000).")
+    max_hits: int = Field(
+        100,
+        description="Top hits sent to the ranker and reordered (at most 1000): also the window_size of the "
+        "personalized_window processor, the fixed window every page (from, size) is a slice of.",
+    )
     id_field: str = Field(
         "item_id", description="Hit field with the item id the ranker knows (_id for the document id)."
     )
