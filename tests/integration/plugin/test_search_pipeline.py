@@ -38,8 +38,9 @@ def _pipeline(stack, **fields) -> Settings:
 
 @pytest.fixture(scope="module")
 def personalized(stack):
-    # A generous timeout: the first call may load the model; these tests are about order, not speed.
-    s = _pipeline(stack, blend_weight=0.5, timeout_ms=10_000, max_hits=100)
+    # A generous timeout: the first call may load the model; these tests are about order, not speed. The window
+    # (max_hits) is the 40 hits asked for, so the blend is checked on exactly the hits shown (paging: test_pagination).
+    s = _pipeline(stack, blend_weight=0.5, timeout_ms=10_000, max_hits=40)
     yield s
     remove_pipeline(s)
 
