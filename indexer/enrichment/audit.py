@@ -9,7 +9,8 @@ Every accepted claim is judged against the labels:
 
 - the category is right when it is one of the acceptable terms; an attribute value when it is labelled;
 - a keyword when each of its words is the title's, a ``keyword_words`` word, or a word of a label;
-- the description (one claim) when every colour, material and product-type word it uses is labelled or allowed.
+- the description (one claim) when its colours and materials are labelled and every other word is allowed (the
+  title's, a keyword word, a label's) or filler (``perfect``, ``decorative``: no checkable fact).
 
 Scores: **precision** (right accepted claims / accepted claims; the goal is >= 0.95), **recall** of the labelled
 category and attribute values (found among the accepted ones), **usable** (share of items with at least one right
@@ -28,8 +29,7 @@ from core.errors import InputError
 from core.progress import ProgressFn
 from indexer.catalog import Item
 from indexer.enrichment.enricher import Enricher, Enrichment
-from indexer.enrichment.grounding import product_words
-from indexer.enrichment.vocabulary import ATTRIBUTES, COLOURS, MATERIALS, STOPWORDS, tokens, word_supported
+from indexer.enrichment.vocabulary import ATTRIBUTES, COLOURS, FILLER, MATERIALS, STOPWORDS, tokens, word_supported
 
 LABELS = ("category", *ATTRIBUTES)
 FIELDS = ("description", *LABELS, "keywords")
@@ -156,7 +156,7 @@ def _description_right(description: str, truth: TruthItem, allowed: set[str]) ->
     for vocabulary, labels in ((COLOURS, truth.labels["colour"]), (MATERIALS, truth.labels["material"])):
         if any(t not in labels for t in vocabulary.named_in(said)):
             return False
-    return all(word_supported(w, allowed) for w in said if w in product_words())
+    return all(word_supported(w, allowed) for w in said if w not in FILLER and not w.isdigit())
 
 
 def judge(truth: TruthItem, enrichment: Enrichment | None) -> list[tuple[str, str, bool]]:

@@ -11,7 +11,9 @@ by field (each drop is recorded as ``"field 'value': why"`` in :attr:`Grounded.d
 - **keywords**: every word but stop words must be in the source, the accepted category or an accepted attribute
   (``lane`` for a ``LANTERN`` is dropped; ``cake stand`` for ``CAKESTAND`` is kept);
 - **description**: not a copy of the title or a loop; names no colour, material or product type the source does
-  not name, and names the product type the source names (``A white metal lane.`` for a lantern fails); and its
+  not name, and no other word that neither the source nor an accepted field says (a short list of filler words
+  such as "perfect" or "decorative" aside: ``removable LED light`` for an alarm clock fails); names the product
+  type the source names (``A white metal lane.`` for a lantern fails); and its
   embedding at least ``threshold`` cosine-similar to the source's (no drift).
 
 An answer becomes an enrichment when at least one field survives; one that is not JSON, or whose every field
@@ -33,7 +35,15 @@ from core.errors import GroundingFailure
 from indexer.catalog import Item
 from indexer.enrichment.schema import MAX_KEYWORDS
 from indexer.enrichment.taxonomy import Taxonomy, load_taxonomy
-from indexer.enrichment.vocabulary import ATTRIBUTES, COLOURS, MATERIALS, STOPWORDS, tokens, word_supported
+from indexer.enrichment.vocabulary import (
+    ATTRIBUTES,
+    COLOURS,
+    FILLER,
+    MATERIALS,
+    STOPWORDS,
+    tokens,
+    word_supported,
+)
 
 ATTRIBUTE_KEYS = ("category", *ATTRIBUTES)
 ALIASES = {"color": "colour", "style": "pattern", "colours": "colour", "materials": "material", "patterns": "pattern"}
@@ -114,6 +124,9 @@ def check_description(description: str, source: str, title: str) -> None:
     unsupported += [w for w in dict.fromkeys(said) if w in product_words() and not word_supported(w, src)]
     if unsupported:
         raise GroundingFailure(f"it says {', '.join(unsupported)}, which the source does not")
+    unsupported = [w for w in dict.fromkeys(said) if w not in FILLER and not word_supported(w, src) and not w.isdigit()]
+    if unsupported:  # "removable LED light" for an alarm clock: a claim nobody can check
+        raise GroundingFailure(f"it says {', '.join(unsupported)}, which the source does not")
     named = [w for w in dict.fromkeys(src) if w in product_words()]
     if named and not any(word_supported(w, said) or w in said for w in named):
         raise GroundingFailure(f"it does not name the product ({', '.join(named)})")
@@ -171,11 +184,12 @@ def verify_fields(raw: dict[str, Any], item: Item, taxonomy: Taxonomy) -> tuple[
     description = " ".join(merged["description"].split()) if isinstance(merged.get("description"), str) else ""
     if description:
         try:
-            check_description(description, source, item.title)
+            accepted = " ".join(str(v) for vs in attrs.values() for v in (vs if isinstance(vs, list) else [vs]))
+            check_description(description, f"{source} {accepted}", item.title)
         except GroundingFailure as failure:
             dropped.append(f"description: {failure.args[0]}")
             description = ""
-    return description[:600], attrs, dropped
+    return description[:600], attrs, list(dict.fromkeys(dropped))
 
 
 def ground_batch(

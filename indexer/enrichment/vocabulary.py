@@ -33,6 +33,15 @@ def singular(word: str) -> str:
     return word
 
 
+# Words a description may use without the source saying them: they carry no checkable fact about the product.
+_FILLER = (
+    "be are has have can will made make perfect ideal great lovely beautiful nice pretty charming cute classic"
+    " decorative design designed style stylish product item use used using add adding any every our one two three"
+    " which who as features featuring shape shaped"
+)
+FILLER = frozenset(singular(w) for w in _FILLER.split()) | STOPWORDS
+
+
 def tokens(text: str) -> list[str]:
     """The normalised words of ``text``, in order."""
     return [singular(t) for t in _TOKEN.findall(text.lower())]

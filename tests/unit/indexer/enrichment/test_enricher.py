@@ -11,8 +11,8 @@ from indexer.catalog import Item
 from indexer.enrichment.cache import EnrichmentCache
 from indexer.enrichment.enricher import Enricher, enriched_text
 from indexer.enrichment.grounding import Grounded, ground_batch, parse_answer, verify_fields
-from indexer.enrichment.taxonomy import load_taxonomy
 from indexer.enrichment.prompt import load_prompt
+from indexer.enrichment.taxonomy import load_taxonomy
 from tests.fakes.embedder import HashEmbedder
 from tests.fakes.llm import ScriptedLLM, answer
 
@@ -45,7 +45,7 @@ def test_grounded_answers_become_enrichments_and_attributes_are_cleaned(cache):
         {
             "RED ENAMEL MUG": [
                 answer(
-                    "A red enamel mug for tea.",
+                    "A red mug made of enamel.",
                     colour="Red",
                     material=["enamel"],
                     category="mug and cup",
@@ -64,14 +64,14 @@ def test_grounded_answers_become_enrichments_and_attributes_are_cleaned(cache):
     )
     out = make_enricher(llm, cache).enrich([MUG, HEART])
     mug, heart = out["1"], out["2"]
-    assert mug.ok and mug.description == "A red enamel mug for tea."
+    assert mug.ok and mug.description == "A red mug made of enamel."
     assert mug.attributes == {
         "category": "mug and cup", "colour": ["red"], "material": ["enamel"], "keywords": ["mug", "red mug"]
     }  # fmt: skip
     assert mug.model == "scripted" and mug.prompt_version == "enrich-v2" and not mug.cached
     assert heart.ok and heart.attributes == {"colour": ["white"]}  # glass is made up; the keyword repeats the title
     assert heart.dropped_fields == ["material 'glass': the source does not say it"]
-    assert "red enamel mug for tea" in enriched_text(MUG, mug).lower() and "RED ENAMEL MUG" in enriched_text(MUG, mug)
+    assert "red mug made of enamel" in enriched_text(MUG, mug).lower() and "RED ENAMEL MUG" in enriched_text(MUG, mug)
     assert llm.schemas[0]["properties"]["category"]["enum"][:2] == ["bag", "storage"]  # the taxonomy, as an enum
 
 
@@ -106,10 +106,10 @@ def test_cache_makes_a_second_run_call_no_llm_and_keys_on_content_model_and_prom
 def test_similarity_threshold_drops_drifting_descriptions():
     embedder = HashEmbedder(256)
     with pytest.raises(GroundingFailure, match="drifted"):
-        ground(answer("Enamel things for the red mug lovers of many kinds."), "RED ENAMEL MUG", embedder, 0.99)
-    drifted = ground(answer("Enamel mug lovers.", colour="red"), "RED ENAMEL MUG", embedder, 0.99)
+        ground(answer("A mug, made of enamel, red in design."), "RED ENAMEL MUG", embedder, 0.99)
+    drifted = ground(answer("A mug, made of enamel, red in design.", colour="red"), "RED ENAMEL MUG", embedder, 0.99)
     assert drifted.description == "" and drifted.attributes == {"colour": ["red"]}  # the rest of the item stays
-    ok = ground(answer("A red enamel mug for your kitchen."), "RED ENAMEL MUG", embedder, 0.3)
+    ok = ground(answer("A red mug made of enamel."), "RED ENAMEL MUG", embedder, 0.3)
     assert ok.similarity >= 0.3
 
 

@@ -210,3 +210,46 @@ def test_real_smollm2_enriches_two_items_through_the_grounding_checks(tmp_path, 
         e = out[it.id]
         assert e.model == llm.name and e.prompt_version == "enrich-v2"
         assert (e.ok and (e.description or e.attributes)) or (not e.ok and e.reason)
+
+
+SCHEMA = {"type": "object", "properties": {"category": {"enum": ["bag", None]}}, "required": ["category"]}
+
+
+def test_openai_backend_sends_the_json_schema_as_response_format():
+    bodies = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        bodies.append(json.loads(request.content))
+        return completion('{"category": "bag"}')
+
+    llm = OpenAICompatibleLLM("http://x/v1", "m", transport=httpx.MockTransport(handler))
+    assert llm.generate([CHAT], 10, json_schema=SCHEMA) == ['{"category": "bag"}']
+    assert bodies[0]["response_format"] == {
+        "type": "json_schema", "json_schema": {"name": "enrichment", "strict": True, "schema": SCHEMA}
+    }  # fmt: skip
+    llm.generate([CHAT], 10)
+    assert "response_format" not in bodies[1]  # no schema asked, none sent
+    off = OpenAICompatibleLLM.from_settings(EnrichSettings(openai_model="m", constrained=False))
+    assert off.send_schema is False
+
+
+def test_openai_backend_falls_back_without_the_schema_on_a_400_that_names_response_format():
+    bodies = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        bodies.append(body)
+        if "response_format" in body:
+            return httpx.Response(400, json={"error": {"message": "Unknown parameter: 'response_format'"}})
+        return completion("{}")
+
+    llm = OpenAICompatibleLLM("http://x/v1", "m", concurrency=1, transport=httpx.MockTransport(handler))
+    assert llm.generate([CHAT, CHAT], 10, json_schema=SCHEMA) == ["{}", "{}"]
+    assert ["response_format" in b for b in bodies] == [True, False, False]  # refused once, never sent again
+    assert llm.send_schema is False
+
+    other = OpenAICompatibleLLM(
+        "http://x/v1", "m", transport=httpx.MockTransport(lambda r: httpx.Response(400, text="max_tokens too large"))
+    )
+    with pytest.raises(ModelError, match="HTTP 400: max_tokens too large"):  # any other 400 still fails
+        other.generate([CHAT], 10, json_schema=SCHEMA)
