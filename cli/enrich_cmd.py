@@ -34,7 +34,8 @@ def preview(
         for item, e in rows:
             record = {"id": item.id, "source": item.text(), "ok": e.ok, "description": e.description,
                       "attributes": e.attributes, "reason": e.reason, "similarity": round(e.similarity, 4),
-                      "cached": e.cached, "model": e.model, "prompt_version": e.prompt_version}  # fmt: skip
+                      "cached": e.cached, "model": e.model, "prompt_version": e.prompt_version,
+                      "dropped_fields": e.dropped_fields}  # fmt: skip
             out.print_json(json.dumps(record), indent=None)
         return
     table = Table("item", "source", "enrichment", "status", title="enrichment preview", show_lines=True)
