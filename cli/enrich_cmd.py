@@ -1,4 +1,5 @@
-"""`recadmin enrich preview ID...`: an item's source text beside its LLM enrichment."""
+"""`recadmin enrich preview ID...`: an item's source text beside its LLM enrichment; `recadmin enrich audit`: an
+enrichment run scored against the labelled truth file."""
 
 from __future__ import annotations
 
@@ -8,12 +9,13 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from cli.console import out
+from cli.console import out, progress_bar
 from core.settings import get_settings
 from indexer import api
 from indexer.catalog import FieldMapping
 
-app = typer.Typer(help="Preview LLM enrichment of catalog items.")
+app = typer.Typer(help="Preview LLM enrichment of catalog items, or audit it against labelled items.")
+DEFAULT_TRUTH = Path(__file__).resolve().parents[1] / "bench" / "data" / "enrichment_truth.jsonl"
 
 
 @app.command()
@@ -32,7 +34,8 @@ def preview(
         for item, e in rows:
             record = {"id": item.id, "source": item.text(), "ok": e.ok, "description": e.description,
                       "attributes": e.attributes, "reason": e.reason, "similarity": round(e.similarity, 4),
-                      "cached": e.cached, "model": e.model, "prompt_version": e.prompt_version}  # fmt: skip
+                      "cached": e.cached, "model": e.model, "prompt_version": e.prompt_version,
+                      "dropped_fields": e.dropped_fields}  # fmt: skip
             out.print_json(json.dumps(record), indent=None)
         return
     table = Table("item", "source", "enrichment", "status", title="enrichment preview", show_lines=True)
@@ -43,6 +46,44 @@ def preview(
             status = f"enriched (similarity {e.similarity:.2f})"
         else:
             shown, status = "[dim](original text kept)[/]", f"dropped: {e.reason}"
+        if e.ok and e.dropped_fields:
+            status += "\n[dim]dropped fields: " + "; ".join(e.dropped_fields) + "[/]"
         source = "cache" if e.cached else "generated"
         table.add_row(item.id, item.text(), shown, f"{status}\n[dim]{source}; {e.model}; {e.prompt_version}[/]")
     out.print(table)
+
+
+@app.command()
+def audit(
+    truth: Path = typer.Option(DEFAULT_TRUTH, "--truth", help="Labelled items (JSONL; see docs/enrichment.md)."),
+    backend: str = typer.Option(None, "--backend", help="local or openai (default RECSEARCH_ENRICH_BACKEND)."),
+    limit: int = typer.Option(None, "--limit", help="Audit only the first N labelled items."),
+    json_out: Path = typer.Option(None, "--json", help="Write the full report (per item claims) to this file."),
+) -> None:
+    """Enrich the labelled items and score the accepted claims: precision, recall, usable share."""
+    if backend not in (None, "local", "openai"):
+        raise typer.BadParameter("use local or openai", param_hint="--backend")
+    settings = get_settings()
+    with progress_bar("enriching") as progress:
+        report = api.enrich_audit(settings, truth, backend=backend, limit=limit, progress=progress)
+    data = report.to_json()
+    if json_out:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+    def pct(x: float | None) -> str:
+        return "-" if x is None else f"{x:.3f}"
+
+    table = Table("field", "accepted", "right", "precision", "labelled", "found", "recall",
+                  title=f"truth audit: {report.model}, {report.prompt_version}, {report.items} items")  # fmt: skip
+    for name, f in data["fields"].items():
+        table.add_row(name, str(f["accepted"]), str(f["correct"]), pct(f["precision"]), str(f["labelled"]),
+                      str(f["found"]), pct(f["recall"]))  # fmt: skip
+    table.add_row("all", str(sum(f["accepted"] for f in data["fields"].values())),
+                  str(sum(f["correct"] for f in data["fields"].values())), pct(data["precision"]), "", "",
+                  pct(data["recall"]), style="bold")  # fmt: skip
+    out.print(table)
+    met = data["precision"] is not None and data["precision"] >= data["goal_precision"]
+    out.print(f"precision {pct(data['precision'])} (goal >= {data['goal_precision']}: {'met' if met else 'NOT met'}), "
+              f"recall {pct(data['recall'])}, usable items {pct(data['usable'])}"
+              + (f"; report in {json_out}" if json_out else ""))  # fmt: skip

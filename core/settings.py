@@ -503,6 +503,16 @@ class EnrichSettings(BaseSettings):
         "enriched description; below it the enrichment is rejected.",
     )
     attempts: int = Field(2, description="Generations per item at most before a failing enrichment is dropped.")
+    constrained: bool = Field(
+        True,
+        description="Constrain generation to the answer's JSON schema (openai: response_format, "
+        "dropped by itself on an endpoint that refuses it; local: llguidance).",
+    )
+    taxonomy_file: Path | None = Field(
+        None,
+        description="A TOML product-type taxonomy ([types] category = [cue words]) replacing the built-in one; "
+        "unused when the catalog has its own categories.",
+    )
     limit: int | None = Field(
         None,
         description="Enrich at most this many items per build (the first in catalog "

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.embedding import Embedder, embedder_for
-from core.errors import InputError
+from core.errors import ConfigError, InputError
 from core.opensearch.client import make_client, translate_errors
 from core.paths import rejects_file
 from core.progress import ProgressFn
@@ -45,6 +45,7 @@ def make_enricher(settings: Settings, embedder: Embedder, llm=None) -> Enricher:
     return Enricher(
         llm, embedder, prompt, cache,
         batch_size=e.batch_size, max_new_tokens=e.max_new_tokens, threshold=e.grounding_threshold, attempts=e.attempts,
+        taxonomy_file=e.taxonomy_file, constrained=e.constrained,
     )  # fmt: skip
 
 
@@ -235,3 +236,28 @@ def enrich_preview(
     embedder = embedder or embedder_for(settings)
     enrichments = make_enricher(settings, embedder, llm).enrich(chosen)
     return [(it, enrichments[it.id]) for it in chosen]
+
+
+def enrich_audit(
+    settings: Settings,
+    truth: Path,
+    *,
+    backend: str | None = None,
+    limit: int | None = None,
+    embedder: Embedder | None = None,
+    llm=None,
+    progress: ProgressFn | None = None,
+):
+    """Enrich the labelled items of ``truth`` with the configured backend (or ``backend``), through the normal
+    enricher, grounding and cache, and score the run (:class:`indexer.enrichment.audit.AuditReport`)."""
+    from indexer.enrichment import load_truth, run_audit
+
+    labelled = load_truth(truth)
+    if limit is not None:
+        labelled = labelled[: max(0, limit)]
+    if backend is not None:
+        settings = settings.model_copy(update={"enrich": settings.enrich.model_copy(update={"backend": backend})})
+    if llm is None and settings.enrich.backend == "none":
+        raise ConfigError("the audit needs an LLM: use --backend local or openai (RECSEARCH_ENRICH_BACKEND)")
+    embedder = embedder or embedder_for(settings)
+    return run_audit(make_enricher(settings, embedder, llm), labelled, progress)

@@ -78,7 +78,8 @@ def item_document(
             "model": enrichment.model if enrichment else "",
             "prompt_version": enrichment.prompt_version if enrichment else "",
             "similarity": round(enrichment.similarity, 4) if enrichment else 0.0,
-            "reason": enrichment.reason[:256] if enrichment else "",
+            "reason": enrichment.reason[:256] if enrichment and not ok else "",
+            "dropped_fields": [d[:256] for d in enrichment.dropped_fields] if ok else [],
         },
         "content_hash": content_hash(item),
     }

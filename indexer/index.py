@@ -18,9 +18,10 @@ from core.redact import without_userinfo
 if TYPE_CHECKING:
     from opensearchpy import OpenSearch
 
-#: 3: ``recommendable``. A live version of an older schema keeps serving (a missing ``recommendable`` reads as
-#: true everywhere); ``index build`` writes a new version of this one, ``index update`` refuses until it has.
-SCHEMA_VERSION = 3
+#: 3: ``recommendable``; 4: ``attributes.size``/``pattern`` and ``enrichment.dropped_fields``. A live version of
+#: an older schema keeps serving (a missing ``recommendable`` reads as true everywhere); ``index build`` writes a
+#: new version of this one, ``index update`` refuses until it has.
+SCHEMA_VERSION = 4
 
 #: ``_meta.build_state`` of a version still being written (a killed build leaves it; the next build resumes it).
 BUILDING, COMPLETE = "building", "complete"
@@ -62,7 +63,10 @@ def index_body(dimension: int, meta: dict[str, Any], shards: int = 1, replicas: 
                     "type": "object",
                     "dynamic": "strict",
                     "properties": {
-                        **{k: text_with_keyword for k in ("category", "material", "colour", "style", "occasion")},
+                        **{
+                            k: text_with_keyword
+                            for k in ("category", "material", "colour", "style", "occasion", "size", "pattern")
+                        },
                         "keywords": text_with_keyword,
                     },
                 },
@@ -75,6 +79,8 @@ def index_body(dimension: int, meta: dict[str, Any], shards: int = 1, replicas: 
                         "prompt_version": {"type": "keyword"},
                         "similarity": {"type": "float"},
                         "reason": {"type": "keyword", "ignore_above": 256},
+                        # the fields of an accepted enrichment that grounding dropped, "field 'value': why"
+                        "dropped_fields": {"type": "keyword", "ignore_above": 256},
                     },
                 },
                 "content_hash": {"type": "keyword"},

@@ -1,6 +1,7 @@
 """LLM enrichment of item text: a prompt, an LLM backend (a local model or any OpenAI-compatible endpoint), the
 grounding checks that keep only what the source text supports, and the cache that makes a rebuild call no LLM."""
 
+from indexer.enrichment.audit import AuditReport, load_truth, run_audit
 from indexer.enrichment.cache import EnrichmentCache
 from indexer.enrichment.enricher import Enricher, Enrichment, EnrichStats, enriched_text
 from indexer.enrichment.llm import LLM, Messages, load_llm
@@ -8,6 +9,7 @@ from indexer.enrichment.prompt import PromptTemplate, load_prompt
 
 __all__ = [
     "LLM",
+    "AuditReport",
     "EnrichStats",
     "Enricher",
     "Enrichment",
@@ -17,4 +19,6 @@ __all__ = [
     "enriched_text",
     "load_llm",
     "load_prompt",
+    "load_truth",
+    "run_audit",
 ]

@@ -1,9 +1,11 @@
-"""The enricher: items in, grounded LLM descriptions and attributes out, cached in the SQL store.
+"""The enricher: items in, field-checked LLM descriptions and attributes out, cached in the SQL store.
 
-For each batch of items not in the cache the LLM answers once; answers that fail grounding are asked again (with
-the rejection reason added to the conversation, since greedy decoding would repeat the same answer) up to
-``attempts`` times, then dropped. Every outcome, accepted or dropped, is cached per batch, so a killed build loses
-at most one batch of LLM work and an unchanged catalog calls no LLM at all.
+For each batch of items not in the cache the LLM answers once (constrained to the answer's JSON schema where the
+backend can, :mod:`.schema`); grounding (:mod:`.grounding`) keeps the fields the item's own text supports and
+drops the rest. An answer with no usable field at all is asked again (with the reason added to the conversation,
+since greedy decoding would repeat the same answer) up to ``attempts`` times, then dropped. Every outcome,
+accepted or dropped, is cached per batch, so a killed build loses at most one batch of LLM work and an unchanged
+catalog calls no LLM at all. The dropped fields of an accepted item are cached in its ``reason``, one per line.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from indexer.enrichment.cache import CachedEnrichment, EnrichmentCache
 from indexer.enrichment.grounding import Grounded, ground_batch
 from indexer.enrichment.llm import LLM, Messages
 from indexer.enrichment.prompt import PromptTemplate
+from indexer.enrichment.schema import answer_schema
+from indexer.enrichment.taxonomy import Taxonomy, taxonomy_for
 
 RETRY_NOTE = (
     "That answer was rejected: {reason}. Answer again with one JSON object, using only facts in the product text."
@@ -40,6 +44,11 @@ class Enrichment:
     similarity: float = 0.0
     cached: bool = False
 
+    @property
+    def dropped_fields(self) -> list[str]:
+        """The fields of an accepted enrichment that grounding dropped, each ``"field 'value': why"``."""
+        return [r for r in self.reason.split("\n") if r] if self.ok else []
+
 
 @dataclass
 class EnrichStats:
@@ -58,9 +67,11 @@ def enriched_text(item: Item, enrichment: Enrichment | None) -> str:
     if enrichment is None or not enrichment.ok:
         return base
     attrs = enrichment.attributes
-    extra = [attrs.get(k) for k in ("category", "colour", "material", "style", "occasion") if attrs.get(k)]
-    keywords = ", ".join(attrs.get("keywords") or [])
-    parts = [base, enrichment.description, ", ".join(extra), keywords]
+    extra = []
+    for key in ("category", "colour", "material", "size", "pattern", "occasion", "keywords"):
+        value = attrs.get(key)
+        extra.append(", ".join(value) if isinstance(value, list) else str(value or ""))
+    parts = [base, enrichment.description, *extra]
     return ". ".join(p.strip(" .") for p in parts if p and p.strip(" ."))
 
 
@@ -78,8 +89,14 @@ class Enricher:
         max_new_tokens: int = 96,
         threshold: float = 0.45,
         attempts: int = 2,
+        taxonomy: Taxonomy | None = None,
+        taxonomy_file=None,
+        constrained: bool = True,
     ):
+        """``taxonomy`` None: the shop's own categories of the items enriched, else ``taxonomy_file`` (built-in
+        product types by default). ``constrained``: pass the answer's JSON schema to the backend."""
         self.llm, self.embedder, self.prompt, self.cache = llm, embedder, prompt, cache
+        self.taxonomy, self.taxonomy_file, self.constrained = taxonomy, taxonomy_file, constrained
         self.batch_size = max(1, batch_size)
         self.max_new_tokens = max_new_tokens
         self.threshold = threshold
@@ -88,6 +105,7 @@ class Enricher:
 
     def enrich(self, items: Sequence[Item], progress: ProgressFn | None = None) -> dict[str, Enrichment]:
         """The enrichment of every item, by item id (cache first, then the LLM in batches)."""
+        taxonomy = self.taxonomy or taxonomy_for(items, self.taxonomy_file)
         hashes = {it.id: it.content_hash() for it in items}
         hits = self.cache.get_many(hashes.values()) if self.cache else {}
         out: dict[str, Enrichment] = {}
@@ -103,7 +121,7 @@ class Enricher:
             progress(len(out), len(items))
         for start in range(0, len(todo), self.batch_size):
             batch = todo[start : start + self.batch_size]
-            outcomes = self._generate(batch)
+            outcomes = self._generate(batch, taxonomy)
             if self.cache:
                 self.cache.put_many({hashes[it.id]: o for it, o in zip(batch, outcomes, strict=True)})
             for it, o in zip(batch, outcomes, strict=True):
@@ -112,20 +130,15 @@ class Enricher:
                 progress(len(out), len(items))
         return out
 
-    def _generate(self, batch: list[Item]) -> list[CachedEnrichment]:
-        conversations: list[Messages] = [self.prompt.messages(it) for it in batch]
+    def _generate(self, batch: list[Item], taxonomy: Taxonomy) -> list[CachedEnrichment]:
+        conversations: list[Messages] = [self.prompt.messages(it, taxonomy.terms) for it in batch]
+        schema = answer_schema(taxonomy) if self.constrained else None
         results: list[Grounded | GroundingFailure] = [GroundingFailure("not generated")] * len(batch)
         pending = list(range(len(batch)))
         for attempt in range(self.attempts):
-            answers = self.llm.generate([conversations[i] for i in pending], self.max_new_tokens)
+            answers = self.llm.generate([conversations[i] for i in pending], self.max_new_tokens, json_schema=schema)
             self.stats.llm_calls += 1
-            grounded = ground_batch(
-                answers,
-                [batch[i].text() for i in pending],
-                [batch[i].title for i in pending],
-                self.embedder,
-                self.threshold,
-            )
+            grounded = ground_batch(answers, [batch[i] for i in pending], taxonomy, self.embedder, self.threshold)
             still: list[int] = []
             for i, answer, result in zip(pending, answers, grounded, strict=True):
                 results[i] = result
@@ -143,7 +156,8 @@ class Enricher:
         for r in results:
             if isinstance(r, Grounded):
                 self.stats.accepted += 1
-                outcomes.append(CachedEnrichment(True, r.description, r.attributes, "", r.similarity))
+                notes = "\n".join(r.dropped)
+                outcomes.append(CachedEnrichment(True, r.description, r.attributes, notes, r.similarity))
             else:
                 self.stats.rejected += 1
                 outcomes.append(CachedEnrichment(False, "", {}, str(r.args[0]), 0.0))

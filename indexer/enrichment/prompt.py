@@ -2,12 +2,14 @@
 
 A template has a ``version`` (part of the enrichment cache key, so a changed prompt re-enriches), a ``system``
 message, an optional worked example (``example_user`` / ``example_assistant``) and a ``user`` message with the
-placeholders ``{title}``, ``{description}``, ``{category}``, ``{price}`` and ``{details}``.
+placeholders ``{title}``, ``{description}``, ``{category}``, ``{price}`` and ``{details}``; the system message may
+use ``{categories}`` (the taxonomy terms the category must come from).
 """
 
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +17,7 @@ from core.errors import InputError
 from indexer.catalog import Item
 from indexer.enrichment.llm import Messages
 
-BUILTIN = Path(__file__).parent / "prompts" / "enrich-v1.toml"
+BUILTIN = Path(__file__).parent / "prompts" / "enrich-v2.toml"
 PLACEHOLDERS = {"title", "description", "category", "price", "details"}
 
 
@@ -29,8 +31,8 @@ class PromptTemplate:
     example_user: str = ""
     example_assistant: str = ""
 
-    def messages(self, item: Item) -> Messages:
-        """The chat conversation that asks for ``item``'s enrichment."""
+    def messages(self, item: Item, categories: Sequence[str] = ()) -> Messages:
+        """The chat conversation that asks for ``item``'s enrichment (``categories``: the taxonomy terms)."""
         details = []
         if item.description and item.description != item.title:
             details.append(f"Description: {item.description}")
@@ -43,7 +45,8 @@ class PromptTemplate:
             "price": "" if item.price is None else f"{item.price:.2f}",
             "details": "".join("\n" + d for d in details),
         }
-        out: Messages = [{"role": "system", "content": self.system}]
+        system = self.system.replace("{categories}", ", ".join(categories) or "any")
+        out: Messages = [{"role": "system", "content": system}]
         if self.example_user and self.example_assistant:
             out += [
                 {"role": "user", "content": self.example_user},

@@ -13,12 +13,14 @@ class ScriptedLLM:
     def __init__(self, answers: dict[str, list[str]]):
         self.answers = answers
         self.calls: list[list[str]] = []
+        self.schemas: list[dict | None] = []
 
-    def generate(self, conversations, max_new_tokens):
+    def generate(self, conversations, max_new_tokens, json_schema=None):
         titles = [c[-1]["content"] if c[-1]["role"] == "user" and "Product:" in c[-1]["content"] else c[-3]["content"]
                   for c in conversations]  # fmt: skip
         titles = [t.split('"')[1] for t in titles]
         self.calls.append(titles)
+        self.schemas.append(json_schema)
         out = []
         for title, conv in zip(titles, conversations, strict=True):
             attempt = sum(1 for m in conv if m["role"] == "assistant") - 1  # the prompt's worked example is one

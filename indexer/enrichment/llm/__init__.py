@@ -28,8 +28,11 @@ class LLM(Protocol):
 
     name: str
 
-    def generate(self, conversations: Sequence[Messages], max_new_tokens: int) -> list[str]:
-        """One answer per conversation, in order. Greedy decoding so cached results are reproducible."""
+    def generate(
+        self, conversations: Sequence[Messages], max_new_tokens: int, json_schema: dict | None = None
+    ) -> list[str]:
+        """One answer per conversation, in order. Greedy decoding so cached results are reproducible; with
+        ``json_schema``, decoding is constrained to it where the backend can (else the schema is ignored)."""
         ...
 
 
@@ -38,7 +41,9 @@ class NoLLM:
 
     name = "none"
 
-    def generate(self, conversations: Sequence[Messages], max_new_tokens: int) -> list[str]:
+    def generate(
+        self, conversations: Sequence[Messages], max_new_tokens: int, json_schema: dict | None = None
+    ) -> list[str]:
         raise ConfigError("the LLM backend is 'none'; set RECSEARCH_ENRICH_BACKEND=local or openai to enrich")
 
 

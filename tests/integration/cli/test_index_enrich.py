@@ -14,9 +14,14 @@ from core.settings import get_settings
 pytestmark = pytest.mark.integration
 
 DESCRIPTIONS = {
-    "RED ENAMEL MUG": {"description": "A red enamel mug for tea.", "colour": "red", "keywords": ["tea cup"]},
-    "BLUE GLASS VASE": {"description": "A blue glass vase for fresh flowers.", "occasion": "wedding"},
-    "WHITE PAPER NAPKINS": {"description": "A pink silk scarf."},  # drifts: dropped by grounding
+    "RED ENAMEL MUG": {
+        "description": "A red mug made of enamel.",
+        "colour": "red",
+        "category": "mug and cup",
+        "keywords": ["enamel mug"],
+    },
+    "BLUE GLASS VASE": {"description": "A blue vase made of glass.", "category": "home decor", "occasion": "wedding"},
+    "WHITE PAPER NAPKINS": {"description": "A pink silk scarf."},  # nothing the source says: dropped by grounding
 }
 
 
@@ -75,21 +80,22 @@ def test_cli_enrich_build_preview_update_rollback_and_search_modes(settings, llm
         assert len(ChatHandler.requests) == 3
         first = ChatHandler.requests[0]
         assert first["path"] == "/v1/chat/completions" and first["auth"] == "Bearer sk-test"
-        assert first["model"] == "tiny-chat"
+        assert first["model"] == "tiny-chat" and first["response_format"]["type"] == "json_schema"
 
         assert run(["enrich", "preview", "A", "C", "--catalog", str(catalog), *mapping, "--json"]) == 0
         a, c = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-        assert a["source"] == "RED ENAMEL MUG" and a["description"] == "A red enamel mug for tea." and a["cached"]
-        assert a["attributes"] == {"colour": "red", "keywords": ["tea cup"]} and a["prompt_version"] == "enrich-v1"
+        assert a["source"] == "RED ENAMEL MUG" and a["description"] == "A red mug made of enamel." and a["cached"]
+        assert a["attributes"] == {"category": "mug and cup", "colour": ["red"], "keywords": ["enamel mug"]}
+        assert a["prompt_version"] == "enrich-v2"
         assert a["model"] == f"openai:tiny-chat@{llm_server}"
         assert not c["ok"] and "pink" in c["reason"] and c["source"] == "WHITE PAPER NAPKINS"
         assert len(ChatHandler.requests) == 3  # served from the cache
         assert run(["enrich", "preview", "A", "--catalog", str(catalog), *mapping]) == 0
         assert "enrichment preview" in capsys.readouterr().out
 
-        assert run(["search", "tea cup", "--mode", "bm25", "-k", "1"]) == 0
+        assert run(["search", "cup", "--mode", "bm25", "-k", "1"]) == 0  # the accepted category
         assert "RED ENAMEL MUG" in capsys.readouterr().out
-        assert run(["search", "flowers", "--mode", "hybrid", "-k", "1"]) == 0
+        assert run(["search", "home decor", "--mode", "hybrid", "-k", "1"]) == 0
         assert "BLUE GLASS VASE" in capsys.readouterr().out
 
         catalog.write_text("sku,name\nA,RED ENAMEL MUG\nB,BLUE GLASS VASE\n")

@@ -14,9 +14,10 @@ from tests.fakes.llm import ScriptedLLM, answer
 pytestmark = pytest.mark.integration
 
 ANSWERS = {
-    "RED ENAMEL MUG": [answer("A red enamel mug for tea and coffee.", colour="red", material="enamel",
-                              keywords=["tea cup", "coffee"])],
-    "BLUE GLASS VASE": [answer("A blue glass vase for flowers.", colour="blue", material="glass", occasion="wedding")],
+    "RED ENAMEL MUG": [answer("A red enamel mug.", colour="red", material="enamel", category="mug and cup",
+                              keywords=["enamel mug", "coffee"])],  # coffee: not in the source, dropped
+    "BLUE GLASS VASE": [answer("A blue vase made of glass.", colour="blue", material="glass", category="home decor",
+                               occasion="wedding")],  # wedding: not in the source, dropped
     "GREEN WOODEN SPOON": [answer("A purple metal spoon.")],  # unsupported colour and material: dropped
 }  # fmt: skip
 
@@ -56,10 +57,13 @@ def test_enriched_build_keeps_the_original_and_records_model_and_prompt(settings
     assert done.result.enrichment == {"enriched": 2, "rejected": 1, "cached": 0}
     d = docs(settings)
     mug = d["1"]
-    assert mug["text"] == "RED ENAMEL MUG" and mug["enriched_description"] == "A red enamel mug for tea and coffee."
-    assert mug["attributes"] == {"colour": "red", "material": "enamel", "keywords": ["tea cup", "coffee"]}
-    assert mug["enrichment"]["model"] == "scripted" and mug["enrichment"]["prompt_version"] == "enrich-v1"
-    assert mug["enrichment"]["status"] == "enriched" and "tea cup" in mug["enriched_text"]
+    assert mug["text"] == "RED ENAMEL MUG" and mug["enriched_description"] == "A red enamel mug."
+    assert mug["attributes"] == {"category": "mug and cup", "colour": ["red"], "material": ["enamel"],
+                                 "keywords": ["enamel mug"]}  # fmt: skip
+    assert mug["enrichment"]["model"] == "scripted" and mug["enrichment"]["prompt_version"] == "enrich-v2"
+    assert mug["enrichment"]["status"] == "enriched" and "mug and cup" in mug["enriched_text"]
+    assert mug["enrichment"]["dropped_fields"] == ["keywords 'coffee': the source does not say coffee"]
+    assert d["2"]["enrichment"]["dropped_fields"] == ["occasion 'wedding': the source does not say it"]
     spoon = d["3"]
     assert spoon["enrichment"]["status"] == "rejected" and "purple" in spoon["enrichment"]["reason"]
     assert spoon["enriched_description"] == "" and spoon["enriched_text"] == spoon["text"] == "GREEN WOODEN SPOON"
@@ -79,7 +83,7 @@ def test_second_build_of_an_unchanged_catalog_calls_no_llm_and_embeds_nothing(se
     assert len(llm.calls) == calls and emb.texts == texts  # cache hits and copied vectors only
     assert (forced.embedded, forced.reused, forced.indexed) == (0, 3, 3)
     assert forced.index != first.index and forced.previous == first.index
-    assert docs(settings)["1"]["enriched_description"] == "A red enamel mug for tea and coffee."
+    assert docs(settings)["1"]["enriched_description"] == "A red enamel mug."
 
 
 def test_update_rewrites_only_changed_items_and_deletes_removed_ones(settings, fake_embedder, catalog, tmp_path):
@@ -96,7 +100,7 @@ def test_update_rewrites_only_changed_items_and_deletes_removed_ones(settings, f
     assert done.index == built.index  # in place
     d = docs(settings)
     assert sorted(d) == ["1", "2", "4"] and d["2"]["price"] == 9
-    assert d["4"]["attributes"] == {"colour": "white"}
+    assert d["4"]["attributes"] == {"colour": ["white"]}  # "for a party" is not in the source: description dropped
 
 
 def test_update_refuses_to_mix_embedding_models(settings, fake_embedder, catalog):
@@ -154,8 +158,8 @@ def test_a_build_killed_half_way_resumes_without_lost_or_duplicated_items(
 
 def test_bm25_finds_enriched_words_and_hybrid_fuses_both(settings, fake_embedder, catalog):
     api.build_from_catalog(settings, catalog, embedder=fake_embedder, enrich=True, llm=ScriptedLLM(ANSWERS))
-    assert [h.id for h in api.search(settings, "coffee", k=3, embedder=fake_embedder, mode="bm25")] == ["1"]
-    assert api.search(settings, "wedding flowers", k=3, embedder=fake_embedder, mode="bm25")[0].id == "2"
+    assert [h.id for h in api.search(settings, "cup", k=3, embedder=fake_embedder, mode="bm25")] == ["1"]
+    assert api.search(settings, "home decor", k=3, embedder=fake_embedder, mode="bm25")[0].id == "2"
     knn = api.search(settings, "green wooden spoon", k=3, embedder=fake_embedder, mode="knn")
     assert knn[0].id == "3"
     hybrid = api.search(settings, "green wooden spoon", k=3, embedder=fake_embedder, mode="hybrid")

@@ -17,6 +17,7 @@ from indexer.enrichment.llm import NoLLM, load_llm
 from indexer.enrichment.llm.local import resolve_llm_source
 from indexer.enrichment.llm.openai_compat import OpenAICompatibleLLM
 from indexer.enrichment.prompt import load_prompt
+from indexer.enrichment.taxonomy import load_taxonomy
 from tests.paths import ROOT
 
 CHAT = [{"role": "user", "content": "hi"}]
@@ -153,9 +154,10 @@ def test_local_model_sources(tmp_path):
 
 def test_prompt_file_replaces_the_builtin_and_is_checked(tmp_path):
     builtin = load_prompt()
-    assert builtin.version == "enrich-v1"
-    messages = builtin.messages(Item("1", "RED MUG", description="Enamel", category="kitchen"))
+    assert builtin.version == "enrich-v2"
+    messages = builtin.messages(Item("1", "RED MUG", description="Enamel", category="kitchen"), ["mug", "bag"])
     assert [m["role"] for m in messages] == ["system", "user", "assistant", "user"]
+    assert "category (one of: mug, bag;" in messages[0]["content"]  # the taxonomy terms, in the system message
     assert messages[-1]["content"] == 'Product: "RED MUG"\nDescription: Enamel\nCategory: kitchen'
     path = tmp_path / "p.toml"
     path.write_text('version = "mine-3"\nsystem = "Be brief."\nuser = "Item: {title} ({price})"\n')
@@ -191,15 +193,63 @@ def test_real_smollm2_enriches_two_items_through_the_grounding_checks(tmp_path, 
     class Recording:
         name = llm.name
 
-        def generate(self, conversations, max_new_tokens):
-            out = llm.generate(conversations, max_new_tokens)
+        def generate(self, conversations, max_new_tokens, json_schema=None):
+            out = llm.generate(conversations, max_new_tokens, json_schema)
             answers.extend(out)
             return out
 
-    enricher = Enricher(Recording(), minilm, load_prompt(), None, batch_size=2, max_new_tokens=48, attempts=1)
+    enricher = Enricher(Recording(), minilm, load_prompt(), None, batch_size=2, max_new_tokens=160, attempts=1)
     out = enricher.enrich(items)
-    assert len(answers) == 2 and all(a.lstrip().startswith("{") for a in answers), answers  # the few-shot JSON shape
+    assert len(answers) == 2
+    for a in answers:  # schema-constrained decoding: every answer is the schema's JSON, its category a taxonomy term
+        parsed = json.loads(a)
+        assert set(parsed) == {"description", "category", "colour", "material", "size", "pattern", "occasion",
+                               "keywords"}, a  # fmt: skip
+        assert parsed["category"] is None or parsed["category"] in load_taxonomy().terms
     for it in items:
         e = out[it.id]
-        assert e.model == llm.name and e.prompt_version == "enrich-v1"
-        assert (e.ok and e.similarity >= 0.45 and e.description) or (not e.ok and e.reason)
+        assert e.model == llm.name and e.prompt_version == "enrich-v2"
+        assert (e.ok and (e.description or e.attributes)) or (not e.ok and e.reason)
+
+
+SCHEMA = {"type": "object", "properties": {"category": {"enum": ["bag", None]}}, "required": ["category"]}
+
+
+def test_openai_backend_sends_the_json_schema_as_response_format():
+    bodies = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        bodies.append(json.loads(request.content))
+        return completion('{"category": "bag"}')
+
+    llm = OpenAICompatibleLLM("http://x/v1", "m", transport=httpx.MockTransport(handler))
+    assert llm.generate([CHAT], 10, json_schema=SCHEMA) == ['{"category": "bag"}']
+    assert bodies[0]["response_format"] == {
+        "type": "json_schema", "json_schema": {"name": "enrichment", "strict": True, "schema": SCHEMA}
+    }  # fmt: skip
+    llm.generate([CHAT], 10)
+    assert "response_format" not in bodies[1]  # no schema asked, none sent
+    off = OpenAICompatibleLLM.from_settings(EnrichSettings(openai_model="m", constrained=False))
+    assert off.send_schema is False
+
+
+def test_openai_backend_falls_back_without_the_schema_on_a_400_that_names_response_format():
+    bodies = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        bodies.append(body)
+        if "response_format" in body:
+            return httpx.Response(400, json={"error": {"message": "Unknown parameter: 'response_format'"}})
+        return completion("{}")
+
+    llm = OpenAICompatibleLLM("http://x/v1", "m", concurrency=1, transport=httpx.MockTransport(handler))
+    assert llm.generate([CHAT, CHAT], 10, json_schema=SCHEMA) == ["{}", "{}"]
+    assert ["response_format" in b for b in bodies] == [True, False, False]  # refused once, never sent again
+    assert llm.send_schema is False
+
+    other = OpenAICompatibleLLM(
+        "http://x/v1", "m", transport=httpx.MockTransport(lambda r: httpx.Response(400, text="max_tokens too large"))
+    )
+    with pytest.raises(ModelError, match="HTTP 400: max_tokens too large"):  # any other 400 still fails
+        other.generate([CHAT], 10, json_schema=SCHEMA)
