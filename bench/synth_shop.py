@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 ITEM_CHUNK = 50_000
-USER_CHUNK = 20_000
+USER_CHUNK = 5_000
 FORMATS = ("parquet", "jsonl", "csv")
 
 #: department -> (product types, consumable): generic retail words only.
