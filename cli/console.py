@@ -10,8 +10,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from core.progress import ProgressFn
 
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
+out = Console(soft_wrap=True, emoji=False)  # ":1234:" in "file:1234: field" is no emoji code
+err = Console(stderr=True, soft_wrap=True, emoji=False)
 
 
 @contextmanager

@@ -34,6 +34,14 @@ ENRICH_LIMIT = typer.Option(
     None, "--enrich-limit", min=0, help="Enrich only the first N catalog items (the rest keep their original "
     "text); cached enrichments make reruns free. Default RECSEARCH_ENRICH_LIMIT (all).",
 )  # fmt: skip
+VECTOR_FIELD = typer.Option(
+    None, "--vector-field", help="Catalog column with each item's own vector: used instead of embedding the text "
+    "(default RECSEARCH_MODELS_VECTOR_FIELD). Every vector is checked before anything is written.",
+)  # fmt: skip
+VECTOR_MODEL = typer.Option(
+    None, "--vector-model", help="With --vector-field: the model of that vector space, which embeds queries and "
+    "items without a vector (default RECSEARCH_MODELS_VECTOR_MODEL; none: text k-NN is off, search is BM25).",
+)  # fmt: skip
 
 
 @contextmanager
@@ -89,7 +97,9 @@ def _report(done, alias: str, verb: str) -> None:
             f"by grounding; {s.cached:,} from cache, {s.generated:,} generated ({s.llm_calls} LLM batches)"
         )
     out.print(
-        f"{verb} {r.indexed:,} items into {r.index} ({r.embedded:,} embedded, {r.reused:,} vectors reused, "
+        f"{verb} {r.indexed:,} items into {r.index} ({r.embedded:,} embedded, "
+        + (f"{r.given:,} vectors from the catalog, " if r.given else "")
+        + f"{r.reused:,} vectors reused, "
         f"{r.skipped:,} unchanged{', resumed' if r.resumed else ''}; {r.deleted:,} deleted)"
     )
     if r.rejects:
@@ -108,6 +118,8 @@ def build(
     enrich_limit: int = ENRICH_LIMIT,
     force: bool = typer.Option(False, "--force", help="Write a new version even when the live one is up to date."),
     allow_shrink: bool = ALLOW_SHRINK,
+    vector_field: str = VECTOR_FIELD,
+    vector_model: str = VECTOR_MODEL,
 ) -> None:
     """Enrich (when on) and embed every catalog item into a new index version; the alias moves to it at the end.
     A build killed half-way resumes where it stopped; unchanged items reuse their vectors."""
@@ -116,7 +128,7 @@ def build(
         done = api.build_from_catalog(
             settings, catalog, mapping=FieldMapping.parse(mapping), strict=strict, model=model, enrich=enrich,
             enrich_limit=enrich_limit, force=force, allow_shrink=allow_shrink, progress=progress,
-            enrich_progress=enrich_progress, on_loaded=_loaded,
+            enrich_progress=enrich_progress, on_loaded=_loaded, vector_field=vector_field, vector_model=vector_model,
         )  # fmt: skip
     if done.result.up_to_date:
         out.print(f"the live version {done.result.index} is up to date ({done.result.skipped:,} items unchanged); "
@@ -136,6 +148,8 @@ def update(
     enrich: bool = ENRICH,
     enrich_limit: int = ENRICH_LIMIT,
     allow_shrink: bool = ALLOW_SHRINK,
+    vector_field: str = VECTOR_FIELD,
+    vector_model: str = VECTOR_MODEL,
 ) -> None:
     """Bring the live version in line with the catalog: re-enrich and re-embed only changed items, delete
     removed ones."""
@@ -144,7 +158,7 @@ def update(
         done = api.update_from_catalog(
             settings, catalog, mapping=FieldMapping.parse(mapping), strict=strict, model=model, enrich=enrich,
             enrich_limit=enrich_limit, allow_shrink=allow_shrink, progress=progress, enrich_progress=enrich_progress,
-            on_loaded=_loaded,
+            on_loaded=_loaded, vector_field=vector_field, vector_model=vector_model,
         )  # fmt: skip
     _report(done, settings.opensearch.index_alias, "wrote")
     if done.result.indexed:

@@ -96,6 +96,18 @@ class ModelSettings(BaseSettings):
     )
     embedding_batch_size: int = Field(64, description="Texts per encode batch.")
     device: str = Field("cpu", description="Torch device for the models (cpu, cuda, auto).")
+    vector_field: str | None = Field(
+        None,
+        description="Catalog column holding each item's own vector (a list of numbers; in CSV a JSON array or numbers "
+        "separated by spaces or commas): `index build`/`update` use it instead of embedding the text (CLI: "
+        "--vector-field). Unset: embed the text.",
+    )
+    vector_model: str | None = Field(
+        None,
+        description="With VECTOR_FIELD: the model whose space the catalog's vectors are in (a folder or package:NAME); "
+        "it embeds queries and items without a vector. Unset: text k-NN is off for that index (search is BM25, "
+        "recommendations use the vectors as they are).",
+    )
 
 
 class StoreSettings(BaseSettings):

@@ -14,10 +14,11 @@ from core.progress import ProgressFn
 from core.rows import write_rejects
 from core.settings import Settings
 from indexer.build import BuildResult, build_index
-from indexer.catalog import CatalogRead, FieldMapping, Item, read_catalog
+from indexer.catalog import CatalogRead, FieldMapping, Item, VectorColumn, read_catalog
 from indexer.enrichment import Enricher, Enrichment, EnrichStats
 from indexer.index import IndexVersion, ItemsIndex
 from indexer.search import MODES, Hit, bm25_search, hybrid_search, knn_search
+from indexer.vectors import CatalogVectors, is_catalog_space
 
 
 def items_index(settings: Settings) -> ItemsIndex:
@@ -59,9 +60,9 @@ class CatalogBuild:
 
 
 def _read(
-    settings: Settings, catalog: Path, mapping: FieldMapping | None, strict: bool
+    settings: Settings, catalog: Path, mapping: FieldMapping | None, strict: bool, vectors: VectorColumn | None = None
 ) -> tuple[CatalogRead, Path | None]:
-    read = read_catalog(catalog, mapping)
+    read = read_catalog(catalog, mapping, vectors=vectors)
     target = None
     if read.rejects:
         target = rejects_file(settings, catalog, "catalog")
@@ -74,16 +75,53 @@ def _read(
 
 
 def _enrich(
-    settings: Settings, items: list[Item], embedder: Embedder, enrich: bool | None, limit: int | None, llm,
+    settings: Settings, items: list[Item], embedder: Embedder | None, enrich: bool | None, limit: int | None, llm,
     progress: ProgressFn | None,
 ) -> tuple[dict[str, Enrichment], EnrichStats | None]:  # fmt: skip
     on = settings.enrich.enabled if enrich is None else enrich
     if not on or settings.enrich.backend == "none":
         return {}, None
+    # grounding compares texts: with the catalog's own vectors and no vector model, the text model does it
+    embedder = embedder or embedder_for(settings)
     limit = settings.enrich.limit if limit is None else limit
     chosen = items if limit is None else items[: max(0, limit)]
     enricher = make_enricher(settings, embedder, llm)
     return enricher.enrich(chosen, progress), enricher.stats
+
+
+@dataclass(frozen=True)
+class VectorOptions:
+    """Bring your own vectors (:mod:`indexer.vectors`): the catalog column, and the model of that space if any."""
+
+    field: str
+    model: Embedder | None = None
+
+
+def vector_options(
+    settings: Settings, vector_field: str | None, vector_model: str | None, embedder: Embedder | None
+) -> VectorOptions | None:
+    """The vector column to read (``vector_field``, else ``RECSEARCH_MODELS_VECTOR_FIELD``; None: embed the text) and
+    the model that embeds into its space: ``embedder`` when given, else the one ``vector_model`` or
+    ``RECSEARCH_MODELS_VECTOR_MODEL`` names (loaded), else none."""
+    name = vector_field or settings.models.vector_field
+    if not name:
+        return None
+    spec = vector_model or settings.models.vector_model
+    return VectorOptions(name, embedder or (embedder_for(settings, spec) if spec else None))
+
+
+def _vector_column(options: VectorOptions | None, dimension: int | None = None, of: str = "") -> VectorColumn | None:
+    if options is None:
+        return None
+    if dimension is None and options.model is not None:
+        dimension, of = options.model.dimension, f"the vector model {options.model.name}'s"
+    return VectorColumn(options.field, dimension, of, required=options.model is None)
+
+
+def _catalog_vectors(options: VectorOptions, read: CatalogRead) -> CatalogVectors:
+    given = next((it.vector.size for it in read.items if it.vector is not None), None)
+    dimension = options.model.dimension if options.model is not None else given
+    return CatalogVectors(options.field, int(dimension or 0), options.model)
 
 
 def build_from_catalog(
@@ -102,22 +140,35 @@ def build_from_catalog(
     progress: ProgressFn | None = None,
     enrich_progress: ProgressFn | None = None,
     on_loaded: Callable[[CatalogRead], None] | None = None,
+    vector_field: str | None = None,
+    vector_model: str | None = None,
 ) -> CatalogBuild:
     """Read ``catalog``, enrich (when on) and embed every item, and make a new index version live.
+
+    ``vector_field`` (default ``RECSEARCH_MODELS_VECTOR_FIELD``): the items' own vectors are in that column and
+    nothing is embedded (:mod:`indexer.vectors`); ``vector_model`` (or ``embedder``) is the model of that space,
+    which embeds queries and items without a vector. Every vector is checked before anything is written.
 
     ``model`` re-embeds with another embedding model (a folder such as a fine-tuned one, or ``package:NAME``);
     it is recorded in the version's ``_meta`` as ``embedding_model``. When the live version already holds exactly
     these documents nothing is written (``result.up_to_date``) unless ``force``. A catalog that would drop more
     than ``RECSEARCH_OPENSEARCH_MAX_SHRINK`` of the live version's documents is refused unless ``allow_shrink``."""
-    read, rejects_file = _read(settings, catalog, mapping, strict)
+    vectors = vector_options(settings, vector_field, vector_model or model, embedder)
+    read, rejects_file = _read(settings, catalog, mapping, strict, _vector_column(vectors))
     if on_loaded:
         on_loaded(read)
     index = items_index(settings)
     max_shrink = None if allow_shrink else settings.opensearch.max_shrink
     # fail fast (unreachable cluster, bad credentials, a catalog far smaller than the live one) before any model
     index.check_shrink(len(read.items), max_shrink)
-    embedder = embedder or embedder_for(settings, model)
-    enrichments, stats = _enrich(settings, read.items, embedder, enrich, enrich_limit, llm, enrich_progress)
+    meta = {"catalog": str(catalog)}
+    if vectors is not None:
+        embedder = _catalog_vectors(vectors, read)
+        meta.update(vector_source="catalog", vector_field=vectors.field)
+    else:
+        embedder = embedder or embedder_for(settings, model)
+    grounding = embedder if vectors is None else vectors.model
+    enrichments, stats = _enrich(settings, read.items, grounding, enrich, enrich_limit, llm, enrich_progress)
     result = build_index(
         index.client,
         index,
@@ -127,7 +178,7 @@ def build_from_catalog(
         rejects=read.rejects,
         chunk_size=settings.opensearch.bulk_chunk_size,
         progress=progress,
-        meta={"catalog": str(catalog), "enriched_items": sum(e.ok for e in enrichments.values())},
+        meta={**meta, "enriched_items": sum(e.ok for e in enrichments.values())},
         force=force,
         max_shrink=max_shrink,
     )
@@ -150,20 +201,29 @@ def update_from_catalog(
     progress: ProgressFn | None = None,
     enrich_progress: ProgressFn | None = None,
     on_loaded: Callable[[CatalogRead], None] | None = None,
+    vector_field: str | None = None,
+    vector_model: str | None = None,
 ) -> CatalogBuild:
     """Bring the live version in line with ``catalog``: only new and changed items are enriched (cache misses)
     and embedded, removed items are deleted (refused, as for a build, when that would drop more than
-    ``RECSEARCH_OPENSEARCH_MAX_SHRINK`` of them, unless ``allow_shrink``)."""
+    ``RECSEARCH_OPENSEARCH_MAX_SHRINK`` of them, unless ``allow_shrink``). With ``vector_field`` every vector must
+    have the live version's dimension (its mapping's)."""
     from indexer.update import update_index
 
-    read, rejects_file = _read(settings, catalog, mapping, strict)
+    vectors = vector_options(settings, vector_field, vector_model or model, embedder)
+    index = items_index(settings)
+    column = None
+    if vectors is not None:
+        live = index.require_live()
+        column = _vector_column(vectors, index.meta(live).get("dimension"), f"the live version {live}'s")
+    read, rejects_file = _read(settings, catalog, mapping, strict, column)
     if on_loaded:
         on_loaded(read)
-    index = items_index(settings)
     index.require_live()
     index.check_shrink(len(read.items), None if allow_shrink else settings.opensearch.max_shrink)
-    embedder = embedder or embedder_for(settings, model)
-    enrichments, stats = _enrich(settings, read.items, embedder, enrich, enrich_limit, llm, enrich_progress)
+    embedder = _catalog_vectors(vectors, read) if vectors is not None else embedder or embedder_for(settings, model)
+    grounding = embedder if vectors is None else vectors.model
+    enrichments, stats = _enrich(settings, read.items, grounding, enrich, enrich_limit, llm, enrich_progress)
     result = update_index(
         index.client, index, read.items, embedder, enrichments=enrichments,
         chunk_size=settings.opensearch.bulk_chunk_size, progress=progress, meta={"catalog": str(catalog)},
@@ -190,7 +250,9 @@ def search(
     settings: Settings, query: str, k: int = 10, embedder: Embedder | None = None, mode: str | None = None
 ) -> list[Hit]:
     """Search the live index for the text ``query``: ``knn`` (vector), ``bm25`` (text) or ``hybrid`` (both,
-    fused with reciprocal rank fusion). The default mode is ``RECSEARCH_SEARCH_MODE``."""
+    fused with reciprocal rank fusion). The default mode is ``RECSEARCH_SEARCH_MODE``. An index whose vectors came
+    from the catalog without a vector model (:mod:`indexer.vectors`) has no query vector: hybrid is BM25 alone, and
+    knn an :class:`InputError`."""
     if not query.strip():
         raise InputError("the query is empty", field="query")
     mode = mode or settings.search.mode
@@ -198,9 +260,18 @@ def search(
         raise InputError(f"unknown search mode '{mode}' (use {', '.join(MODES)})", field="mode")
     index = items_index(settings)
     live = index.require_live()
+    space = index.meta(live).get("embedding_model")
+    if is_catalog_space(space) and embedder is None:
+        # the shop's own vectors and no model of their space: a text query has no vector, only BM25 answers
+        if mode == "knn":
+            raise InputError(
+                f"the live index's vectors come from the catalog ({space}) and no model embeds a query into their "
+                "space: search with --mode bm25, or build with --vector-model", field="mode",
+            )  # fmt: skip
+        mode = "bm25"
     if mode == "bm25":
         return bm25_search(index.client, index.alias, query, k, url=index.url)
-    embedder = embedder or embedder_for(settings, index.meta(live).get("embedding_model"))
+    embedder = embedder or embedder_for(settings, space)
     vector = embedder.encode([query])[0].tolist()
     if mode == "knn":
         return knn_search(index.client, index.alias, vector, k, url=index.url)

@@ -1,6 +1,7 @@
 """Index builds: catalog items (enriched or not) embedded and bulk-loaded into a new version, alias swapped at the end.
 
-Every document carries a ``doc_hash``: a hash of everything in it but the vector, the embedding model included.
+Every document carries a ``doc_hash``: a hash of everything in it but the vector, the embedding model included (and,
+for an item with its own vector from the catalog, a digest of that vector, so a changed vector is rewritten).
 That makes three things cheap:
 
 - a rebuild of an unchanged catalog copies each vector from the live version instead of embedding it again
@@ -45,6 +46,7 @@ class BuildResult:
     pruned: list[str] = field(default_factory=list)
     embedded: int = 0  # documents whose vector was computed
     reused: int = 0  # documents whose vector was copied from the live version
+    given: int = 0  # documents whose vector came from the catalog's vector column
     skipped: int = 0  # documents already in place (a resumed build, or unchanged in an update)
     deleted: int = 0
     resumed: bool = False
@@ -83,7 +85,10 @@ def item_document(
         },
         "content_hash": content_hash(item),
     }
-    payload = json.dumps([doc, model, SCHEMA_VERSION], sort_keys=True, default=str)
+    hashed: list[Any] = [doc, model, SCHEMA_VERSION]
+    if item.vector is not None:  # the catalog's own vector: a changed one must be rewritten (float32 bytes, exact)
+        hashed.append(hashlib.sha256(item.vector.astype("<f4", copy=False).tobytes()).hexdigest())
+    payload = json.dumps(hashed, sort_keys=True, default=str)
     doc["doc_hash"] = hashlib.sha256(payload.encode()).hexdigest()[:32]
     if vector is not None:
         doc["vector"] = vector
@@ -125,17 +130,23 @@ def document_actions(
     batch: list[tuple[Item, dict[str, Any]]] = []
 
     def flush() -> Iterator[dict[str, Any]]:
+        # the catalog's own vectors first; then vectors copied from the live version; the rest are embedded
+        vectors = {doc["item_id"]: it.vector.tolist() for it, doc in batch if it.vector is not None}
         reusable = [
-            doc["item_id"] for _, doc in batch if reuse_from and reuse_from[1].get(doc["item_id"]) == doc["doc_hash"]
+            doc["item_id"]
+            for _, doc in batch
+            if reuse_from and doc["item_id"] not in vectors and reuse_from[1].get(doc["item_id"]) == doc["doc_hash"]
         ]
-        vectors = _vectors_from(client, reuse_from[0], reusable, url) if reusable and reuse_from else {}
+        given = len(vectors)
+        vectors.update(_vectors_from(client, reuse_from[0], reusable, url) if reusable and reuse_from else {})
         to_embed = [(it, doc) for it, doc in batch if doc["item_id"] not in vectors]
         if to_embed:
             encoded = embedder.encode([doc["enriched_text"] for _, doc in to_embed])
             for (_, doc), vec in zip(to_embed, encoded, strict=True):
                 vectors[doc["item_id"]] = vec.tolist()
         result.embedded += len(to_embed)
-        result.reused += len(batch) - len(to_embed)
+        result.given += given
+        result.reused += len(batch) - len(to_embed) - given
         for _, doc in batch:
             doc["vector"] = vectors[doc["item_id"]]
             yield {"_op_type": "index", "_index": target, "_id": doc["item_id"], "_source": doc}

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from core.errors import CatalogError
@@ -42,6 +43,8 @@ class Item:
     #: False for what is sold but never recommended (postage, fees, samples): searchable, left out of every
     #: recommendation (/v1/recommend, /v1/similar, popularity, the evaluation) and of training targets.
     recommendable: bool = True
+    #: The item's own vector from the catalog's vector column (``--vector-field``), float32; None: embed the text.
+    vector: np.ndarray | None = field(default=None, compare=False, repr=False)
 
     def text(self) -> str:
         """The text that is embedded and searched when no enrichment exists."""
@@ -75,6 +78,17 @@ class FieldMapping:
         return cls(**parse_mapping_spec(spec, tuple(cls.__dataclass_fields__), "field mapping"))
 
 
+@dataclass(frozen=True)
+class VectorColumn:
+    """The catalog column holding the items' own vectors, and what their dimension must be (None: the first
+    row's, which ``of`` then names). ``required``: an item without a vector stops the read (no model to embed it)."""
+
+    name: str
+    dimension: int | None = None
+    of: str = ""
+    required: bool = True
+
+
 @dataclass
 class CatalogRead:
     """Items read from a file, and the rows that were rejected."""
@@ -94,8 +108,14 @@ def detect_format(path: Path) -> str:
     return suffix
 
 
-def read_catalog(path: Path, mapping: FieldMapping | None = None, fmt: str | None = None) -> CatalogRead:
-    """Read a catalog file: an items file, or Online Retail transactions (detected by their columns)."""
+def read_catalog(
+    path: Path, mapping: FieldMapping | None = None, fmt: str | None = None, vectors: VectorColumn | None = None
+) -> CatalogRead:
+    """Read a catalog file: an items file, or Online Retail transactions (detected by their columns).
+
+    ``vectors``: read each item's vector from that column; a missing, malformed, non-finite or zero vector, or one
+    of another dimension, is a :class:`CatalogError` naming the line and column (not a reject: a build with it
+    would put items in the wrong space)."""
     if not path.exists():
         raise CatalogError("catalog file does not exist", path=str(path))
     if path.is_dir():
@@ -113,8 +133,11 @@ def read_catalog(path: Path, mapping: FieldMapping | None = None, fmt: str | Non
     if "__error__" not in row and set(row) >= ONLINE_RETAIL_COLUMNS:
         from indexer.transactions import items_from_transactions
 
+        if vectors is not None:
+            raise CatalogError("Online Retail transactions carry no vector column", path=str(path), field=vectors.name)
+
         return items_from_transactions(path, _chain(head, rows))
-    return _items_from_rows(path, _chain(head, rows), mapping or FieldMapping())
+    return _items_from_rows(path, _chain(head, rows), mapping or FieldMapping(), vectors)
 
 
 def _chain(head: list[tuple[int, dict]], rest: Iterator[tuple[int, dict]]) -> Iterator[tuple[int, dict]]:
@@ -147,8 +170,11 @@ def _jsonl_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
         yield number, row if isinstance(row, dict) else {"__error__": row}
 
 
-def _items_from_rows(path: Path, rows: Iterator[tuple[int, dict]], m: FieldMapping) -> CatalogRead:
+def _items_from_rows(
+    path: Path, rows: Iterator[tuple[int, dict]], m: FieldMapping, vectors: VectorColumn | None = None
+) -> CatalogRead:
     items: list[Item] = []
+    reader = _VectorReader(path, vectors) if vectors else None
     rejects: list[Reject] = []
     seen: set[str] = set()
     columns: set[str] = set()
@@ -187,10 +213,52 @@ def _items_from_rows(path: Path, rows: Iterator[tuple[int, dict]], m: FieldMappi
             continue
         seen.add(item_id)
         category = _text(row.get(m.category))
-        items.append(Item(item_id, title or description, description, category, price, recommendable=recommendable))
+        vector = reader.read(line, row) if reader else None
+        text = title or description
+        items.append(Item(item_id, text, description, category, price, recommendable=recommendable, vector=vector))
     if columns:
         _check_columns(path, columns, m)
     return CatalogRead(items, rejects, str(path))
+
+
+class _VectorReader:
+    """Reads and checks the vector cell of each row against one dimension (the given one, else the first row's)."""
+
+    def __init__(self, path: Path, column: VectorColumn):
+        self.path, self.column = path, column
+        self.dimension, self.of = column.dimension, column.of
+        self.seen = False
+
+    def read(self, line: int, row: dict[str, Any]) -> np.ndarray | None:
+        from indexer.vectors import parse_vector
+
+        name = self.column.name
+        if name not in row and not self.seen:
+            found = ", ".join(sorted(row))
+            raise CatalogError(
+                f"vector column '{name}' not found (columns: {found}); name it with --vector-field COLUMN",
+                path=str(self.path), line=line, field=name,
+            )  # fmt: skip
+        self.seen = True
+        try:
+            vector = parse_vector(row.get(name))
+        except ValueError as e:
+            raise CatalogError(f"bad vector: {e}", path=str(self.path), line=line, field=name) from None
+        if vector is None:
+            if self.column.required:
+                raise CatalogError(
+                    "missing vector, and no vector model to embed the item's text (--vector-model)",
+                    path=str(self.path), line=line, field=name,
+                )  # fmt: skip
+            return None
+        if self.dimension is None:
+            self.dimension, self.of = vector.size, f"line {line}'s"
+        elif vector.size != self.dimension:
+            raise CatalogError(
+                f"vector has {vector.size} numbers, expected {self.dimension} ({self.of} dimension); nothing was "
+                "written", path=str(self.path), line=line, field=name,
+            )  # fmt: skip
+        return vector
 
 
 def _check_columns(path: Path, columns: set[str], m: FieldMapping) -> None:

@@ -1,0 +1,153 @@
+"""Index build at scale with the catalog's own vectors, against a raw opensearch-py bulk in the same run.
+
+    for each size N (a synthetic catalog with DIM-dimensional vectors, bench/synth_shop.py, Parquet):
+    raw bulk         opensearch-py ``helpers.bulk`` of the product's documents (already in memory) into a new index of
+                     the same mapping (refresh off while loading, one refresh after), chunks of the same size
+    build            ``recadmin index build --vector-field vector`` as a library call (indexer.api.build_from_catalog):
+                     read and check the file, documents and hashes, streaming bulk, refresh, alias swap
+      goal           build items/s >= 0.8 x raw bulk items/s
+    rebuild          the same catalog built again (unchanged: nothing written)
+      goal           >= 50x faster than the first build
+    also             peak RSS of each phase (each runs in a process of its own)
+
+    PYTHONPATH=. .venv/bin/python bench/bench_index_scale.py [--sizes 10000,100000] [--dim 384] [--json PATH]
+
+Needs a running node (`recadmin opensearch start`; RECSEARCH_OPENSEARCH_URL); writes to aliases of its own and
+deletes them after. 1,000,000 items is allowed (--sizes 1000000): the catalog is generated in chunks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def _settings(alias: str):
+    from core.settings import OpenSearchSettings, Settings, StoreSettings, get_settings
+
+    base = get_settings()
+    return Settings(
+        opensearch=OpenSearchSettings(**{**base.opensearch.model_dump(), "index_alias": alias}),
+        store=StoreSettings(url="sqlite://"),
+        state_dir=Path(tempfile.mkdtemp()),
+    )
+
+
+def _peak_rss_mb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def phase_build(catalog: Path, alias: str) -> dict:
+    """One ``index build`` of ``catalog`` (with its vector column) into ``alias``."""
+    from indexer import api
+
+    start = time.perf_counter()
+    done = api.build_from_catalog(_settings(alias), catalog, vector_field="vector")
+    r = done.result
+    return {"seconds": time.perf_counter() - start, "up_to_date": r.up_to_date, "given": r.given,
+            "indexed": r.indexed, "rss_mb": _peak_rss_mb()}  # fmt: skip
+
+
+def phase_bulk(catalog: Path, alias: str) -> dict:
+    """The baseline: the product's documents built in memory first (untimed), then a raw ``helpers.bulk``."""
+    from opensearchpy import helpers
+
+    from indexer.build import item_document
+    from indexer.catalog import VectorColumn, read_catalog
+    from indexer.index import index_body
+    from indexer.vectors import catalog_space
+
+    settings = _settings(alias)
+    items = read_catalog(catalog, vectors=VectorColumn("vector")).items
+    model = catalog_space("vector")
+    docs = [{**item_document(it, None, None, model), "vector": it.vector.tolist()} for it in items]
+    from core.opensearch.client import make_client
+
+    client = make_client(settings.opensearch)
+    name = f"{alias}-raw"
+    start = time.perf_counter()
+    client.indices.create(index=name, body=index_body(items[0].vector.size, {}))
+    actions = ({"_index": name, "_id": d["item_id"], "_source": d} for d in docs)
+    ok, errors = helpers.bulk(client, actions, chunk_size=settings.opensearch.bulk_chunk_size, max_retries=3)
+    client.indices.put_settings(index=name, body={"index": {"refresh_interval": "1s"}})
+    client.indices.refresh(index=name)
+    seconds = time.perf_counter() - start
+    assert ok == len(docs) and not errors, errors
+    return {"seconds": seconds, "indexed": ok, "rss_mb": _peak_rss_mb()}
+
+
+def _run_phase(phase: str, catalog: Path, alias: str) -> dict:
+    out = subprocess.run(
+        [sys.executable, __file__, "--phase", phase, "--catalog", str(catalog), "--alias", alias],
+        check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="10000,100000")
+    parser.add_argument("--dim", type=int, default=384)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--json", type=Path)
+    parser.add_argument("--phase", choices=["build", "bulk"], help=argparse.SUPPRESS)
+    parser.add_argument("--catalog", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--alias", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.phase:
+        print(json.dumps((phase_build if args.phase == "build" else phase_bulk)(args.catalog, args.alias)))
+        return
+
+    from bench.synth_shop import ShopParams, generate
+    from core.opensearch.client import make_client
+
+    client = make_client(_settings("x").opensearch)
+    results = []
+    for size in [int(s) for s in args.sizes.split(",")]:
+        folder = Path(tempfile.mkdtemp())
+        generate(ShopParams(items=size, users=1, events=0, days=1, seed=args.seed, vectors=args.dim), folder)
+        catalog = folder / "catalog.parquet"
+        alias = f"bench-scale-{uuid.uuid4().hex[:8]}"
+        try:
+            bulk = _run_phase("bulk", catalog, alias)
+            first = _run_phase("build", catalog, alias)
+            second = _run_phase("build", catalog, alias)
+        finally:
+            client.indices.delete(index=f"{alias}-*", ignore_unavailable=True, allow_no_indices=True)
+            catalog.unlink()
+        assert first["given"] == size and second["up_to_date"], (first, second)
+        row = {
+            "items": size, "dim": args.dim,
+            "bulk_s": round(bulk["seconds"], 2), "bulk_items_per_s": round(size / bulk["seconds"]),
+            "build_s": round(first["seconds"], 2), "build_items_per_s": round(size / first["seconds"]),
+            "build_vs_bulk": round(bulk["seconds"] / first["seconds"], 3), "build_vs_bulk_goal": ">= 0.8",
+            "rebuild_s": round(second["seconds"], 2), "rebuild_speedup": round(first["seconds"] / second["seconds"], 1),
+            "rebuild_goal": ">= 50",
+            "peak_rss_mb": {"bulk": round(bulk["rss_mb"]), "build": round(first["rss_mb"]),
+                            "rebuild": round(second["rss_mb"])},
+        }  # fmt: skip
+        results.append(row)
+        print(
+            f"{size:,} items x {args.dim}: build {row['build_items_per_s']:,} items/s vs raw bulk "
+            f"{row['bulk_items_per_s']:,} items/s -> {row['build_vs_bulk']:.2f}x (goal >= 0.8); unchanged rebuild "
+            f"{row['rebuild_s']:.2f}s vs {row['build_s']:.2f}s -> {row['rebuild_speedup']:.0f}x (goal >= 50); "
+            f"peak RSS MB {row['peak_rss_mb']}",
+            flush=True,
+        )
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
