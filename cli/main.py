@@ -21,6 +21,7 @@ from cli import (
     serve_cmd,
     settings_cmd,
     train_cmd,
+    ubi_cmd,
     users_cmd,
 )
 from cli.console import err
@@ -47,6 +48,7 @@ app.command("serve")(serve_cmd.serve)
 app.command("evaluate")(evaluate_cmd.evaluate)
 app.command("finetune")(finetune_cmd.finetune)
 app.add_typer(db_cmd.app, name="db")
+app.add_typer(ubi_cmd.app, name="ubi")
 
 
 @app.callback()

@@ -575,6 +575,26 @@ class PipelineSettings(BaseSettings):
     )
 
 
+class UbiSettings(BaseSettings):
+    """Impressions: what the service showed for each query_id, recorded in OpenSearch's UBI ``ubi_queries`` shape."""
+
+    model_config = _group("RECSEARCH_UBI_")
+
+    sink: Literal["store", "opensearch", "none"] = Field(
+        "store",
+        description="Where the service records what it showed (one UBI query per answer): store (the ubi_queries "
+        "and ubi_query_hits tables of RECSEARCH_STORE_URL), opensearch (RECSEARCH_UBI_INDEX on the cluster) or none.",
+    )
+    index: str = Field("ubi_queries", description="The OpenSearch index of the opensearch sink (created if missing).")
+    queue_size: int = Field(
+        10000, ge=1, description="Impressions waiting to be written at most; past it new ones are dropped and counted."
+    )
+    batch_size: int = Field(500, ge=1, description="Impressions written per batch (one transaction or bulk request).")
+    flush_interval_s: float = Field(
+        1.0, gt=0, description="Longest an impression waits for its batch to fill before it is written."
+    )
+
+
 class Settings(BaseSettings):
     """All settings, grouped. Build once per process with :func:`get_settings`."""
 
@@ -593,6 +613,7 @@ class Settings(BaseSettings):
     enrich: EnrichSettings = Field(default_factory=EnrichSettings)
     search: SearchSettings = Field(default_factory=SearchSettings)
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
+    ubi: UbiSettings = Field(default_factory=UbiSettings)
     state_dir: Path = Field(Path(".state"), description="Folder for local state (databases, models, rejects).")
 
 

@@ -1,5 +1,6 @@
 """The feedback operations, one function per user action: import a file, sync with the catalog, show, export
-and forget a user. The CLI (`recadmin feedback ...`, `recadmin users ...`) and the tests call these."""
+and forget a user, report what was shown and clicked (UBI).
+The CLI (`recadmin feedback ...`, `recadmin users ...`) and the tests call these."""
 
 from __future__ import annotations
 
@@ -10,11 +11,14 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from core.errors import InputError
+from core.errors import ConfigError, InputError
 from core.settings import Settings
 from core.store import open_store
+from ranker.feedback.attribution import UbiReport, ubi_report
 from ranker.feedback.catalog_sync import CatalogIds, CatalogSync, LiveCatalogIds, sync_catalog
 from ranker.feedback.importer import ImportResult, ProgressFn, import_events
+from ranker.feedback.impression_recorder import sink_for
+from ranker.feedback.impression_sinks import OpenSearchImpressions
 from ranker.feedback.mapping import EventMapping
 from ranker.feedback.profiles import Interaction, ProfileStore
 
@@ -106,3 +110,24 @@ def export_user(settings: Settings, user_id: str, target: Path | None = None) ->
 def delete_user(settings: Settings, user_id: str) -> dict[str, int]:
     """Forget the user (every event and profile row); rows deleted per table (zeros when nothing was stored)."""
     return ProfileStore(store_engine(settings), settings).delete_user(user_id)
+
+
+def report_ubi(settings: Settings, *, max_position: int = 20, click_type: str = "click") -> UbiReport:
+    """`recadmin ubi report`: answers recorded in the ``RECSEARCH_UBI_SINK``, the store's events attributed to them,
+    and the CTR by position (:func:`ranker.feedback.attribution.ubi_report`)."""
+    if max_position < 1:
+        raise InputError(f"must be at least 1, got {max_position}", field="max_position")
+    engine = store_engine(settings)
+    sink = sink_for(settings, lambda: engine)
+    if sink is None:
+        raise ConfigError("RECSEARCH_UBI_SINK is none: no impressions are recorded; set it to store or opensearch")
+    if isinstance(sink, OpenSearchImpressions):
+        sink.refresh() if _index_exists(sink) else None
+    return ubi_report(engine, sink, settings.ubi.sink, max_position=max_position, click_type=click_type)
+
+
+def _index_exists(sink: OpenSearchImpressions) -> bool:
+    from core.opensearch.client import translate_errors
+
+    with translate_errors(sink.settings.url, sink.index):
+        return bool(sink.client.indices.exists(index=sink.index))

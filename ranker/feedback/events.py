@@ -29,6 +29,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 TYPE_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 MAX_ID_LENGTH = 128
 MAX_QUERY_LENGTH = 1024
+#: The longest UBI query_id (the ``ubi_queries`` mapping keeps keywords up to 100 characters).
+MAX_QUERY_ID_LENGTH = 100
 #: The earliest event time accepted (naive UTC), on the live API and in files.
 EARLIEST_TS = datetime(1970, 1, 1)
 #: How far after the receiving clock's now an event time may lie (clock skew between the shop and this service).
@@ -93,6 +95,13 @@ class EventIn(BaseModel):
     value: float | None = Field(None, description="Money value of the event.")
     query: str | None = Field(None, max_length=MAX_QUERY_LENGTH, description="The search text, if any.")
     session_id: str | None = Field(None, max_length=MAX_ID_LENGTH, description="The shop's session or basket id.")
+    query_id: str | None = Field(
+        None,
+        min_length=1,
+        max_length=MAX_QUERY_ID_LENGTH,
+        description="The query_id of the answer the event followed (a click on a search result): attributes the "
+        "event to what was shown (docs/ubi.md). Not part of the content id.",
+    )
 
     @field_validator("type")
     @classmethod
@@ -118,7 +127,7 @@ class EventIn(BaseModel):
             )
         return value
 
-    @field_validator("event_id", "user_id", "item_id", "query", "session_id")
+    @field_validator("event_id", "user_id", "item_id", "query", "session_id", "query_id")
     @classmethod
     def _no_nul(cls, value: str | None) -> str | None:
         if value is not None and NUL in value:

@@ -185,7 +185,7 @@ def _flag(rows: list[tuple], catalog_ids: np.ndarray) -> tuple[list[tuple], int]
     inside = items.isin(catalog_ids).to_numpy() | (items == "").to_numpy()
     outside = np.flatnonzero(~inside)
     for pos in outside:  # only the few rows outside the catalog are rebuilt
-        rows[pos] = rows[pos][:9] + (0,)
+        rows[pos] = (*rows[pos][:9], 0, *rows[pos][10:])
     return rows, len(outside)
 
 

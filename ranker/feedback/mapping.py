@@ -16,9 +16,9 @@ import numpy as np
 import pandas as pd
 
 from core.rows import Reject, parse_mapping_spec
-from ranker.feedback.events import MAX_ID_LENGTH, MAX_QUERY_LENGTH, NUL, TYPE_PATTERN, ts_window
+from ranker.feedback.events import MAX_ID_LENGTH, MAX_QUERY_ID_LENGTH, MAX_QUERY_LENGTH, NUL, TYPE_PATTERN, ts_window
 
-FIELDS = ("event_id", "user_id", "item_id", "type", "ts", "quantity", "value", "query", "session_id")
+FIELDS = ("event_id", "user_id", "item_id", "type", "ts", "quantity", "value", "query", "session_id", "query_id")
 REQUIRED = ("user_id", "item_id", "type", "ts")
 
 
@@ -37,6 +37,7 @@ class EventMapping:
     value: str = "value"
     query: str = "query"
     session_id: str = "session_id"
+    query_id: str = "query_id"
 
     @classmethod
     def parse(cls, spec: str | None) -> EventMapping:
@@ -182,6 +183,8 @@ def check_chunk(frame: pd.DataFrame, path: str) -> tuple[list[tuple], list[Rejec
     c.limited(session, "session_id", MAX_ID_LENGTH)
     own_id = c.text("event_id")
     c.limited(own_id, "event_id", MAX_ID_LENGTH)
+    query_id = c.text("query_id")
+    c.limited(query_id, "query_id", MAX_QUERY_ID_LENGTH)
 
     rejects = _rejects(frame, path, c.reasons)
     good = ~c.bad
@@ -197,7 +200,8 @@ def check_chunk(frame: pd.DataFrame, path: str) -> tuple[list[tuple], list[Rejec
     if (own != "").any():  # a source with its own event ids keeps them
         ids = np.where(own != "", own, np.array(ids, dtype=object)).tolist()
     rows = list(zip(ids, users, items, types, stamps, _optional_floats(quantities), _optional_floats(values),
-                    _optional_texts(queries), _optional_texts(sessions), repeat(1)))  # fmt: skip
+                    _optional_texts(queries), _optional_texts(sessions), repeat(1),
+                    _optional_texts(query_id[good].tolist())))  # fmt: skip
     return rows, rejects
 
 

@@ -141,7 +141,7 @@ class ProfileStore:
             ts = e.stored_ts(now)
             rows.append(
                 (e.resolved_id(ts), e.user_id, e.item_id or "", e.type, ts_text(ts), e.quantity, e.value, e.query,
-                 e.session_id, 1 if e.item_id is None or e.item_id in known else 0)
+                 e.session_id, 1 if e.item_id is None or e.item_id in known else 0, e.query_id)
             )  # fmt: skip
         with self.engine.begin() as conn:
             done = write_batch(conn, rows, self.settings.history_length)

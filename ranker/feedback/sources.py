@@ -17,7 +17,8 @@ of the file: anonymous sales no profile can hold), and lines whose quantity is n
 UBI (``--format ubi``): one event document per JSONL line, as the UBI plugin stores it in ``ubi_events`` (or an
 OpenSearch export with ``_id``/``_source``, whose ``_id`` becomes the event id). The user is ``user_id`` when
 present, else ``client_id``; the item is ``event_attributes.object.object_id``; ``action_name`` gives the type
-(see :data:`UBI_ACTIONS`, other names become custom types); ``message`` is the query of search events. Events with
+(see :data:`UBI_ACTIONS`, other names become custom types); ``message`` is the query of search events; ``query_id``
+is kept, so the event is attributed to the answer it followed (docs/ubi.md). Events with
 no object that are not searches (logins, filters, sorting) are skipped and counted.
 """
 
@@ -208,6 +209,7 @@ def _ubi_event(row: dict) -> dict | None:
         "ts": source.get("timestamp"),
         "query": source.get("message") if type_ == "search" else None,
         "session_id": source.get("session_id") or attributes.get("session_id"),
+        "query_id": source.get("query_id"),
     }
 
 

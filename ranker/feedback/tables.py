@@ -3,6 +3,8 @@
     events            every event ever accepted, one row per event id (the idempotency key)
     profile_entries   the newest N in-catalog interactions of each user: what the ranker reads
     event_imports     one row per imported file: how far it got, so a killed import is visible and re-run
+    ubi_queries       one row per answer the service gave (UBI's ubi_queries shape): who, what query, which model
+    ubi_query_hits    what that answer showed: each item's position and what placed it (:mod:`.impressions`)
 
 A first load into an empty ``events`` table builds its secondary indexes (:data:`BULK_LOAD_INDEXES`) once at the
 end instead of row by row (see :func:`ranker.feedback.importer.import_events`); :func:`ensure_indexes` rebuilds any that
@@ -20,7 +22,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Column, DateTime, Index, String, select
+from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, String, select
 from sqlalchemy.engine import Connection
 from sqlmodel import Field, SQLModel
 
@@ -29,7 +31,11 @@ class EventRow(SQLModel, table=True):
     """One stored event."""
 
     __tablename__ = "events"
-    __table_args__ = (Index("ix_events_user_ts", "user_id", "ts"), Index("ix_events_item", "item_id"))
+    __table_args__ = (
+        Index("ix_events_user_ts", "user_id", "ts"),
+        Index("ix_events_item", "item_id"),
+        Index("ix_events_query_id", "query_id"),
+    )
 
     event_id: str = Field(sa_column=Column(String(128), primary_key=True))
     user_id: str = Field(sa_column=Column(String(128), nullable=False))
@@ -46,6 +52,8 @@ class EventRow(SQLModel, table=True):
     # The order events were written in (the line order of a file, the arrival order of live events): what orders
     # events of the same time, such as the lines of one basket. 0 for events stored before the column existed.
     seq: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, server_default="0"))
+    # The UBI query_id of the answer the event followed (a click on a search result): joins it to ubi_query_hits.
+    query_id: str | None = Field(default=None, sa_column=Column(String(100)))
 
 
 class ProfileEntry(SQLModel, table=True):
@@ -79,9 +87,41 @@ class EventImport(SQLModel, table=True):
     status: str = Field(default="running", sa_column=Column(String(16), nullable=False))
 
 
-#: Indexes of ``events`` that the write path never reads (lookups by user, by item): cheaper to build once by
-#: sorting than to maintain row by row during a bulk load (~20% of a first import's database time).
-BULK_LOAD_INDEXES = ("ix_events_user_ts", "ix_events_item")
+class UbiQueryRow(SQLModel, table=True):
+    """One answer of the service as a UBI query: ``query_response_id`` is the answer's own id (pages of one search
+    may share a ``query_id``)."""
+
+    __tablename__ = "ubi_queries"
+    __table_args__ = (Index("ix_ubi_queries_query_id", "query_id"), Index("ix_ubi_queries_timestamp", "timestamp"))
+
+    query_response_id: str = Field(sa_column=Column(String(64), primary_key=True))
+    query_id: str = Field(sa_column=Column(String(100), nullable=False))
+    client_id: str | None = Field(default=None, sa_column=Column(String(128)))
+    user_query: str | None = Field(default=None, sa_column=Column(String(1024)))
+    application: str = Field(sa_column=Column(String(32), nullable=False))
+    model_version: str | None = Field(default=None, sa_column=Column(String(64)))
+    personalized: bool = False
+    reason: str | None = Field(default=None, sa_column=Column(String(64)))
+    timestamp: datetime = Field(sa_column=Column(DateTime, nullable=False))
+
+
+class UbiHitRow(SQLModel, table=True):
+    """One item an answer showed: its position (1 = first of the whole ordering, not of the page) and what placed
+    it there (a model version, ``retrieval``, ``popularity``)."""
+
+    __tablename__ = "ubi_query_hits"
+    __table_args__ = (Index("ix_ubi_query_hits_query_object", "query_id", "object_id"),)
+
+    query_response_id: str = Field(sa_column=Column(String(64), primary_key=True))
+    position: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
+    query_id: str = Field(sa_column=Column(String(100), nullable=False))
+    object_id: str = Field(sa_column=Column(String(200), nullable=False))
+    placed_by: str = Field(sa_column=Column(String(64), nullable=False))
+
+
+#: Indexes of ``events`` that the write path never reads (lookups by user, by item, by query_id): cheaper to build
+#: once by sorting than to maintain row by row during a bulk load (~20% of a first import's database time).
+BULK_LOAD_INDEXES = ("ix_events_user_ts", "ix_events_item", "ix_events_query_id")
 
 
 def _bulk_load_indexes() -> list[Index]:

@@ -25,9 +25,11 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 #: Column order of a staged row: (event_id, user_id, item_id, type, ts_text, quantity, value, query, session_id,
-#: in_catalog); ts_text is ``YYYY-MM-DD HH:MM:SS.ffffff`` in UTC. The batch adds each row's ``seq`` (its write order).
+#: in_catalog, query_id); ts_text is ``YYYY-MM-DD HH:MM:SS.ffffff`` in UTC. The batch adds each row's ``seq`` (its
+#: write order).
 STAGE_COLUMNS = (
     "event_id", "user_id", "item_id", "type", "ts", "quantity", "value", "query", "session_id", "in_catalog",
+    "query_id",
 )  # fmt: skip
 StagedRow = tuple
 _STAGE_ROWS = 500
@@ -36,11 +38,12 @@ _SEQ_PER_MS = 1_000_000
 
 _STAGE_DDL = {
     "sqlite": "CREATE TEMP TABLE IF NOT EXISTS event_batch (event_id TEXT, user_id TEXT, item_id TEXT, type TEXT, "
-    "ts TEXT, quantity REAL, value REAL, query TEXT, session_id TEXT, in_catalog INTEGER, in_profile INTEGER, "
-    "seq INTEGER)",
+    "ts TEXT, quantity REAL, value REAL, query TEXT, session_id TEXT, in_catalog INTEGER, query_id TEXT, "
+    "in_profile INTEGER, seq INTEGER)",
     "postgresql": "CREATE TEMP TABLE IF NOT EXISTS event_batch (event_id VARCHAR(128), user_id VARCHAR(128), "
     "item_id VARCHAR(128), type VARCHAR(32), ts TIMESTAMP, quantity DOUBLE PRECISION, value DOUBLE PRECISION, "
-    "query VARCHAR(1024), session_id VARCHAR(128), in_catalog BOOLEAN, in_profile BOOLEAN, seq BIGINT)",
+    "query VARCHAR(1024), session_id VARCHAR(128), in_catalog BOOLEAN, query_id VARCHAR(100), in_profile BOOLEAN, "
+    "seq BIGINT)",
 }
 _COLUMNS = ", ".join(STAGE_COLUMNS)
 _STORED = _COLUMNS + ", seq"
@@ -167,7 +170,7 @@ def _copy_rows(conn: Connection, rows: Sequence[StagedRow], extra: list[tuple[in
     cursor = conn.connection.dbapi_connection.cursor()
     with cursor.copy(f"COPY event_batch ({_COLUMNS}, in_profile, seq) FROM STDIN") as copy:
         for row, (mark, seq) in zip(rows, extra, strict=True):
-            copy.write_row((*row[:9], bool(row[9]), bool(mark), seq))
+            copy.write_row((*row[:9], bool(row[9]), row[10], bool(mark), seq))
 
 
 def rebuild_profiles(conn: Connection, user_ids: Sequence[str], history_length: int) -> None:

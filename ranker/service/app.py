@@ -39,7 +39,10 @@ def create_app(settings: Settings, *, deps: ServiceDeps | None = None, warm: boo
         log.info("answering Host names: %s", ", ".join(hosts))
         if warm:
             threading.Thread(target=deps.warm, name="recsearch-warm", daemon=True).start()
-        yield
+        try:
+            yield
+        finally:
+            deps.close()  # the impressions still queued are written before the process ends
 
     app = FastAPI(
         title="recsearch ranking service",
@@ -50,6 +53,7 @@ def create_app(settings: Settings, *, deps: ServiceDeps | None = None, warm: boo
     app.state.settings = settings
     app.state.deps = deps
     app.state.metrics = ServiceMetrics()
+    app.state.metrics.watch_impressions(lambda: deps.impressions.stats)
     app.state.api_keys = keys
     install_error_handlers(app)
     for module in (search, recommend, similar, rerank, events, users, health, storefront):

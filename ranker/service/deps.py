@@ -20,12 +20,13 @@ from core.embedding import Embedder
 from core.errors import ComponentUnavailable
 from core.settings import Settings
 from indexer.learned import BEHAVIOUR_FIELD
+from ranker.feedback import Impression, recorder_for
 from ranker.model import active_version, load_active, profile_shortfall
 from ranker.service.activity import EventsActivity
 from ranker.service.deadline import DeadlineReads
 from ranker.service.index_client import ServiceIndex
 from ranker.service.lazy import Lazy
-from ranker.service.ports import Activity, ProfileSource, Ranker, SearchIndex, VectorSource
+from ranker.service.ports import Activity, ImpressionLog, ProfileSource, Ranker, SearchIndex, VectorSource
 from ranker.service.query_cache import QueryCache
 from ranker.service.titles import TitleCache
 
@@ -75,6 +76,7 @@ class ServiceDeps:
         profiles: ProfileSource | None = None,
         ranker: Ranker | None = None,
         activity: Activity | None = None,
+        impressions: ImpressionLog | None = None,
         model_check_s: float = 30.0,
         clock: Callable[[], datetime] = _utc_now,
     ):
@@ -101,6 +103,8 @@ class ServiceDeps:
         #: The model version whose learned vectors the live index holds ("": not read yet; None: none).
         self._learned: str | None = ""
         self._engine = None
+        #: Where answers are recorded as UBI queries (RECSEARCH_UBI_SINK); written off the request path.
+        self.impressions: ImpressionLog = impressions or recorder_for(settings, self._store_engine)
         self._check_lock = threading.Lock()
         self._refresh_lock = threading.Lock()
         self._warm_lock = threading.Lock()
@@ -326,6 +330,14 @@ class ServiceDeps:
                 except ComponentUnavailable as e:
                     log.warning("%s", e)
             self.warm_state = "done"
+
+    def record(self, impression: Impression) -> None:
+        """Queue what an answer showed for writing (never blocks; a full queue drops it and counts)."""
+        self.impressions.record(impression)
+
+    def close(self) -> None:
+        """The service's shutdown: write the impressions still queued."""
+        self.impressions.stop()
 
     def start_warm(self) -> None:
         """:meth:`warm` in a background thread, unless it already ran or runs."""

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 #: Methods counted by name; any other token (h11 accepts any) is counted as OTHER, so a client cannot grow the
@@ -39,9 +41,29 @@ class ServiceMetrics:
             registry=self.registry,
         )  # fmt: skip
 
+    def watch_impressions(self, stats: Callable[[], dict[str, int]]) -> None:
+        """Expose the impression recorder's counts (queued, written, dropped, failed) as
+        ``recsearch_impressions_total{outcome}``, read at each scrape."""
+        self.registry.register(_ImpressionCounts(stats))
+
     def render(self) -> bytes:
         """The Prometheus text exposition."""
         return generate_latest(self.registry)
+
+
+class _ImpressionCounts:
+    """A collector over the recorder's own counters (it counts on its writer thread, apart from any app)."""
+
+    def __init__(self, stats: Callable[[], dict[str, int]]):
+        self.stats = stats
+
+    def collect(self):
+        family = CounterMetricFamily(
+            "recsearch_impressions", "Answers recorded as UBI queries, by outcome.", labels=["outcome"]
+        )
+        for outcome, n in sorted(self.stats().items()):
+            family.add_metric([outcome], n)
+        yield family
 
 
 class MetricsMiddleware:

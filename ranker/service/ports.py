@@ -11,7 +11,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from indexer.search import Hit
-from ranker.feedback import IngestResult, Interaction
+from ranker.feedback import Impression, IngestResult, Interaction
 from ranker.model import Candidate, HistoryEntry, RankerConfig, Scored
 
 
@@ -117,3 +117,16 @@ class Activity(Protocol):
     def popular(self, k: int, exclude: set[str] | None = None) -> list[tuple[str, float]]: ...
 
     def active_users(self, k: int) -> list[str]: ...
+
+
+class ImpressionLog(Protocol):
+    """Where answers are recorded (:class:`ranker.feedback.ImpressionRecorder`): ``record`` never blocks."""
+
+    @property
+    def stats(self) -> dict[str, int]: ...
+
+    def record(self, impression: Impression) -> bool: ...
+
+    def flush(self, timeout_s: float = 10.0) -> bool: ...
+
+    def stop(self, timeout_s: float = 30.0) -> None: ...

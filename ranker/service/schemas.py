@@ -34,6 +34,17 @@ def no_nul(value: str | None) -> str | None:
 #: A text field of a request: no NUL characters.
 Text = Annotated[str, AfterValidator(no_nul)]
 
+#: A UBI query_id the caller passes (its own, e.g. the storefront's UBI client's): a UUID or another id of letters,
+#: digits and ``._:-``, at most 100 characters. Without one the service makes a UUID4.
+QueryId = Annotated[
+    str,
+    Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$",
+        description="The UBI query_id of this answer (default: a new UUID4); events that carry it are attributed to "
+        "what was shown (docs/ubi.md).",
+    ),
+]
+
 #: An id in a request path (``/v1/recommend/{user_id}``): 1 to 200 characters, no NUL.
 PathId = Annotated[str, AfterValidator(no_nul), Path(min_length=1, max_length=200)]
 
@@ -57,6 +68,7 @@ class RerankRequest(_Strict):
 
     user_id: Text | None = Field(None, max_length=200, description="The shopper; absent or null for anonymous.")
     hits: list[HitIn] = Field(description="The hits to rerank (at most RECSEARCH_SERVICE_MAX_HITS).")
+    query_id: QueryId | None = None
 
 
 class ExplanationOut(BaseModel):
@@ -84,6 +96,7 @@ class RerankResponse(BaseModel):
     personalized: bool
     reason: FallbackReason | None
     model_version: str | None
+    query_id: str = Field(description="The UBI query_id this answer is recorded under (the request's, or a new one).")
     results: list[RerankResult]
 
 
@@ -127,6 +140,7 @@ class SearchRequest(_Strict):
     mode: Literal["hybrid", "knn"] | None = Field(
         None, description="hybrid (BM25 + k-NN) or knn candidates; default RECSEARCH_SERVICE_SEARCH_MODE."
     )
+    query_id: QueryId | None = None
 
     @field_validator("vector")
     @classmethod
@@ -152,6 +166,9 @@ class ItemsResponse(BaseModel):
     reason: FallbackReason | None
     model_version: str | None
     source: str = Field(description="Where the candidates came from: knn, hybrid, history_knn, popularity, item_knn.")
+    query_id: str | None = Field(
+        None, description="The UBI query_id this answer is recorded under (search and recommend; docs/ubi.md)."
+    )
     results: list[ItemResult]
 
 

@@ -242,10 +242,33 @@ def make_app(service: dict | None = None, postage: bool = False, **parts):
         profiles=FakeProfiles({"u1": [("A1", "purchase"), ("A2", "view")], "u2": [("B1", "purchase")]}),
         ranker=FakeRanker(),
         activity=FakeActivity(),
+        impressions=FakeImpressions(),
     )
     fakes.update(parts)
     deps = ServiceDeps(settings, **fakes)
     return create_app(settings, deps=deps), fakes
+
+
+class FakeImpressions:
+    """The impression log as a list: what each answer would have recorded, at once (no writer thread)."""
+
+    def __init__(self):
+        self.recorded: list = []
+        self.stopped = False
+
+    @property
+    def stats(self) -> dict[str, int]:
+        return {"queued": len(self.recorded)}
+
+    def record(self, impression) -> bool:
+        self.recorded.append(impression)
+        return True
+
+    def flush(self, timeout_s: float = 10.0) -> bool:
+        return True
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        self.stopped = True
 
 
 class _Embedder:

@@ -1,4 +1,5 @@
-"""Helpers the routers share: the app's container and metrics, limits, and result assembly."""
+"""Helpers the routers share: the app's container and metrics, limits, result assembly, and recording an answer
+as a UBI query (:func:`record_answer`)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from fastapi import Request
 
 from core.errors import InputError
 from indexer.search import Hit
+from ranker.feedback import RETRIEVAL, Impression, shown
 from ranker.service.deps import ServiceDeps
 from ranker.service.metrics import ServiceMetrics
 from ranker.service.ranking import Ranking
@@ -48,3 +50,36 @@ def item_results(ranking: Ranking, hits: Sequence[Hit], k: int, explain: bool = 
             )
         )
     return out
+
+
+def placed_by(ranking: Ranking) -> str:
+    """What placed the ranked results of ``ranking``: its model version when it was personalized, else retrieval."""
+    return (ranking.model_version or "model") if ranking.personalized else RETRIEVAL
+
+
+def record_answer(
+    deps: ServiceDeps,
+    *,
+    query_id: str,
+    application: str,
+    user_id: str | None,
+    user_query: str | None,
+    ids: Sequence[str],
+    placed: Sequence[str],
+    ranking: Ranking,
+    offset: int = 0,
+) -> None:
+    """Queue the answer's impression: ``ids`` in the order shown from position ``offset + 1``, each placed by
+    ``placed``. Never blocks and never fails the request (a full queue drops it, counted)."""
+    deps.record(
+        Impression(
+            query_id=query_id,
+            application=application,
+            client_id=user_id,
+            user_query=user_query,
+            hits=shown(ids, placed, offset),
+            model_version=ranking.model_version,
+            personalized=ranking.personalized,
+            reason=ranking.reason,
+        )
+    )

@@ -11,12 +11,13 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
 from core.errors import ComponentUnavailable
 from indexer.search import Hit
+from ranker.feedback import POPULARITY, new_query_id
 from ranker.model import Pool, candidate_pool
 from ranker.service.auth import may_see_history, require
 from ranker.service.deps import ServiceDeps
 from ranker.service.ranking import NoHistory, Ranking, empty_history_reason, load_history, rank, retrieval_order
-from ranker.service.routes.common import check_k, deps_of, item_results, metrics_of
-from ranker.service.schemas import ItemsResponse, PathId
+from ranker.service.routes.common import check_k, deps_of, item_results, metrics_of, placed_by, record_answer
+from ranker.service.schemas import ItemsResponse, PathId, QueryId
 
 router = APIRouter(tags=["recommend"])
 log = logging.getLogger("recsearch.service")
@@ -53,6 +54,7 @@ def recommend(
         description="May items the user already bought come back? true needs the personal scope. "
         "Default: RECSEARCH_SERVICE_RECOMMEND_INCLUDE_PURCHASED with the personal scope, false without it.",
     ),
+    query_id: QueryId | None = Query(None),
 ) -> ItemsResponse:
     """Recommendations for ``user_id``: the candidate pool of their history (k-NN, own items, co-purchases, what sells
     now; :mod:`ranker.model.candidates`), ordered by the ranker. What `recadmin evaluate` measures."""
@@ -77,11 +79,11 @@ def recommend(
         hits = popular(deps, k, bought)
         ranking = retrieval_order([(h.id, h.score) for h in hits], reason)
         metrics.fallbacks.labels(reason).inc()
-        return _response(user_id, ranking, hits, k, "popularity", personal)
+        return _response(deps, query_id, user_id, ranking, hits, k, "popularity", personal)
     ranking = rank(deps, user_id, [(c.id, c.retrieval_score) for c in pool.candidates], history=history,
                    metrics=metrics, limit=k)  # fmt: skip
     shown = deps.index.get().items([r.id for r in ranking.results[:k]])
-    return _response(user_id, ranking, list(shown.values()), k, "history_knn", personal)
+    return _response(deps, query_id, user_id, ranking, list(shown.values()), k, "history_knn", personal)
 
 
 def _bought(deps: ServiceDeps, user_id: str, history: list) -> set[str]:
@@ -112,12 +114,20 @@ def _pool(deps: ServiceDeps, history: list, include_purchased: bool, bought: set
     return candidate_pool(history, deps.index.get(), deps.vector_table(), model=None, **args)
 
 
-def _response(user_id: str, ranking: Ranking, hits: list[Hit], k: int, source: str, explain: bool) -> ItemsResponse:
+def _response(deps: ServiceDeps, query_id: str | None, user_id: str, ranking: Ranking, hits: list[Hit], k: int,
+              source: str, explain: bool) -> ItemsResponse:  # fmt: skip
+    """The answer, recorded as a UBI query without query text (placed by the model, or by popularity)."""
+    results = item_results(ranking, hits, k, explain)
+    query_id = query_id or new_query_id()
+    placed = POPULARITY if source == "popularity" else placed_by(ranking)
+    record_answer(deps, query_id=query_id, application="recommend", user_id=user_id, user_query=None,
+                  ids=[r.id for r in results], placed=[placed] * len(results), ranking=ranking)  # fmt: skip
     return ItemsResponse(
         user_id=user_id,
         personalized=ranking.personalized,
         reason=ranking.reason,
         model_version=ranking.model_version,
         source=source,
-        results=item_results(ranking, hits, k, explain),
+        query_id=query_id,
+        results=results,
     )

@@ -5,9 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request, Response
 
 from core.errors import InputError
+from ranker.feedback import new_query_id
 from ranker.service.auth import may_see_history, require
 from ranker.service.ranking import rank
-from ranker.service.routes.common import deps_of, metrics_of
+from ranker.service.routes.common import deps_of, metrics_of, placed_by, record_answer
 from ranker.service.schemas import RerankRequest, RerankResponse, RerankResult
 
 router = APIRouter(tags=["rerank"])
@@ -28,11 +29,17 @@ def rerank(body: RerankRequest, request: Request) -> Response:
     hits = [(h.id, h.score) for h in body.hits]
     ranking = rank(deps, body.user_id, hits, metrics=metrics_of(request), query_order=True)
     explain = may_see_history(request)  # explanations name the user's history items: personal scope only
+    query_id = body.query_id or new_query_id()
+    # Recorded in the ranker's order: the plugin blends it with OpenSearch's scores and shows a page of it after.
+    ids = [r.id for r in ranking.results]
+    record_answer(deps, query_id=query_id, application="rerank", user_id=body.user_id, user_query=None, ids=ids,
+                  placed=[placed_by(ranking)] * len(ids), ranking=ranking)  # fmt: skip
     out = RerankResponse(
         user_id=body.user_id,
         personalized=ranking.personalized,
         reason=ranking.reason,
         model_version=ranking.model_version,
+        query_id=query_id,
         results=[RerankResult(id=r.id, score=r.score, retrieval_score=r.retrieval_score,
                               explanations=r.explanations if explain else []) for r in ranking.results],
     )  # fmt: skip

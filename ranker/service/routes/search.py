@@ -12,10 +12,11 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request, Response
 
 from core.errors import AuthenticationFailed, ClusterUnreachable, ComponentUnavailable, InputError, OpenSearchError
+from ranker.feedback import RETRIEVAL, new_query_id
 from ranker.service.auth import may_see_history, require
 from ranker.service.paging import page_of, past_window, slice_ordering
 from ranker.service.ranking import rank
-from ranker.service.routes.common import check_k, deps_of, item_results, metrics_of
+from ranker.service.routes.common import check_k, deps_of, item_results, metrics_of, placed_by, record_answer
 from ranker.service.schemas import SearchRequest, SearchResponse
 
 router = APIRouter(tags=["search"])
@@ -54,6 +55,12 @@ def search(body: SearchRequest, request: Request) -> Response:
     )
     results = slice_ordering(ranking.results, tail, page)
     t3 = time.perf_counter()
+    query_id = body.query_id or new_query_id()
+    # The ordering's first min(ranked, window) places are the user's order; the rest retrieval's (past the window).
+    ranked = min(len(ranking.results), page.window)
+    placed = [placed_by(ranking) if page.offset + n < ranked else RETRIEVAL for n in range(len(results))]
+    record_answer(deps, query_id=query_id, application="search", user_id=body.user_id, user_query=body.query,
+                  ids=[r.id for r in results], placed=placed, ranking=ranking, offset=page.offset)  # fmt: skip
     out = SearchResponse(
         query=body.query,
         user_id=body.user_id,
@@ -61,6 +68,7 @@ def search(body: SearchRequest, request: Request) -> Response:
         reason=ranking.reason,
         model_version=ranking.model_version,
         source=source,
+        query_id=query_id,
         offset=page.offset,
         total=len(hits) + len(tail),
         window=page.window,

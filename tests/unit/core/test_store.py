@@ -95,7 +95,9 @@ def test_a_store_behind_head_is_upgraded_or_refused_with_the_command(url, future
         assert conn.exec_driver_sql("SELECT event_id, session_id, channel FROM events ORDER BY event_id").all() == [
             ("e0", None, None), ("e1", None, None), ("e2", "s9", None)
         ]  # fmt: skip
-    assert {i["name"] for i in inspect(engine).get_indexes("events")} == {"ix_events_user_ts", "ix_events_item"}
+    assert {i["name"] for i in inspect(engine).get_indexes("events")} == {
+        "ix_events_user_ts", "ix_events_item", "ix_events_query_id"
+    }  # fmt: skip
 
 
 def test_a_store_of_the_release_before_migrations_is_refused_by_the_service(url):

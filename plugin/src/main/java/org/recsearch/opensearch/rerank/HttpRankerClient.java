@@ -50,10 +50,10 @@ public final class HttpRankerClient implements RankerClient, AutoCloseable {
     }
 
     @Override
-    public CompletableFuture<Answer> rerank(RerankConfig config, String userId, List<Candidate> candidates) {
+    public CompletableFuture<Answer> rerank(RerankConfig config, String userId, String queryId, List<Candidate> candidates) {
         byte[] body;
         try {
-            body = RankerProtocol.requestBody(userId, candidates);
+            body = RankerProtocol.requestBody(userId, queryId, candidates);
         } catch (IOException e) {
             return CompletableFuture.failedFuture(e);
         }

@@ -9,6 +9,7 @@ import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
+import java.util.UUID;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Executor;
@@ -104,72 +105,77 @@ public final class PersonalizedRerankProcessor extends AbstractProcessor impleme
         // The page personalized_window asked OpenSearch to widen (null: the hits are the page as asked).
         PageWindow page = PageWindow.of(context);
         String userId = userOf(request);
+        // Every answer names its UBI query_id (the request's, or a new one); the ranker records the ordering under it.
+        String queryId = queryIdOf(request);
         if (userId == null) {
-            listener.onResponse(withOutcome(response, null, new RerankOutcomeExt(false, "no_user", null, null, 0, 0), page));
+            listener.onResponse(withOutcome(
+                response, null, new RerankOutcomeExt(false, "no_user", null, null, 0, 0).withQueryId(queryId), page));
             return;
         }
         if (sortedByField(request)) {
             listener.onResponse(withOutcome(
-                response, null, new RerankOutcomeExt(false, "sorted_by_field", userId, null, 0, 0), page));
+                response, null, new RerankOutcomeExt(false, "sorted_by_field", userId, null, 0, 0).withQueryId(queryId), page));
             return;
         }
         String skipped = PageWindow.skippedReason(context);
         if (page == null && skipped != null) {  // beyond_window, cursor_paging: OpenSearch's order, as asked
-            listener.onResponse(withOutcome(response, null, new RerankOutcomeExt(false, skipped, userId, null, 0, 0), null));
+            listener.onResponse(withOutcome(
+                response, null, new RerankOutcomeExt(false, skipped, userId, null, 0, 0).withQueryId(queryId), null));
             return;
         }
         SearchHit[] hits = response.getHits().getHits();
         HitWindow window = HitWindow.of(hits, config.idField(), page == null ? config.maxHits() : page.rerankLimit(config.maxHits()));
         if (window.size() == 0) {
             listener.onResponse(withOutcome(response, null, new RerankOutcomeExt(
-                false, hits.length == 0 ? "no_hits" : "no_ids", userId, null, 0, 0), page));
+                false, hits.length == 0 ? "no_hits" : "no_ids", userId, null, 0, 0).withQueryId(queryId), page));
             return;
         }
         try {
-            ranker.rerank(config, userId, window.candidates())
+            ranker.rerank(config, userId, queryId, window.candidates())
                 .orTimeout(config.timeoutMs(), TimeUnit.MILLISECONDS)
                 // Async: a timeout fires on the JVM's one delay thread, which must only hand over, not build responses.
                 .whenCompleteAsync((answer, error) -> {
                     long tookMs = TimeUnit.NANOSECONDS.toMillis(nanoClock.getAsLong() - start);
                     if (error != null) {
-                        onRankerFailure(response, userId, unwrap(error), tookMs, page, listener);
+                        onRankerFailure(response, userId, queryId, unwrap(error), tookMs, page, listener);
                     } else {
-                        onAnswer(response, userId, window, answer, tookMs, page, listener);
+                        onAnswer(response, userId, queryId, window, answer, tookMs, page, listener);
                     }
                 }, completions);
         } catch (RuntimeException e) {
-            onRankerFailure(response, userId, e, 0, page, listener);
+            onRankerFailure(response, userId, queryId, e, 0, page, listener);
         }
     }
 
-    private void onAnswer(SearchResponse response, String userId, HitWindow window, RankerClient.Answer answer, long tookMs,
-                          PageWindow page, ActionListener<SearchResponse> listener) {
+    private void onAnswer(SearchResponse response, String userId, String queryId, HitWindow window, RankerClient.Answer answer,
+                          long tookMs, PageWindow page, ActionListener<SearchResponse> listener) {
         SearchResponse out;
         try {
             if (!answer.personalized()) {
                 String reason = answer.reason() == null ? "not_personalized" : answer.reason();
-                out = withOutcome(
-                    response, null, new RerankOutcomeExt(false, reason, userId, answer.modelVersion(), 0, tookMs), page);
+                out = withOutcome(response, null,
+                    new RerankOutcomeExt(false, reason, userId, answer.modelVersion(), 0, tookMs).withQueryId(queryId), page);
             } else {
                 SearchHit[] reordered = window.reorder(answer.results(), config.blendWeight());
-                out = withOutcome(response, reordered,
-                    new RerankOutcomeExt(true, null, userId, answer.modelVersion(), window.size(), tookMs), page);
+                out = withOutcome(response, reordered, new RerankOutcomeExt(
+                    true, null, userId, answer.modelVersion(), window.size(), tookMs).withQueryId(queryId), page);
             }
         } catch (RuntimeException e) {
-            onRankerFailure(response, userId, e, tookMs, page, listener);
+            onRankerFailure(response, userId, queryId, e, tookMs, page, listener);
             return;
         }
         listener.onResponse(out);
     }
 
-    private void onRankerFailure(SearchResponse response, String userId, Throwable error, long tookMs, PageWindow page,
-                                 ActionListener<SearchResponse> listener) {
+    private void onRankerFailure(SearchResponse response, String userId, String queryId, Throwable error, long tookMs,
+                                 PageWindow page, ActionListener<SearchResponse> listener) {
         String reason = reasonOf(error);
         String detail = detailOf(error);
         String user = userRef(userId);
         if (isIgnoreFailure()) {
             LOG.warn("{} [{}]: {} for user {} ({}); returning the original order", TYPE, getTag(), reason, user, detail);
-            listener.onResponse(withOutcome(response, null, new RerankOutcomeExt(false, reason, userId, null, 0, tookMs), page));
+            listener.onResponse(withOutcome(
+                response, null, new RerankOutcomeExt(false, reason, userId, null, 0, tookMs).withQueryId(queryId), page));
         } else {
             LOG.warn("{} [{}]: {} for user {} ({}); failing the search (ignore_failure is false)", TYPE, getTag(), reason, user, detail);
             listener.onFailure(new OpenSearchStatusException(
@@ -190,6 +196,18 @@ public final class PersonalizedRerankProcessor extends AbstractProcessor impleme
             }
         }
         return null;
+    }
+
+    /** The request's {@code ext.personalize.query_id}, or a new UUID (what the UBI plugin makes too). */
+    static String queryIdOf(SearchRequest request) {
+        if (request.source() != null && request.source().ext() != null) {
+            for (SearchExtBuilder ext : request.source().ext()) {
+                if (ext instanceof PersonalizeRequestExt p && p.queryId() != null) {
+                    return p.queryId();
+                }
+            }
+        }
+        return UUID.randomUUID().toString();
     }
 
     static boolean sortedByField(SearchRequest request) {

@@ -22,8 +22,9 @@ public interface RankerClient {
     record Answer(boolean personalized, String reason, String modelVersion, List<Scored> results) {}
 
     /**
-     * Ask the ranker to score {@code candidates} for {@code userId}. The future completes exceptionally on a
-     * transport error, a non-2xx status or a malformed body; the caller bounds it with its own timeout too.
+     * Ask the ranker to score {@code candidates} for {@code userId}, recording the answer under the UBI
+     * {@code queryId} (null: the ranker makes one). The future completes exceptionally on a transport error, a
+     * non-2xx status or a malformed body; the caller bounds it with its own timeout too.
      */
-    CompletableFuture<Answer> rerank(RerankConfig config, String userId, List<Candidate> candidates);
+    CompletableFuture<Answer> rerank(RerankConfig config, String userId, String queryId, List<Candidate> candidates);
 }

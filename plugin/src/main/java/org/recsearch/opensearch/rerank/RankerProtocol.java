@@ -24,8 +24,17 @@ public final class RankerProtocol {
 
     /** {@code {"user_id": "...", "hits": [{"id": "...", "score": 0.93}, ...]}} */
     public static byte[] requestBody(String userId, List<RankerClient.Candidate> candidates) throws IOException {
+        return requestBody(userId, null, candidates);
+    }
+
+    /** {@code {"user_id": "...", "query_id": "...", "hits": [...]}}; without {@code query_id} when it is null. */
+    public static byte[] requestBody(String userId, String queryId, List<RankerClient.Candidate> candidates) throws IOException {
         try (XContentBuilder b = XContentFactory.jsonBuilder()) {
-            b.startObject().field("user_id", userId).startArray("hits");
+            b.startObject().field("user_id", userId);
+            if (queryId != null) {
+                b.field("query_id", queryId);
+            }
+            b.startArray("hits");
             for (RankerClient.Candidate c : candidates) {
                 b.startObject().field("id", c.id()).field("score", c.score()).endObject();
             }

@@ -16,6 +16,9 @@ import org.opensearch.search.SearchExtBuilder;
  * {@code ranker_timeout}, {@code ranker_error}, ...), so a shop can see from a single response why it was not
  * personalised. It is a code only: the cause of a ranker failure (the ranker's URL, status and answer) is in the
  * node's log, never in a response, so a search client learns nothing about what the node can reach.
+ *
+ * <p>{@code query_id} is the UBI query_id of the search (the request's {@code ext.personalize.query_id}, or a new
+ * UUID): the ranker records what it ordered under it, and the shop's events that carry it are attributed to it.
  */
 public final class RerankOutcomeExt extends SearchExtBuilder {
 
@@ -29,6 +32,8 @@ public final class RerankOutcomeExt extends SearchExtBuilder {
     private final long tookMs;
     /** The fixed window of top hits every page of this search is a slice of (0: the page as asked). */
     private final int window;
+    /** The UBI query_id of this search (null only in an outcome parsed from a request). */
+    private final String queryId;
 
     public RerankOutcomeExt(boolean personalized, String reason, String userId, String modelVersion, int reranked, long tookMs) {
         this(personalized, reason, userId, modelVersion, reranked, tookMs, 0);
@@ -36,7 +41,13 @@ public final class RerankOutcomeExt extends SearchExtBuilder {
 
     public RerankOutcomeExt(boolean personalized, String reason, String userId, String modelVersion, int reranked, long tookMs,
                             int window) {
+        this(personalized, reason, userId, modelVersion, reranked, tookMs, window, null);
+    }
+
+    public RerankOutcomeExt(boolean personalized, String reason, String userId, String modelVersion, int reranked, long tookMs,
+                            int window, String queryId) {
         this.window = window;
+        this.queryId = queryId;
         this.personalized = personalized;
         this.reason = reason;
         this.userId = userId;
@@ -47,7 +58,7 @@ public final class RerankOutcomeExt extends SearchExtBuilder {
 
     public RerankOutcomeExt(StreamInput in) throws IOException {
         this(in.readBoolean(), in.readOptionalString(), in.readOptionalString(), in.readOptionalString(), in.readVInt(),
-            in.readVLong(), in.readVInt());
+            in.readVLong(), in.readVInt(), in.readOptionalString());
     }
 
     public boolean personalized() {
@@ -66,9 +77,18 @@ public final class RerankOutcomeExt extends SearchExtBuilder {
         return window;
     }
 
+    public String queryId() {
+        return queryId;
+    }
+
     /** This outcome for a search widened to a window of {@code window} hits. */
     public RerankOutcomeExt withWindow(int window) {
-        return new RerankOutcomeExt(personalized, reason, userId, modelVersion, reranked, tookMs, window);
+        return new RerankOutcomeExt(personalized, reason, userId, modelVersion, reranked, tookMs, window, queryId);
+    }
+
+    /** This outcome for the search recorded under {@code queryId}. */
+    public RerankOutcomeExt withQueryId(String queryId) {
+        return new RerankOutcomeExt(personalized, reason, userId, modelVersion, reranked, tookMs, window, queryId);
     }
 
     @Override
@@ -85,6 +105,7 @@ public final class RerankOutcomeExt extends SearchExtBuilder {
         out.writeVInt(reranked);
         out.writeVLong(tookMs);
         out.writeVInt(window);
+        out.writeOptionalString(queryId);
     }
 
     @Override
@@ -97,6 +118,7 @@ public final class RerankOutcomeExt extends SearchExtBuilder {
         builder.field("reranked", reranked);
         builder.field("took_ms", tookMs);
         builder.field("window", window);
+        builder.field("query_id", queryId);
         return builder.endObject();
     }
 
@@ -108,7 +130,7 @@ public final class RerankOutcomeExt extends SearchExtBuilder {
 
     @Override
     public int hashCode() {
-        return Objects.hash(personalized, reason, userId, modelVersion, reranked, tookMs, window);
+        return Objects.hash(personalized, reason, userId, modelVersion, reranked, tookMs, window, queryId);
     }
 
     @Override
@@ -116,6 +138,7 @@ public final class RerankOutcomeExt extends SearchExtBuilder {
         return obj instanceof RerankOutcomeExt o
             && personalized == o.personalized && reranked == o.reranked && tookMs == o.tookMs && window == o.window
             && Objects.equals(reason, o.reason)
-            && Objects.equals(userId, o.userId) && Objects.equals(modelVersion, o.modelVersion);
+            && Objects.equals(userId, o.userId) && Objects.equals(modelVersion, o.modelVersion)
+            && Objects.equals(queryId, o.queryId);
     }
 }

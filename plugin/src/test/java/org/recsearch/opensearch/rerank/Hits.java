@@ -40,9 +40,14 @@ final class Hits {
     }
 
     static SearchRequest request(String userId) {
+        return request(userId, null);
+    }
+
+    /** A search for {@code userId} that names its UBI {@code queryId} (null: none, the processor makes one). */
+    static SearchRequest request(String userId, String queryId) {
         SearchSourceBuilder source = new SearchSourceBuilder();
-        if (userId != null) {
-            source.ext(List.of(new PersonalizeRequestExt(userId)));
+        if (userId != null || queryId != null) {
+            source.ext(List.of(new PersonalizeRequestExt(userId, queryId)));
         }
         return new SearchRequest("items").source(source);
     }

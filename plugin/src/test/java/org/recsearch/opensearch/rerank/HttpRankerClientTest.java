@@ -95,7 +95,7 @@ public class HttpRankerClientTest {
     @Test
     public void postsTheContractAndReadsTheAnswer() throws Exception {
         List<RankerClient.Candidate> hits = List.of(new RankerClient.Candidate("A", 2f), new RankerClient.Candidate("B", 1f));
-        RankerClient.Answer a = client.rerank(config("secret"), "u", hits).get(10, TimeUnit.SECONDS);
+        RankerClient.Answer a = client.rerank(config("secret"), "u", null, hits).get(10, TimeUnit.SECONDS);
         assertTrue(a.personalized());
         assertEquals(List.of(new RankerClient.Scored("B", 2.0), new RankerClient.Scored("A", 1.0)), a.results());
         assertEquals("{\"user_id\":\"u\",\"hits\":[{\"id\":\"A\",\"score\":2.0},{\"id\":\"B\",\"score\":1.0}]}", body.get());
@@ -105,19 +105,19 @@ public class HttpRankerClientTest {
     @Test
     public void theKeystoreKeyIsSentWhenThePipelineHasNoneAndThePipelinesKeyWins() throws Exception {
         keystoreKey.set("from-keystore");
-        client.rerank(config(null), "u", ONE).get(10, TimeUnit.SECONDS);
+        client.rerank(config(null), "u", null, ONE).get(10, TimeUnit.SECONDS);
         assertEquals("Bearer from-keystore", auth.get());
-        client.rerank(config("from-pipeline"), "u", ONE).get(10, TimeUnit.SECONDS);
+        client.rerank(config("from-pipeline"), "u", null, ONE).get(10, TimeUnit.SECONDS);
         assertEquals("Bearer from-pipeline", auth.get());
         keystoreKey.set(null);
-        client.rerank(config(null), "u", ONE).get(10, TimeUnit.SECONDS);
+        client.rerank(config(null), "u", null, ONE).get(10, TimeUnit.SECONDS);
         assertEquals(null, auth.get());
     }
 
     @Test
     public void aNon2xxAnswerIsAnErrorWithStatusAndTheStartOfTheBodyForTheLog() {
         status = 500;
-        Throwable cause = failureOf(client.rerank(config(null), "u", ONE));
+        Throwable cause = failureOf(client.rerank(config(null), "u", null, ONE));
         assertTrue(cause instanceof HttpRankerClient.RankerHttpException);
         assertEquals(500, ((HttpRankerClient.RankerHttpException) cause).status());
         assertTrue(cause.getMessage().contains("model exploded"));
@@ -130,7 +130,7 @@ public class HttpRankerClientTest {
         reply = "{\"personalized\":true,\"results\":[" + "{\"id\":\"x\",\"score\":1.0},".repeat(400) + "{\"id\":\"y\",\"score\":1.0}]}";
         for (boolean c : List.of(false, true)) {
             chunked = c;
-            Throwable cause = failureOf(client.rerank(config(null), "u", ONE));
+            Throwable cause = failureOf(client.rerank(config(null), "u", null, ONE));
             assertTrue(String.valueOf(cause), cause instanceof CappedBody.TooLarge || cause.getCause() instanceof CappedBody.TooLarge);
             assertEquals("ranker_reply_too_large", PersonalizedRerankProcessor.reasonOf(cause));
         }
@@ -162,7 +162,7 @@ public class HttpRankerClientTest {
                     return false;
                 }
             });
-            Throwable cause = failureOf(client.rerank(config(trickler.getLocalPort(), null, 300), "u", ONE));
+            Throwable cause = failureOf(client.rerank(config(trickler.getLocalPort(), null, 300), "u", null, ONE));
             assertEquals("ranker_timeout", PersonalizedRerankProcessor.reasonOf(cause));
             assertTrue("the exchange is closed, not left to trickle", peerSawClose.get(30, TimeUnit.SECONDS));
         }

@@ -36,12 +36,14 @@ public class PersonalizedRerankProcessorTest {
     /** A ranker whose answer the test chooses; records what it was sent. */
     static final class FakeRanker implements RankerClient {
         final List<String> users = new ArrayList<>();
+        final List<String> queryIds = new ArrayList<>();
         final List<List<Candidate>> sent = new ArrayList<>();
         CompletableFuture<Answer> next;
 
         @Override
-        public CompletableFuture<Answer> rerank(RerankConfig config, String userId, List<Candidate> candidates) {
+        public CompletableFuture<Answer> rerank(RerankConfig config, String userId, String queryId, List<Candidate> candidates) {
             users.add(userId);
+            queryIds.add(queryId);
             sent.add(candidates);
             return next;
         }
@@ -158,6 +160,31 @@ public class PersonalizedRerankProcessorTest {
     }
 
     @Test
+    public void theRequestsQueryIdGoesToTheRankerAndComesBackInTheOutcome() throws Exception {
+        FakeRanker ranker = new FakeRanker();
+        ranker.next = CompletableFuture.completedFuture(personalized("C", "A", "B"));
+        SearchResponse out = run(processor(ranker, false), Hits.request("12347", "q-42"), threeHits()).get();
+        assertEquals(List.of("q-42"), ranker.queryIds);
+        assertEquals("q-42", Hits.outcome(out).queryId());
+        assertTrue(json(Hits.outcome(out)).contains("\"query_id\":\"q-42\""));
+    }
+
+    @Test
+    public void withoutAQueryIdTheProcessorMakesAUuidSendsItAndReturnsIt() throws Exception {
+        FakeRanker ranker = new FakeRanker();
+        ranker.next = CompletableFuture.completedFuture(personalized("C", "A", "B"));
+        SearchResponse out = run(processor(ranker, false), Hits.request("12347"), threeHits()).get();
+        String made = ranker.queryIds.get(0);
+        assertEquals(made, java.util.UUID.fromString(made).toString());
+        assertEquals(made, Hits.outcome(out).queryId());
+        ranker.next = CompletableFuture.completedFuture(personalized("C", "A", "B"));
+        run(processor(ranker, false), Hits.request("12347"), threeHits()).get();
+        assertFalse(made.equals(ranker.queryIds.get(1)));  // one per search
+        // No user: no ranker call, still a query_id in the outcome (the shop's events may carry it).
+        assertEquals("q-7", Hits.outcome(run(processor(ranker, false), Hits.request(null, "q-7"), threeHits()).get()).queryId());
+    }
+
+    @Test
     public void noUserMeansNoCallAndTheOriginalOrder() throws Exception {
         FakeRanker ranker = new FakeRanker();
         SearchResponse out = run(processor(ranker, false), Hits.request(null), threeHits()).get();
@@ -227,7 +254,8 @@ public class PersonalizedRerankProcessorTest {
     public void aFailureReachesTheClientAsAReasonCodeOnly() throws Exception {
         FakeRanker ranker = new FakeRanker();
         ranker.next = CompletableFuture.failedFuture(new HttpRankerClient.RankerHttpException(501, "<html>internal admin page</html>"));
-        SearchResponse out = run(processor(ranker, true), Hits.request("12347"), threeHits()).get();
+        // A fixed query_id: a random UUID could hold "501" itself.
+        SearchResponse out = run(processor(ranker, true), Hits.request("12347", "q-1"), threeHits()).get();
         String ext = json(Hits.outcome(out));
         assertTrue(ext, ext.contains("\"reason\":\"ranker_error\""));
         assertFalse(ext, ext.contains("internal admin page") || ext.contains("127.0.0.1") || ext.contains("501") || ext.contains("detail"));

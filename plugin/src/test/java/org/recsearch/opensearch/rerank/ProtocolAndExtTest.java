@@ -33,6 +33,24 @@ public class ProtocolAndExtTest {
     }
 
     @Test
+    public void requestBodyCarriesTheQueryIdWhenThereIsOne() throws IOException {
+        byte[] body = RankerProtocol.requestBody("12347", "q-1", List.of(new RankerClient.Candidate("85123A", 0.93f)));
+        assertEquals("{\"user_id\":\"12347\",\"query_id\":\"q-1\",\"hits\":[{\"id\":\"85123A\",\"score\":0.93}]}",
+            new String(body, StandardCharsets.UTF_8));
+    }
+
+    @Test
+    public void extCarriesAQueryIdAndRefusesAMalformedOne() throws IOException {
+        PersonalizeRequestExt ext = parseExt("{\"user_id\": \"12347\", \"query_id\": \"0f8fad5b-d9cb-469f-a165-70867728950e\"}");
+        assertEquals("0f8fad5b-d9cb-469f-a165-70867728950e", ext.queryId());
+        assertNull(parseExt("{\"user_id\": \"12347\"}").queryId());
+        ParsingException e = assertThrows(ParsingException.class, () -> parseExt("{\"query_id\": \"has space\"}"));
+        assertTrue(e.getMessage(), e.getMessage().contains("[ext.personalize.query_id]"));
+        e = assertThrows(ParsingException.class, () -> parseExt("{\"query_id\": \"" + "q".repeat(101) + "\"}"));
+        assertTrue(e.getMessage(), e.getMessage().contains("at most 100"));
+    }
+
+    @Test
     public void answerIsParsedAndBadAnswersNameTheField() throws IOException {
         String ok = "{\"user_id\":\"1\",\"personalized\":true,\"reason\":null,\"model_version\":\"v3\","
             + "\"results\":[{\"id\":\"21814\",\"score\":0.81,\"retrieval_score\":0.9,\"explanations\":[]}]}";

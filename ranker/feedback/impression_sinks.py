@@ -1,0 +1,201 @@
+"""Where impressions are written and read back (``RECSEARCH_UBI_SINK``): the product's store or an OpenSearch index.
+
+    StoreImpressions       ubi_queries + ubi_query_hits tables (SQLite or PostgreSQL), one transaction per batch
+    OpenSearchImpressions  one ``ubi_queries``-shaped document per answer (id: query_response_id), bulk writes
+
+Both write a batch (:meth:`write`) and answer what attribution needs: where each (query_id, item) was shown
+(:meth:`placements`) and how many answers showed a hit at each position (:meth:`shown_by_position`). Writing an
+answer twice (a retried batch) stores it once.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from typing import Protocol
+
+from sqlalchemy import func, select
+from sqlalchemy.engine import Engine
+
+from core.opensearch.client import make_client, translate_errors
+from core.settings import OpenSearchSettings
+from ranker.feedback.impressions import Impression
+from ranker.feedback.tables import UbiHitRow, UbiQueryRow
+
+#: (query_id, object_id) -> (position, placed_by) of where the item was shown for the query (its first place).
+Placements = dict[tuple[str, str], tuple[int, str]]
+
+#: The ``ubi_queries`` mapping of the UBI plugin, with our query_attributes typed (a shop's existing UBI index keeps
+#: its own mapping: the documents' _source is what attribution reads).
+UBI_QUERIES_MAPPING = {
+    "dynamic": False,
+    "properties": {
+        "timestamp": {"type": "date"},
+        "query_id": {"type": "keyword", "ignore_above": 100},
+        "query_response_id": {"type": "keyword", "ignore_above": 100},
+        "query_response_hit_ids": {"type": "keyword"},
+        "user_query": {"type": "text", "fields": {"keyword": {"type": "keyword", "ignore_above": 256}}},
+        "client_id": {"type": "keyword", "ignore_above": 100},
+        "application": {"type": "keyword", "ignore_above": 100},
+        "query_attributes": {
+            "properties": {
+                "positions": {"type": "integer"},
+                "placed_by": {"type": "keyword"},
+                "model_version": {"type": "keyword"},
+                "personalized": {"type": "boolean"},
+                "reason": {"type": "keyword"},
+            }
+        },
+    },
+}
+_CHUNK = 500
+
+
+class ImpressionSink(Protocol):
+    """Writes impressions and reads back where items were shown."""
+
+    def write(self, batch: Sequence[Impression]) -> None: ...
+
+    def placements(self, query_ids: Iterable[str]) -> Placements: ...
+
+    def shown_by_position(self) -> tuple[int, Counter]: ...
+
+
+class StoreImpressions:
+    """Impressions in the product's store. ``engine`` is a callable so the store is opened on first use (by the
+    writer thread, off the request path)."""
+
+    def __init__(self, engine: Callable[[], Engine]):
+        self._engine = engine
+
+    def write(self, batch: Sequence[Impression]) -> None:
+        if not batch:
+            return
+        engine = self._engine()
+        queries = [
+            dict(query_response_id=i.query_response_id, query_id=i.query_id, client_id=i.client_id,
+                 user_query=i.user_query, application=i.application, model_version=i.model_version,
+                 personalized=i.personalized, reason=i.reason, timestamp=i.timestamp)
+            for i in batch
+        ]  # fmt: skip
+        hits = [
+            dict(query_response_id=i.query_response_id, position=h.position, query_id=i.query_id,
+                 object_id=h.object_id, placed_by=h.placed_by)
+            for i in batch for h in i.hits
+        ]  # fmt: skip
+        with engine.begin() as conn:
+            conn.execute(_insert_ignoring(conn, UbiQueryRow), queries)
+            if hits:
+                conn.execute(_insert_ignoring(conn, UbiHitRow), hits)
+
+    def placements(self, query_ids: Iterable[str]) -> Placements:
+        wanted = sorted(set(query_ids))
+        t = UbiHitRow.__table__.c
+        out: Placements = {}
+        with self._engine().connect() as conn:
+            for start in range(0, len(wanted), _CHUNK):
+                part = wanted[start : start + _CHUNK]
+                rows = conn.execute(
+                    select(t.query_id, t.object_id, t.position, t.placed_by)
+                    .where(t.query_id.in_(part))
+                    .order_by(t.query_id, t.object_id, t.position)
+                )
+                for query_id, object_id, position, placed_by in rows:
+                    out.setdefault((query_id, object_id), (int(position), placed_by))
+        return out
+
+    def shown_by_position(self) -> tuple[int, Counter]:
+        """How many answers there are, and how many showed a hit at each position."""
+        h = UbiHitRow.__table__.c
+        with self._engine().connect() as conn:
+            answers = conn.execute(select(func.count()).select_from(UbiQueryRow.__table__)).scalar_one()
+            by_position = conn.execute(select(h.position, func.count()).group_by(h.position)).all()
+        return int(answers), Counter({int(p): int(n) for p, n in by_position})
+
+
+def _insert_ignoring(conn, model):
+    """INSERT ... ON CONFLICT DO NOTHING on SQLite and PostgreSQL (a retried batch adds nothing)."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(model.__table__).on_conflict_do_nothing()
+
+
+class OpenSearchImpressions:
+    """Impressions as ``ubi_queries`` documents in ``index`` (created with :data:`UBI_QUERIES_MAPPING` when
+    missing), written with the bulk API; the document id is the answer's ``query_response_id``."""
+
+    def __init__(self, settings: OpenSearchSettings, index: str, client=None):
+        self.settings = settings
+        self.index = index
+        self._client = client
+        self._ready = False
+
+    @property
+    def client(self):
+        if self._client is None:
+            self._client = make_client(self.settings)
+        return self._client
+
+    def ensure_index(self) -> None:
+        """Create the index with the UBI queries mapping unless it exists (the UBI plugin's own one is kept)."""
+        if self._ready:
+            return
+        with translate_errors(self.settings.url, self.index):
+            if not self.client.indices.exists(index=self.index):
+                self.client.indices.create(index=self.index, body={"mappings": UBI_QUERIES_MAPPING}, ignore=400)
+        self._ready = True
+
+    def write(self, batch: Sequence[Impression]) -> None:
+        if not batch:
+            return
+        from opensearchpy import helpers
+
+        self.ensure_index()
+        actions = [{"_index": self.index, "_id": i.query_response_id, "_source": i.ubi_query()} for i in batch]
+        with translate_errors(self.settings.url, self.index):
+            helpers.bulk(self.client, actions, chunk_size=_CHUNK, raise_on_error=True)
+
+    def refresh(self) -> None:
+        """Make what was written searchable now (tests, and `recadmin ubi report` right after a run)."""
+        with translate_errors(self.settings.url, self.index):
+            self.client.indices.refresh(index=self.index)
+
+    def _scan(self, query: dict) -> Iterable[dict]:
+        from opensearchpy import helpers
+
+        fields = ["query_id", "query_response_hit_ids", "query_attributes"]
+        with translate_errors(self.settings.url, self.index):
+            if not self.client.indices.exists(index=self.index):
+                return
+            for doc in helpers.scan(self.client, index=self.index, query={"query": query, "_source": fields}):
+                yield doc["_source"]
+
+    def placements(self, query_ids: Iterable[str]) -> Placements:
+        wanted = sorted(set(query_ids))
+        out: Placements = {}
+        for start in range(0, len(wanted), _CHUNK):
+            for doc in self._scan({"terms": {"query_id": wanted[start : start + _CHUNK]}}):
+                for object_id, position, placed_by in _hits_of(doc):
+                    key = (doc["query_id"], object_id)
+                    if key not in out or position < out[key][0]:
+                        out[key] = (position, placed_by)
+        return out
+
+    def shown_by_position(self) -> tuple[int, Counter]:
+        answers, counts = 0, Counter()
+        for doc in self._scan({"match_all": {}}):
+            answers += 1
+            counts.update(position for _, position, _ in _hits_of(doc))
+        return answers, counts
+
+
+def _hits_of(doc: dict) -> list[tuple[str, int, str]]:
+    """(object_id, position, placed_by) of a ubi_queries document; one written by another UBI client (no positions)
+    counts its hits from 1 and says nothing of what placed them."""
+    ids = doc.get("query_response_hit_ids") or []
+    attributes = doc.get("query_attributes") or {}
+    positions = attributes.get("positions") or list(range(1, len(ids) + 1))
+    placed = attributes.get("placed_by") or [""] * len(ids)
+    return [(str(i), int(p), str(b)) for i, p, b in zip(ids, positions, placed, strict=False)]
