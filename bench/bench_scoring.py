@@ -106,6 +106,8 @@ def main() -> None:
             sequence = SequencePart(SequenceModel(seq).eval(), ids)
         ck = Checkpoint(AttentionRanker(config).eval(), "bench", stats, sequence=sequence)
     scorer = Scorer(ck, items, explanations=3, threads=1, sequence_weight=args.sequence_weight)
+    # The same model keeping no user state: every call builds it (a user's first request after an event).
+    cold = Scorer(ck, items, explanations=3, threads=1, sequence_weight=args.sequence_weight, user_states=0)
     model = ck.model.eval()
 
     now = datetime.now(UTC)
@@ -156,7 +158,7 @@ def main() -> None:
 
     paths = {
         "scorer": lambda h, c: scorer.score(h, c, now=now), "dot": dot_baseline, "torch": torch_forward,
-        "explained": explained,
+        "explained": explained, "cold": lambda h, c: cold.score(h, c, now=now),
     }  # fmt: skip
     times: dict[str, list[float]] = {name: [] for name in paths}
     # CPU time of the calling thread per call: what the code costs without the time other processes held the core
@@ -190,7 +192,7 @@ def main() -> None:
     with_seq = " with the sequence model" if ck.sequence is not None else ""
     print(f"scoring {args.candidates} candidates x {args.history} history items{with_seq}, {calls} calls per path, "
           "1 thread")  # fmt: skip
-    for name in ("scorer", "dot", "torch", "explained"):
+    for name in ("scorer", "cold", "dot", "torch", "explained"):
         r = result[name]
         print(
             f"  {name:9s} p50 {r['p50_ms']:.3f} ms   p99 {r['p99_ms']:.3f} ms   "
