@@ -70,11 +70,12 @@ class FeaturePlan:
         m = self.stats.cooc
         starts, lengths = m.indptr[hist_rows], m.indptr[hist_rows + 1] - m.indptr[hist_rows]
         at = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(int(lengths.sum()))
-        cols, counts = m.indices[at], self._cooc_counts[at]
-        weights = np.stack([np.ones(len(hist_rows), dtype=np.float32), decay(age_days, COOC_HALF_LIFE_DAYS)])
-        return np.stack([
-            np.bincount(cols, weights=counts * np.repeat(w, lengths), minlength=m.shape[1]) for w in weights
-        ]).astype(np.float32)  # fmt: skip
+        cols, counts = m.indices[at], self._cooc_counts[at]  # every (history event, neighbour) entry
+        out = np.empty((2, m.shape[1]), dtype=np.float32)
+        out[0] = np.bincount(cols, weights=counts, minlength=m.shape[1])
+        recent = np.repeat(decay(age_days, COOC_HALF_LIFE_DAYS), lengths)
+        out[1] = np.bincount(cols, weights=counts * recent, minlength=m.shape[1])
+        return out
 
     def features(
         self,

@@ -42,6 +42,14 @@ def micros(ts: datetime) -> int:
     return (ts - (_EPOCH_UTC if ts.tzinfo is not None else _EPOCH)) // _MICROSECOND
 
 
+def micros_of(times: list[datetime]) -> np.ndarray:
+    """(len(times),) int64 :func:`micros` of each time; naive ones converted by numpy at once (exact to the
+    microsecond), a list with an aware one time by time."""
+    if any(t.tzinfo is not None for t in times):
+        return np.fromiter(map(micros, times), dtype=np.int64, count=len(times))
+    return np.asarray(times, dtype="datetime64[us]").astype(np.int64)
+
+
 def history_key(history: Sequence[HistoryEntry]) -> Hashable:
     """What a state is built from: the item, type and time of every entry (their weights are not read)."""
     return (tuple([h.item_id for h in history]), tuple([h.type for h in history]), tuple([h.ts for h in history]))
@@ -95,7 +103,7 @@ def build_state(scorer: Scorer, history: Sequence[HistoryEntry]) -> UserState:
     hist_rows = known_rows[:n_attend]
     feat_rows = known_rows[:n_feat]
     index = scorer.type_index
-    times = np.fromiter((micros(h.ts) for h in known[: max(n_attend, n_feat)]), dtype=np.int64)
+    times = micros_of([h.ts for h in known[: max(n_attend, n_feat)]])
     newest = int(times[:n_feat].max(initial=0))
     # The ages at the newest event, with the arithmetic of UserState.ages_days.
     at_newest = ((newest - times[:n_feat]) / 1e6) / 86400.0
