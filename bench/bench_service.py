@@ -18,10 +18,11 @@ Three goals, each a ratio against a baseline measured in the same run, interleav
              are published into the index (the candidate pool adds an OpenSearch k-NN in the learned space) and
              RECSEARCH_SEQUENCE_ORDER_WEIGHT at its default (the scorer fuses the two orders). Baseline (today): a
              checkpoint without one over an index without learned vectors. Goal: p99 ratio <= 1.5. Two users with 50
-             purchases take turns, so the scorer's one-entry cache of the last user vector never answers (every request
-             runs the sequence model, as a stream of different users does); also reported: the same user every time (the
-             cache answers from the second request on), and how many OpenSearch searches each arm made per request (read
-             from the index statistics: the new arm's learned k-NN is one more).
+             purchases take turns; each service keeps both users' history states (``ranker.model.user_state``), so
+             from their second request on neither runs the sequence model again. With RECSEARCH_RANKER_USER_STATES=0
+             in the environment every request builds the state (a stream of different users). Also reported: the
+             same user every time, and how many OpenSearch searches each arm made per request (read from the index
+             statistics: the new arm's learned k-NN is one more).
 
 Set-up (not timed): an own index of Online Retail items embedded with the real MiniLM on the running node, a
 SQLite store with the users' 50 purchases, and a ranker checkpoint registered and activated. The checkpoint is a

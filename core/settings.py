@@ -201,6 +201,13 @@ class RankerSettings(BaseSettings):
         1, description="CPU threads for training (0 = torch's default); 1 is fastest on a small or shared machine."
     )
     scoring_threads: int = Field(1, description="BLAS/torch threads for in-process scoring (1 keeps latency flat).")
+    user_states: int = Field(
+        256,
+        ge=0,
+        description="Users whose history state (sequence user vector, history rows and statistics) each service "
+        "worker keeps between requests, least recently used out first; a new event replaces it. About 110 KiB each "
+        "with a 200-event profile; 0 computes it on every request.",
+    )
 
 
 class SequenceSettings(BaseSettings):

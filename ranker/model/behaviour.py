@@ -77,8 +77,8 @@ class BehaviourSpace:
         return self._encoder(self._table_np, rows[0], gaps[0])
 
     def scores(self, vector: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        """The user's score of the items at table ``rows`` (-1: an unknown item scores 0)."""
-        return np.where(rows >= 0, self.vectors[np.maximum(rows, 0)] @ vector, 0.0).astype(np.float32)
+        """The user's score of the items at table ``rows`` (-1: an unknown item scores 0), float32."""
+        return self._table_np[rows + 1] @ vector  # row -1 + 1 is the padding row: zeros
 
 
 class ExactNeighbours:

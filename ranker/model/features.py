@@ -79,16 +79,21 @@ class FeatureInputs:
     leave_out: tuple[np.ndarray, np.ndarray] | None = None
     trend_counts: np.ndarray | None = None
     sequence_scores: np.ndarray | None = None  # (B, C) the sequence model's scores, None without one
+    groups: HistoryGroups | None = None  # the history's group_history when the caller keeps it (serving)
+    cooc_sums: np.ndarray | None = None  # (2, B, C) the co-occurrence sums (all, recent) when the caller has them
     _past: PastStats | None = None
     _cooc: dict[str, np.ndarray] | None = None
 
     @property
     def past(self) -> PastStats:
         if self._past is None:
-            self._past = past_stats(self.cand_rows, self.hist_rows, self.hist_mask, self.age_days)
+            groups = self.groups if self.groups is not None else group_history(self.hist_rows, self.hist_mask)
+            self._past = past_from_groups(groups, self.cand_rows, self.age_days)
         return self._past
 
     def cooc(self, name: str) -> np.ndarray:
+        if self._cooc is None and self.cooc_sums is not None:
+            self._cooc = {"cooc": np.log1p(self.cooc_sums[0]), "cooc_recent": np.log1p(self.cooc_sums[1])}
         if self._cooc is None:
             self._cooc = _cooc_columns(self.cand_rows, self.hist_rows, self.hist_mask, self.age_days, self.stats,
                                        self.leave_out)  # fmt: skip
@@ -126,6 +131,11 @@ FEATURES: dict[str, Callable[[FeatureInputs], np.ndarray]] = {
         minmax(x.sequence_scores.astype(np.float32)) if x.sequence_scores is not None else np.zeros(x.cand_rows.shape)
     ),
 }
+#: The features that read only the candidate's own row of the item statistics: serving computes them for every item
+#: once per model and looks its candidates up (:class:`ranker.model.feature_plan.FeaturePlan`).
+ITEM_FEATURES = frozenset({"popularity", "price", "price_known", "item_repeat_rate", "trend"})
+#: The features with one value per user, the same for each candidate: serving computes them once per history.
+USER_FEATURES = frozenset({"has_history", "user_repeat_share"})
 
 
 def candidate_features(
@@ -180,31 +190,57 @@ class PastStats:
     first_age: np.ndarray
 
 
+@dataclass
+class HistoryGroups:
+    """A batch's histories grouped by (user, item): what :class:`PastStats` reads of the history rows alone (not
+    of the candidates, not of the moment), so serving keeps it per user history (:mod:`ranker.model.user_state`)."""
+
+    span: int  # key = user * span + item row; every history row is below span - 1
+    flat: np.ndarray  # (E,) positions in the flattened (B, H) history of its real events, sorted by key
+    starts: np.ndarray  # (G,) where each group starts in ``flat``
+    keys: np.ndarray  # (G,) sorted, one per (user, item)
+    count: np.ndarray  # (G,) float32 events per group
+
+
+def group_history(hist_rows: np.ndarray, hist_mask: np.ndarray) -> HistoryGroups:
+    """The (user, item) groups of a (B, H) history (none without a real event)."""
+    if not hist_mask.any():
+        empty = np.zeros(0, dtype=np.int64)
+        return HistoryGroups(1, empty, empty, empty, np.zeros(0, dtype=np.float32))
+    span = int(hist_rows.max(initial=0)) + 2
+    keys = (np.arange(len(hist_rows))[:, None] * span + hist_rows)[hist_mask]
+    order = np.argsort(keys, kind="stable")
+    keys = keys[order]
+    # np.concatenate, not np.r_: this runs per served user, and np.r_'s index parsing costs more than the work.
+    starts = np.flatnonzero(np.concatenate([[True], keys[1:] != keys[:-1]]))
+    count = np.diff(np.concatenate([starts, [len(keys)]])).astype(np.float32)
+    return HistoryGroups(span, np.flatnonzero(hist_mask)[order], starts, keys[starts], count)
+
+
 def past_stats(cand_rows: np.ndarray, hist_rows: np.ndarray, hist_mask: np.ndarray, age_days: np.ndarray):
     """:class:`PastStats` by grouping the history by (user, item) once and looking the candidates up: cheaper
     than comparing every candidate with every history event."""
-    b = len(cand_rows)
-    zeros = np.zeros(cand_rows.shape, dtype=np.float32)
-    if not hist_mask.any():
+    return past_from_groups(group_history(hist_rows, hist_mask), cand_rows, age_days)
+
+
+def past_from_groups(groups: HistoryGroups, cand_rows: np.ndarray, age_days: np.ndarray) -> PastStats:
+    """:class:`PastStats` of the (B, C) candidates from the history's :func:`group_history` and its (B, H) ages."""
+    if not len(groups.keys):
+        zeros = np.zeros(cand_rows.shape, dtype=np.float32)
         return PastStats(zeros, zeros, zeros, zeros)
-    span = int(max(cand_rows.max(initial=0), hist_rows.max(initial=0))) + 2
-    keys = (np.arange(b)[:, None] * span + hist_rows)[hist_mask]
-    ages = np.maximum(age_days, 0.0)[hist_mask]
-    order = np.argsort(keys, kind="stable")
-    keys, ages = keys[order], ages[order]
-    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
-    uniq = keys[starts]
-    count = np.diff(np.r_[starts, len(keys)]).astype(np.float32)
-    decayed = np.add.reduceat(decay(ages, REPEAT_HALF_LIFE_DAYS), starts)
-    last, first = np.minimum.reduceat(ages, starts), np.maximum.reduceat(ages, starts)
-    wanted = np.arange(b)[:, None] * span + cand_rows
+    ages = np.maximum(age_days, 0.0).ravel()[groups.flat]
+    starts, uniq = groups.starts, groups.keys
+    values = np.empty((4, len(uniq)))  # count, decayed, last, first per group (np.stack costs more than this)
+    values[0] = groups.count
+    values[1] = np.add.reduceat(decay(ages, REPEAT_HALF_LIFE_DAYS), starts)
+    np.minimum.reduceat(ages, starts, out=values[2])
+    np.maximum.reduceat(ages, starts, out=values[3])
+    wanted = np.arange(len(cand_rows))[:, None] * groups.span + cand_rows
     pos = np.minimum(np.searchsorted(uniq, wanted), len(uniq) - 1)
-    found = (uniq[pos] == wanted) & (cand_rows >= 0)
-
-    def pick(values: np.ndarray) -> np.ndarray:
-        return np.where(found, values[pos], 0.0).astype(np.float32)
-
-    return PastStats(pick(count), pick(decayed), pick(last), pick(first))
+    # A candidate row past the history's span is in no history (and its key would be another user's).
+    found = (uniq[pos] == wanted) & (cand_rows >= 0) & (cand_rows < groups.span)
+    picked = np.where(found, values[:, pos], 0.0).astype(np.float32)
+    return PastStats(*picked)
 
 
 def repeat_due(past: PastStats) -> np.ndarray:

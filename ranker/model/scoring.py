@@ -16,6 +16,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from operator import attrgetter
 from typing import Any, Protocol
 
 import numpy as np
@@ -24,9 +25,11 @@ from core.errors import ModelError
 from ranker.model.behaviour import BehaviourSpace
 from ranker.model.checkpoint import Checkpoint
 from ranker.model.explanations import Explainer, Scored
-from ranker.model.features import candidate_features, recency_buckets
+from ranker.model.feature_plan import FeaturePlan
+from ranker.model.features import recency_buckets
 from ranker.model.item_vectors import ItemVectors
 from ranker.model.query_order import fused_scores
+from ranker.model.user_state import UserState, UserStates, build_state, micros
 
 
 class HistoryEntry(Protocol):
@@ -58,6 +61,9 @@ class ScoringInputs:
     sequence: np.ndarray | None = None  # (C,) the sequence model's scores (-inf: unknown item), None without one
 
 
+_ID, _RETRIEVAL = attrgetter("id"), attrgetter("retrieval_score")
+
+
 def _np(t: Any) -> np.ndarray:
     return t.detach().cpu().numpy().astype(np.float32)
 
@@ -74,13 +80,16 @@ class Scorer:
         threads: int | None = 1,
         sequence_weight: float = 0.0,
         session_minutes: float = 30.0,
+        user_states: int = 256,
     ):
         """``threads``: BLAS threads for this process (a process-wide limit, set once; None leaves it alone).
         The matrices of one request are small, so extra threads only add hand-off latency. ``sequence_weight``: how
         much the sequence model's own order of the candidates counts beside the ranker's (reciprocal rank fusion,
         ``RECSEARCH_SEQUENCE_ORDER_WEIGHT``; 0: the ranker's order alone) while the user's session goes on: their
         newest event at most ``session_minutes`` old (``RECSEARCH_SEQUENCE_SESSION_MINUTES``). A returning user gets
-        the ranker's order: it is trained for the next visit's basket, the sequence model for the next event."""
+        the ranker's order: it is trained for the next visit's basket, the sequence model for the next event.
+        ``user_states``: how many users' history states to keep between requests (:mod:`ranker.model.user_state`,
+        ``RECSEARCH_RANKER_USER_STATES``; 0: build it for every call)."""
         if threads:
             from threadpoolctl import threadpool_limits
 
@@ -99,6 +108,9 @@ class Scorer:
         self.sequence_weight = sequence_weight
         self.session_minutes = session_minutes
         self.stats = checkpoint.item_stats.aligned(item_vectors.ids, item_vectors.prices)
+        self.plan = FeaturePlan(config.features, self.stats)
+        #: The states of the latest users' histories (user vector, history rows, grouped history, ...).
+        self.states = UserStates(user_states)
         #: The learned item space of the version's sequence model over this item table (None without one).
         self.behaviour = BehaviourSpace(checkpoint.sequence, item_vectors, threads) if checkpoint.sequence else None
         # (D, A) weights so that x @ W + b is the torch Linear.
@@ -116,12 +128,12 @@ class Scorer:
         # Embedding row of each event type the model knows; any other type is row 0, never added here (a client
         # sending endless custom types must not grow the scorer).
         self._type_index: dict[str, int] = {t: config.type_index(t) for t in config.event_types}
-        self._last_user: tuple[tuple, np.ndarray | None] | None = None
         # The projections are linear in the item vector, so they are computed once for the whole item table
         # (3.9k items: ~3 MB) and a request only gathers rows. The last row is an unknown item (zero vector).
         table = np.vstack([item_vectors.vectors, np.zeros((1, item_vectors.dim), dtype=np.float32)])
         self._q = table @ wq + bq  # (N + 1, A)
-        self._q_hidden = self._q @ w1[:a]  # (N + 1, hidden): the query's share of the MLP's first layer
+        # (N + 1, hidden): the query's share of the MLP's first layer, with its bias (one addition less a call).
+        self._q_hidden = self._q @ w1[:a] + self._b1
         self._k = table @ wk + bk  # (N + 1, A)
         self._v = table @ wv + bv  # (N + 1, A)
 
@@ -145,9 +157,10 @@ class Scorer:
         top = np.argsort(-trend, kind="stable")[:n]
         return [self.item_vectors.ids[i] for i in top if trend[i] > 0]
 
-    def _types(self, types: Sequence[str]) -> np.ndarray:
-        index = self._type_index
-        return np.fromiter((index.get(t, 0) for t in types), dtype=np.int64, count=len(types))
+    @property
+    def type_index(self) -> dict[str, int]:
+        """Embedding row of each event type the model knows (any other type: row 0)."""
+        return self._type_index
 
     def _ages_days(self, history: Sequence[Any], now: datetime) -> np.ndarray:
         # Naive timestamps are UTC throughout the project: compare them with a naive "now" (no per-item replace).
@@ -156,6 +169,10 @@ class Scorer:
         naive_now = now.replace(tzinfo=None) - (now.utcoffset() or timedelta(0))
         seconds = [((now if h.ts.tzinfo else naive_now) - h.ts).total_seconds() for h in history]
         return np.asarray(seconds, dtype=np.float64) / 86400.0
+
+    def state(self, history: Sequence[HistoryEntry]) -> UserState:
+        """What scoring reads of ``history`` (newest first) alone: kept per history for the next requests."""
+        return self.states.get(history, lambda: build_state(self, history))
 
     def inputs(
         self, history: Sequence[HistoryEntry], candidates: Sequence[Candidate], now: datetime | None = None
@@ -166,54 +183,45 @@ class Scorer:
         ``history`` is newest first: attention reads the first ``config.history_length`` entries whose item is in
         the table, the repeat and co-occurrence features the first ``config.feature_history``; ``now`` (default: the
         current UTC time) is what the age of each history item is measured from."""
-        config = self.config
-        window = list(history[: config.history_needed])
-        rows = self.item_vectors.rows([h.item_id for h in window])
-        found = rows >= 0
-        known = [h for h, f in zip(window, found.tolist(), strict=True) if f]  # items of the table, newest first
-        known_rows = rows[found]
-        n_attend = int(found[: config.history_length].sum())
-        n_feat = int(found[: config.feature_history].sum())
-        ages = self._ages_days(known, now or datetime.now(UTC)) if known else np.zeros(0)
-        hist = known[:n_attend]
-        cand_rows = self.item_vectors.rows([c.id for c in candidates])  # (C,)
-        retrieval = np.fromiter((c.retrieval_score for c in candidates), dtype=np.float32, count=len(candidates))
-        sequence = self.sequence_scores(history, cand_rows)
-        features = candidate_features(
-            retrieval[None], cand_rows[None], known_rows[None, :n_feat], np.ones((1, n_feat), dtype=bool),
-            self.stats, ages[None, :n_feat], config.features, sequence_scores=None if sequence is None else
-            np.where(cand_rows >= 0, sequence, 0.0)[None],
-        )[0]  # (C, F)  # fmt: skip
+        return self._inputs(self.state(history), candidates, now)
+
+    def _inputs(self, state: UserState, candidates: Sequence[Candidate], now: datetime | None) -> ScoringInputs:
+        now_micros = micros(now or datetime.now(UTC))
+        ages = state.ages_days(now_micros)
+        cand_rows = self.item_vectors.rows(list(map(_ID, candidates)))  # (C,)
+        retrieval = np.fromiter(map(_RETRIEVAL, candidates), dtype=np.float32, count=len(candidates))
+        # The sequence model's scores: 0 for an unknown item as a feature, -inf (last) in its order.
+        raw = None if state.vector is None else self.behaviour.scores(state.vector, cand_rows)
+        sequence = None if raw is None else np.where(cand_rows >= 0, raw, np.float32(-np.inf))
+        n_feat = len(state.feat_rows)
+        features = self.plan.features(
+            retrieval, cand_rows, state.feat_rows, ages[:n_feat], state.groups, state.user_values,
+            raw,
+            state.cooc_sums(cand_rows, now_micros),
+        )  # fmt: skip
         return ScoringInputs(
             cand_rows=cand_rows,
             features=features,
-            hist=hist,
-            hist_rows=known_rows[:n_attend],
-            hist_types=self._types([h.type for h in hist]),
-            hist_recency=recency_buckets(ages[:n_attend], config.recency_buckets),
+            hist=state.hist,
+            hist_rows=state.hist_rows,
+            hist_types=state.hist_types,
+            hist_recency=recency_buckets(ages[: len(state.hist)], self.config.recency_buckets),
             sequence=sequence,
         )
 
     def user_vector(self, history: Sequence[HistoryEntry]) -> np.ndarray | None:
         """The sequence model's vector of the user with ``history`` (newest first); None without a sequence model or
-        a known history item. The last one is remembered: the candidate pool and the scoring of one request share
-        it."""
-        if self.behaviour is None:
-            return None
-        key = tuple((h.item_id, h.ts) for h in history[: self.behaviour.config.max_length])
-        last = self._last_user
-        if last is not None and last[0] == key:
-            return last[1]
-        vector = self.behaviour.user_vector(history)
-        self._last_user = (key, vector)
-        return vector
+        a known history item. Kept with the user's state: the candidate pool and the scoring of one request, and
+        the user's next requests until an event arrives, share it."""
+        return self.state(history).vector if self.behaviour is not None else None
 
     def in_session(self, history: Sequence[HistoryEntry], now: datetime | None = None) -> bool:
         """Whether the user's newest event (``history`` is newest first) is at most ``session_minutes`` old at
         ``now`` (default: the current UTC time): the session goes on, and the sequence model's order counts."""
         if not history:
             return False
-        age_days = self._ages_days(history[:1], now or datetime.now(UTC))[0]
+        # The arithmetic of _ages_days, without its arrays (this runs on every call of a user with a sequence model).
+        age_days = ((micros(now or datetime.now(UTC)) - micros(history[0].ts)) / 1e6) / 86400.0
         return bool(age_days * 1440.0 <= self.session_minutes)
 
     def sequence_scores(self, history: Sequence[HistoryEntry], cand_rows: np.ndarray) -> np.ndarray | None:
@@ -222,7 +230,7 @@ class Scorer:
         vector = self.user_vector(history)
         if vector is None:
             return None
-        return np.where(cand_rows >= 0, self.behaviour.scores(vector, cand_rows), -np.inf).astype(np.float32)
+        return np.where(cand_rows >= 0, self.behaviour.scores(vector, cand_rows), np.float32(-np.inf))
 
     def score(
         self,
@@ -238,16 +246,16 @@ class Scorer:
         weight = self.sequence_weight if sequence_weight is None else sequence_weight
         if not candidates:
             return []
-        x = self.inputs(history, candidates, now)
+        state = self.state(history)
+        x = self._inputs(state, candidates, now)
         q = self._q[x.cand_rows]  # (C, A); row -1 is the unknown-item row
-        pre = self._q_hidden[x.cand_rows] + x.features @ self._w1_feat + self._b1  # (C, hidden)
+        pre = self._q_hidden[x.cand_rows] + x.features @ self._w1_feat  # (C, hidden), the bias included
         if x.hist:
-            k = self._k[x.hist_rows] + self._type_k[x.hist_types] + self._rec_k[x.hist_recency]  # (H, A)
-            v = self._v[x.hist_rows] + self._type_v[x.hist_types] + self._rec_v[x.hist_recency]  # (H, A)
-            logits = (q @ k.T) * self._scale  # (C, H)
-            logits -= logits.max(axis=1, keepdims=True)
-            weights = np.exp(logits)
-            weights /= weights.sum(axis=1, keepdims=True)  # (C, H)
+            _, k, v = self._keys_values(state, x.hist_recency)  # the keys come scaled by 1 / sqrt(A)
+            weights = q @ k.T  # (C, H) the logits, then in place their softmax
+            weights -= weights.max(axis=1, keepdims=True)
+            np.exp(weights, out=weights)
+            weights /= weights.sum(axis=1, keepdims=True)
             interest = weights @ v  # (C, A)
             pre += np.concatenate([interest, q * interest], axis=1) @ self._w1_mix
         else:
@@ -259,6 +267,17 @@ class Scorer:
             # on, the sequence model's order of the same candidates (items it does not know last) counts too.
             scores = fused_scores(scores, x.sequence, weight)
         return self._results(candidates, scores, weights, x.hist, x.hist_rows, x.cand_rows)
+
+    def _keys_values(self, state: UserState, recency: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(recency, keys (H, A), values (H, A)) of the state's attention window with these recency buckets: the
+        last request's while its buckets hold (an age crosses a bucket's bound rarely: they are log2 days)."""
+        kv = state.kv
+        if kv is None or not np.array_equal(kv[0], recency):
+            rows, types = state.hist_rows, state.hist_types
+            k = (self._k[rows] + self._type_k[types] + self._rec_k[recency]) * self._scale
+            v = self._v[rows] + self._type_v[types] + self._rec_v[recency]
+            kv = state.kv = (recency, k, v)  # one assignment: a thread reading it meanwhile sees old or new
+        return kv
 
     def _results(
         self,
@@ -279,5 +298,4 @@ class Scorer:
         space = (self.behaviour.vectors, cand_rows) if self.behaviour is not None else None
         hidden = ~self.item_vectors.recommendable[hist_rows]  # non-products are history, never a reason
         explainer = Explainer(weights, hist, hist_rows, cand_rows < 0, n, space, hidden)
-        pending = Scored._pending
-        return [pending((cand := candidates[c]).id, score_list[c], cand.retrieval_score, explainer, c) for c in order]
+        return Scored._pending_all(candidates, score_list, order, explainer)

@@ -158,7 +158,8 @@ class ServiceDeps:
         threads = self.settings.ranker.scoring_threads or None  # 0: leave the BLAS thread count alone
         return Scorer(checkpoint, vectors or self.vectors.get(), explanations=self.settings.service.explanations,
                       threads=threads, sequence_weight=self.settings.sequence.order_weight,
-                      session_minutes=self.settings.sequence.session_minutes)  # fmt: skip
+                      session_minutes=self.settings.sequence.session_minutes,
+                      user_states=self.settings.ranker.user_states)  # fmt: skip
 
     # --- what the routes use ------------------------------------------------------------------------------------
     def get_ranker(self) -> Ranker:
