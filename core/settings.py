@@ -475,6 +475,11 @@ class EnrichSettings(BaseSettings):
         description="Local LLM: a checkpoint folder, a .gguf file, or "
         "package:NAME (default SmolLM2-135M-Instruct GGUF, converted once under the state dir).",
     )
+    local_engine: Literal["auto", "llamacpp", "transformers"] = Field(
+        "auto",
+        description="What runs the local LLM: llamacpp (a .gguf file as it is, llama-cpp-python), transformers, "
+        "or auto (llama.cpp for a .gguf model on the CPU when llama-cpp-python is installed, else transformers).",
+    )
     device: str = Field("cpu", description="Torch device for the local LLM (cpu, cuda, auto).")
     openai_url: str = Field(
         "http://127.0.0.1:8080/v1",

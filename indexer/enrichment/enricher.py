@@ -78,8 +78,12 @@ class Enricher:
         max_new_tokens: int = 96,
         threshold: float = 0.45,
         attempts: int = 2,
+        json_schema: dict[str, Any] | None = None,
     ):
         self.llm, self.embedder, self.prompt, self.cache = llm, embedder, prompt, cache
+        #: The answer's JSON schema, given to the backend to constrain generation (llama.cpp grammar, an
+        #: endpoint's structured outputs); None asks nothing beyond the prompt.
+        self.json_schema = json_schema
         self.batch_size = max(1, batch_size)
         self.max_new_tokens = max_new_tokens
         self.threshold = threshold
@@ -117,7 +121,11 @@ class Enricher:
         results: list[Grounded | GroundingFailure] = [GroundingFailure("not generated")] * len(batch)
         pending = list(range(len(batch)))
         for attempt in range(self.attempts):
-            answers = self.llm.generate([conversations[i] for i in pending], self.max_new_tokens)
+            asked = [conversations[i] for i in pending]
+            if self.json_schema:
+                answers = self.llm.generate(asked, self.max_new_tokens, json_schema=self.json_schema)
+            else:
+                answers = self.llm.generate(asked, self.max_new_tokens)
             self.stats.llm_calls += 1
             grounded = ground_batch(
                 answers,

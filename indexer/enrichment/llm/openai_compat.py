@@ -11,7 +11,7 @@ import random
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -70,14 +70,23 @@ class OpenAICompatibleLLM:
             timeout_s=s.timeout_s,
         )
 
-    def generate(self, conversations: Sequence[Messages], max_new_tokens: int) -> list[str]:
+    def generate(
+        self, conversations: Sequence[Messages], max_new_tokens: int, json_schema: dict[str, Any] | None = None
+    ) -> list[str]:
+        """One answer per conversation; ``json_schema`` goes out as a ``response_format`` (structured outputs)."""
         if not conversations:
             return []
         with ThreadPoolExecutor(max_workers=min(self.concurrency, len(conversations))) as pool:
-            return list(pool.map(lambda c: self._complete(c, max_new_tokens), conversations))
+            return list(pool.map(lambda c: self._complete(c, max_new_tokens, json_schema), conversations))
 
-    def _complete(self, messages: Messages, max_new_tokens: int) -> str:
-        body = {"model": self.model, "messages": list(messages), "max_tokens": max_new_tokens, "temperature": 0}
+    def _complete(self, messages: Messages, max_new_tokens: int, json_schema: dict[str, Any] | None = None) -> str:
+        body: dict[str, Any] = {
+            "model": self.model, "messages": list(messages), "max_tokens": max_new_tokens, "temperature": 0,
+        }  # fmt: skip
+        if json_schema:
+            body["response_format"] = {
+                "type": "json_schema", "json_schema": {"name": "enrichment", "schema": json_schema, "strict": True},
+            }  # fmt: skip
         for attempt in range(self.max_retries + 1):
             last = attempt == self.max_retries
             try:
