@@ -3,7 +3,7 @@ grounding checks that keep only what the source text supports, and the cache tha
 
 from indexer.enrichment.cache import EnrichmentCache
 from indexer.enrichment.enricher import Enricher, Enrichment, EnrichStats, enriched_text
-from indexer.enrichment.llm import LLM, Messages, load_llm
+from indexer.enrichment.llm import LLM, Messages, llm_name, load_llm
 from indexer.enrichment.prompt import PromptTemplate, load_prompt
 
 __all__ = [
@@ -15,6 +15,7 @@ __all__ = [
     "Messages",
     "PromptTemplate",
     "enriched_text",
+    "llm_name",
     "load_llm",
     "load_prompt",
 ]
