@@ -56,11 +56,12 @@ def raw_transformers(llm, conversations, batch: int, tokens: int):
 
 def raw_llamacpp(llm, conversations, tokens: int):
     """Llama.generate token by token on the templated prompts: the llama.cpp engine's bare generation."""
+    from llama_cpp import llama_vocab_is_eog
     from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
     llama = llm.llama
     meta = llama.metadata
-    vocab = llama._model  # the loaded model: says which tokens end a generation
+    vocab = llama._model.vocab  # says which tokens end a generation (as create_completion asks it)
 
     def piece(key: str) -> str:
         token_id = meta.get(key)
@@ -79,7 +80,7 @@ def raw_llamacpp(llm, conversations, tokens: int):
             ids = llama.tokenize(prompt.encode("utf-8"), add_bos=True, special=True)
             for n, token in enumerate(llama.generate(ids, top_k=1, top_p=1.0, min_p=0.0, temp=0.0,
                                                      repeat_penalty=1.0), start=1):  # fmt: skip
-                if vocab.token_is_eog(token) or n >= tokens:
+                if llama_vocab_is_eog(vocab, token) or n >= tokens:
                     break
         return time.perf_counter() - start
 
