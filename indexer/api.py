@@ -15,8 +15,15 @@ from core.rows import write_rejects
 from core.settings import Settings
 from indexer.build import BuildResult, build_index
 from indexer.catalog import CatalogRead, FieldMapping, Item, read_catalog
-from indexer.enrichment import Enricher, Enrichment, EnrichStats
-from indexer.enrichment.fixture import FixtureLoad, fixture_file, load_fixture, write_fixture
+from indexer.enrichment import (
+    Enricher,
+    Enrichment,
+    EnrichStats,
+    FixtureLoad,
+    fixture_file,
+    load_fixture,
+    write_fixture,
+)
 from indexer.index import IndexVersion, ItemsIndex
 from indexer.search import MODES, Hit, bm25_search, hybrid_search, knn_search
 

@@ -3,6 +3,7 @@ grounding checks that keep only what the source text supports, and the cache tha
 
 from indexer.enrichment.cache import EnrichmentCache
 from indexer.enrichment.enricher import Enricher, Enrichment, EnrichStats, enriched_text
+from indexer.enrichment.fixture import FixtureLoad, fixture_file, load_fixture, write_fixture
 from indexer.enrichment.llm import LLM, Messages, llm_name, load_llm
 from indexer.enrichment.prompt import PromptTemplate, load_prompt
 
@@ -12,10 +13,14 @@ __all__ = [
     "Enricher",
     "Enrichment",
     "EnrichmentCache",
+    "FixtureLoad",
     "Messages",
     "PromptTemplate",
     "enriched_text",
+    "fixture_file",
     "llm_name",
+    "load_fixture",
     "load_llm",
     "load_prompt",
+    "write_fixture",
 ]
