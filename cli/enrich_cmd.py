@@ -1,5 +1,6 @@
 """`recadmin enrich preview ID...`: an item's source text beside its LLM enrichment; `recadmin enrich audit`: an
-enrichment run scored against the labelled truth file."""
+enrichment run scored against the labelled truth file; `recadmin enrich load-reviewed|export-reviewed DIR`: reviewed
+enrichments shipped as a file, into or out of the cache."""
 
 from __future__ import annotations
 
@@ -7,14 +8,15 @@ import json
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
-from cli.console import out, progress_bar
+from cli.console import err, out, progress_bar
 from core.settings import get_settings
 from indexer import api
 from indexer.catalog import FieldMapping
 
-app = typer.Typer(help="Preview LLM enrichment of catalog items, or audit it against labelled items.")
+app = typer.Typer(help="Preview, audit, load or export LLM enrichments of catalog items.")
 DEFAULT_TRUTH = Path(__file__).resolve().parents[1] / "bench" / "data" / "enrichment_truth.jsonl"
 
 
@@ -87,3 +89,40 @@ def audit(
     out.print(f"precision {pct(data['precision'])} (goal >= {data['goal_precision']}: {'met' if met else 'NOT met'}), "
               f"recall {pct(data['recall'])}, usable items {pct(data['usable'])}"
               + (f"; report in {json_out}" if json_out else ""))  # fmt: skip
+
+
+@app.command("load-reviewed")
+def load_reviewed(
+    directory: Path = typer.Argument(..., help="Folder of reviewed enrichment files, one per prompt version."),
+) -> None:
+    """Load the reviewed enrichments for the current prompt version (DIR/<version>.jsonl) into the cache; the
+    items they cover are then not sent to the LLM while their text is unchanged. No file: nothing to load."""
+    done = api.load_reviewed_enrichments(get_settings(), directory)
+    if done.load is None:
+        out.print(f"no reviewed enrichments for prompt {done.prompt_version} ({done.path} does not exist): "
+                  "items are enriched live", highlight=False)  # fmt: skip
+        return
+    out.print(f"loaded {done.load.loaded:,} reviewed enrichments from {done.path} into the cache "
+              f"({done.load.present:,} were there already)", highlight=False)  # fmt: skip
+    if not done.usable:
+        keys = ", ".join(f"{m} / {v}" for m, v in sorted(done.load.keys))
+        err.print(f"[yellow]note:[/] they are for {escape(keys)}, not the configured {escape(done.model)} / "
+                  f"{escape(done.prompt_version)}: they will not be used", highlight=False)  # fmt: skip
+
+
+@app.command("export-reviewed")
+def export_reviewed(
+    directory: Path = typer.Argument(..., help="Folder to write DIR/<prompt version>.jsonl into."),
+    catalog: Path = typer.Option(
+        ..., "--catalog", help="Items file (CSV, JSONL, Parquet) or Online Retail transactions."
+    ),
+    limit: int = typer.Option(0, "--limit", min=0, help="The first N catalog items (as index build --enrich-limit)."),
+    ids: list[str] = typer.Option(None, "--id", help="An item id to include too (repeatable)."),
+    mapping: str = typer.Option(None, "--mapping", help="Field mapping, e.g. 'id=sku,title=name,price=cost'."),
+) -> None:
+    """Write the cached, accepted enrichments of those items (current model and prompt) to a file to review and
+    ship; run after an `index build --enrich` has enriched them."""
+    path, written = api.export_reviewed_enrichments(
+        get_settings(), catalog, directory, limit=limit, ids=ids or [], mapping=FieldMapping.parse(mapping)
+    )
+    out.print(f"wrote {written:,} accepted enrichments to {path}", highlight=False)

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import typer
 from rich.markup import escape
 
-from cli.console import err, out
+from cli.console import err, out, progress_stages
 from cli.models_cmd import publish_or_warn
-from core.progress import ProgressFn
 from core.settings import get_settings
 from indexer import api
 from indexer.catalog import FieldMapping
@@ -42,42 +39,6 @@ VECTOR_MODEL = typer.Option(
     None, "--vector-model", help="With --vector-field: the model of that vector space, which embeds queries and "
     "items without a vector (default RECSEARCH_MODELS_VECTOR_MODEL; none: text k-NN is off, search is BM25).",
 )  # fmt: skip
-
-
-@contextmanager
-def _stages(*names: str) -> Iterator[list[ProgressFn]]:
-    """One rich display with a progress bar (items/s) per stage; a bar appears on its first update."""
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )  # fmt: skip
-
-    bar = Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
-        TimeElapsedColumn(), TimeRemainingColumn(), console=err,
-    )  # fmt: skip
-    tasks: dict[str, int] = {}
-
-    def updater(name: str) -> ProgressFn:
-        def update(done: int, total: int) -> None:
-            if not bar.live.is_started:
-                bar.start()
-            if name not in tasks:
-                tasks[name] = bar.add_task(name, total=total, rate="")
-            speed = bar.tasks[tasks[name]].speed
-            bar.update(tasks[name], completed=done, total=total, rate=f"{speed:,.0f} items/s" if speed else "")
-
-        return update
-
-    try:
-        yield [updater(n) for n in names]
-    finally:
-        if bar.live.is_started:
-            bar.stop()
 
 
 def _loaded(read) -> None:
@@ -124,7 +85,7 @@ def build(
     """Enrich (when on) and embed every catalog item into a new index version; the alias moves to it at the end.
     A build killed half-way resumes where it stopped; unchanged items reuse their vectors."""
     settings = get_settings()
-    with _stages("enriching", "indexing") as (enrich_progress, progress):
+    with progress_stages("enriching", "indexing") as (enrich_progress, progress):
         done = api.build_from_catalog(
             settings, catalog, mapping=FieldMapping.parse(mapping), strict=strict, model=model, enrich=enrich,
             enrich_limit=enrich_limit, force=force, allow_shrink=allow_shrink, progress=progress,
@@ -154,7 +115,7 @@ def update(
     """Bring the live version in line with the catalog: re-enrich and re-embed only changed items, delete
     removed ones."""
     settings = get_settings()
-    with _stages("enriching", "updating") as (enrich_progress, progress):
+    with progress_stages("enriching", "updating") as (enrich_progress, progress):
         done = api.update_from_catalog(
             settings, catalog, mapping=FieldMapping.parse(mapping), strict=strict, model=model, enrich=enrich,
             enrich_limit=enrich_limit, allow_shrink=allow_shrink, progress=progress, enrich_progress=enrich_progress,

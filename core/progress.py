@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -17,6 +18,34 @@ ProgressFn = Callable[[int, int], None]
 
 T = TypeVar("T")
 _DONE = object()
+
+
+def plain_lines(
+    description: str,
+    write: Callable[[str], None],
+    every_s: float = 10.0,
+    clock: Callable[[], float] = time.monotonic,
+) -> ProgressFn:
+    """A :data:`ProgressFn` that writes a plain line (``description: done/total (pct), rate, elapsed``) on the
+    first update, then at most every ``every_s`` seconds, and when the job completes.
+
+    For output that is not a terminal (a log file, CI, a pipe): a live progress bar draws nothing there, so a long
+    job would otherwise be silent until it ends."""
+    start = clock()
+    state = {"last": None, "finished": False}
+
+    def update(done: int, total: int) -> None:
+        now = clock()
+        finished = total > 0 and done >= total
+        if state["finished"] or (state["last"] is not None and now - state["last"] < every_s and not finished):
+            return
+        elapsed = now - start
+        rate = f", {done / elapsed:,.1f}/s" if elapsed > 0 and done else ""
+        share = f" ({100 * done / total:.0f}%)" if total > 0 else ""
+        write(f"{description}: {done:,}/{total:,}{share}{rate}, {elapsed:,.0f} s")
+        state["last"], state["finished"] = now, finished
+
+    return update
 
 
 @contextmanager

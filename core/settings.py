@@ -498,6 +498,11 @@ class EnrichSettings(BaseSettings):
         description="Local LLM: a checkpoint folder, a .gguf file, or "
         "package:NAME (default SmolLM2-135M-Instruct GGUF, converted once under the state dir).",
     )
+    local_engine: Literal["auto", "llamacpp", "transformers"] = Field(
+        "auto",
+        description="What runs the local LLM: llamacpp (a .gguf file as it is, llama-cpp-python), transformers, "
+        "or auto (llama.cpp for a .gguf model on the CPU when llama-cpp-python is installed, else transformers).",
+    )
     device: str = Field("cpu", description="Torch device for the local LLM (cpu, cuda, auto).")
     openai_url: str = Field(
         "http://127.0.0.1:8080/v1",
@@ -510,7 +515,7 @@ class EnrichSettings(BaseSettings):
     backoff_s: float = Field(1.0, description="First retry delay in seconds; doubles each retry (with jitter).")
     timeout_s: float = Field(60.0, description="Timeout of one request to the OpenAI-compatible endpoint.")
     batch_size: int = Field(8, description="Items per generation batch.")
-    max_new_tokens: int = Field(96, description="Tokens generated at most per item.")
+    max_new_tokens: int = Field(160, description="Tokens generated at most per item.")
     prompt_file: Path | None = Field(
         None,
         description="A TOML prompt template (version, system, example_*, user) "

