@@ -40,7 +40,8 @@ def plain_lines(
         if state["finished"] or (state["last"] is not None and now - state["last"] < every_s and not finished):
             return
         elapsed = now - start
-        rate = f", {done / elapsed:,.1f}/s" if elapsed > 0 and done else ""
+        per_s = done / elapsed if elapsed > 0 and done else 0.0
+        rate = f", {per_s:,.1f}/s" if per_s >= 1 else (f", {elapsed / done:,.1f} s each" if per_s else "")
         share = f" ({100 * done / total:.0f}%)" if total > 0 else ""
         write(f"{description}: {done:,}/{total:,}{share}{rate}, {elapsed:,.0f} s")
         state["last"], state["finished"] = now, finished

@@ -63,5 +63,5 @@ def test_plain_lines_write_at_the_start_every_interval_and_once_at_the_end():
     now[0] = 113.0
     update(24, 24)  # done: a line however soon
     update(24, 24)  # and only one
-    assert lines == ["enriching: 1/24 (4%), 0.5/s, 2 s", "enriching: 9/24 (38%), 0.7/s, 12 s",
+    assert lines == ["enriching: 1/24 (4%), 2.0 s each, 2 s", "enriching: 9/24 (38%), 1.4 s each, 12 s",
                      "enriching: 24/24 (100%), 1.8/s, 13 s"]  # fmt: skip
