@@ -43,16 +43,28 @@ def preview(
     table = Table("item", "source", "enrichment", "status", title="enrichment preview", show_lines=True)
     for item, e in rows:
         if e.ok:
-            attrs = json.dumps(e.attributes, ensure_ascii=False)
-            shown = f"{e.description}\n[dim]{attrs}[/]"
-            status = f"enriched (similarity {e.similarity:.2f})"
+            shown = "\n".join([*([escape(e.description)] if e.description else []), _fields(e.attributes)])
+            status = f"enriched (similarity {e.similarity:.2f})" if e.description else "enriched (fields only)"
         else:
-            shown, status = "[dim](original text kept)[/]", f"dropped: {e.reason}"
+            shown, status = "[dim](original text kept)[/]", f"dropped: {escape(e.reason or '')}"
         if e.ok and e.dropped_fields:
-            status += "\n[dim]dropped fields: " + "; ".join(e.dropped_fields) + "[/]"
+            status += "\n[dim]not supported by the source, dropped: " + _claims(e.dropped_fields) + "[/]"
         source = "cache" if e.cached else "generated"
         table.add_row(item.id, item.text(), shown, f"{status}\n[dim]{source}; {e.model}; {e.prompt_version}[/]")
     out.print(table)
+
+
+def _fields(attributes: dict) -> str:
+    """Accepted fields as ``category: lighting · colour: white`` (lists joined by commas)."""
+    parts = [f"{k}: {', '.join(map(str, v)) if isinstance(v, list) else v}" for k, v in attributes.items() if v]
+    return "[dim]" + escape(" · ".join(parts)) + "[/]"
+
+
+def _claims(dropped: list[str], shown: int = 8) -> str:
+    """The dropped claims without their reasons (``material 'glass'``), at most ``shown`` of them."""
+    claims = [d.split(":", 1)[0] for d in dropped]
+    more = f" and {len(claims) - shown} more" if len(claims) > shown else ""
+    return escape(", ".join(claims[:shown]) + more)
 
 
 @app.command()
