@@ -448,8 +448,22 @@ class ServiceSettings(BaseSettings):
         description="Whether items a user already bought may come back in recommendations (per request: "
         "include_purchased); repeat purchases are common in retail.",
     )
+    event_api_keys: SecretStr | None = Field(
+        None,
+        description="Comma-separated API keys with the read and events scopes: events lets a browser (the storefront "
+        "page) post view, click, add_to_cart and purchase events that carry the query_id of an answer to POST "
+        "/v1/events, and nothing else a write key may do. The key a public page may hold.",
+    )
+    shop_name: str = Field(
+        "Shop", min_length=1, max_length=80, description="The shop's name in the storefront's header."
+    )
+    currency: str = Field(
+        "USD",
+        pattern=r"^[A-Z]{3}$",
+        description="ISO 4217 code of the catalog's prices: the storefront formats them with it (e.g. GBP, EUR).",
+    )
 
-    @field_validator("read_api_keys", "personal_api_keys", "write_api_keys")
+    @field_validator("read_api_keys", "personal_api_keys", "write_api_keys", "event_api_keys")
     @classmethod
     def _keys_not_blank(cls, value: SecretStr | None) -> SecretStr | None:
         # A set but empty variable (a templating slip) must not silently mean "no keys": that opens every route.

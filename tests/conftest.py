@@ -94,6 +94,11 @@ def pytest_addoption(parser):
         help="requests generated per route and key by the API fuzz suite (tests/integration/fuzz; 2,000 in "
         "scripts/reliability fuzz)",
     )  # fmt: skip
+    parser.addoption(
+        "--update-screenshots", action="store_true", default=False,
+        help="write the storefront's reference screenshots (tests/integration/ranker/service/screenshots/) anew "
+        "instead of comparing against them",
+    )  # fmt: skip
 
 
 def pytest_configure(config):

@@ -4,6 +4,8 @@
     personal  read, plus what reveals a user's history: explanations naming history items, include_purchased=true,
               the storefront's list of active users
     write     personal, plus events, user export and deletion
+    events    read, plus posting the shop's view/click/add_to_cart/purchase events that carry an answer's query_id
+              (the key a public storefront page may hold: it reads no history and deletes nothing)
 
 A key is sent as ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``. With no keys configured the service is
 open (every scope; it listens on 127.0.0.1 by default, and `recadmin serve` refuses a public bind without keys
@@ -23,8 +25,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from core.errors import ConfigError
 from core.settings import ServiceSettings
 
-Scope_ = Literal["read", "personal", "write"]
-ALL_SCOPES = frozenset({"read", "personal", "write"})
+Scope_ = Literal["read", "personal", "write", "events"]
+ALL_SCOPES = frozenset({"read", "personal", "write", "events"})
 
 #: Operational pages that need a read key when RECSEARCH_SERVICE_PROTECT_METRICS_AND_DOCS is on.
 OPS_PATHS = ("/metrics", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json")
@@ -45,16 +47,18 @@ class ApiKeys:
         self.read = _keys(settings.read_api_keys)
         self.personal = _keys(settings.personal_api_keys)
         self.write = _keys(settings.write_api_keys)
+        self.events = _keys(settings.event_api_keys)
 
     @property
     def enabled(self) -> bool:
-        return bool(self.read or self.personal or self.write)
+        return bool(self.read or self.personal or self.write or self.events)
 
     def describe(self) -> str:
         """One line for the start-up log: whether auth is on and how many keys of each scope."""
         if not self.enabled:
             return "auth: off (no API keys configured: every route is open)"
-        return f"auth: on ({len(self.read)} read, {len(self.personal)} personal, {len(self.write)} write keys)"
+        line = f"auth: on ({len(self.read)} read, {len(self.personal)} personal, {len(self.write)} write keys"
+        return line + (f", {len(self.events)} events)" if self.events else ")")
 
     @staticmethod
     def _match(key: bytes, keys: list[bytes]) -> bool:
@@ -75,6 +79,8 @@ class ApiKeys:
             return ALL_SCOPES
         if self._match(raw, self.personal):
             return frozenset({"read", "personal"})
+        if self._match(raw, self.events):
+            return frozenset({"read", "events"})
         if self._match(raw, self.read):
             return frozenset({"read"})
         return frozenset()
@@ -99,14 +105,15 @@ def may_see_history(request: Request) -> bool:
     return "personal" in granted(request)
 
 
-def require(scope: Scope_) -> Callable[[Request], Awaitable[None]]:
-    """A FastAPI dependency refusing requests without a key of ``scope`` (401 no/unknown key, 403 wrong scope)."""
+def require(scope: Scope_, *or_: Scope_) -> Callable[[Request], Awaitable[None]]:
+    """A FastAPI dependency refusing requests without a key of ``scope`` (or one of ``or_``): 401 no/unknown key,
+    403 wrong scope."""
 
     async def check(request: Request) -> None:  # async: no thread hand-off for a dict lookup
         have = granted(request)
         if not have:
             raise HTTPException(401, _UNAUTHORIZED, headers={"WWW-Authenticate": "Bearer"})
-        if scope not in have:
+        if scope not in have and not have.intersection(or_):
             raise HTTPException(403, f"this API key lacks the '{scope}' scope")
 
     return check

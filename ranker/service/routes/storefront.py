@@ -1,4 +1,5 @@
-"""The demo storefront: a static page at ``/`` and the list of users its picker offers."""
+"""The storefront: a static shop page at ``/``, what it shows of the shop (name, currency) and the list of users
+its picker offers. The page (``static/``) calls the public API like any client: docs/service.md#storefront."""
 
 from __future__ import annotations
 
@@ -20,6 +21,14 @@ router = APIRouter(tags=["storefront"])
 def page() -> FileResponse:
     """The storefront page."""
     return FileResponse(STATIC / "index.html", media_type="text/html")
+
+
+@router.get("/storefront/config")
+def config(request: Request) -> dict:
+    """What the page shows of the shop: its name and the ISO 4217 currency of the prices. Open, like the page:
+    it holds nothing a visitor of the shop would not see."""
+    service = deps_of(request).settings.service
+    return {"shop_name": service.shop_name, "currency": service.currency}
 
 
 @router.get("/v1/storefront/users", dependencies=[Depends(require("personal"))])

@@ -120,3 +120,41 @@ def test_bodies_over_the_size_limit_are_413_before_parsing():
     assert r.status_code == 413
     small = c.post("/v1/rerank", json={"user_id": "u1", "hits": HITS})
     assert small.status_code == 200
+
+
+def test_an_events_key_posts_page_events_with_a_query_id_and_nothing_else():
+    """The storefront's key: it reads results and posts what a shopper did with one, never writes anything else."""
+    app, _ = make_app(service={"read_api_keys": "r-key", "write_api_keys": "w-key", "event_api_keys": "e-key"})
+    client, headers = TestClient(app), {"X-API-Key": "e-key"}
+    for type_ in ("click", "add_to_cart", "purchase", "view"):
+        r = client.post("/v1/events", json=_event(type=type_, query_id="q-1"), headers=headers)
+        assert r.status_code == 200 and r.json()["accepted"] == 1, r.text
+    r = client.post("/v1/events", json=_event(), headers=headers)
+    assert r.status_code == 422 and r.json()["error"].startswith("field 'events[0].query_id': an events-scope key")
+    r = client.post("/v1/events", json=_event(type="refund", query_id="q-1"), headers=headers)
+    assert r.status_code == 422 and "field 'events[0].type'" in r.json()["error"]
+    assert client.post("/v1/events", json=_event(type="refund"), headers={"X-API-Key": "w-key"}).status_code == 200
+    assert client.post("/v1/search", json={"query": "red"}, headers=headers).status_code == 200
+    assert client.delete("/v1/users/u9", headers=headers).status_code == 403
+    assert client.get("/v1/users/u9/export", headers=headers).status_code == 403
+    assert client.get("/v1/storefront/users", headers=headers).status_code == 403
+    r = client.post("/v1/events", json=_event(query_id="q-1"), headers={"X-API-Key": "r-key"})
+    assert r.status_code == 403 and "'write' scope" in r.json()["error"]
+
+
+def test_the_storefront_config_is_open_and_names_the_shop_and_its_currency():
+    app, _ = make_app(service={"read_api_keys": "r-key", "shop_name": "Maple & Co", "currency": "GBP"})
+    assert TestClient(app).get("/storefront/config").json() == {"shop_name": "Maple & Co", "currency": "GBP"}
+
+
+def test_a_currency_that_is_no_iso_code_is_refused_naming_the_variable(monkeypatch):
+    from core.errors import ConfigError
+    from core.settings import get_settings
+
+    monkeypatch.setenv("RECSEARCH_SERVICE_CURRENCY", "pounds")
+    get_settings.cache_clear()
+    try:
+        with pytest.raises(ConfigError, match="RECSEARCH_SERVICE_CURRENCY"):
+            get_settings()
+    finally:
+        get_settings.cache_clear()
