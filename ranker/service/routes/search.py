@@ -41,10 +41,9 @@ def search(body: SearchRequest, request: Request) -> Response:
         dim = _dimension(deps)
         if dim is not None and len(body.vector) != dim:
             raise InputError(f"expected {dim} numbers, got {len(body.vector)}", field="vector")
-    if body.vector is not None:
-        vector = body.vector
-    else:
-        vector = deps.embed_query(query) if deps.query_model() else None
+    vector = body.vector
+    if vector is None and deps.query_model():  # else no model of the index's space: BM25 answers (_retrieve)
+        vector = deps.embed_query(query)
     t1 = time.perf_counter()
     # A FIXED window (the same for every page) is retrieved and ordered for the user; a page reaching past it gets
     # its tail from a deeper retrieval, in retrieval order: every page is a slice of one ordering.
