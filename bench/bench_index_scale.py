@@ -46,6 +46,13 @@ def _settings(alias: str):
 
 
 def _peak_rss_mb() -> float:
+    """This process's peak RSS: ``VmHWM`` (Linux). Not ``ru_maxrss``: Linux carries the forking parent's RSS over
+    into it across exec, so every phase would report at least this bench's own peak (the generated catalog)."""
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
