@@ -28,8 +28,11 @@ def test_a_text_query_on_the_shops_own_vectors_is_served_from_bm25(settings, tmp
     catalog.write_text("".join(json.dumps(r) + "\n" for r in rows))
     built = api.build_from_catalog(settings, catalog, vector_field="vector").result
     assert built.given == 40
-    s = settings.model_copy(update={"service": settings.service.model_copy(update={"allowed_hosts": "testserver"})})
-    c = TestClient(create_app(s), raise_server_exceptions=False)
+    # generous deadlines: a loaded test machine must not make the store's ping look like an outage
+    service = settings.service.model_copy(
+        update={"allowed_hosts": "testserver", "profile_deadline_ms": 10_000, "opensearch_timeout_s": 30.0}
+    )
+    c = TestClient(create_app(settings.model_copy(update={"service": service})), raise_server_exceptions=False)
     deadline = time.monotonic() + 60
     while (ready := c.get("/readyz").json())["status"] == "starting":
         assert time.monotonic() < deadline, ready
