@@ -91,6 +91,11 @@ def build(
             enrich_limit=enrich_limit, force=force, allow_shrink=allow_shrink, progress=progress,
             enrich_progress=enrich_progress, on_loaded=_loaded, vector_field=vector_field, vector_model=vector_model,
         )  # fmt: skip
+    if done.result.digest_match:
+        out.print(f"the live version {done.result.index} was built from this catalog file with these settings "
+                  f"({done.result.skipped:,} items): up to date; nothing read, nothing written "
+                  "(--force writes a new version)")  # fmt: skip
+        return
     if done.result.up_to_date:
         out.print(f"the live version {done.result.index} is up to date ({done.result.skipped:,} items unchanged); "
                   "nothing written (--force writes a new version)")  # fmt: skip

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from core.embedding import Embedder, embedder_for
@@ -15,6 +15,8 @@ from core.rows import write_rejects
 from core.settings import Settings
 from indexer.build import BuildResult, build_index
 from indexer.catalog import CatalogRead, FieldMapping, Item, VectorColumn, read_catalog
+from indexer.catalog_stream import CatalogStream
+from indexer.digest import META_DIGEST, META_DOCUMENTS, build_digest
 from indexer.enrichment import (
     Enricher,
     Enrichment,
@@ -68,26 +70,36 @@ class CatalogBuild:
 
 
 def _read(
-    settings: Settings, catalog: Path, mapping: FieldMapping | None, strict: bool, vectors: VectorColumn | None = None
-) -> tuple[CatalogRead, Path | None]:
-    read = read_catalog(catalog, mapping, vectors=vectors)
+    settings: Settings, catalog: Path, mapping: FieldMapping | None, strict: bool, vectors: VectorColumn | None = None,
+    stream: bool = False,
+) -> tuple[CatalogRead | CatalogStream, Path | None]:  # fmt: skip
+    """The catalog read and checked whole (``stream``: scanned, its items re-read in chunks when iterated)."""
+    read: CatalogRead | CatalogStream
+    if stream:
+        read = CatalogStream(catalog, mapping, vectors).scan()
+    else:
+        read = read_catalog(catalog, mapping, vectors=vectors)
     target = None
     if read.rejects:
         target = rejects_file(settings, catalog, "catalog")
         write_rejects(read.rejects, target)
         if strict:
             raise InputError(f"{len(read.rejects)} bad rows, first: {read.rejects[0]} (see {target})")
-    if not read.items:
+    if not len(read.items):
         raise InputError("no usable items in the catalog", path=str(catalog))
     return read, target
+
+
+def _enrichment_on(settings: Settings, enrich: bool | None) -> bool:
+    on = settings.enrich.enabled if enrich is None else enrich
+    return on and settings.enrich.backend != "none"
 
 
 def _enrich(
     settings: Settings, items: list[Item], embedder: Embedder | None, enrich: bool | None, limit: int | None, llm,
     progress: ProgressFn | None,
 ) -> tuple[dict[str, Enrichment], EnrichStats | None]:  # fmt: skip
-    on = settings.enrich.enabled if enrich is None else enrich
-    if not on or settings.enrich.backend == "none":
+    if not _enrichment_on(settings, enrich):
         return {}, None
     # grounding compares texts: with the catalog's own vectors and no vector model, the text model does it
     embedder = embedder or embedder_for(settings)
@@ -126,9 +138,8 @@ def _vector_column(options: VectorOptions | None, dimension: int | None = None, 
     return VectorColumn(options.field, dimension, of, required=options.model is None)
 
 
-def _catalog_vectors(options: VectorOptions, read: CatalogRead) -> CatalogVectors:
-    given = next((it.vector.size for it in read.items if it.vector is not None), None)
-    dimension = options.model.dimension if options.model is not None else given
+def _catalog_vectors(options: VectorOptions, read: CatalogRead | CatalogStream) -> CatalogVectors:
+    dimension = options.model.dimension if options.model is not None else read.dimension
     return CatalogVectors(options.field, int(dimension or 0), options.model)
 
 
@@ -147,7 +158,7 @@ def build_from_catalog(
     allow_shrink: bool = False,
     progress: ProgressFn | None = None,
     enrich_progress: ProgressFn | None = None,
-    on_loaded: Callable[[CatalogRead], None] | None = None,
+    on_loaded: Callable[[CatalogRead | CatalogStream], None] | None = None,
     vector_field: str | None = None,
     vector_model: str | None = None,
 ) -> CatalogBuild:
@@ -159,13 +170,28 @@ def build_from_catalog(
 
     ``model`` re-embeds with another embedding model (a folder such as a fine-tuned one, or ``package:NAME``);
     it is recorded in the version's ``_meta`` as ``embedding_model``. When the live version already holds exactly
-    these documents nothing is written (``result.up_to_date``) unless ``force``. A catalog that would drop more
-    than ``RECSEARCH_OPENSEARCH_MAX_SHRINK`` of the live version's documents is refused unless ``allow_shrink``."""
+    these documents nothing is written (``result.up_to_date``) unless ``force``: known at once, without reading
+    the catalog, when its build digest (:mod:`indexer.digest`: the file's bytes and the settings that decide the
+    documents; not with enrichment on) is the live version's, else by comparing every document's hash. A catalog
+    that would drop more than ``RECSEARCH_OPENSEARCH_MAX_SHRINK`` of the live version's documents is refused
+    unless ``allow_shrink``.
+
+    With enrichment off the catalog is streamed (:class:`~indexer.catalog_stream.CatalogStream`: checked and
+    counted in a first pass, then read again in chunks), so memory does not grow with its vectors; with enrichment
+    on it is read whole (the enrichment's taxonomy is made from all items)."""
+    index = items_index(settings)
+    enriching = _enrichment_on(settings, enrich)
+    digest = None
+    if not enriching and catalog.is_file():
+        digest = build_digest(catalog, _decides(settings, mapping, strict, embedder, model, vector_field, vector_model))
+        if not force:
+            skipped = _same_digest(index, digest)
+            if skipped is not None:
+                return CatalogBuild(skipped, None)
     vectors = vector_options(settings, vector_field, vector_model or model, embedder)
-    read, rejects_file = _read(settings, catalog, mapping, strict, _vector_column(vectors))
+    read, rejects_file = _read(settings, catalog, mapping, strict, _vector_column(vectors), stream=not enriching)
     if on_loaded:
         on_loaded(read)
-    index = items_index(settings)
     max_shrink = None if allow_shrink else settings.opensearch.max_shrink
     # fail fast (unreachable cluster, bad credentials, a catalog far smaller than the live one) before any model
     index.check_shrink(len(read.items), max_shrink)
@@ -189,9 +215,38 @@ def build_from_catalog(
         meta={**meta, "enriched_items": sum(e.ok for e in enrichments.values())},
         force=force,
         max_shrink=max_shrink,
+        digest=digest,
     )
     result.enrichment = _counts(enrichments)
     return CatalogBuild(result, rejects_file, stats)
+
+
+def _decides(
+    settings: Settings, mapping: FieldMapping | None, strict: bool, embedder: Embedder | None, model: str | None,
+    vector_field: str | None, vector_model: str | None,
+) -> dict:  # fmt: skip
+    """What, besides the catalog file, decides a build's documents (as named: no model is loaded for this)."""
+    field = vector_field or settings.models.vector_field
+    named = embedder.name if embedder is not None else None
+    if field:
+        space = named or vector_model or model or settings.models.vector_model
+    else:
+        space = named or model or settings.models.embedding
+    return {"mapping": asdict(mapping or FieldMapping()), "strict": strict, "vector_field": field, "model": space}
+
+
+def _same_digest(index: ItemsIndex, digest: str) -> BuildResult | None:
+    """The up-to-date result when the live version was built with ``digest`` and still holds its documents."""
+    live = index.live_version()
+    if live is None:
+        return None
+    meta = index.meta(live)
+    if meta.get(META_DIGEST) != digest or meta.get(META_DOCUMENTS) is None:
+        return None
+    count = index.doc_count(live)
+    if count != meta[META_DOCUMENTS]:  # documents deleted (or added) behind the build's back: check them all
+        return None
+    return BuildResult(live, live, count, skipped=count, up_to_date=True, digest_match=True)
 
 
 def update_from_catalog(

@@ -9,23 +9,30 @@ That makes three things cheap:
 - a build killed half-way leaves its version marked ``building``; the next build with the same model resumes
   there, skipping documents already written (ids are item ids, so nothing is duplicated);
 - ``update`` (:mod:`indexer.update`) rewrites only documents whose hash changed and deletes removed items.
+
+Before any of that, a rebuild whose build digest (:mod:`indexer.digest`: the catalog file's bytes and the settings
+that decide the documents) equals the live version's is skipped without reading the catalog.
+
+``items`` is any sized collection that can be iterated more than once: a list, or a
+:class:`~indexer.catalog_stream.CatalogStream` that re-reads the file in chunks, so a build holds one chunk of
+vectors and documents at a time, not the catalog.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from core.embedding import Embedder
 from core.errors import OpenSearchError
 from core.opensearch.client import translate_errors
-from core.opensearch.documents import iter_documents
 from core.progress import ProgressFn, prefetched
 from core.rows import Reject
 from indexer.catalog import Item
+from indexer.digest import META_DIGEST, META_DOCUMENTS
 from indexer.enrichment import Enrichment, enriched_text
 from indexer.index import BUILDING, SCHEMA_VERSION, ItemsIndex
 
@@ -51,6 +58,7 @@ class BuildResult:
     deleted: int = 0
     resumed: bool = False
     up_to_date: bool = False  # nothing changed: the live version stays, no new version was written
+    digest_match: bool = False  # ... known from the build digest alone, without reading the catalog
     enrichment: dict[str, int] = field(default_factory=dict)
 
 
@@ -95,14 +103,37 @@ def item_document(
     return doc
 
 
-def existing_hashes(client: OpenSearch, index: str, url: str = "") -> dict[str, str]:
-    """``item id -> doc_hash`` of every document in ``index`` (paged, only the hash field)."""
+def existing_hashes(client: OpenSearch, index: str, url: str = "", page_size: int = 10_000) -> dict[str, str]:
+    """``item id -> doc_hash`` of every document in ``index``, read from doc values (``_source`` holds the vector:
+    loading and filtering it is what made this slow) in pages of ``page_size`` with ``search_after``."""
+    out: dict[str, str] = {}
+    after: list | None = None
     with translate_errors(url, index):
         client.indices.refresh(index=index)
-        return {
-            h["_id"]: (h.get("_source") or {}).get("doc_hash", "")
-            for h in iter_documents(client, index, ["item_id", "doc_hash"])
-        }
+        while True:
+            body: dict[str, Any] = {"size": page_size, "_source": False, "docvalue_fields": ["doc_hash"],
+                                    "sort": [{"item_id": "asc"}], "query": {"match_all": {}}}  # fmt: skip
+            if after is not None:
+                body["search_after"] = after
+            hits = client.search(index=index, body=body)["hits"]["hits"]
+            for h in hits:
+                out[h["_id"]] = ((h.get("fields") or {}).get("doc_hash") or [""])[0]
+            if len(hits) < page_size:
+                return out
+            after = hits[-1]["sort"]
+
+
+class LiveHashes:
+    """``id -> doc_hash`` of a version, read on first use: a catalog that brings every vector never needs them."""
+
+    def __init__(self, read: Callable[[], dict[str, str]]):
+        self._read = read
+        self._hashes: dict[str, str] | None = None
+
+    def get(self, item_id: str) -> str | None:
+        if self._hashes is None:
+            self._hashes = self._read()
+        return self._hashes.get(item_id)
 
 
 def _vectors_from(client: OpenSearch, index: str, ids: list[str], url: str) -> dict[str, list[float]]:
@@ -119,12 +150,12 @@ def document_actions(
     target: str,
     *,
     in_target: dict[str, str] | None = None,
-    reuse_from: tuple[str, dict[str, str]] | None = None,
+    reuse_from: tuple[str, LiveHashes] | None = None,
     result: BuildResult,
     url: str = "",
 ) -> Iterator[dict[str, Any]]:
     """Bulk actions writing ``items`` into ``target``. Documents already in ``target`` with the same hash are
-    skipped; those whose hash matches in ``reuse_from`` (index, id -> hash) get that index's vector; the rest are
+    skipped; those whose hash matches in ``reuse_from`` (index, its hashes) get that index's vector; the rest are
     embedded, ``EMBED_CHUNK`` at a time."""
     in_target = in_target or {}
     batch: list[tuple[Item, dict[str, Any]]] = []
@@ -205,7 +236,7 @@ def delete_missing(client: OpenSearch, index: str, present: dict[str, str], keep
 def build_index(
     client: OpenSearch,
     index: ItemsIndex,
-    items: Sequence[Item],
+    items: Collection[Item],
     embedder: Embedder,
     *,
     enrichments: dict[str, Enrichment] | None = None,
@@ -217,6 +248,7 @@ def build_index(
     resume: bool = True,
     force: bool = False,
     max_shrink: float | None = None,
+    digest: str | None = None,
 ) -> BuildResult:
     """Build a version from ``items`` and make it live. A half-built version of the same embedding model is
     resumed; unchanged documents take their vectors from the live version. On an error the half-built version is
@@ -224,12 +256,17 @@ def build_index(
 
     ``max_shrink``: the largest share of the live version's documents the new version may lack; a bigger drop is
     an :class:`InputError` before anything is written (:meth:`ItemsIndex.check_shrink`; None: no check).
-    Old versions are pruned to ``keep_versions``, the one the alias moved away from always among them."""
+    Old versions are pruned to ``keep_versions``, the one the alias moved away from always among them.
+
+    ``digest`` (:func:`indexer.digest.build_digest`) is recorded in the finished version's ``_meta`` (and in the live
+    version's when it is found unchanged), for the next build to compare before it reads anything."""
     enrichments = enrichments or {}
     key = {"embedding_model": embedder.name, "dimension": embedder.dimension, "schema_version": SCHEMA_VERSION}
     if not force:
         unchanged = _unchanged_live(client, index, items, enrichments, embedder)
         if unchanged:
+            if digest:  # the same documents from another file or settings: the next build skips at once
+                index.update_meta(unchanged, {META_DIGEST: digest, META_DOCUMENTS: len(items)})
             return BuildResult(unchanged, unchanged, 0, rejects or [], skipped=len(items), up_to_date=True)
     index.check_shrink(len(items), max_shrink)
     name = index.unfinished_version(key) if resume else None
@@ -242,7 +279,7 @@ def build_index(
         live = index.live_version()
         reuse = None
         if live and index.meta(live).get("embedding_model") == embedder.name:
-            reuse = (live, existing_hashes(client, live, index.url))
+            reuse = (live, LiveHashes(lambda: existing_hashes(client, live, index.url)))
         actions = document_actions(
             client,
             items,
@@ -255,11 +292,12 @@ def build_index(
             url=index.url,
         )
         written = bulk_load(client, actions, len(items), chunk_size, progress, index.url, start=0)
-        result.deleted = delete_missing(client, name, in_target, {it.id for it in items}, index.url)
+        if in_target:  # a resumed version may hold items the catalog no longer has
+            result.deleted = delete_missing(client, name, in_target, {it.id for it in items}, index.url)
         result.indexed = written + result.skipped
         if progress:
             progress(len(items), len(items))
-        index.finish_build(name)
+        index.finish_build(name, {META_DIGEST: digest, META_DOCUMENTS: result.indexed})
     except Exception:
         with translate_errors(index.url, name):
             client.indices.delete(index=name, ignore_unavailable=True)
@@ -270,7 +308,11 @@ def build_index(
 
 
 def _unchanged_live(
-    client: OpenSearch, index: ItemsIndex, items: Sequence[Item], enrichments: dict[str, Enrichment], embedder: Embedder
+    client: OpenSearch,
+    index: ItemsIndex,
+    items: Collection[Item],
+    enrichments: dict[str, Enrichment],
+    embedder: Embedder,
 ) -> str | None:
     """The live version when it already holds exactly these documents (same ids, same hashes, same model)."""
     live = index.live_version()

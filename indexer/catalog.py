@@ -97,6 +97,11 @@ class CatalogRead:
     rejects: list[Reject]
     source: str
 
+    @property
+    def dimension(self) -> int | None:
+        """The vectors' dimension (the first item with a vector), None when no item has one."""
+        return next((int(it.vector.size) for it in self.items if it.vector is not None), None)
+
 
 def detect_format(path: Path) -> str:
     """The file format from its suffix."""
@@ -116,12 +121,28 @@ def read_catalog(
     ``vectors``: read each item's vector from that column; a missing, malformed, non-finite or zero vector, or one
     of another dimension, is a :class:`CatalogError` naming the line and column (not a reject: a build with it
     would put items in the wrong space)."""
+    rejects: list[Reject] = []
+    items = list(iter_catalog(path, rejects, mapping, fmt, vectors))
+    return CatalogRead(items, rejects, str(path))
+
+
+def iter_catalog(
+    path: Path,
+    rejects: list[Reject],
+    mapping: FieldMapping | None = None,
+    fmt: str | None = None,
+    vectors: VectorColumn | None = None,
+    chunk_rows: int | None = None,
+) -> Iterator[Item]:
+    """The items of a catalog file one at a time, as :func:`read_catalog` reads them (the same checks, the same
+    rejects, appended to ``rejects`` as they are met). ``chunk_rows``: CSV and Parquet are read that many rows at a
+    time (None: whole), so memory holds one chunk, not the file; Online Retail transactions are aggregated whole."""
     if not path.exists():
         raise CatalogError("catalog file does not exist", path=str(path))
     if path.is_dir():
         raise CatalogError("catalog path is a folder, not a file", path=str(path))
     fmt = fmt or detect_format(path)
-    rows = _read_rows(path, fmt)
+    rows = _read_rows(path, fmt, chunk_rows)
     head: list[tuple[int, dict]] = []  # up to the first row that could be read (its columns say what file this is)
     for line, row in rows:
         head.append((line, row))
@@ -135,9 +156,11 @@ def read_catalog(
 
         if vectors is not None:
             raise CatalogError("Online Retail transactions carry no vector column", path=str(path), field=vectors.name)
-
-        return items_from_transactions(path, _chain(head, rows))
-    return _items_from_rows(path, _chain(head, rows), mapping or FieldMapping(), vectors)
+        read = items_from_transactions(path, _chain(head, rows))
+        rejects.extend(read.rejects)
+        yield from read.items
+        return
+    yield from _items_from_rows(path, _chain(head, rows), mapping or FieldMapping(), rejects, vectors)
 
 
 def _chain(head: list[tuple[int, dict]], rest: Iterator[tuple[int, dict]]) -> Iterator[tuple[int, dict]]:
@@ -145,24 +168,45 @@ def _chain(head: list[tuple[int, dict]], rest: Iterator[tuple[int, dict]]) -> It
     yield from rest
 
 
-def _read_rows(path: Path, fmt: str) -> Iterator[tuple[int, dict[str, Any]]]:
+def _read_rows(path: Path, fmt: str, chunk_rows: int | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
     """(line number, row) pairs; CSV lines count the header, Parquet rows count from 1."""
+    if fmt == "jsonl":
+        return _jsonl_rows(path)
+    return _parsed(path, fmt, _csv_rows(path, chunk_rows) if fmt == "csv" else _parquet_rows(path, chunk_rows))
+
+
+def _parsed(path: Path, fmt: str, rows: Iterator[tuple[int, dict[str, Any]]]) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``rows`` with the reader's errors as one :class:`CatalogError` (they may come at any chunk)."""
     try:
-        if fmt == "jsonl":
-            return _jsonl_rows(path)
-        if fmt == "csv":
-            frame, broken = next(csv_frames(path))
-            good = zip(frame.pop("line").tolist(), frame.to_dict(orient="records"), strict=True)
-            # A line with more fields than the header is a reject of its own; the rest of the file is read.
-            return heapq.merge(good, ((line, {"__error__": reason}) for line, reason in broken), key=lambda r: r[0])
-        frame = pd.read_parquet(path)
-        offset = 1
+        yield from rows
     except (OSError, UnicodeDecodeError) as e:
         reason = e.strerror if isinstance(e, OSError) else e
         raise CatalogError(f"cannot read catalog: {reason}", path=str(path)) from None
+    except CatalogError:
+        raise
     except Exception as e:  # pandas/pyarrow raise many parser errors
         raise CatalogError(f"cannot parse catalog as {fmt}: {str(e).splitlines()[0]}", path=str(path)) from None
-    return ((i + offset, row) for i, row in enumerate(frame.to_dict(orient="records")))
+
+
+def _csv_rows(path: Path, chunk_rows: int | None) -> Iterator[tuple[int, dict[str, Any]]]:
+    for frame, broken in csv_frames(path, chunk_rows):
+        good = zip(frame.pop("line").tolist(), frame.to_dict(orient="records"), strict=True)
+        # A line with more fields than the header is a reject of its own; the rest of the file is read.
+        yield from heapq.merge(good, ((line, {"__error__": reason}) for line, reason in broken), key=lambda r: r[0])
+
+
+def _parquet_rows(path: Path, chunk_rows: int | None) -> Iterator[tuple[int, dict[str, Any]]]:
+    import pyarrow.parquet as pq
+
+    if chunk_rows is None:
+        frames: Iterator[pd.DataFrame] = iter([pd.read_parquet(path)])
+    else:
+        frames = (batch.to_pandas() for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_rows))
+    line = 1
+    for frame in frames:
+        for row in frame.to_dict(orient="records"):
+            yield line, row
+            line += 1
 
 
 def _jsonl_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -171,11 +215,10 @@ def _jsonl_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
 
 
 def _items_from_rows(
-    path: Path, rows: Iterator[tuple[int, dict]], m: FieldMapping, vectors: VectorColumn | None = None
-) -> CatalogRead:
-    items: list[Item] = []
+    path: Path, rows: Iterator[tuple[int, dict]], m: FieldMapping, rejects: list[Reject],
+    vectors: VectorColumn | None = None,
+) -> Iterator[Item]:  # fmt: skip
     reader = _VectorReader(path, vectors) if vectors else None
-    rejects: list[Reject] = []
     seen: set[str] = set()
     columns: set[str] = set()
     for line, row in rows:
@@ -215,10 +258,9 @@ def _items_from_rows(
         category = _text(row.get(m.category))
         vector = reader.read(line, row) if reader else None
         text = title or description
-        items.append(Item(item_id, text, description, category, price, recommendable=recommendable, vector=vector))
+        yield Item(item_id, text, description, category, price, recommendable=recommendable, vector=vector)
     if columns:
         _check_columns(path, columns, m)
-    return CatalogRead(items, rejects, str(path))
 
 
 class _VectorReader:

@@ -138,12 +138,12 @@ class ItemsIndex:
             self.client.indices.create(index=name, body=index_body(dimension, meta, shards, replicas))
         return name
 
-    def finish_build(self, name: str) -> None:
-        """Make a freshly loaded version searchable (refresh on) and mark it complete."""
+    def finish_build(self, name: str, meta: dict[str, Any] | None = None) -> None:
+        """Make a freshly loaded version searchable (refresh on) and mark it complete (with ``meta`` merged in)."""
         with self._errors(name):
             self.client.indices.put_settings(index=name, body={"index": {"refresh_interval": "1s"}})
             self.client.indices.refresh(index=name)
-        self.update_meta(name, {"build_state": COMPLETE})
+        self.update_meta(name, {**(meta or {}), "build_state": COMPLETE})
 
     def meta(self, name: str) -> dict[str, Any]:
         """The ``_meta`` of one version."""

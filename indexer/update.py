@@ -17,6 +17,7 @@ from core.opensearch.client import translate_errors
 from core.progress import ProgressFn
 from indexer.build import BuildResult, bulk_load, delete_missing, document_actions, existing_hashes
 from indexer.catalog import Item
+from indexer.digest import META_DIGEST
 from indexer.enrichment import Enrichment
 from indexer.index import SCHEMA_VERSION, ItemsIndex
 
@@ -49,6 +50,10 @@ def update_index(
             f"the live version {live} was embedded with '{live_model}', not '{embedder.name}'; "
             "vectors of two models cannot be mixed: run `recadmin index build` instead"
         )
+    # written in place: the version no longer is what its build digest says (cleared first, so that an update that
+    # fails half-way cannot leave a digest that would let the next build skip)
+    if live_meta.get(META_DIGEST):
+        index.update_meta(live, {META_DIGEST: None})
     present = existing_hashes(client, live, index.url)
     result = BuildResult(live, live, 0)
     actions = document_actions(

@@ -105,3 +105,16 @@ class CatalogVectors:
                 "into this space (set RECSEARCH_MODELS_VECTOR_MODEL or --vector-model)"
             )
         return self.model.encode(texts, batch_size)
+
+
+class NoQueryModel:
+    """The query side of a catalog space (:func:`catalog_space`): no model puts a text into it. The service holds
+    this as its embedder for such an index: it answers text queries from BM25 instead (a request may still bring
+    its own ``vector``)."""
+
+    def __init__(self, space: str, dimension: int | None):
+        self.name = space
+        self.dimension = dimension
+
+    def encode(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
+        raise ModelError(f"no model embeds a text query into the space '{self.name}' (RECSEARCH_MODELS_VECTOR_MODEL)")

@@ -117,12 +117,27 @@ class ServiceDeps:
     def _load_embedder(self) -> Embedder:
         """The embedding model the live index was built with (``_meta.embedding_model``, as `recadmin search`
         does), else ``RECSEARCH_MODELS_EMBEDDING`` (an index built before the name was recorded)."""
-        from core.embedding import embedder_for
-
         model = self.index.get().embedding_model()
-        embedder = embedder_for(self.settings, model)
+        embedder = self._embedder_of(model)
         self.embedding_model = _shown(model or self.settings.models.embedding)
         return embedder
+
+    def _embedder_of(self, model: str | None) -> Embedder:
+        """The query embedder of an index built with ``model``; for the shop's own vectors without a model of their
+        space, a :class:`~indexer.vectors.NoQueryModel` (text queries are then answered from BM25)."""
+        from core.embedding import embedder_for
+        from indexer.vectors import NoQueryModel, is_catalog_space
+
+        if is_catalog_space(model):
+            return NoQueryModel(str(model), self.index.get().dimension())  # type: ignore[return-value]
+        return embedder_for(self.settings, model)
+
+    def query_model(self) -> bool:
+        """Whether a text query can be embedded into the live index's space (False: the shop's own vectors with no
+        model of their space; :meth:`embed_query` would fail)."""
+        from indexer.vectors import NoQueryModel
+
+        return not isinstance(self.embedder.get(), NoQueryModel)
 
     def _store_engine(self):
         if self._engine is None:
@@ -230,10 +245,8 @@ class ServiceDeps:
         model = self.index.get().embedding_model()
         if _shown(model or self.settings.models.embedding) == self.embedding_model:
             return
-        from core.embedding import embedder_for
-
         try:
-            embedder = embedder_for(self.settings, model)
+            embedder = self._embedder_of(model)
         except Exception as e:
             log.warning(
                 "cannot load the live index's embedding model %s, keeping %s: %s", model, self.embedding_model, e
@@ -271,7 +284,7 @@ class ServiceDeps:
         """The item vectors' dimension when already known (loaded vectors or embedder), else None."""
         if self.vectors.state == "ready":
             return int(self.vectors.get().dim)
-        if self.embedder.state == "ready":
+        if self.embedder.state == "ready" and self.embedder.get().dimension is not None:
             return int(self.embedder.get().dimension)
         return None
 

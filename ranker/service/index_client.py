@@ -128,6 +128,17 @@ class ServiceIndex:
             rankings.append(hits_from_response(part))
         return self._titled(rrf_fuse(rankings, k))
 
+    def bm25(self, query: str, k: int, filters: dict[str, Any] | None = None) -> list[Hit]:
+        """The ``k`` best BM25 hits for ``query`` that pass ``filters``: the text retrieval of an index whose vectors
+        are the shop's own with no model to embed a query into their space."""
+        body = docvalue_body(bm25_query(query, k))
+        clauses = filter_clauses(filters)
+        if clauses:
+            body["query"] = {"bool": {"must": [body["query"]], "filter": clauses}}
+        with self._errors():
+            response = self.client.search(index=self.alias, body=body)
+        return self._titled(hits_from_response(response))
+
     def items(self, ids: Sequence[str]) -> dict[str, Hit]:
         """Title, category and price of the ids that exist in the live index."""
         if not ids:
@@ -164,6 +175,11 @@ class ServiceIndex:
     def embedding_model(self) -> str | None:
         """The embedding model the live version was built with (its ``_meta.embedding_model``; None: not recorded)."""
         return self.index.meta(self.ping()).get("embedding_model")
+
+    def dimension(self) -> int | None:
+        """The live version's vector dimension (its ``_meta.dimension``; None: not recorded)."""
+        dim = self.index.meta(self.ping()).get("dimension")
+        return int(dim) if dim else None
 
     def learned_model(self) -> str | None:
         """The model version whose learned item vectors the live version holds (None: none)."""

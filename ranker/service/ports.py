@@ -88,6 +88,10 @@ class SearchIndex(Protocol):
         """BM25 and k-NN hits fused."""
         ...
 
+    def bm25(self, query: str, k: int, filters: dict[str, Any] | None = None) -> list[Hit]:
+        """BM25 hits alone (an index in the shop's own vector space with no model for a text query)."""
+        ...
+
     def items(self, ids: Sequence[str]) -> dict[str, Hit]:
         """Title, category and price of the ids that exist."""
         ...

@@ -165,7 +165,10 @@ class ItemsResponse(BaseModel):
     personalized: bool
     reason: FallbackReason | None
     model_version: str | None
-    source: str = Field(description="Where the candidates came from: knn, hybrid, history_knn, popularity, item_knn.")
+    source: str = Field(
+        description="Where the candidates came from: knn, hybrid, bm25 (no model embeds a text query into the "
+        "index's own vectors), history_knn, popularity, item_knn."
+    )
     query_id: str | None = Field(
         None, description="The UBI query_id this answer is recorded under (search and recommend; docs/ubi.md)."
     )

@@ -45,6 +45,9 @@ class FakeIndex:
         self.items_ = ITEMS if items is None else items
         self.not_recommendable = set(unrecommendable)
         self.knn_calls: list[dict] = []
+        self.bm25_calls: list[dict] = []
+        #: The live version's ``_meta.dimension``.
+        self.dim = 4
         #: The model version whose learned vectors the index holds, and those vectors (id -> vector).
         self.learned: str | None = None
         self.learned_vectors: dict[str, list[float]] = {}
@@ -84,6 +87,15 @@ class FakeIndex:
             raise OpenSearchError("search on 'items' failed: no BM25 fields")
         return [Hit(h.id, h.score + 1.0, h.title, h.category, h.price) for h in self.knn(vector, k, filters)]
 
+    def bm25(self, query, k, filters=None):
+        """Items whose title shares a word with ``query``, by the number of shared words."""
+        self._check()
+        self.bm25_calls.append({"query": query, "k": k, "filters": filters})
+        words = set(query.lower().split())
+        scored = [(len(words & set(t.lower().split())), i, t) for i, (t, _) in self.items_.items()]
+        hits = [Hit(i, float(n), t, "kitchen", 2.5) for n, i, t in sorted(scored, key=lambda s: -s[0]) if n]
+        return hits[:k]
+
     def items(self, ids):
         self._check()
         return {i: Hit(i, 0.0, self.items_[i][0], "kitchen", 2.5) for i in ids if i in self.items_}
@@ -107,6 +119,10 @@ class FakeIndex:
     def embedding_model(self):
         self._check()
         return self.embedding
+
+    def dimension(self):
+        self._check()
+        return self.dim
 
 
 class FakeVectors:

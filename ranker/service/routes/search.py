@@ -1,6 +1,10 @@
 """POST /v1/search: embed the query, fetch OpenSearch candidates (hybrid when the index offers it, else k-NN),
 rerank them for the user, and return the page asked for (``offset``, ``k``) of that one ordering
-(:mod:`ranker.service.paging`)."""
+(:mod:`ranker.service.paging`).
+
+An index whose vectors are the shop's own with no model of their space (:mod:`indexer.vectors`) cannot put a text
+query into its vector space: its candidates come from BM25 alone (``source: "bm25"``), still ordered for the user;
+a request that brings its own ``vector`` gets k-NN (or hybrid) as on any index."""
 
 from __future__ import annotations
 
@@ -38,7 +42,9 @@ def search(body: SearchRequest, request: Request) -> Response:
         dim = _dimension(deps)
         if dim is not None and len(body.vector) != dim:
             raise InputError(f"expected {dim} numbers, got {len(body.vector)}", field="vector")
-    vector = body.vector if body.vector is not None else deps.embed_query(query)
+    vector = body.vector
+    if vector is None and deps.query_model():  # else no model of the index's space: BM25 answers (_retrieve)
+        vector = deps.embed_query(query)
     t1 = time.perf_counter()
     # A FIXED window (the same for every page) is retrieved and ordered for the user; a page reaching past it gets
     # its tail from a deeper retrieval, in retrieval order: every page is a slice of one ordering.
@@ -82,8 +88,11 @@ def search(body: SearchRequest, request: Request) -> Response:
 
 
 def _retrieve(deps, mode: str, query: str, vector, n: int, filters: dict[str, Any] | None) -> tuple[list, str]:
-    """The first ``n`` candidates and where they came from: hybrid when asked and the index offers it, else k-NN."""
+    """The first ``n`` candidates and where they came from: hybrid when asked and the index offers it, else k-NN;
+    BM25 when there is no query vector (no model of the index's space)."""
     index = deps.index.get()
+    if vector is None:
+        return index.bm25(query, n, filters), "bm25"
     if mode == "hybrid":
         try:
             return index.hybrid(query, vector, n, filters), "hybrid"
