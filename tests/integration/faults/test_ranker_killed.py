@@ -135,8 +135,9 @@ def ranker(stack, tmp_path):
     """`recadmin serve` over the stack's settings as a subprocess, and a pipeline that calls it."""
     port = free_port()
     url, log = f"http://127.0.0.1:{port}", tmp_path / "serve.log"
+    # The window (max_hits) is the 40 hits asked for: a reranked answer holds exactly OpenSearch's 40 hits, reordered.
     p = PipelineSettings(
-        name=f"test-killed-{uuid.uuid4().hex[:8]}", ranker_url=url, timeout_ms=5000, max_hits=100, ignore_failure=True
+        name=f"test-killed-{uuid.uuid4().hex[:8]}", ranker_url=url, timeout_ms=5000, max_hits=40, ignore_failure=True
     )
     settings = stack.settings.model_copy(update={"pipeline": p})
     procs = [_serve(settings, port, log)]
@@ -189,7 +190,8 @@ def test_ranker_killed_and_restarted_under_a_stream_of_searches(ranker):
         assert a.ids == plain
         assert a.outcome is not None and a.outcome["personalized"] is False, a.outcome
         assert a.outcome["reason"] in OUTAGE_REASONS, a.outcome
-        assert set(a.outcome) == {"personalized", "reason", "user_id", "model_version", "reranked", "took_ms"}
+        assert set(a.outcome) == {"personalized", "reason", "user_id", "model_version", "reranked", "took_ms", "window",
+                                  "query_id"}  # fmt: skip
         # Only while the service was gone or starting: begun before it was ready, finished after the kill.
         assert killed <= a.ended and a.started <= ready, (a, killed, ready)
     # The kill took effect: nothing begun after it and finished before the restart was reranked.
