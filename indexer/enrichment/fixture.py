@@ -59,8 +59,12 @@ def read_fixture(path: Path) -> list[dict[str, Any]]:
             raise InputError(record, path=str(path), line=line)
         for name, kind in FIELDS.items():
             value = record.get(name)
-            if not isinstance(value, kind) or isinstance(value, bool) or (kind is str and not value):
+            empty = kind is str and not value and name != "description"  # a description may be dropped alone
+            if not isinstance(value, kind) or isinstance(value, bool) or empty:
                 raise InputError("missing or of the wrong type", path=str(path), line=line, field=name)
+        if not record["description"] and not record["attributes"]:
+            raise InputError("an accepted enrichment needs a description or attributes", path=str(path), line=line,
+                             field="attributes")  # fmt: skip
         rows.append(record)
     return rows
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -80,6 +81,19 @@ def test_a_bad_fixture_line_names_file_line_and_field(tmp_path):
     path.write_text(json.dumps({k: v for k, v in good.items() if k != "model"}) + "\n")
     with pytest.raises(InputError, match=r"v1.jsonl:1: field 'model'"):
         read_fixture(path)
+    fields_only = {**good, "description": "", "attributes": {"colour": ["red"]}}  # a dropped description, kept fields
+    path.write_text(json.dumps(fields_only) + "\n" + json.dumps({**good, "description": ""}) + "\n")
+    with pytest.raises(InputError, match=r"v1.jsonl:2: field 'attributes': an accepted enrichment needs a description"):
+        read_fixture(path)
+    path.write_text(json.dumps(fields_only) + "\n")
+    assert read_fixture(path)[0]["attributes"] == {"colour": ["red"]}
+
+
+def test_the_demos_reviewed_enrichments_load():
+    """The file the demo loads first: every line valid (a fields-only enrichment, description dropped, included)."""
+    demo = Path(__file__).resolve().parents[4] / "scripts" / "demo-enrichments"
+    rows = read_fixture(fixture_file(demo, load_prompt().version))
+    assert rows and all(r["prompt_version"] == load_prompt().version for r in rows)
 
 
 def test_the_fixture_for_the_current_prompt_version_is_loaded_and_a_missing_one_means_live(tmp_path, engine):
