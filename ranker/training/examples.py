@@ -2,7 +2,8 @@
 
 An example is (a user's history before a basket, one item of that basket). A basket is the user's events with the
 same timestamp (an invoice in Online Retail), so the history never sees the basket it predicts. Examples are
-split by time: those whose basket is in the newest ``validation_fraction`` of the time span validate.
+split by time: those whose basket is in the newest ``validation_fraction`` of the time span validate (or of the
+examples, when the span's share holds fewer: an event far newer than the rest would otherwise leave none).
 
 Items the catalog marks not recommendable (postage, fees: :attr:`ranker.model.ItemVectors.recommendable`) are in
 the histories and the item statistics like any other (they are part of the baskets: paying postage says something
@@ -162,6 +163,12 @@ def build_examples(
     horizon_end = np.searchsorted(keys, user_key[chosen] * span_days + days[chosen] + horizon_days, side="left")
     type_index = {t: config.type_index(t) for t in frame["type"].unique()}
     span = float(days.max())
+    cutoff = span * (1.0 - validation_fraction) if span > 0 else np.inf
+    if len(chosen) and span > 0:
+        # The newest share of the time span, or of the examples when the span's share holds fewer: one event far
+        # newer than the rest (a live click today on a store of old imported history) must not leave no
+        # validation examples at all.
+        cutoff = min(cutoff, float(np.quantile(days[chosen], 1.0 - validation_fraction, method="higher")))
     return NextItemData(
         item_rows=frame["row"].to_numpy().astype(np.int64),
         types=frame["type"].map(type_index).to_numpy().astype(np.int64),
@@ -170,7 +177,7 @@ def build_examples(
         hist_end=basket_start[chosen],
         target=frame["row"].to_numpy()[chosen].astype(np.int64),
         target_day=days[chosen],
-        cutoff_day=span * (1.0 - validation_fraction) if span > 0 else np.inf,
+        cutoff_day=cutoff,
         basket_end=basket_end.astype(np.int64),
         horizon_end=np.maximum(horizon_end, basket_end).astype(np.int64),
         basket=basket_start.astype(np.int64),

@@ -38,6 +38,23 @@ def test_examples_never_see_their_own_basket_and_split_by_time():
     assert 0 < len(data.validation_index) < len(data.train_index)
 
 
+def test_one_event_far_newer_than_the_rest_still_leaves_validation_examples():
+    """A live click today on a store of years-old imported history: the newest share of the time span would hold
+    that click alone; the newest share of the examples validates instead."""
+    import pandas as pd
+
+    events, items = clustered_shop(users=20)
+    config = RankerConfig(item_dim=items.dim)
+    before = build_examples(events, items, config, targets_per_basket=1, validation_fraction=0.2)
+    late = events.iloc[[0]].copy()
+    late["ts"] = pd.Timestamp(events["ts"].max()) + pd.Timedelta(days=3650)
+    late["type"] = "click"
+    data = build_examples(pd.concat([events, late], ignore_index=True), items, config, targets_per_basket=1,
+                          validation_fraction=0.2)  # fmt: skip
+    assert len(data.validation_index) >= 0.15 * len(data.target)
+    assert len(before.validation_index) == len(data.validation_index)  # same examples as without the outlier
+
+
 def test_items_not_to_recommend_stay_in_the_histories_but_are_never_targets():
     from ranker.model import ItemVectors
 
