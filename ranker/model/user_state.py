@@ -18,8 +18,6 @@ history it came from (``tests/unit/ranker/model/test_user_state.py``).
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -27,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from core.lru import LruCache
 from ranker.model.features import COOC_HALF_LIFE_DAYS, HistoryGroups, decay, group_history
 
 if TYPE_CHECKING:
@@ -121,40 +120,11 @@ def build_state(scorer: Scorer, history: Sequence[HistoryEntry]) -> UserState:
     )
 
 
-class UserStates:
-    """The states of the ``size`` most recently scored histories (0: none kept), least recently used out first.
-    Thread-safe: the service scores on a pool of threads. Two threads missing the same key at once both build the
-    state (equal ones); the lock is never held while building."""
+class UserStates(LruCache[UserState]):
+    """The states of the ``size`` most recently scored histories (0: none kept), least recently used out first,
+    keyed by the history's content (:func:`history_key`); thread-safe, built outside the lock
+    (:class:`core.lru.LruCache`)."""
 
-    def __init__(self, size: int):
-        self.size = size
-        self._states: OrderedDict[Hashable, UserState] = OrderedDict()
-        self._lock = threading.Lock()
-        self.hits = self.misses = 0
-
-    def get(self, history: Sequence[HistoryEntry], build: Callable[[], UserState]) -> UserState:
+    def get(self, history: Sequence[HistoryEntry], build: Callable[[], UserState]) -> UserState:  # type: ignore[override]
         """The state of ``history``, built with ``build()`` unless kept."""
-        if self.size <= 0:
-            return build()
-        key = history_key(history)
-        with self._lock:
-            state = self._states.get(key)
-            if state is not None:
-                self._states.move_to_end(key)
-                self.hits += 1
-                return state
-            self.misses += 1
-        state = build()
-        with self._lock:
-            self._states[key] = state
-            while len(self._states) > self.size:
-                self._states.popitem(last=False)
-        return state
-
-    def clear(self) -> None:
-        """Forget every state (the next request of each user builds it again)."""
-        with self._lock:
-            self._states.clear()
-
-    def __len__(self) -> int:
-        return len(self._states)
+        return super().get(history_key(history), build) if self.size > 0 else build()
