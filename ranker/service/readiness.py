@@ -72,7 +72,7 @@ def readiness(deps: ServiceDeps) -> tuple[int, dict]:
     deps.start_warm()
     parts: dict[str, str] = {}
     reasons: dict[str, str] = {}
-    body: dict = {"status": "ready", "index": None, "embedding_model": deps.embedding_model, "model_version": None}
+    body: dict = {"status": "ready", "index": None, "embedding_model": None, "model_version": None}
     try:
         body["index"] = deps.index.get().ping()
         parts["opensearch"] = "ready"
@@ -90,6 +90,9 @@ def readiness(deps: ServiceDeps) -> tuple[int, dict]:
         if reason:
             reasons[part.name] = reason
             log.warning("readyz: %s: %s", part.name, part.state)
+    # read after the parts: the warm-up may finish the embedder while this runs, and its name is set before it is
+    # marked ready, so a "ready" embedder is never shown without its model
+    body["embedding_model"] = deps.embedding_model
     if parts["model"] == "ready":
         body["model_version"] = getattr(deps.ranker.get(), "version", None) or None
     if deps.warm_state != "done" and any(parts[p] == "loading" for p in (*REQUIRED, "model")):
