@@ -234,6 +234,14 @@ class SequenceSettings(BaseSettings):
     learning_rate: float = Field(1e-3, description="AdamW learning rate.")
     weight_decay: float = Field(0.0, description="AdamW weight decay.")
     validation_examples: int = Field(3000, description="Validation examples ranked over the whole catalog per epoch.")
+    cross_fit_folds: int = Field(
+        0,
+        ge=0,
+        description="Folds of users for the ranker's sequence feature on its training examples: with K >= 2, each "
+        "fold's examples are scored by a sequence model trained on the other folds' users only (for as many epochs "
+        "as the served model's best), so the ranker does not learn from a score that has seen its targets (the "
+        "served model scores validation and serving). 0: the served model scores every example.",
+    )
     order_weight: float = Field(
         64.0,
         ge=0.0,

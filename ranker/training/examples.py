@@ -293,9 +293,10 @@ class SequenceScores:
     before it) and the item vectors, so a batch's candidates are scored as serving scores them."""
 
     users: np.ndarray  # (X, D) one per example
-    items: np.ndarray  # (N, D) aligned with the item table's rows
+    items: np.ndarray  # (T, N, D) item vectors of T models, aligned with the item table's rows
+    table_of: np.ndarray  # (X,) which model scored the example (0: the served one; others: cross-fitting folds)
 
     def scores(self, ex: np.ndarray, cand: np.ndarray) -> np.ndarray:
         """(B, C) score of candidate ``cand[b, c]`` (an item-table row, -1 unknown: 0) for example ``ex[b]``."""
-        found = self.items[np.maximum(cand, 0)]  # (B, C, D)
+        found = self.items[self.table_of[ex][:, None], np.maximum(cand, 0)]  # (B, C, D)
         return np.where(cand >= 0, np.einsum("bcd,bd->bc", found, self.users[ex]), 0.0).astype(np.float32)

@@ -34,7 +34,7 @@ from ranker.model import (
 from ranker.training.examples import Batch, NextItemData, SequenceScores, build_examples, make_batch
 from ranker.training.negatives import hard_draw_rates, neighbour_steps, sample_hard, sample_negatives
 from ranker.training.options import TrainOptions
-from ranker.training.sequence import SequenceFit, example_scores, fit_sequence
+from ranker.training.sequence import SequenceFit, cross_fitted_scores, fit_sequence
 from ranker.training.validation import Validator
 
 
@@ -192,7 +192,9 @@ def _sequence(
     hp = options.ranker
     fitted = fit_sequence(data, items, options.sequence, seed=hp.seed, device=device, threads=hp.train_threads,
                           log=log)  # fmt: skip
-    return fitted, example_scores(fitted.model, data, items)
+    scores = cross_fitted_scores(fitted, data, items, options.sequence, seed=hp.seed, device=device,
+                                 threads=hp.train_threads, log=log)  # fmt: skip
+    return fitted, scores
 
 
 def _examples(

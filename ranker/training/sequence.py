@@ -57,14 +57,31 @@ def history_rows(data: NextItemData, pos: np.ndarray, gaps: np.ndarray) -> tuple
     return np.where(real, data.item_rows[safe] + 1, 0), np.where(real, gaps[safe], 0)
 
 
-def training_windows(data: NextItemData, length: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def user_starts(data: NextItemData) -> np.ndarray:
+    """(U,) each user's first event position (the user's key in ``data.event_user`` and ``data.user_start``)."""
+    return np.flatnonzero(data.event_user == np.arange(len(data.days)))
+
+
+def user_folds(data: NextItemData, folds: int, seed: int) -> dict[int, int]:
+    """Each user (by first event position) -> a fold in ``[0, folds)``, at random but balanced and fixed by seed."""
+    starts = user_starts(data)
+    order = np.random.default_rng(seed).permutation(len(starts))
+    return dict(zip(starts[order].tolist(), (np.arange(len(starts)) % folds).tolist(), strict=True))
+
+
+def training_windows(
+    data: NextItemData, length: int, rng: np.random.Generator, users: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """(starts, ends) of this epoch's windows over the training period: one window of up to ``length`` events
     (inputs and, one step ahead, their targets) per user with two or more training events, ending at a random event,
-    so every user counts alike and a long history is visited part by part over the epochs."""
-    starts = np.flatnonzero(data.event_user == np.arange(len(data.days)))  # each user's first event
+    so every user counts alike and a long history is visited part by part over the epochs. ``users``: only these
+    users (first event positions; None: all)."""
+    starts = user_starts(data)
     train = (data.days < data.cutoff_day).astype(np.int64)
     ends = starts + np.add.reduceat(train, starts)  # a user's training events are the oldest of theirs
     keep = ends - starts >= 2
+    if users is not None:
+        keep &= np.isin(starts, users)
     starts, ends = starts[keep], ends[keep]
     lowest = np.minimum(starts + length, ends)  # a full window where the history allows one
     return starts, lowest + (rng.random(len(starts)) * (ends - lowest + 1)).astype(np.int64)
@@ -79,9 +96,12 @@ def fit_sequence(
     device: str = "auto",
     threads: int = 1,
     log: Callable[[str], None] | None = None,
+    users: np.ndarray | None = None,
+    fixed_epochs: int | None = None,
 ) -> SequenceFit:
     """Train a sequence model on the events of ``data`` (:func:`ranker.training.examples.build_examples`) over the
-    item table ``items``."""
+    item table ``items``. ``users`` (first event positions): train on these users' events only; ``fixed_epochs``:
+    train exactly that many epochs with no validation (a cross-fitting fold, whose epochs the served model chose)."""
     import torch
 
     started = time.perf_counter()
@@ -98,13 +118,15 @@ def fit_sequence(
     text = torch.from_numpy(items.vectors).to(device)
     gaps = event_gaps(data, config.gap_buckets)
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay)
-    validation = _Validation(data, gaps, config.max_length, settings.validation_examples, seed)
+    validation = (
+        None if fixed_epochs else _Validation(data, gaps, config.max_length, settings.validation_examples, seed)
+    )
     best: tuple[float, dict, dict] | None = None
     epochs: list[dict[str, float]] = []
     bad = 0
-    for epoch in range(1, settings.epochs + 1):
+    for epoch in range(1, (fixed_epochs or settings.epochs) + 1):
         model.train()
-        starts, ends = training_windows(data, config.max_length + 1, rng)
+        starts, ends = training_windows(data, config.max_length + 1, rng, users)
         order = rng.permutation(len(starts))
         losses = []
         for at in range(0, len(order), settings.batch_size):
@@ -124,9 +146,16 @@ def fit_sequence(
             optimizer.step()
             losses.append(loss.item())
         model.eval()
+        row = {"epoch": epoch, "train_loss": float(np.mean(losses)) if losses else 0.0}
+        if validation is None:  # a fold: its epochs are fixed, its last is kept
+            epochs.append(row)
+            best = (float(epoch), model.state_dict(), row)
+            if time.perf_counter() - started > 60.0 * settings.max_minutes:
+                break
+            continue
         with torch.inference_mode():
             val = validation.evaluate(model, text, device)
-        row = {"epoch": epoch, "train_loss": float(np.mean(losses)) if losses else 0.0, **val}
+        row |= val
         epochs.append(row)
         if log:
             log(f"sequence epoch {epoch}: loss {row['train_loss']:.4f}, val ndcg@10 {val['ndcg@10']:.4f}")
@@ -147,22 +176,71 @@ def example_scores(model: SequenceModel, data: NextItemData, items: ItemVectors,
     """The sequence model's :class:`~ranker.training.examples.SequenceScores` of every example of ``data``: the user
     vector from the history before each example's basket (as serving computes it from the profile then), and the
     item vectors of the table."""
-    import torch
-
     from ranker.training.examples import SequenceScores
+
+    examples = np.arange(len(data.target))
+    users, table = _user_vectors(model, data, items, examples, batch)
+    return SequenceScores(users, table[None], np.zeros(len(examples), dtype=np.int64))
+
+
+def cross_fitted_scores(
+    fitted: SequenceFit,
+    data: NextItemData,
+    items: ItemVectors,
+    settings: SequenceSettings,
+    *,
+    seed: int = 0,
+    device: str = "auto",
+    threads: int = 1,
+    log: Callable[[str], None] | None = None,
+):
+    """:class:`~ranker.training.examples.SequenceScores` where each training example is scored by a model trained
+    without its user (``settings.cross_fit_folds`` folds of users, each model trained on the others' events for the
+    served model's best number of epochs), and validation examples by the served model, which never saw them."""
+    scores = example_scores(fitted.model, data, items)
+    folds = settings.cross_fit_folds
+    if folds < 2:
+        return scores
+    fold_of = user_folds(data, folds, seed)
+    example_fold = np.array([fold_of[u] for u in data.user_start.tolist()], dtype=np.int64)
+    training = data.target_day < data.cutoff_day
+    best_epoch = int(fitted.metrics.get("sequence_val_epoch", len(fitted.epochs)) or 1)
+    tables = [scores.items[0]]
+    starts = user_starts(data)
+    for k in range(folds):
+        others = starts[[fold_of[u] != k for u in starts.tolist()]]
+        fold = fit_sequence(data, items, settings, seed=seed + 1 + k, device=device, threads=threads,
+                            users=others, fixed_epochs=best_epoch)  # fmt: skip
+        ex = np.flatnonzero(training & (example_fold == k))
+        users, table = _user_vectors(fold.model, data, items, ex)
+        scores.users[ex] = users
+        scores.table_of[ex] = len(tables)
+        tables.append(table)
+        if log:
+            log(f"sequence fold {k + 1}/{folds}: {best_epoch} epochs on {len(others)} users, {len(ex)} examples scored")
+    scores.items = np.stack(tables)
+    return scores
+
+
+def _user_vectors(
+    model: SequenceModel, data: NextItemData, items: ItemVectors, examples: np.ndarray, batch: int = 512
+) -> tuple[np.ndarray, np.ndarray]:
+    """(X, D) the user vectors of ``examples`` (from the history before each one's basket) and (N, D) the item
+    vectors of the table."""
+    import torch
 
     gaps = event_gaps(data, model.config.gap_buckets)
     text = torch.from_numpy(items.vectors) if model.config.text_dim else None
-    users = np.zeros((len(data.target), model.config.dim), dtype=np.float32)
+    users = np.zeros((len(examples), model.config.dim), dtype=np.float32)
     with torch.inference_mode():
         table = model.item_table(text)
-        for at in range(0, len(data.target), batch):
-            ex = np.arange(at, min(at + batch, len(data.target)))
+        for at in range(0, len(examples), batch):
+            ex = examples[at : at + batch]
             rows, gap = history_rows(
                 data, windows(data.user_start[ex], data.hist_end[ex], model.config.max_length), gaps
             )
-            users[ex] = model.user_vectors(table, torch.from_numpy(rows), torch.from_numpy(gap)).numpy()
-    return SequenceScores(users, table[1:].numpy())
+            users[at : at + len(ex)] = model.user_vectors(table, torch.from_numpy(rows), torch.from_numpy(gap)).numpy()
+    return users, table[1:].numpy()
 
 
 class _Validation:

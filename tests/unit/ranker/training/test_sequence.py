@@ -15,7 +15,13 @@ from ranker.model import ExactNeighbours, ItemVectors, RankerConfig, Scorer, loa
 from ranker.training.examples import build_examples
 from ranker.training.fit import fit
 from ranker.training.options import TrainOptions
-from ranker.training.sequence import fit_sequence, training_windows
+from ranker.training.sequence import (
+    cross_fitted_scores,
+    example_scores,
+    fit_sequence,
+    training_windows,
+    user_folds,
+)
 from tests.builders.shop import clustered_shop
 
 SEQ = SequenceSettings(dim=16, layers=1, heads=2, max_length=12, epochs=25, patience=25, batch_size=32,
@@ -95,3 +101,36 @@ def test_history_times_become_gap_buckets(shop):
     rows, gaps = space.history_arrays(history)
     assert rows.tolist() == [[2, 3, 4]]  # oldest .. newest, the unknown item left out, rows + 1
     assert gaps.tolist() == [[0, 2, 0]]  # first: nothing before it; 3 h -> log2(4) = 2; same basket -> 0
+
+
+def test_cross_fitting_scores_each_training_example_with_a_model_that_never_saw_its_user(shop):
+    events, items = shop
+    data = build_examples(events, items, RankerConfig(item_dim=items.dim), validation_fraction=0.2)
+    settings = SEQ.model_copy(update={"epochs": 3, "cross_fit_folds": 2})
+    fitted = fit_sequence(data, items, settings, seed=1, device="cpu")
+    scores = cross_fitted_scores(fitted, data, items, settings, seed=1, device="cpu")
+    served = example_scores(fitted.model, data, items)
+    training = data.target_day < data.cutoff_day
+    # validation examples keep the served model (it never saw them); training ones get one of the two folds' models
+    assert np.all(scores.table_of[~training] == 0) and set(np.unique(scores.table_of[training])) == {1, 2}
+    assert np.allclose(scores.users[~training], served.users[~training])
+    assert not np.allclose(scores.users[training], served.users[training])
+    # a user's examples all come from the one fold model that left the user out
+    folds = user_folds(data, 2, 1)
+    for user, table in zip(data.user_start[training].tolist(), scores.table_of[training].tolist(), strict=True):
+        assert table == folds[user] + 1
+    cand = np.stack([data.target, (data.target + 1) % len(items)], axis=1)
+    ex = np.flatnonzero(training)[:5]
+    expected = np.einsum("bcd,bd->bc", scores.items[scores.table_of[ex][:, None], cand[ex]], scores.users[ex])
+    assert np.allclose(scores.scores(ex, cand[ex]), expected)
+
+
+def test_a_fold_trains_on_its_users_only(shop):
+    events, items = shop
+    data = build_examples(events, items, RankerConfig(item_dim=items.dim), validation_fraction=0.2)
+    everyone = np.unique(data.event_user)
+    some = everyone[::3]
+    starts, _ = training_windows(data, 6, np.random.default_rng(0), some)
+    assert set(starts.tolist()) == set(some.tolist())
+    fitted = fit_sequence(data, items, SEQ, seed=1, device="cpu", users=some, fixed_epochs=2)
+    assert len(fitted.epochs) == 2 and "ndcg@10" not in fitted.epochs[-1]  # no validation: its epochs were given

@@ -81,6 +81,28 @@ public final class HttpRankerClient implements RankerClient, AutoCloseable {
         return answer;
     }
 
+    /**
+     * {@code GET /healthz} on the ranker's origin, its answer ignored: the first exchange loads the client's classes
+     * and opens a pooled connection (over a 200 ms {@code timeout_ms} on a busy node), so the pipeline's first
+     * search does not time out for it. Sent when a pipeline is created; never authenticated, never fails.
+     */
+    @Override
+    public CompletableFuture<Void> warm(RerankConfig config) {
+        HttpRequest request;
+        try {
+            request = HttpRequest.newBuilder(config.rankerUrl().resolve("/healthz"))
+                .timeout(Duration.ofSeconds(5))
+                .header("Accept", "application/json")
+                .GET()
+                .build();
+        } catch (IllegalArgumentException e) {
+            return CompletableFuture.completedFuture(null);
+        }
+        return AccessController.doPrivileged(
+                () -> http.sendAsync(request, CappedBody.handler(ERROR_BODY_BYTES, ERROR_BODY_BYTES)))
+            .handle((response, error) -> null);
+    }
+
     private static Answer read(HttpResponse<byte[]> response) {
         int status = response.statusCode();
         if (status / 100 != 2) {

@@ -338,6 +338,7 @@ public final class PersonalizedRerankProcessor extends AbstractProcessor impleme
                     "[" + parsed.rankerUrl() + "] is not allowed by the node setting [" + RerankSettings.ALLOWED_URLS_KEY
                         + "] (" + allowed + "); add the ranker's URL there in opensearch.yml on every node");
             }
+            ranker.warm(parsed); // the pipeline's first search must not be the one that opens the connection
             return new PersonalizedRerankProcessor(
                 tag, description, ignoreFailure, parsed, ranker, nanoClock, threadContext, completions);
         }

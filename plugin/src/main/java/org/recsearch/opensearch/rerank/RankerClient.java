@@ -27,4 +27,12 @@ public interface RankerClient {
      * non-2xx status or a malformed body; the caller bounds it with its own timeout too.
      */
     CompletableFuture<Answer> rerank(RerankConfig config, String userId, String queryId, List<Candidate> candidates);
+
+    /**
+     * Get ready to call the ranker of {@code config} (load what the first call would load, open a connection), so
+     * that a pipeline's first search is not the one that pays for it. Never fails; the default does nothing.
+     */
+    default CompletableFuture<Void> warm(RerankConfig config) {
+        return CompletableFuture.completedFuture(null);
+    }
 }

@@ -40,6 +40,8 @@ public class HttpRankerClientTest {
     private final AtomicReference<String> body = new AtomicReference<>();
     private final AtomicReference<String> auth = new AtomicReference<>();
     private final AtomicReference<String> keystoreKey = new AtomicReference<>();
+    private final java.util.concurrent.atomic.AtomicInteger healthChecks = new java.util.concurrent.atomic.AtomicInteger();
+    private final AtomicReference<String> healthAuth = new AtomicReference<>();
     private volatile int status = 200;
     private volatile String reply = ANSWER;
     private volatile boolean chunked = false;
@@ -56,6 +58,16 @@ public class HttpRankerClientTest {
                 o.write(out);
             } catch (IOException closedByTheClient) {
                 // the client stops reading past its cap
+            }
+            exchange.close();
+        });
+        server.createContext("/healthz", exchange -> {
+            healthChecks.incrementAndGet();
+            healthAuth.set(exchange.getRequestHeaders().getFirst("Authorization"));
+            byte[] out = "{\"status\":\"ok\"}".getBytes(StandardCharsets.UTF_8);
+            exchange.sendResponseHeaders(200, out.length);
+            try (OutputStream o = exchange.getResponseBody()) {
+                o.write(out);
             }
             exchange.close();
         });
@@ -166,5 +178,19 @@ public class HttpRankerClientTest {
             assertEquals("ranker_timeout", PersonalizedRerankProcessor.reasonOf(cause));
             assertTrue("the exchange is closed, not left to trickle", peerSawClose.get(30, TimeUnit.SECONDS));
         }
+    }
+
+    @Test
+    public void warmingSendsOneUnauthenticatedHealthCheckToTheRankersOriginAndNeverFails() throws Exception {
+        client.warm(config("secret")).get(10, TimeUnit.SECONDS);
+        assertEquals(1, healthChecks.get());
+        assertEquals(null, healthAuth.get()); // the pipeline's key is for /v1/rerank only
+        assertEquals(null, body.get()); // no rerank was asked, so the ranker records no answer
+        // a ranker that is down: warming completes normally, the first search reports the failure as before
+        int closedPort;
+        try (ServerSocket s = new ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+            closedPort = s.getLocalPort();
+        }
+        assertEquals(null, client.warm(config(closedPort, null, 200)).get(10, TimeUnit.SECONDS));
     }
 }

@@ -38,7 +38,14 @@ public class PersonalizedRerankProcessorTest {
         final List<String> users = new ArrayList<>();
         final List<String> queryIds = new ArrayList<>();
         final List<List<Candidate>> sent = new ArrayList<>();
+        final List<String> warmed = new ArrayList<>();
         CompletableFuture<Answer> next;
+
+        @Override
+        public CompletableFuture<Void> warm(RerankConfig config) {
+            warmed.add(config.rankerUrl().toString());
+            return CompletableFuture.completedFuture(null);
+        }
 
         @Override
         public CompletableFuture<Answer> rerank(RerankConfig config, String userId, String queryId, List<Candidate> candidates) {
@@ -111,8 +118,10 @@ public class PersonalizedRerankProcessorTest {
 
     private static String refusedAtCreation(RankerUrlAllowList allowList, String url, Processor.PipelineSource source) {
         Map<String, Object> config = new HashMap<>(Map.of("ranker_url", url));
+        FakeRanker ranker = new FakeRanker();
         OpenSearchException e = org.junit.Assert.assertThrows(OpenSearchException.class,
-            () -> factory(new FakeRanker(), allowList).create(Map.of(), "tag", null, true, config, new Processor.PipelineContext(source)));
+            () -> factory(ranker, allowList).create(Map.of(), "tag", null, true, config, new Processor.PipelineContext(source)));
+        assertTrue("a refused URL is never called, not even to warm up", ranker.warmed.isEmpty());
         return e.getMessage();
     }
 
@@ -234,8 +243,11 @@ public class PersonalizedRerankProcessorTest {
     public void aStoredPipelineToAnAllowedUrlIsBuilt() {
         Map<String, Object> config = new HashMap<>(Map.of("ranker_url", "http://127.0.0.1:8000"));
         for (Processor.PipelineSource source : List.of(Processor.PipelineSource.UPDATE_PIPELINE, Processor.PipelineSource.VALIDATE_PIPELINE)) {
-            assertNotNull(factory(new FakeRanker(), LOOPBACK).create(
+            FakeRanker ranker = new FakeRanker();
+            assertNotNull(factory(ranker, LOOPBACK).create(
                 Map.of(), "tag", null, true, new HashMap<>(config), new Processor.PipelineContext(source)));
+            // the client warms up on the pipeline's ranker, so its first search does not pay for the connection
+            assertEquals(List.of("http://127.0.0.1:8000/v1/rerank"), ranker.warmed);
         }
     }
 
