@@ -40,6 +40,7 @@ class Recorder:
 
     def __init__(self):
         self.requests: list[dict] = []
+        self.gets: list[dict] = []  # the node's warm-up calls (GET /healthz when a pipeline is created)
         self.status, self.body = 200, b"{}"
         recorder = self
 
@@ -54,6 +55,15 @@ class Recorder:
                 self.send_header("Content-Length", str(len(recorder.body)))
                 self.end_headers()
                 self.wfile.write(recorder.body)
+
+            def do_GET(self):  # noqa: N802
+                recorder.gets.append({"path": self.path, "auth": self.headers.get("Authorization")})
+                body = b'{"status": "ok"}'
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
 
             def log_message(self, *args):
                 pass
@@ -132,7 +142,7 @@ def test_a_pipeline_written_in_the_search_request_is_refused_and_calls_nothing(s
         _search(client, stack, {**QUERY, "search_pipeline": inline})
     assert refused.value.status_code == 400
     assert "pipeline defined in the search request" in json.dumps(refused.value.info)
-    assert recorder.requests == []
+    assert recorder.requests == [] and recorder.gets == []
 
 
 @pytest.mark.parametrize("url", ["http://localhost:{port}", "http://10.255.255.1:9200/idx/_doc"])
@@ -146,6 +156,20 @@ def test_a_stored_pipeline_to_a_url_outside_the_allow_list_is_refused_at_creatio
     assert "recsearch.rerank.allowed_urls" in message and url.split("/idx")[0] in message
     assert "RECSEARCH_PIPELINE_RANKER_URL" in message
     assert pipeline_status(s).installed is False
+    assert recorder.gets == [] and recorder.requests == []  # not even warmed
+
+
+def test_a_stored_pipeline_warms_its_ranker_connection_with_one_unauthenticated_health_check(stack, recorder):
+    s = _install(stack, recorder.url, timeout_ms=5000)
+    try:
+        deadline = time.monotonic() + 10
+        while not recorder.gets and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        remove_pipeline(s)
+    assert recorder.gets and {g["path"] for g in recorder.gets} == {"/healthz"}
+    assert all(g["auth"] is None for g in recorder.gets)  # the key is for /v1/rerank only
+    assert recorder.requests == []  # no rerank asked, so nothing recorded as an answer
 
 
 def test_the_keystore_key_is_sent_and_the_stored_pipeline_holds_no_key(stack, client, recorder):
