@@ -11,6 +11,7 @@ from cli import (
     db_cmd,
     enrich_cmd,
     evaluate_cmd,
+    experiment_cmd,
     feedback_cmd,
     finetune_cmd,
     index_cmd,
@@ -49,6 +50,7 @@ app.command("evaluate")(evaluate_cmd.evaluate)
 app.command("finetune")(finetune_cmd.finetune)
 app.add_typer(db_cmd.app, name="db")
 app.add_typer(ubi_cmd.app, name="ubi")
+app.add_typer(experiment_cmd.app, name="experiment")
 
 
 @app.callback()

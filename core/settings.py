@@ -629,6 +629,21 @@ class UbiSettings(BaseSettings):
     )
 
 
+class ExperimentSettings(BaseSettings):
+    """Online experiments between two ranker versions (`recadmin experiment`, docs/experiments.md)."""
+
+    model_config = _group("RECSEARCH_EXPERIMENTS_")
+
+    check_s: float = Field(
+        30.0, gt=0, description="How often the service reads which experiment runs (a started or stopped one is "
+        "served from the next read on).",
+    )  # fmt: skip
+    alpha: float = Field(0.05, gt=0, lt=1, description="Significance level of `experiment report`.")
+    bootstrap_samples: int = Field(
+        2000, ge=100, description="Resamples of the A/B report's bootstrap intervals and p-values."
+    )
+
+
 class Settings(BaseSettings):
     """All settings, grouped. Build once per process with :func:`get_settings`."""
 
@@ -648,6 +663,7 @@ class Settings(BaseSettings):
     search: SearchSettings = Field(default_factory=SearchSettings)
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
     ubi: UbiSettings = Field(default_factory=UbiSettings)
+    experiments: ExperimentSettings = Field(default_factory=ExperimentSettings)
     state_dir: Path = Field(Path(".state"), description="Folder for local state (databases, models, rejects).")
 
 

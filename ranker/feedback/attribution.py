@@ -35,6 +35,8 @@ class AttributedEvent:
     item_id: str
     position: int
     placed_by: str
+    #: The event's money value (a purchase's revenue), None when it has none.
+    value: float | None = None
 
 
 @dataclass
@@ -47,9 +49,10 @@ class Attribution:
 
 
 def events_with_query_id(engine: Engine, types: Iterable[str] | None = None) -> list[tuple]:
-    """(event_id, user_id, type, ts, query_id, item_id) of the stored events that carry a query_id and an item."""
+    """(event_id, user_id, type, ts, query_id, item_id, value) of the stored events that carry a query_id and an
+    item."""
     t = EventRow.__table__.c
-    query = select(t.event_id, t.user_id, t.type, t.ts, t.query_id, t.item_id).where(
+    query = select(t.event_id, t.user_id, t.type, t.ts, t.query_id, t.item_id, t.value).where(
         t.query_id.is_not(None), t.item_id != ""
     )
     if types is not None:
@@ -64,10 +67,11 @@ def attribute(engine: Engine, sink: ImpressionSink, types: Iterable[str] | None 
     events = events_with_query_id(engine, types)
     places = sink.placements(e[4] for e in events)
     out = []
-    for event_id, user_id, type_, ts, query_id, item_id in events:
+    for event_id, user_id, type_, ts, query_id, item_id, value in events:
         place = places.get((query_id, item_id))
         if place is not None:
-            out.append(AttributedEvent(event_id, user_id, type_, ts, query_id, item_id, place[0], place[1]))
+            out.append(AttributedEvent(event_id, user_id, type_, ts, query_id, item_id, place[0], place[1],
+                                       None if value is None else float(value)))  # fmt: skip
     return Attribution(out, len(events), len(events) - len(out))
 
 

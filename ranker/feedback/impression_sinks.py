@@ -4,7 +4,8 @@
     OpenSearchImpressions  one ``ubi_queries``-shaped document per answer (id: query_response_id), bulk writes
 
 Both write a batch (:meth:`write`) and answer what attribution needs: where each (query_id, item) was shown
-(:meth:`placements`) and how many answers showed a hit at each position (:meth:`shown_by_position`). Writing an
+(:meth:`placements`), how many answers showed a hit at each position (:meth:`shown_by_position`), and which
+query_ids an online experiment served (:meth:`experiment_answers`). Writing an
 answer twice (a retried batch) stores it once.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
 from typing import Protocol
 
 from sqlalchemy import func, select
@@ -24,6 +26,8 @@ from ranker.feedback.tables import UbiHitRow, UbiQueryRow
 
 #: (query_id, object_id) -> (position, placed_by) of where the item was shown for the query (its first place).
 Placements = dict[tuple[str, str], tuple[int, str]]
+#: query_id -> (model_version, timestamp) of the first answer of that query_id served under an experiment.
+ExperimentAnswers = dict[str, tuple[str | None, datetime]]
 
 #: The ``ubi_queries`` mapping of the UBI plugin, with our query_attributes typed (a shop's existing UBI index keeps
 #: its own mapping: the documents' _source is what attribution reads).
@@ -44,6 +48,7 @@ UBI_QUERIES_MAPPING = {
                 "model_version": {"type": "keyword"},
                 "personalized": {"type": "boolean"},
                 "reason": {"type": "keyword"},
+                "experiment": {"type": "keyword"},
             }
         },
     },
@@ -60,6 +65,8 @@ class ImpressionSink(Protocol):
 
     def shown_by_position(self) -> tuple[int, Counter]: ...
 
+    def experiment_answers(self, experiment: str) -> ExperimentAnswers: ...
+
 
 class StoreImpressions:
     """Impressions in the product's store. ``engine`` is a callable so the store is opened on first use (by the
@@ -75,7 +82,7 @@ class StoreImpressions:
         queries = [
             dict(query_response_id=i.query_response_id, query_id=i.query_id, client_id=i.client_id,
                  user_query=i.user_query, application=i.application, model_version=i.model_version,
-                 personalized=i.personalized, reason=i.reason, timestamp=i.timestamp)
+                 personalized=i.personalized, reason=i.reason, timestamp=i.timestamp, experiment=i.experiment)
             for i in batch
         ]  # fmt: skip
         hits = [
@@ -111,6 +118,20 @@ class StoreImpressions:
             answers = conn.execute(select(func.count()).select_from(UbiQueryRow.__table__)).scalar_one()
             by_position = conn.execute(select(h.position, func.count()).group_by(h.position)).all()
         return int(answers), Counter({int(p): int(n) for p, n in by_position})
+
+    def experiment_answers(self, experiment: str) -> ExperimentAnswers:
+        """The query_ids answered under ``experiment``, oldest first, with the answer's model version and time."""
+        q = UbiQueryRow.__table__.c
+        out: ExperimentAnswers = {}
+        with self._engine().connect() as conn:
+            rows = conn.execute(
+                select(q.query_id, q.model_version, q.timestamp)
+                .where(q.experiment == experiment)
+                .order_by(q.timestamp, q.query_response_id)
+            )
+            for query_id, version, ts in rows:
+                out.setdefault(query_id, (version, ts))
+        return out
 
 
 def _insert_ignoring(conn, model):
@@ -162,10 +183,10 @@ class OpenSearchImpressions:
         with translate_errors(self.settings.url, self.index):
             self.client.indices.refresh(index=self.index)
 
-    def _scan(self, query: dict) -> Iterable[dict]:
+    def _scan(self, query: dict, extra: Sequence[str] = ()) -> Iterable[dict]:
         from opensearchpy import helpers
 
-        fields = ["query_id", "query_response_hit_ids", "query_attributes"]
+        fields = ["query_id", "query_response_hit_ids", "query_attributes", *extra]
         with translate_errors(self.settings.url, self.index):
             if not self.client.indices.exists(index=self.index):
                 return
@@ -189,6 +210,16 @@ class OpenSearchImpressions:
             answers += 1
             counts.update(position for _, position, _ in _hits_of(doc))
         return answers, counts
+
+    def experiment_answers(self, experiment: str) -> ExperimentAnswers:
+        out: ExperimentAnswers = {}
+        found = []
+        for doc in self._scan({"term": {"query_attributes.experiment": experiment}}, extra=["timestamp"]):
+            ts = datetime.fromisoformat(str(doc["timestamp"]).removesuffix("Z"))
+            found.append((ts, doc["query_id"], (doc.get("query_attributes") or {}).get("model_version")))
+        for ts, query_id, version in sorted(found, key=lambda f: f[0]):
+            out.setdefault(query_id, (version, ts))
+        return out
 
 
 def _hits_of(doc: dict) -> list[tuple[str, int, str]]:

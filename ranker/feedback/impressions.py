@@ -9,7 +9,7 @@ followed (:mod:`ranker.feedback.attribution`).
 
 Field names follow the UBI specification's ``ubi_queries`` (query_id, client_id, user_query, timestamp,
 application, query_response_id, query_response_hit_ids, query_attributes); what UBI has no field for (positions,
-placed_by, model version, whether the answer was personalized) is in ``query_attributes``.
+placed_by, model version, whether the answer was personalized, the online experiment) is in ``query_attributes``.
 """
 
 from __future__ import annotations
@@ -57,6 +57,9 @@ class Impression:
     model_version: str | None = None
     personalized: bool = False
     reason: str | None = None
+    #: The online experiment the answer was served under (its items' ``placed_by`` name the version of the team
+    #: that placed each, or the arm's version in A/B mode); None outside one.
+    experiment: str | None = None
     timestamp: datetime = field(default_factory=lambda: datetime.now(UTC).replace(tzinfo=None))
     #: The answer's own id: pages of one search may share a query_id, never a query_response_id.
     query_response_id: str = field(default_factory=new_query_id)
@@ -77,6 +80,7 @@ class Impression:
                 "model_version": self.model_version,
                 "personalized": self.personalized,
                 "reason": self.reason,
+                "experiment": self.experiment,
             },
         }
 

@@ -3,7 +3,8 @@
     events            every event ever accepted, one row per event id (the idempotency key)
     profile_entries   the newest N in-catalog interactions of each user: what the ranker reads
     event_imports     one row per imported file: how far it got, so a killed import is visible and re-run
-    ubi_queries       one row per answer the service gave (UBI's ubi_queries shape): who, what query, which model
+    ubi_queries       one row per answer the service gave (UBI's ubi_queries shape): who, what query, which model,
+                      under which online experiment
     ubi_query_hits    what that answer showed: each item's position and what placed it (:mod:`.impressions`)
 
 A first load into an empty ``events`` table builds its secondary indexes (:data:`BULK_LOAD_INDEXES`) once at the
@@ -92,7 +93,11 @@ class UbiQueryRow(SQLModel, table=True):
     may share a ``query_id``)."""
 
     __tablename__ = "ubi_queries"
-    __table_args__ = (Index("ix_ubi_queries_query_id", "query_id"), Index("ix_ubi_queries_timestamp", "timestamp"))
+    __table_args__ = (
+        Index("ix_ubi_queries_query_id", "query_id"),
+        Index("ix_ubi_queries_timestamp", "timestamp"),
+        Index("ix_ubi_queries_experiment", "experiment"),
+    )
 
     query_response_id: str = Field(sa_column=Column(String(64), primary_key=True))
     query_id: str = Field(sa_column=Column(String(100), nullable=False))
@@ -103,6 +108,8 @@ class UbiQueryRow(SQLModel, table=True):
     personalized: bool = False
     reason: str | None = Field(default=None, sa_column=Column(String(64)))
     timestamp: datetime = Field(sa_column=Column(DateTime, nullable=False))
+    # The online experiment the answer was served under (ranker.experiments; migration 0005); NULL outside one.
+    experiment: str | None = Field(default=None, sa_column=Column(String(64)))
 
 
 class UbiHitRow(SQLModel, table=True):

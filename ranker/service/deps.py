@@ -20,6 +20,7 @@ from core.embedding import Embedder
 from core.errors import ComponentUnavailable
 from core.settings import Settings
 from indexer.learned import BEHAVIOUR_FIELD
+from ranker.experiments import Experiment
 from ranker.feedback import Impression, recorder_for
 from ranker.model import active_version, load_active, profile_shortfall
 from ranker.service.activity import EventsActivity
@@ -77,6 +78,8 @@ class ServiceDeps:
         ranker: Ranker | None = None,
         activity: Activity | None = None,
         impressions: ImpressionLog | None = None,
+        experiments: Callable[[], Experiment | None] | None = None,
+        scorers: dict[str, Ranker] | None = None,
         model_check_s: float = 30.0,
         clock: Callable[[], datetime] = _utc_now,
     ):
@@ -105,6 +108,15 @@ class ServiceDeps:
         self._engine = None
         #: Where answers are recorded as UBI queries (RECSEARCH_UBI_SINK); written off the request path.
         self.impressions: ImpressionLog = impressions or recorder_for(settings, self._store_engine)
+        #: The running online experiment (ranker.experiments), read at most every RECSEARCH_EXPERIMENTS_CHECK_S, and
+        #: the scorers of the versions experiments compare (the active one is shared when it is one of them).
+        self._read_experiment = experiments or self._running_experiment
+        self._experiment: Experiment | None = None
+        self._experiment_read: float | None = None
+        self._experiment_lock = threading.Lock()
+        self._scorers: dict[str, Ranker] = dict(scorers or {})
+        self._fixed_scorers = scorers is not None
+        self._scorer_lock = threading.Lock()
         self._check_lock = threading.Lock()
         self._refresh_lock = threading.Lock()
         self._warm_lock = threading.Lock()
@@ -164,9 +176,11 @@ class ServiceDeps:
         return EventsActivity(self._store_engine())
 
     def _load_ranker(self, vectors: VectorSource | None = None) -> Ranker:
+        return self._scorer(load_active(self._store_engine()), vectors)
+
+    def _scorer(self, checkpoint, vectors: VectorSource | None = None) -> Ranker:
         from ranker.model import Scorer
 
-        checkpoint = load_active(self._store_engine())
         shortfall = profile_shortfall(checkpoint.config.history_needed, self.settings.events.history_length)
         if shortfall:
             log.warning("ranker %s: %s", checkpoint.version, shortfall)
@@ -186,6 +200,67 @@ class ServiceDeps:
                     # Off the request path: this request keeps the model in use; the next gets the new one.
                     threading.Thread(target=self._refresh_model, name="recsearch-model-check", daemon=True).start()
         return self.ranker.get()
+
+    def running_experiment(self) -> Experiment | None:
+        """The running experiment: read from the store on the first call, then again in the background every
+        ``RECSEARCH_EXPERIMENTS_CHECK_S`` (a request only compares two times)."""
+        read = self._experiment_read
+        if read is None:
+            with self._experiment_lock:
+                if self._experiment_read is None:
+                    self._refresh_experiment()
+        elif time.monotonic() - read > self.settings.experiments.check_s:
+            with self._experiment_lock:
+                if self._experiment_read is not None and time.monotonic() - self._experiment_read > (
+                    self.settings.experiments.check_s
+                ):
+                    self._experiment_read = time.monotonic()
+                    threading.Thread(target=self._refresh_experiment, name="recsearch-experiment-check",
+                                     daemon=True).start()  # fmt: skip
+        return self._experiment
+
+    def _running_experiment(self) -> Experiment | None:
+        from ranker.experiments import running
+
+        return running(self._store_engine())
+
+    def _refresh_experiment(self) -> None:
+        """Read which experiment runs; a failed read keeps the one in use (and is tried again at the next check)."""
+        try:
+            found = self._read_experiment()
+        except Exception as e:  # the store is an outside system: no experiment change is better than failing answers
+            log.warning("cannot read the running experiment, keeping %s: %s",
+                        self._experiment.name if self._experiment else "none", e)  # fmt: skip
+            found = self._experiment
+        if (found and found.name) != (self._experiment and self._experiment.name):
+            log.info("experiment %s is served (was %s)", found.name if found else "none",
+                     self._experiment.name if self._experiment else "none")  # fmt: skip
+        self._experiment = found
+        self._experiment_read = time.monotonic()
+        if not self._fixed_scorers:  # a stopped experiment's scorers are not kept
+            keep = {found.control, found.treatment} if found else set()
+            with self._scorer_lock:
+                self._scorers = {v: r for v, r in self._scorers.items() if v in keep}
+
+    def ranker_of(self, version: str) -> Ranker:
+        """The scorer of registered ``version``: the active one when it is that version, else loaded once (an
+        experiment's other side) and kept; :class:`ComponentUnavailable` when it cannot be loaded."""
+        if self.ranker.state == "ready" and self.ranker.get().version == version:
+            return self.ranker.get()
+        found = self._scorers.get(version)
+        if found is not None:
+            return found
+        with self._scorer_lock:
+            if version not in self._scorers:
+                from ranker.model import load_checkpoint, verify_checkpoint
+
+                try:
+                    checkpoint = load_checkpoint(verify_checkpoint(self._store_engine(), version).path)
+                    self._scorers[version] = self._scorer(checkpoint)
+                except Exception as e:
+                    raise ComponentUnavailable(f"ranker {version}", str(e)) from None
+                log.info("ranker %s loaded for an experiment", version)
+            return self._scorers[version]
 
     def profile_read(self, read: Callable[[ProfileSource], T]) -> T:
         """``read(profile store)`` within the request's deadline (``RECSEARCH_SERVICE_PROFILE_DEADLINE_MS``);

@@ -20,6 +20,7 @@ from ranker.model import Candidate, Scored, fuse_with_query
 from ranker.service.deadline import ProfileDeadline
 from ranker.service.deps import ServiceDeps
 from ranker.service.metrics import ServiceMetrics
+from ranker.service.ports import Ranker
 
 log = logging.getLogger("recsearch.service")
 
@@ -43,6 +44,10 @@ class Ranking:
     reason: str | None
     model_version: str | None
     history_ids: list[str] = field(default_factory=list)
+    #: The online experiment this ordering was served under (:mod:`ranker.service.experiment`), None outside one,
+    #: and the version that placed each result (interleaving: each item's team; A/B: the arm's version).
+    experiment: str | None = None
+    teams: list[str] = field(default_factory=list)
 
 
 def retrieval_order(
@@ -92,8 +97,10 @@ def rank(
     metrics: ServiceMetrics | None = None,
     limit: int | None = None,
     query_order: bool = False,
+    ranker: Ranker | None = None,
 ) -> Ranking:
-    """Order ``hits`` (id, retrieval score) for ``user_id``; ``history`` when the caller already read it.
+    """Order ``hits`` (id, retrieval score) for ``user_id``; ``history`` when the caller already read it; with
+    ``ranker`` (an experiment's version) instead of the active one.
 
     ``limit``: only the first ``limit`` results are returned (all when None), and only theirs get titled
     explanations: all the hits are still scored. ``query_order``: the hits answer a query (a search, the hits the
@@ -112,7 +119,7 @@ def rank(
     if not hits:
         return Ranking([], True, None, None, history_ids)
     try:
-        ranker = deps.get_ranker()
+        ranker = ranker if ranker is not None else deps.get_ranker()
         scored = ranker.score(history, [Candidate(i, float(s)) for i, s in hits], now=deps.clock())
         if query_order:
             scored = fuse_with_query(scored, [i for i, _ in hits], deps.settings.service.search_personal_weight)

@@ -140,6 +140,7 @@ def drift(engine: Engine) -> list:
     from sqlmodel import SQLModel
 
     import indexer.enrichment.cache  # noqa: F401  every module that declares a table
+    import ranker.experiments.store
     import ranker.feedback.tables
     import ranker.model.registry  # noqa: F401
 

@@ -259,6 +259,7 @@ def make_app(service: dict | None = None, postage: bool = False, **parts):
         ranker=FakeRanker(),
         activity=FakeActivity(),
         impressions=FakeImpressions(),
+        experiments=lambda: None,  # no experiment runs unless a test says which
     )
     fakes.update(parts)
     deps = ServiceDeps(settings, **fakes)

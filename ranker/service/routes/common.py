@@ -57,6 +57,17 @@ def placed_by(ranking: Ranking) -> str:
     return (ranking.model_version or "model") if ranking.personalized else RETRIEVAL
 
 
+def placed_at(ranking: Ranking, place: int) -> str:
+    """What placed the result at index ``place`` of ``ranking``: under an experiment the version of its team (or
+    arm), else :func:`placed_by`."""
+    return ranking.teams[place] if place < len(ranking.teams) else placed_by(ranking)
+
+
+def placements(ranking: Ranking, count: int) -> list[str]:
+    """What placed each of the first ``count`` results of ``ranking``."""
+    return [placed_at(ranking, n) for n in range(count)]
+
+
 def record_answer(
     deps: ServiceDeps,
     *,
@@ -81,5 +92,6 @@ def record_answer(
             model_version=ranking.model_version,
             personalized=ranking.personalized,
             reason=ranking.reason,
+            experiment=ranking.experiment,
         )
     )

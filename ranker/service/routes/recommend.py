@@ -15,8 +15,9 @@ from ranker.feedback import POPULARITY, new_query_id
 from ranker.model import Pool, candidate_pool
 from ranker.service.auth import may_see_history, require
 from ranker.service.deps import ServiceDeps
-from ranker.service.ranking import NoHistory, Ranking, empty_history_reason, load_history, rank, retrieval_order
-from ranker.service.routes.common import check_k, deps_of, item_results, metrics_of, placed_by, record_answer
+from ranker.service.experiment import rank_for
+from ranker.service.ranking import NoHistory, Ranking, empty_history_reason, load_history, retrieval_order
+from ranker.service.routes.common import check_k, deps_of, item_results, metrics_of, placements, record_answer
 from ranker.service.schemas import ItemsResponse, PathId, QueryId
 
 router = APIRouter(tags=["recommend"])
@@ -80,8 +81,8 @@ def recommend(
         ranking = retrieval_order([(h.id, h.score) for h in hits], reason)
         metrics.fallbacks.labels(reason).inc()
         return _response(deps, query_id, user_id, ranking, hits, k, "popularity", personal)
-    ranking = rank(deps, user_id, [(c.id, c.retrieval_score) for c in pool.candidates], history=history,
-                   metrics=metrics, limit=k)  # fmt: skip
+    ranking = rank_for(deps, user_id, [(c.id, c.retrieval_score) for c in pool.candidates], query="recommend",
+                       history=history, metrics=metrics, limit=k)  # fmt: skip
     shown = deps.index.get().items([r.id for r in ranking.results[:k]])
     return _response(deps, query_id, user_id, ranking, list(shown.values()), k, "history_knn", personal)
 
@@ -119,9 +120,9 @@ def _response(deps: ServiceDeps, query_id: str | None, user_id: str, ranking: Ra
     """The answer, recorded as a UBI query without query text (placed by the model, or by popularity)."""
     results = item_results(ranking, hits, k, explain)
     query_id = query_id or new_query_id()
-    placed = POPULARITY if source == "popularity" else placed_by(ranking)
+    placed = [POPULARITY] * len(results) if source == "popularity" else placements(ranking, len(results))
     record_answer(deps, query_id=query_id, application="recommend", user_id=user_id, user_query=None,
-                  ids=[r.id for r in results], placed=[placed] * len(results), ranking=ranking)  # fmt: skip
+                  ids=[r.id for r in results], placed=placed, ranking=ranking)  # fmt: skip
     return ItemsResponse(
         user_id=user_id,
         personalized=ranking.personalized,

@@ -7,8 +7,8 @@ from fastapi import APIRouter, Depends, Request, Response
 from core.errors import InputError
 from ranker.feedback import new_query_id
 from ranker.service.auth import may_see_history, require
-from ranker.service.ranking import rank
-from ranker.service.routes.common import deps_of, metrics_of, placed_by, record_answer
+from ranker.service.experiment import rank_for
+from ranker.service.routes.common import deps_of, metrics_of, placements, record_answer
 from ranker.service.schemas import RerankRequest, RerankResponse, RerankResult
 
 router = APIRouter(tags=["rerank"])
@@ -27,13 +27,15 @@ def rerank(body: RerankRequest, request: Request) -> Response:
             f"at most {limit} hits per request (RECSEARCH_SERVICE_MAX_HITS), got {len(body.hits)}", field="hits"
         )
     hits = [(h.id, h.score) for h in body.hits]
-    ranking = rank(deps, body.user_id, hits, metrics=metrics_of(request), query_order=True)
+    # The plugin sends the hits of one search: their ids key the experiment's interleaving (same search, same list).
+    ranking = rank_for(deps, body.user_id, hits, query="rerank:" + ",".join(i for i, _ in hits),
+                       metrics=metrics_of(request), query_order=True)  # fmt: skip
     explain = may_see_history(request)  # explanations name the user's history items: personal scope only
     query_id = body.query_id or new_query_id()
     # Recorded in the ranker's order: the plugin blends it with OpenSearch's scores and shows a page of it after.
     ids = [r.id for r in ranking.results]
     record_answer(deps, query_id=query_id, application="rerank", user_id=body.user_id, user_query=None, ids=ids,
-                  placed=[placed_by(ranking)] * len(ids), ranking=ranking)  # fmt: skip
+                  placed=placements(ranking, len(ids)), ranking=ranking)  # fmt: skip
     out = RerankResponse(
         user_id=body.user_id,
         personalized=ranking.personalized,

@@ -18,9 +18,9 @@ from fastapi import APIRouter, Depends, Request, Response
 from core.errors import AuthenticationFailed, ClusterUnreachable, ComponentUnavailable, InputError, OpenSearchError
 from ranker.feedback import RETRIEVAL, new_query_id
 from ranker.service.auth import may_see_history, require
+from ranker.service.experiment import rank_for
 from ranker.service.paging import page_of, past_window, slice_ordering
-from ranker.service.ranking import rank
-from ranker.service.routes.common import check_k, deps_of, item_results, metrics_of, placed_by, record_answer
+from ranker.service.routes.common import check_k, deps_of, item_results, metrics_of, placed_at, record_answer
 from ranker.service.schemas import SearchRequest, SearchResponse
 
 router = APIRouter(tags=["search"])
@@ -56,15 +56,15 @@ def search(body: SearchRequest, request: Request) -> Response:
     if page.beyond_window and len(hits) >= page.window:  # fewer: the query has no more to give
         tail = past_window(hits, _retrieve(deps, source, query, vector, page.end, filters)[0])
     t2 = time.perf_counter()
-    ranking = rank(
-        deps, body.user_id, [(h.id, h.score) for h in hits], metrics=metrics, limit=page.ranked, query_order=True
-    )
+    ranking = rank_for(deps, body.user_id, [(h.id, h.score) for h in hits], query=f"search:{query}",
+                       metrics=metrics, limit=page.ranked, query_order=True)  # fmt: skip
     results = slice_ordering(ranking.results, tail, page)
     t3 = time.perf_counter()
     query_id = body.query_id or new_query_id()
     # The ordering's first min(ranked, window) places are the user's order; the rest retrieval's (past the window).
     ranked = min(len(ranking.results), page.window)
-    placed = [placed_by(ranking) if page.offset + n < ranked else RETRIEVAL for n in range(len(results))]
+    placed = [placed_at(ranking, page.offset + n) if page.offset + n < ranked else RETRIEVAL
+              for n in range(len(results))]  # fmt: skip
     record_answer(deps, query_id=query_id, application="search", user_id=body.user_id, user_query=body.query,
                   ids=[r.id for r in results], placed=placed, ranking=ranking, offset=page.offset)  # fmt: skip
     out = SearchResponse(

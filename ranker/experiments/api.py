@@ -1,0 +1,68 @@
+"""One function per `recadmin experiment` action (the CLI prints what they return; tests call them too)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from core.errors import ConfigError
+from core.settings import Settings
+from core.store import open_store
+from ranker.experiments import store
+from ranker.experiments.credit import credit
+from ranker.experiments.report import ExperimentReport, build_report
+from ranker.experiments.store import Experiment
+from ranker.feedback import OpenSearchImpressions, attribute, sink_for
+from ranker.model import verify_checkpoint
+
+
+def start_experiment(settings: Settings, name: str, control: str, treatment: str, *, mode: str = "interleave",
+                     traffic: float = 1.0) -> Experiment:  # fmt: skip
+    """Start experiment ``name`` between two registered versions whose checkpoints are whole (an unknown version is
+    an InputError naming the registered ones)."""
+    engine = open_store(settings.store)
+    for version in (control, treatment):
+        verify_checkpoint(engine, version)
+    return store.start(engine, name, control, treatment, mode, traffic)
+
+
+def stop_experiment(settings: Settings, name: str) -> Experiment:
+    """Stop the running experiment ``name``."""
+    return store.stop(open_store(settings.store), name)
+
+
+@dataclass(frozen=True)
+class Status:
+    """An experiment and how many answers were served under it so far."""
+
+    experiment: Experiment
+    answers: int
+
+
+def experiment_status(settings: Settings, name: str | None = None) -> list[Status]:
+    """``name``'s status, or every experiment's (None)."""
+    engine = open_store(settings.store)
+    found = [store.get(engine, name)] if name else store.list_all(engine)
+    sink = _sink(settings, engine)
+    return [Status(e, len(sink.experiment_answers(e.name))) for e in found]
+
+
+def experiment_report(settings: Settings, name: str) -> ExperimentReport:
+    """The report of experiment ``name`` (running or stopped) from the recorded answers and attributed events."""
+    engine = open_store(settings.store)
+    experiment = store.get(engine, name)
+    sink = _sink(settings, engine)
+    answers = sink.experiment_answers(name)
+    events = [e for e in attribute(engine, sink).events if e.query_id in answers]
+    outcomes = credit(experiment, answers, events)
+    s = settings.experiments
+    return build_report(experiment, outcomes, alpha=s.alpha, bootstrap_samples=s.bootstrap_samples)
+
+
+def _sink(settings: Settings, engine):
+    sink = sink_for(settings, lambda: engine)
+    if sink is None:
+        raise ConfigError("RECSEARCH_UBI_SINK is none: no answers are recorded, an experiment cannot be measured; "
+                          "set it to store or opensearch")  # fmt: skip
+    if isinstance(sink, OpenSearchImpressions) and sink.client.indices.exists(index=sink.index):
+        sink.refresh()
+    return sink
