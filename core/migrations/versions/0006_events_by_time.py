@@ -4,7 +4,7 @@ window of events (``RECSEARCH_SERVICE_POPULARITY_DAYS`` back from the newest eve
 
 Revision ID: 0006
 Revises: 0004 (0005 is being written in parallel; the chain is set when both are merged)
-Create Date: 2026-12-02 10:00:00.000000
+Create Date: 2026-12-01 00:00:00.000000
 """
 
 from __future__ import annotations
