@@ -456,6 +456,18 @@ class ServiceSettings(BaseSettings):
         description="Whether items a user already bought may come back in recommendations (per request: "
         "include_purchased); repeat purchases are common in retail.",
     )
+    popularity_days: float = Field(
+        30.0,
+        gt=0,
+        description="Popularity (recommendations for a user without history) and the storefront's active users "
+        "count the events of this many days back from the newest stored event (an old history still has a window).",
+    )
+    popularity_max_events: int = Field(
+        1_000_000,
+        ge=1,
+        description="Most events (the newest of that window) one popularity or active-users read aggregates: the "
+        "read stays bounded whatever the shop's traffic or history.",
+    )
     event_api_keys: SecretStr | None = Field(
         None,
         description="Comma-separated API keys with the read and events scopes: events lets a browser (the storefront "

@@ -1,9 +1,12 @@
 """Event aggregates the service shows: what is popular (cold start), who is active (the storefront's users).
 
-Each is one SQL aggregate with ``GROUP BY ... ORDER BY ... LIMIT n`` (SQLite and PostgreSQL): the events never come
-into the process. The last good answer is kept for ``refresh_s`` and then refreshed in the background while it is
-still served; a failed read keeps the last good answer (or, with none yet, raises :class:`ComponentUnavailable`,
-which the routes turn into their degraded answers) and is not retried for ``retry_s``."""
+Each is one SQL aggregate with ``GROUP BY ... ORDER BY ... LIMIT n`` (SQLite and PostgreSQL) over a bounded window:
+the events of the newest ``days`` (counted back from the newest stored event, one lookup in ``ix_events_ts``), at
+most the newest ``max_events`` of them. So a read costs what the window holds, never what the whole history holds,
+and the events never come into the process. The last good answer is kept for ``refresh_s`` and then refreshed in
+the background while it is still served; a failed read keeps the last good answer (or, with none yet, raises
+:class:`ComponentUnavailable`, which the routes turn into their degraded answers) and is not retried for
+``retry_s``."""
 
 from __future__ import annotations
 
@@ -11,42 +14,67 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import column, func, select, table
+from sqlalchemy import DateTime, column, func, select, table
 
 from core.errors import ComponentUnavailable
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Engine
+    from sqlalchemy.engine import Connection, Engine
 
 log = logging.getLogger("recsearch.service")
 #: The columns of ``events`` (:class:`ranker.feedback.tables.EventRow`) the aggregates read.
-_E = table("events", column("user_id"), column("item_id"), column("type")).c
+_EVENTS = table("events", column("user_id"), column("item_id"), column("type"), column("ts", DateTime))
+_E = _EVENTS.c
 
 
-def popular_items(engine: Engine, n: int) -> list[tuple[str, float]]:
-    """The ``n`` items with the most distinct buyers (viewers etc. when nobody bought), each with its share of all
-    (item, buyer) pairs: robust to one huge order."""
+@dataclass(frozen=True)
+class Window:
+    """Which events an aggregate reads: ``days`` back from the newest, at most the newest ``max_events``."""
+
+    days: float = 30.0
+    max_events: int = 1_000_000
+
+
+def _recent(conn: Connection, window: Window, *where):
+    """The newest events of ``window`` that match ``where``, as a subquery (item_id, user_id); None for no events."""
+    newest = conn.execute(select(func.max(_E.ts))).scalar()
+    if newest is None:
+        return None
+    since = newest - timedelta(days=window.days)
+    query = select(_E.item_id, _E.user_id).where(_E.ts >= since, _E.item_id != "", *where)
+    return query.order_by(_E.ts.desc()).limit(window.max_events).subquery()
+
+
+def popular_items(engine: Engine, n: int, window: Window = Window()) -> list[tuple[str, float]]:
+    """The ``n`` items with the most distinct buyers in ``window`` (viewers etc. when nobody bought there), each
+    with its share of all (item, buyer) pairs: robust to one huge order."""
     for types in (("purchase",), None):
-        buyers = func.count(func.distinct(_E.user_id))
-        query = select(_E.item_id, buyers.label("n"), func.sum(buyers).over().label("total")).where(_E.item_id != "")
-        if types:
-            query = query.where(_E.type.in_(types))
-        query = query.group_by(_E.item_id).order_by(buyers.desc(), _E.item_id).limit(n)
         with engine.connect() as conn:
+            recent = _recent(conn, window, *([_E.type.in_(types)] if types else []))
+            if recent is None:
+                return []
+            buyers = func.count(func.distinct(recent.c.user_id))
+            query = select(recent.c.item_id, buyers.label("n"), func.sum(buyers).over().label("total"))
+            query = query.group_by(recent.c.item_id).order_by(buyers.desc(), recent.c.item_id).limit(n)
             rows = conn.execute(query).all()
         if rows:
             return [(str(i), float(c) / (float(total) or 1.0)) for i, c, total in rows]
     return []
 
 
-def active_users(engine: Engine, n: int) -> list[str]:
-    """The ``n`` users with the most events that name an item."""
-    events = func.count()
-    query = select(_E.user_id).where(_E.item_id != "").group_by(_E.user_id)
+def active_users(engine: Engine, n: int, window: Window = Window()) -> list[str]:
+    """The ``n`` users with the most events that name an item in ``window``."""
     with engine.connect() as conn:
-        return [str(u) for u in conn.execute(query.order_by(events.desc(), _E.user_id).limit(n)).scalars()]
+        recent = _recent(conn, window)
+        if recent is None:
+            return []
+        query = select(recent.c.user_id).group_by(recent.c.user_id)
+        query = query.order_by(func.count().desc(), recent.c.user_id).limit(n)
+        return [str(u) for u in conn.execute(query).scalars()]
 
 
 class _Cached:
@@ -113,10 +141,10 @@ class _Cached:
 class EventsActivity:
     """Item popularity and active users from the stored events, read at most every ``refresh_s`` seconds."""
 
-    def __init__(self, engine: Engine, refresh_s: float = 600.0, retry_s: float = 30.0):
+    def __init__(self, engine: Engine, refresh_s: float = 600.0, retry_s: float = 30.0, window: Window = Window()):
         self.engine = engine
-        self._popular = _Cached("popularity", lambda n: popular_items(engine, n), refresh_s, retry_s)
-        self._users = _Cached("active users", lambda n: active_users(engine, n), refresh_s, retry_s)
+        self._popular = _Cached("popularity", lambda n: popular_items(engine, n, window), refresh_s, retry_s)
+        self._users = _Cached("active users", lambda n: active_users(engine, n, window), refresh_s, retry_s)
 
     def popular(self, k: int, exclude: set[str] | None = None) -> list[tuple[str, float]]:
         """The ``k`` most bought items, leaving out ``exclude``."""

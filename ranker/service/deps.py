@@ -23,7 +23,7 @@ from indexer.learned import BEHAVIOUR_FIELD
 from ranker.experiments import Experiment
 from ranker.feedback import Impression, recorder_for
 from ranker.model import active_version, load_active, profile_shortfall
-from ranker.service.activity import EventsActivity
+from ranker.service.activity import EventsActivity, Window
 from ranker.service.deadline import DeadlineReads
 from ranker.service.index_client import ServiceIndex
 from ranker.service.lazy import Lazy
@@ -173,7 +173,9 @@ class ServiceDeps:
         return ItemVectors.from_index(self.settings)
 
     def _load_activity(self) -> Activity:
-        return EventsActivity(self._store_engine())
+        service = self.settings.service
+        window = Window(service.popularity_days, service.popularity_max_events)
+        return EventsActivity(self._store_engine(), window=window)
 
     def _load_ranker(self, vectors: VectorSource | None = None) -> Ranker:
         return self._scorer(load_active(self._store_engine()), vectors)

@@ -100,7 +100,7 @@ def test_a_store_behind_head_is_upgraded_in_place(store_url, future_release):
         rows = conn.exec_driver_sql("SELECT event_id, session_id, channel FROM events ORDER BY event_id").all()
     assert rows == [("e0", None, None), ("e1", None, None), ("e2", "s9", None)]
     assert {i["name"] for i in inspect(engine).get_indexes("events")} == {
-        "ix_events_user_ts", "ix_events_item", "ix_events_query_id"
+        "ix_events_user_ts", "ix_events_item", "ix_events_query_id", "ix_events_ts"
     }  # fmt: skip
 
 

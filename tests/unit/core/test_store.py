@@ -96,7 +96,7 @@ def test_a_store_behind_head_is_upgraded_or_refused_with_the_command(url, future
             ("e0", None, None), ("e1", None, None), ("e2", "s9", None)
         ]  # fmt: skip
     assert {i["name"] for i in inspect(engine).get_indexes("events")} == {
-        "ix_events_user_ts", "ix_events_item", "ix_events_query_id"
+        "ix_events_user_ts", "ix_events_item", "ix_events_query_id", "ix_events_ts"
     }  # fmt: skip
 
 
