@@ -3,7 +3,7 @@ window of events (``RECSEARCH_SERVICE_POPULARITY_DAYS`` back from the newest eve
 ``RECSEARCH_SERVICE_POPULARITY_MAX_EVENTS``), and the newest time itself is one index lookup, not a table scan.
 
 Revision ID: 0006
-Revises: 0004 (0005 is being written in parallel; the chain is set when both are merged)
+Revises: 0005
 Create Date: 2026-12-01 00:00:00.000000
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0006"
-down_revision = "0004"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
