@@ -35,6 +35,9 @@ T = TypeVar("T")
 #: carries all of them.
 HEADLINE_METRICS = ("val_ndcg@10", "val_hr@10", "val_popularity_ndcg@10")
 
+#: How an A/B measure reads: "Δ clicks per answer" is treatment minus control.
+PLURAL = {"click": "clicks", "purchase": "purchases", "add_to_cart": "adds to cart", "view": "views"}
+
 
 class AdminSources(Protocol):
     """Where the admin page's parts come from, each newest first."""
@@ -119,6 +122,8 @@ class Comparison(BaseModel):
     high: float
     p_value: float
     winner: str | None
+    #: Interleaving: answers where one side got more of the events (0: nothing to compare yet); A/B: None.
+    decided: int | None = None
 
 
 class ExperimentRow(BaseModel):
@@ -191,10 +196,10 @@ def experiment_row(result: Result) -> ExperimentRow:
     e, r = result.status.experiment, result.report
     comparisons = [
         Comparison(measure=f"{w.event_type} win rate", estimate=w.win_rate, low=w.low, high=w.high,
-                   p_value=w.p_value, winner=w.winner)
+                   p_value=w.p_value, winner=w.winner, decided=w.treatment_wins + w.control_wins)
         for w in r.win_rates
     ] + [
-        Comparison(measure=f"{m.metric} per answer, treatment - control", estimate=m.difference, low=m.low,
+        Comparison(measure=f"Δ {PLURAL.get(m.metric, m.metric)} per answer", estimate=m.difference, low=m.low,
                    high=m.high, p_value=m.p_value, winner=m.winner)
         for m in r.ab
     ]  # fmt: skip

@@ -46,7 +46,7 @@ function el(tag, props = {}, ...children) {
     else if (name === "onclick") node.addEventListener("click", value);
     else node.setAttribute(name, value);
   }
-  for (const child of children.flat()) {
+  for (const child of children.flat(Infinity)) {
     if (child === undefined || child === null || child === false) continue;
     node.append(child instanceof Node ? child : document.createTextNode(String(child)));
   }
@@ -119,7 +119,9 @@ function modelRow(m) {
 }
 
 function interval(c, mode) {
-  // A small bar: the interval as a band, the estimate as a tick, the line of no difference in the middle.
+  // The estimate, then a small bar: the interval as a band, the estimate as a tick, the line of no difference.
+  const digits = mode === "interleave" ? 3 : 4;
+  if (c.decided === 0) return el("span", { className: "muted" }, "nothing to compare yet");
   const [lo, hi] = mode === "interleave" ? [0, 1] : bounds(c);
   const at = (x) => `${Math.max(0, Math.min(100, ((x - lo) / (hi - lo)) * 100)).toFixed(1)}%`;
   const band = el("span", { className: "band" });
@@ -129,8 +131,8 @@ function interval(c, mode) {
   tick.style.left = at(c.estimate);
   const even = el("span", { className: "even" });
   even.style.left = at(mode === "interleave" ? 0.5 : 0);
-  const digits = mode === "interleave" ? 3 : 4;
   return el("div", { className: "interval" },
+    el("span", { className: "estimate" }, fixed(c.estimate, digits)),
     el("span", { className: "range" }, band, even, tick),
     el("span", { className: "muted" }, `[${fixed(c.low, digits)}, ${fixed(c.high, digits)}]`));
 }
@@ -143,30 +145,32 @@ function bounds(c) {
 function verdict(e, primary) {
   if (!primary || e.answers === 0) return pill("no answers yet", "plain");
   if (e.winner_version) {
-    const after = e.significant_after ? ` (from ${count(e.significant_after)} answers)` : "";
-    return el("span", {}, pill(`${e.winner_version} wins`, "good"), el("span", { className: "muted" }, after));
+    const after = e.significant_after ? `from ${count(e.significant_after)} answers` : "";
+    return [pill(`${e.winner_version} wins`, "good"), el("div", { className: "muted small" }, after)];
   }
-  return pill("no significant difference", "plain");
+  return pill("no difference yet", "plain");
+}
+
+function period(e) {
+  const line = (text) => el("div", { className: "muted small nowrap" }, text);
+  return e.stopped ? [line(`from ${when(e.started)}`), line(`to ${when(e.stopped)}`)] : line(`since ${when(e.started)}`);
 }
 
 function experimentRows(e) {
   const [primary, ...others] = e.comparisons;
-  const digits = e.mode === "interleave" ? 3 : 4;
-  const traffic = `${Math.round(e.traffic * 100)}% of users, ${e.mode === "interleave" ? "interleaved" : "A/B"}`;
+  const mode = e.mode === "interleave" ? "interleaved" : "A/B";
   const rows = [el("tr", { dataset: { name: e.name }, className: e.state === "running" ? "current" : "" },
-    cell([el("strong", {}, e.name), el("div", { className: "muted small" }, traffic)]),
-    cell(`${e.control} → ${e.treatment}`),
-    cell([pill(e.state, e.state === "running" ? "info" : "plain"),
-          el("div", { className: "muted small" }, e.stopped ? `${when(e.started)} – ${when(e.stopped)}`
-                                                            : `since ${when(e.started)}`)]),
+    cell([el("strong", {}, e.name), el("div", { className: "nowrap" }, `${e.control} → ${e.treatment}`),
+      el("div", { className: "muted small" }, `${Math.round(e.traffic * 100)}% of users, ${mode}`)]),
+    cell([pill(e.state, e.state === "running" ? "info" : "plain"), period(e)]),
     num(count(e.answers)),
-    cell(primary ? primary.measure : "—"), num(primary ? fixed(primary.estimate, digits) : "—"),
-    cell(primary ? interval(primary, e.mode) : "—"), num(primary ? pValue(primary.p_value) : "—"),
+    cell(primary ? primary.measure : "—", "nowrap"), cell(primary ? interval(primary, e.mode) : "—"),
+    num(primary && primary.decided !== 0 ? pValue(primary.p_value) : "—"),
     cell(verdict(e, primary)))];
   for (const c of others) {
-    rows.push(el("tr", { className: "secondary" }, cell(""), cell(""), cell(""), cell(""), cell(c.measure),
-      num(fixed(c.estimate, digits)), cell(interval(c, e.mode)), num(pValue(c.p_value)),
-      cell(c.winner ? pill(`${c.winner === "treatment" ? e.treatment : e.control} better`, "good") : "")));
+    const better = c.winner ? pill(`${c.winner === "treatment" ? e.treatment : e.control} better`, "good") : "";
+    rows.push(el("tr", { className: "secondary" }, cell(""), cell(""), cell(""), cell(c.measure, "nowrap"),
+      cell(interval(c, e.mode)), num(c.decided !== 0 ? pValue(c.p_value) : "—"), cell(better)));
   }
   return rows;
 }
@@ -199,7 +203,7 @@ function render(data) {
   fill("index-panel", data.index_versions, "No index versions yet: recadmin index build --catalog PATH", indexRow, 7);
   fill("models-panel", data.models, "No ranker versions yet: recadmin train", modelRow, 7);
   fill("experiments-panel", data.experiments,
-    "No experiments yet: recadmin experiment start NAME --control V --treatment V", experimentRows, 9);
+    "No experiments yet: recadmin experiment start NAME --control V --treatment V", experimentRows, 7);
   fill("reports-panel", data.reports, "No evaluation reports yet: recadmin evaluate", reportRow, 3);
   $("panels").hidden = false;
 }

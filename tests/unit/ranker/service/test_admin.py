@@ -111,7 +111,7 @@ def test_the_overview_holds_each_part_without_paths_urls_or_keys():
     assert (e["name"], e["state"], e["answers"], e["winner_version"], e["significant_after"]) == (
         "e1", "running", 50, "v2", 30)  # fmt: skip
     assert e["comparisons"] == [{"measure": "click win rate", "estimate": 0.75, "low": 0.6, "high": 0.86,
-                                 "p_value": 0.002, "winner": "treatment"}]  # fmt: skip
+                                 "p_value": 0.002, "winner": "treatment", "decided": 40}]  # fmt: skip
     assert body["reports"] == {"items": [], "error": None}
     for secret in ("/srv", "hunter2", "llm.internal", "w-key", "ranker-v2.pt"):
         assert secret not in r.text
