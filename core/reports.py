@@ -1,4 +1,4 @@
-"""The evaluation reports folder (``RECSEARCH_EVALUATION_REPORTS_DIR``), read: which reports it holds, and a
+"""The evaluation reports folder (``RECSEARCH_EVAL_REPORTS_DIR``), read: which reports it holds, and a
 report's HTML file by its listed name only.
 
 ``recadmin evaluate`` writes ``<name>.json``, ``<name>.html`` and ``<name>.md`` there
