@@ -38,7 +38,12 @@ def admin_overview(request: Request) -> AdminOverview:
     return overview(deps.admin, alias=deps.settings.opensearch.index_alias, report_url=report_url)
 
 
-@router.get("/v1/admin/reports/{name}", dependencies=[Depends(require("write"))], response_class=FileResponse)
+@router.get(
+    "/v1/admin/reports/{name}",
+    dependencies=[Depends(require("write"))],
+    response_class=FileResponse,
+    responses={404: {"description": "not a report the overview lists"}},
+)
 def report(name: str, request: Request) -> FileResponse:
     """An evaluation report's HTML, by a name the overview lists (nothing else in or outside the folder)."""
     found = deps_of(request).admin.report(name)
