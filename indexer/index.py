@@ -115,6 +115,22 @@ class IndexVersion:
     live: bool
     meta: dict[str, Any]
 
+    @property
+    def created(self) -> datetime | None:
+        """When the build of this version started, from its name (:func:`new_version_name`); None for a name
+        of another form."""
+        stamp = self.name.rpartition("-v")[2]
+        try:
+            return datetime.strptime(stamp, "%Y%m%dt%H%M%S%f").replace(tzinfo=UTC)
+        except ValueError:
+            return None
+
+    @property
+    def build_state(self) -> str:
+        """``building`` (being written, or left half-written) or ``complete`` (also a version built before the
+        state was recorded)."""
+        return str(self.meta.get("build_state", COMPLETE))
+
 
 class ItemsIndex:
     """Operations on the versioned items index of one alias."""

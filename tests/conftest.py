@@ -97,7 +97,7 @@ def pytest_addoption(parser):
     parser.addoption(
         "--update-screenshots", action="store_true", default=False,
         help="write the storefront's reference screenshots (tests/integration/ranker/service/screenshots/) anew "
-        "instead of comparing against them",
+        "instead of comparing against them, and the admin page's picture in docs/img/admin.png",
     )  # fmt: skip
 
 

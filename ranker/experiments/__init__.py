@@ -3,7 +3,15 @@ clicks credit the ranker that placed the item) or an A/B split by user; the expe
 attributed UBI events; and the report (win rate, sign test, bootstrap; JSON and HTML). docs/experiments.md.
 """
 
-from ranker.experiments.api import Status, experiment_report, experiment_status, start_experiment, stop_experiment
+from ranker.experiments.api import (
+    Result,
+    Status,
+    experiment_report,
+    experiment_results,
+    experiment_status,
+    start_experiment,
+    stop_experiment,
+)
 from ranker.experiments.assignment import arm_of, bucket, in_experiment
 from ranker.experiments.credit import Outcome, credit, team_of
 from ranker.experiments.interleave import CONTROL, TREATMENT, Interleaved, seed_of, team_draft
@@ -20,6 +28,7 @@ __all__ = [
     "ExperimentRow",
     "Interleaved",
     "Outcome",
+    "Result",
     "Status",
     "arm_of",
     "bootstrap_difference",
@@ -27,6 +36,7 @@ __all__ = [
     "build_report",
     "credit",
     "experiment_report",
+    "experiment_results",
     "experiment_status",
     "in_experiment",
     "running",

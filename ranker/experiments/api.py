@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy.engine import Engine
+
 from core.errors import ConfigError
 from core.settings import Settings
 from core.store import open_store
@@ -38,6 +40,14 @@ class Status:
     answers: int
 
 
+@dataclass(frozen=True)
+class Result:
+    """An experiment, its answers so far and its report (win rate or A/B differences, intervals, p-values)."""
+
+    status: Status
+    report: ExperimentReport
+
+
 def experiment_status(settings: Settings, name: str | None = None) -> list[Status]:
     """``name``'s status, or every experiment's (None)."""
     engine = open_store(settings.store)
@@ -51,11 +61,29 @@ def experiment_report(settings: Settings, name: str) -> ExperimentReport:
     engine = open_store(settings.store)
     experiment = store.get(engine, name)
     sink = _sink(settings, engine)
-    answers = sink.experiment_answers(name)
-    events = [e for e in attribute(engine, sink).events if e.query_id in answers]
-    outcomes = credit(experiment, answers, events)
+    return _measured(settings, experiment, sink, attribute(engine, sink).events).report
+
+
+def _measured(settings: Settings, experiment: Experiment, sink, events) -> Result:
+    """``experiment``'s answers (from ``sink``) credited with the attributed ``events`` that carry their query_ids."""
+    answers = sink.experiment_answers(experiment.name)
+    outcomes = credit(experiment, answers, [e for e in events if e.query_id in answers])
     s = settings.experiments
-    return build_report(experiment, outcomes, alpha=s.alpha, bootstrap_samples=s.bootstrap_samples)
+    report = build_report(experiment, outcomes, alpha=s.alpha, bootstrap_samples=s.bootstrap_samples)
+    return Result(Status(experiment, len(answers)), report)
+
+
+def experiment_results(settings: Settings, engine: Engine | None = None) -> list[Result]:
+    """Every experiment (running and stopped, newest first) with its report as of now: what the admin page shows.
+    The events are attributed once for all of them. ``engine``: the caller's store (the service passes its own,
+    which never migrates); else the settings' store is opened."""
+    engine = engine or open_store(settings.store)
+    found = store.list_all(engine)[::-1]
+    if not found:
+        return []
+    sink = _sink(settings, engine)
+    events = attribute(engine, sink).events
+    return [_measured(settings, experiment, sink, events) for experiment in found]
 
 
 def _sink(settings: Settings, engine):

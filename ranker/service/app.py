@@ -21,7 +21,7 @@ from ranker.service.deps import ServiceDeps
 from ranker.service.errors import install_error_handlers
 from ranker.service.limits import BodySizeLimit
 from ranker.service.metrics import MetricsMiddleware, ServiceMetrics
-from ranker.service.routes import events, health, recommend, rerank, search, similar, storefront, users
+from ranker.service.routes import admin, events, health, recommend, rerank, search, similar, storefront, users
 
 log = logging.getLogger("recsearch.service")
 
@@ -56,7 +56,7 @@ def create_app(settings: Settings, *, deps: ServiceDeps | None = None, warm: boo
     app.state.metrics.watch_impressions(lambda: deps.impressions.stats)
     app.state.api_keys = keys
     install_error_handlers(app)
-    for module in (search, recommend, similar, rerank, events, users, health, storefront):
+    for module in (search, recommend, similar, rerank, events, users, health, storefront, admin):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=storefront.STATIC), name="static")
     # Added innermost first. From the outside in: every request is counted; a foreign Host (DNS rebinding) is

@@ -24,6 +24,7 @@ from ranker.experiments import Experiment
 from ranker.feedback import Impression, recorder_for
 from ranker.model import active_version, load_active, profile_shortfall
 from ranker.service.activity import EventsActivity, Window
+from ranker.service.admin import AdminSources, LiveAdmin
 from ranker.service.deadline import DeadlineReads
 from ranker.service.index_client import ServiceIndex
 from ranker.service.lazy import Lazy
@@ -62,7 +63,8 @@ class VectorLookup:
 
 
 class ServiceDeps:
-    """Holds the embedder, the OpenSearch index, item vectors, profiles, the active ranker and event stats.
+    """Holds the embedder, the OpenSearch index, item vectors, profiles, the active ranker, event stats and what
+    the admin page reads.
 
     ``clock`` is the moment a ranking is made at (history ages are measured from it): the wall clock, or a fixed
     moment in a test that compares the service with the evaluation."""
@@ -80,6 +82,7 @@ class ServiceDeps:
         impressions: ImpressionLog | None = None,
         experiments: Callable[[], Experiment | None] | None = None,
         scorers: dict[str, Ranker] | None = None,
+        admin: AdminSources | None = None,
         model_check_s: float = 30.0,
         clock: Callable[[], datetime] = _utc_now,
     ):
@@ -116,6 +119,8 @@ class ServiceDeps:
         self._experiment_lock = threading.Lock()
         self._scorers: dict[str, Ranker] = dict(scorers or {})
         self._fixed_scorers = scorers is not None
+        #: What the admin page reads (index versions, ranker versions, reports, experiments).
+        self.admin: AdminSources = admin or LiveAdmin(settings, self._store_engine)
         self._scorer_lock = threading.Lock()
         self._check_lock = threading.Lock()
         self._refresh_lock = threading.Lock()
