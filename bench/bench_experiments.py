@@ -136,6 +136,7 @@ def plot(result: dict, path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     levels = [p["noise"] for p in result["pairs"] if p["noise"] > 0]
     fig, ax = plt.subplots(figsize=(8, 4.2), dpi=100)
@@ -146,11 +147,15 @@ def plot(result: dict, path: Path) -> None:
         label = "team-draft interleaving" if mode == "interleave" else "A/B split"
         ax.plot(levels, shown, marker="o", color=colour, label=label)
         for x, y, p in zip(levels, shown, [p for p in result["pairs"] if p["noise"] > 0], strict=True):
-            ax.annotate(f"{p[mode]['reached_better']:.0%}", (x, y), textcoords="offset points", xytext=(4, 6),
+            below = -12 if mode == "ab" else 6  # the two labels apart where both lines sit above the budget
+            ax.annotate(f"{p[mode]['reached_better']:.0%}", (x, y), textcoords="offset points", xytext=(4, below),
                         color=colour, fontsize=8)  # fmt: skip
     ax.axhline(budget, color="grey", linestyle="--", linewidth=1, label=f"budget ({budget:,} sessions)")
     ax.set_yscale("log")
     ax.set_xscale("log")
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+        axis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set_xlabel("noise added to the trained ranker's scores (x each list's score spread): further apart ->")
     ax.set_ylabel(f"sessions until p < {result['alpha']} (median)")
     ax.set_title(f"{result['shoppers']} simulated shoppers, {result['runs']} runs per point "
