@@ -92,5 +92,6 @@ def _sink(settings: Settings, engine):
         raise ConfigError("RECSEARCH_UBI_SINK is none: no answers are recorded, an experiment cannot be measured; "
                           "set it to store or opensearch")  # fmt: skip
     if isinstance(sink, OpenSearchImpressions) and sink.client.indices.exists(index=sink.index):
+        sink.ensure_experiment_field()  # an index older than experiments: say so, or make it findable
         sink.refresh()
     return sink

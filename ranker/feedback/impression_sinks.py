@@ -19,6 +19,7 @@ from typing import Protocol
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
+from core.errors import ConfigError
 from core.opensearch.client import make_client, translate_errors
 from core.settings import OpenSearchSettings
 from ranker.feedback.impressions import Impression
@@ -160,13 +161,37 @@ class OpenSearchImpressions:
         return self._client
 
     def ensure_index(self) -> None:
-        """Create the index with the UBI queries mapping unless it exists (the UBI plugin's own one is kept)."""
+        """Create the index with the UBI queries mapping unless it exists (the UBI plugin's own one is kept); an
+        existing one gets ``query_attributes.experiment`` when it lacks it (:meth:`ensure_experiment_field`)."""
         if self._ready:
             return
         with translate_errors(self.settings.url, self.index):
             if not self.client.indices.exists(index=self.index):
                 self.client.indices.create(index=self.index, body={"mappings": UBI_QUERIES_MAPPING}, ignore=400)
+        self.ensure_experiment_field()
         self._ready = True
+
+    def ensure_experiment_field(self) -> None:
+        """An index made before online experiments has ``query_attributes`` without ``experiment``: the mapping is
+        not dynamic, so the experiments' answers would be stored but never found. Add the keyword field (a mapping
+        only grows: documents written before keep no experiment, and had none). ``query_attributes`` as a
+        ``flat_object`` (the UBI plugin's mapping) is searchable by path already and is left as it is; the field
+        mapped as anything but a keyword is a ConfigError naming the index."""
+        with translate_errors(self.settings.url, self.index):
+            mappings = self.client.indices.get_mapping(index=self.index)
+            for name, body in mappings.items():
+                attributes = ((body.get("mappings") or {}).get("properties") or {}).get("query_attributes")
+                if attributes is not None and "properties" not in attributes:
+                    continue  # flat_object: term queries on query_attributes.experiment work as they are
+                kind = ((attributes or {}).get("properties") or {}).get("experiment", {}).get("type")
+                if kind == "keyword":
+                    continue
+                if kind is not None:
+                    raise ConfigError(f"index '{name}' (RECSEARCH_UBI_INDEX) maps query_attributes.experiment as "
+                                      f"{kind}, not keyword: online experiments cannot find their answers in it; "
+                                      "set RECSEARCH_UBI_INDEX to a new index")  # fmt: skip
+                field = {"query_attributes": {"properties": {"experiment": {"type": "keyword"}}}}
+                self.client.indices.put_mapping(index=name, body={"properties": field})
 
     def write(self, batch: Sequence[Impression]) -> None:
         if not batch:
