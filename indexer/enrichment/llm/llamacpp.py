@@ -7,7 +7,9 @@ computed once, and no sequence waits for the longest one of its batch (measured 
 generation by ``bench/bench_enrich_speed.py``; docs/enrichment.md has the figures). Half the cores run it (see
 :func:`cpu_threads`).
 
-An optional JSON schema becomes a llama.cpp grammar that constrains every answer to it.
+An optional JSON schema becomes a llama.cpp grammar (built once per schema) that constrains every answer to it;
+:mod:`.llamacpp_greedy` decodes with it checking only the greedy token against the grammar, as llama.cpp's own
+tools do, instead of filtering the whole vocabulary at every token as ``create_chat_completion`` does.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any
 
 from core.errors import ModelError
 from indexer.enrichment.llm import Messages
+from indexer.enrichment.llm.llamacpp_greedy import GreedyDecoder
 
 #: Context window in tokens: the prompt, a retry's rejected answer and note, and the new tokens fit well inside.
 N_CTX = 4096
@@ -74,6 +77,9 @@ class LlamaCppLLM:
         atexit.register(self.llama.close)
         self.name = name
         self.engine = "llamacpp"
+        # The fast greedy loop where the model formats chats with its own template (every GGUF this project
+        # ships); a model llama-cpp-python gives another chat format keeps create_chat_completion.
+        self.decoder = GreedyDecoder(self.llama) if GreedyDecoder.supports(self.llama) else None
 
     def generate(
         self, conversations: Sequence[Messages], max_new_tokens: int, json_schema: dict[str, Any] | None = None
@@ -83,6 +89,9 @@ class LlamaCppLLM:
         answers = []
         for messages in conversations:
             try:
+                if self.decoder is not None:
+                    answers.append(self.decoder.complete(messages, max_new_tokens, grammar).strip())
+                    continue
                 response = self.llama.create_chat_completion(
                     messages=list(messages),  # type: ignore[arg-type]
                     max_tokens=max_new_tokens,
