@@ -81,12 +81,12 @@ def simulate(
             deep = 2 * k + 1  # as deep as the service ranks each side for the draft
             mixed = team_draft(control[user][:deep], treatment[user][:deep], seed_of(name, user, "recommend"), k=k)
             ids, placed = mixed.ids, [experiment.version_of(t) for t in mixed.teams]
-            answers[query_id] = (f"{CONTROL_VERSION}+{TREATMENT_VERSION}", ts)
+            answers[query_id] = (f"{CONTROL_VERSION}+{TREATMENT_VERSION}", ts, user)
         else:
             arm = arm_of(name, user)
             ids = tuple((control if arm == CONTROL else treatment)[user][:k])
             placed = [experiment.version_of(arm)] * len(ids)
-            answers[query_id] = (experiment.version_of(arm), ts)
+            answers[query_id] = (experiment.version_of(arm), ts, user)
         for item, kind in act(shopper, ids, rng, pref or Preference()):
             place = ids.index(item)
             value = (prices or {}).get(item) if kind == "purchase" else None

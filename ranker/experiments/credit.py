@@ -28,8 +28,10 @@ class Outcome:
     query_id: str
     ts: datetime
     arm: str | None
-    items: dict[str, dict[str, set[str]]] = field(default_factory=dict)
+    items: dict[str, dict[str, set]] = field(default_factory=dict)
     revenue: float = 0.0
+    user: str | None = None  # the shopper (the answer's client_id; None: unknown)
+    answers: int = 1  # answers merged into this outcome (:func:`per_shopper`)
 
     def count(self, team: str, event_type: str) -> int:
         """Distinct items of ``team`` (or of the arm) with an event of ``event_type``."""
@@ -53,15 +55,15 @@ def team_of(experiment: Experiment, placed_by: str) -> str | None:
     return None
 
 
-def credit(experiment: Experiment, answers: dict[str, tuple[str | None, datetime]],
+def credit(experiment: Experiment, answers: dict[str, tuple],
            events: Iterable[AttributedEvent], purchase_type: str = "purchase") -> list[Outcome]:  # fmt: skip
-    """One :class:`Outcome` per answer of ``answers`` (query_id -> (model_version, time)), oldest first, with the
-    attributed ``events`` of those query_ids credited."""
+    """One :class:`Outcome` per answer of ``answers`` (query_id -> (model_version, time[, shopper])), oldest first,
+    with the attributed ``events`` of those query_ids credited."""
     ab = experiment.mode == "ab"
-    outcomes = {
-        q: Outcome(q, ts, (CONTROL if version == experiment.control else TREATMENT) if ab else None)
-        for q, (version, ts) in answers.items()
-    }
+    outcomes = {}
+    for q, (version, ts, *shopper) in answers.items():
+        arm = (CONTROL if version == experiment.control else TREATMENT) if ab else None
+        outcomes[q] = Outcome(q, ts, arm, user=shopper[0] if shopper else None)
     for e in events:
         outcome = outcomes.get(e.query_id)
         if outcome is None:
@@ -73,3 +75,22 @@ def credit(experiment: Experiment, answers: dict[str, tuple[str | None, datetime
         if e.type == purchase_type and e.value is not None:
             outcome.revenue += e.value
     return sorted(outcomes.values(), key=lambda o: (o.ts, o.query_id))
+
+
+def per_shopper(outcomes: Iterable[Outcome]) -> list[Outcome]:
+    """One outcome per shopper, in the order of their first answer: the unit the experiment assigns (a returning
+    shopper gets the same arm, or the same interleaving for the same query), so the unit its statistics count; an
+    answer with no known shopper stays a unit of its own. A shopper's counts are the sums over their answers (an item
+    clicked in two answers counts twice), ``answers`` how many were merged."""
+    merged: dict[str, Outcome] = {}
+    for o in outcomes:
+        key = f"user:{o.user}" if o.user is not None else f"answer:{o.query_id}"
+        unit = merged.get(key)
+        if unit is None:
+            unit = merged[key] = Outcome(o.query_id, o.ts, o.arm, user=o.user, answers=0)
+        unit.answers += 1
+        unit.revenue += o.revenue
+        for team, kinds in o.items.items():
+            for kind, ids in kinds.items():
+                unit.items.setdefault(team, defaultdict(set))[kind].update((o.query_id, i) for i in ids)
+    return list(merged.values())

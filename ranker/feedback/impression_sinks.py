@@ -28,7 +28,7 @@ from ranker.feedback.tables import UbiHitRow, UbiQueryRow
 #: (query_id, object_id) -> (position, placed_by) of where the item was shown for the query (its first place).
 Placements = dict[tuple[str, str], tuple[int, str]]
 #: query_id -> (model_version, timestamp) of the first answer of that query_id served under an experiment.
-ExperimentAnswers = dict[str, tuple[str | None, datetime]]
+ExperimentAnswers = dict[str, tuple[str | None, datetime, str | None]]  # query_id -> (version, time, client_id)
 
 #: The ``ubi_queries`` mapping of the UBI plugin, with our query_attributes typed (a shop's existing UBI index keeps
 #: its own mapping: the documents' _source is what attribution reads).
@@ -121,17 +121,18 @@ class StoreImpressions:
         return int(answers), Counter({int(p): int(n) for p, n in by_position})
 
     def experiment_answers(self, experiment: str) -> ExperimentAnswers:
-        """The query_ids answered under ``experiment``, oldest first, with the answer's model version and time."""
+        """The query_ids answered under ``experiment``, oldest first, with the answer's model version, time and
+        shopper (client_id)."""
         q = UbiQueryRow.__table__.c
         out: ExperimentAnswers = {}
         with self._engine().connect() as conn:
             rows = conn.execute(
-                select(q.query_id, q.model_version, q.timestamp)
+                select(q.query_id, q.model_version, q.timestamp, q.client_id)
                 .where(q.experiment == experiment)
                 .order_by(q.timestamp, q.query_response_id)
             )
-            for query_id, version, ts in rows:
-                out.setdefault(query_id, (version, ts))
+            for query_id, version, ts, client in rows:
+                out.setdefault(query_id, (version, ts, client))
         return out
 
 
@@ -239,11 +240,12 @@ class OpenSearchImpressions:
     def experiment_answers(self, experiment: str) -> ExperimentAnswers:
         out: ExperimentAnswers = {}
         found = []
-        for doc in self._scan({"term": {"query_attributes.experiment": experiment}}, extra=["timestamp"]):
+        for doc in self._scan({"term": {"query_attributes.experiment": experiment}}, extra=["timestamp", "client_id"]):
             ts = datetime.fromisoformat(str(doc["timestamp"]).removesuffix("Z"))
-            found.append((ts, doc["query_id"], (doc.get("query_attributes") or {}).get("model_version")))
-        for ts, query_id, version in sorted(found, key=lambda f: f[0]):
-            out.setdefault(query_id, (version, ts))
+            version = (doc.get("query_attributes") or {}).get("model_version")
+            found.append((ts, doc["query_id"], version, doc.get("client_id")))
+        for ts, query_id, version, client in sorted(found, key=lambda f: f[0]):
+            out.setdefault(query_id, (version, ts, client))
         return out
 
 

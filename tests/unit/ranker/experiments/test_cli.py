@@ -69,16 +69,16 @@ def test_report_credits_recorded_answers_and_writes_html_and_json(cli_store, tmp
     answers, events = [], []
     for n in range(40):
         query_id = f"q{n}"
-        answers.append(Impression(query_id, "recommend", "u1", None, shown(["a", "b"], ["v1", "v2"]), "v1+v2",
+        answers.append(Impression(query_id, "recommend", f"u{n}", None, shown(["a", "b"], ["v1", "v2"]), "v1+v2",
                                   True, experiment="e1", timestamp=now + timedelta(seconds=n)))  # fmt: skip
         clicked = "b" if n % 4 else "a"  # the treatment's item three times in four
-        events.append(EventIn(user_id="u1", item_id=clicked, type="click", ts=now + timedelta(seconds=n),
+        events.append(EventIn(user_id=f"u{n}", item_id=clicked, type="click", ts=now + timedelta(seconds=n),
                               query_id=query_id))  # fmt: skip
     StoreImpressions(lambda: cli_store).write(answers)
     ProfileStore(cli_store, get_settings()).ingest(events)
     html, data = tmp_path / "r.html", tmp_path / "r.json"
     assert run(["experiment", "report", "e1", "--html", str(html), "--json", str(data)]) == 0
-    assert "v2 (treatment) is better after 40 answers" in capsys.readouterr().out
+    assert "v2 (treatment) is better after 40 answers from 40 shoppers" in capsys.readouterr().out
     found = json.loads(data.read_text())
     assert found["win_rates"][0]["treatment_wins"] == 30 and found["win_rates"][0]["control_wins"] == 10
     assert "data:image/png;base64," in html.read_text()

@@ -101,3 +101,37 @@ def test_the_report_is_written_as_json_and_html_with_a_plot(tmp_path):
     assert data["name"] == "e" and data["win_rates"][0]["treatment_wins"] == 33 and len(data["curve"]) == 50
     page = (tmp_path / "r.html").read_text()
     assert "data:image/png;base64," in page and "Experiment e" in page
+
+
+def test_a_returning_shopper_counts_once_so_repeated_answers_are_not_new_evidence():
+    # 100 answers, 70 won by the treatment, but from 4 shoppers only (each comes back 25 times)
+    answers = {f"q{n}": ("v1+v2", T0 + timedelta(seconds=n), f"shopper{n % 4}") for n in range(100)}
+    events = [_event(f"q{n}", f"x{n}", "v2" if n % 10 < 7 else "v1") for n in range(100)]
+    report = build_report(_experiment(), credit(_experiment(), answers, events))
+    clicks = report.win_rates[0]
+    assert report.impressions == 100 and report.shoppers == 4
+    assert clicks.treatment_wins + clicks.control_wins + clicks.ties == 4  # one vote per shopper
+    assert report.winner is None and clicks.p_value > 0.05  # 4 shoppers cannot make a verdict
+    # the same answers from 100 different shoppers are significant (the sign test over 70 : 30)
+    distinct = {q: (v, ts, q) for q, (v, ts, _) in answers.items()}
+    assert build_report(_experiment(), credit(_experiment(), distinct, events)).winner == TREATMENT
+
+
+def test_ab_averages_per_shopper_so_a_heavy_shopper_weighs_as_one():
+    # the treatment arm: one shopper with 50 answers of 3 clicks each and 49 shoppers with none; control: 50 shoppers
+    # with one click each. Per answer the treatment looks better (150 clicks in 99 answers against 50 in 50); per
+    # shopper, the unit A/B randomises, it is worse (one shopper in 50 clicks at all)
+    answers, events = {}, []
+    for n in range(50):
+        answers[f"h{n}"] = ("v2", T0 + timedelta(seconds=n), "heavy")
+        events += [_event(f"h{n}", f"i{k}", "v2") for k in range(3)]
+    for n in range(49):
+        answers[f"t{n}"] = ("v2", T0 + timedelta(seconds=100 + n), f"t{n}")
+    for n in range(50):
+        answers[f"c{n}"] = ("v1", T0 + timedelta(seconds=200 + n), f"c{n}")
+        events.append(_event(f"c{n}", "a", "v1"))
+    report = build_report(_experiment("ab"), credit(_experiment("ab"), answers, events), bootstrap_samples=500)
+    clicks = report.ab[0]
+    assert report.shoppers == 100
+    assert clicks.control == pytest.approx(1.0) and clicks.treatment == pytest.approx(3 / 50)
+    assert clicks.difference < 0

@@ -20,10 +20,10 @@ def _answers_and_clicks(engine, settings, experiment: str, n: int, treatment_eve
     for i in range(n):
         query_id = f"{experiment}-q{i}"
         ts = start + timedelta(seconds=i)
-        answers.append(Impression(query_id, "recommend", "u1", None, shown(["a", "b"], ["v1", "v2"]), "v1+v2", True,
+        answers.append(Impression(query_id, "recommend", f"u{i}", None, shown(["a", "b"], ["v1", "v2"]), "v1+v2", True,
                                   experiment=experiment, timestamp=ts))  # fmt: skip
         item = "a" if i % treatment_every == 0 else "b"
-        events.append(EventIn(user_id="u1", item_id=item, type="click", ts=ts, query_id=query_id))
+        events.append(EventIn(user_id=f"u{i}", item_id=item, type="click", ts=ts, query_id=query_id))
     StoreImpressions(lambda: engine).write(answers)
     ProfileStore(engine, settings).ingest(events)
 
