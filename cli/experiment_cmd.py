@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 
 from cli.console import err, out
+from core.errors import ConfigError
 from core.settings import get_settings
 
 app = typer.Typer(help="Online experiments between two ranker versions: team-draft interleaving or an A/B split.")
@@ -90,5 +91,9 @@ def report(
         out.print(table)
     for path, write in ((html_path, write_html), (json_path, write_json)):
         if path is not None:
-            write(found, path)
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                write(found, path)
+            except OSError as e:
+                raise ConfigError(f"cannot write the report to {path}: {e.strerror or e}") from e
             err.print(f"wrote {path}")

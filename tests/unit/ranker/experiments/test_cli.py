@@ -76,10 +76,14 @@ def test_report_credits_recorded_answers_and_writes_html_and_json(cli_store, tmp
                               query_id=query_id))  # fmt: skip
     StoreImpressions(lambda: cli_store).write(answers)
     ProfileStore(cli_store, get_settings()).ingest(events)
-    html, data = tmp_path / "r.html", tmp_path / "r.json"
+    html, data = tmp_path / "new" / "r.html", tmp_path / "r.json"  # a folder that is not there yet is made
     assert run(["experiment", "report", "e1", "--html", str(html), "--json", str(data)]) == 0
     assert "v2 (treatment) is better after 40 answers from 40 shoppers" in capsys.readouterr().out
     found = json.loads(data.read_text())
     assert found["win_rates"][0]["treatment_wins"] == 30 and found["win_rates"][0]["control_wins"] == 10
     assert "data:image/png;base64," in html.read_text()
     assert run(["experiment", "status", "e1"]) == 0 and "40" in capsys.readouterr().out
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    assert run(["experiment", "report", "e1", "--html", str(blocked / "r.html")]) != 0  # one line, no traceback
+    assert f"cannot write the report to {blocked / 'r.html'}" in _error(capsys)
