@@ -51,7 +51,7 @@ def _experiment(settings, engine, name: str, answers: int, control_every: int, s
     start_experiment(settings, name, "v1", "v2", mode=mode, traffic=1.0 if mode == "interleave" else 0.5)
     shown_, clicks = [], []
     for n in range(answers):
-        query_id, ts, user = f"{name}-{n}", start + timedelta(seconds=n), f"u{n % 7}"
+        query_id, ts, user = f"{name}-{n}", start + timedelta(seconds=n), f"u{n}"  # a shopper each
         if mode == "interleave":
             placed, version = ["v1", "v2"], "v1+v2"
             item = "SKU1" if n % control_every == 0 else "SKU2"
