@@ -16,7 +16,8 @@ if TYPE_CHECKING:
 
 
 def make_client(settings: OpenSearchSettings) -> OpenSearch:
-    """A client for the configured cluster. Nothing is sent until the first request."""
+    """A client for the configured cluster (one node URL or several, comma-separated). Nothing is sent until the
+    first request."""
     from opensearchpy import OpenSearch
 
     auth = None
@@ -24,7 +25,9 @@ def make_client(settings: OpenSearchSettings) -> OpenSearch:
         auth = (settings.user, settings.password.get_secret_value() if settings.password else "")
     use_ssl = settings.url.startswith("https://")
     kwargs: dict = dict(
-        hosts=[settings.url],
+        # Several nodes: opensearch-py sends each request to the next live one and, on a connection error, marks
+        # that node dead for a while and retries the request on another (up to max_retries).
+        hosts=settings.hosts,
         http_auth=auth,
         timeout=settings.timeout_s,
         max_retries=settings.max_retries,
