@@ -68,7 +68,12 @@ def translate_errors(url: str, index: str | None = None) -> Iterator[None]:
             ) from None
         raise ResourceMissing(f"OpenSearch at {url}: not found ({_error_type(e) or e.error})") from None
     except ex.TransportError as e:
-        raise OpenSearchError(f"OpenSearch at {url} answered HTTP {e.status_code}: {_reason(e)}") from None
+        reason = _reason(e)
+        if not reason and e.status_code == 503:  # a HEAD request's 503 has no body to say why
+            reason = "the cluster is unavailable (too few nodes, or no elected cluster manager; see _cluster/health)"
+        raise OpenSearchError(
+            f"OpenSearch at {url} answered HTTP {e.status_code}: {reason or 'no reason given'}"
+        ) from None
 
 
 def _error_type(e: Exception) -> str | None:

@@ -65,3 +65,18 @@ def test_a_cluster_of_one_is_refused(tmp_path):
         LocalCluster(NodeSettings(home=tmp_path), 1)
     with pytest.raises(NodeError, match="no node 3 in a cluster of 3"):
         LocalCluster(NodeSettings(home=tmp_path), 3).stop_node(3)
+
+
+def test_a_503_without_a_body_says_the_cluster_is_unavailable():
+    """A HEAD request (index or alias exists) to a cluster without a cluster manager gets a 503 and no body."""
+    from opensearchpy.exceptions import TransportError
+
+    from core.errors import OpenSearchError
+    from core.opensearch.client import translate_errors
+
+    with pytest.raises(OpenSearchError) as failed, translate_errors("http://u:p@a:9200,http://u:p@b:9200"):
+        raise TransportError(503, "", {})
+    assert str(failed.value) == (
+        "OpenSearch at http://a:9200,http://b:9200 answered HTTP 503: the cluster is unavailable (too few nodes, "
+        "or no elected cluster manager; see _cluster/health)"
+    )
