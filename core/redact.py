@@ -22,8 +22,17 @@ def _host(parts) -> str:
     return parts.netloc.rpartition("@")[2]
 
 
+def _is_list(url: str) -> bool:
+    """Several URLs separated by commas, each a URL of its own (a comma inside one URL's password is not a list)."""
+    parts = url.split(",")
+    return len(parts) > 1 and all(_split(p) is not None for p in parts)
+
+
 def without_userinfo(url: str) -> str:
-    """``url`` without ``user:password@`` (unchanged when it has none or does not parse as a URL)."""
+    """``url`` without ``user:password@`` (unchanged when it has none or does not parse as a URL); each URL of a
+    comma-separated list of nodes alike."""
+    if _is_list(url):
+        return ",".join(without_userinfo(u) for u in url.split(","))
     parts = _split(url)
     if parts is None or "@" not in parts.netloc:
         return url
@@ -32,7 +41,10 @@ def without_userinfo(url: str) -> str:
 
 def mask_password(url: str) -> str:
     """``url`` with its password replaced by ``****``; the user name stays, so the URL is recognisable. A user
-    without a password (``https://TOKEN@host``) may itself be the token: it is masked too."""
+    without a password (``https://TOKEN@host``) may itself be the token: it is masked too. Each URL of a
+    comma-separated list of nodes alike."""
+    if _is_list(url):
+        return ",".join(mask_password(u) for u in url.split(","))
     parts = _split(url)
     if parts is None or "@" not in parts.netloc:
         return url

@@ -33,7 +33,11 @@ class OpenSearchSettings(BaseSettings):
 
     model_config = _group("RECSEARCH_OPENSEARCH_")
 
-    url: str = Field("http://127.0.0.1:9200", description="Cluster URL, e.g. https://search.example.com:9200.")
+    url: str = Field(
+        "http://127.0.0.1:9200",
+        description="Cluster URL, e.g. https://search.example.com:9200; several nodes separated by commas "
+        "(http://a:9200,http://b:9200): a request that cannot reach one is retried on the next.",
+    )
     user: str | None = Field(None, description="HTTP basic-auth user; unset for a cluster without security.")
     password: SecretStr | None = Field(None, description="HTTP basic-auth password.")
     verify_certs: bool = Field(True, description="Verify the server's TLS certificate (https URLs only).")
@@ -50,6 +54,25 @@ class OpenSearchSettings(BaseSettings):
         "would shrink the catalog more stops before the alias moves (or anything is deleted), unless --allow-shrink "
         "(1 turns the check off).",
     )
+    shards: int = Field(1, ge=1, description="Primary shards of each new items index version (`index build`).")
+    replicas: int = Field(
+        0,
+        ge=0,
+        description="Replicas of each shard of a new items index version: 0 on one node; 1 or more on a cluster "
+        "keeps every search answering when a node stops.",
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _some_node(cls, url: str) -> str:
+        if not any(u.strip() for u in url.split(",")):
+            raise ValueError("needs at least one node URL")
+        return url
+
+    @property
+    def hosts(self) -> list[str]:
+        """The node URLs of :attr:`url` (one, or several separated by commas)."""
+        return [u.strip() for u in self.url.split(",") if u.strip()]
 
 
 class NodeSettings(BaseSettings):
@@ -67,6 +90,13 @@ class NodeSettings(BaseSettings):
     http_port: int = Field(9200, description="HTTP port on 127.0.0.1.")
     transport_port: int = Field(9300, description="Transport port on 127.0.0.1.")
     heap: str = Field("1g", description="JVM heap (-Xms and -Xmx).")
+    nodes: int = Field(
+        1,
+        ge=1,
+        description="Nodes `recadmin opensearch start` runs: 1 is a single node; more form a local cluster sharing "
+        "one installation, node i on HTTP_PORT+i and TRANSPORT_PORT+i, folders in HOME/cluster/node-<i> (set HEAP "
+        "to 512m or so per node).",
+    )
     run_as: str = Field("recsearch", description="System user that runs the node when started as root.")
     start_timeout_s: float = Field(180.0, description="How long to wait for cluster health on start.")
     extra_plugins: list[Path] = Field(

@@ -216,6 +216,8 @@ def build_from_catalog(
         force=force,
         max_shrink=max_shrink,
         digest=digest,
+        shards=settings.opensearch.shards,
+        replicas=settings.opensearch.replicas,
     )
     result.enrichment = _counts(enrichments)
     return CatalogBuild(result, rejects_file, stats)

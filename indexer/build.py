@@ -249,6 +249,8 @@ def build_index(
     force: bool = False,
     max_shrink: float | None = None,
     digest: str | None = None,
+    shards: int = 1,
+    replicas: int = 0,
 ) -> BuildResult:
     """Build a version from ``items`` and make it live. A half-built version of the same embedding model is
     resumed; unchanged documents take their vectors from the live version. On an error the half-built version is
@@ -259,7 +261,10 @@ def build_index(
     Old versions are pruned to ``keep_versions``, the one the alias moved away from always among them.
 
     ``digest`` (:func:`indexer.digest.build_digest`) is recorded in the finished version's ``_meta`` (and in the live
-    version's when it is found unchanged), for the next build to compare before it reads anything."""
+    version's when it is found unchanged), for the next build to compare before it reads anything.
+
+    ``shards`` and ``replicas`` shape a new version (a resumed one keeps its own). Creating it waits for the primary
+    shards only, so on a cluster with a node down the build completes with replicas still unassigned (yellow)."""
     enrichments = enrichments or {}
     key = {"embedding_model": embedder.name, "dimension": embedder.dimension, "schema_version": SCHEMA_VERSION}
     if not force:
@@ -272,7 +277,9 @@ def build_index(
     name = index.unfinished_version(key) if resume else None
     resumed = name is not None
     if name is None:
-        name = index.create_version(embedder.dimension, {**key, **(meta or {}), "build_state": BUILDING})
+        name = index.create_version(
+            embedder.dimension, {**key, **(meta or {}), "build_state": BUILDING}, shards=shards, replicas=replicas
+        )
     result = BuildResult(name, None, 0, rejects or [], resumed=resumed)
     try:
         in_target = existing_hashes(client, name, index.url) if resumed else {}

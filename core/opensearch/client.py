@@ -16,7 +16,8 @@ if TYPE_CHECKING:
 
 
 def make_client(settings: OpenSearchSettings) -> OpenSearch:
-    """A client for the configured cluster. Nothing is sent until the first request."""
+    """A client for the configured cluster (one node URL or several, comma-separated). Nothing is sent until the
+    first request."""
     from opensearchpy import OpenSearch
 
     auth = None
@@ -24,7 +25,9 @@ def make_client(settings: OpenSearchSettings) -> OpenSearch:
         auth = (settings.user, settings.password.get_secret_value() if settings.password else "")
     use_ssl = settings.url.startswith("https://")
     kwargs: dict = dict(
-        hosts=[settings.url],
+        # Several nodes: opensearch-py sends each request to the next live one and, on a connection error, marks
+        # that node dead for a while and retries the request on another (up to max_retries).
+        hosts=settings.hosts,
         http_auth=auth,
         timeout=settings.timeout_s,
         max_retries=settings.max_retries,
@@ -65,7 +68,12 @@ def translate_errors(url: str, index: str | None = None) -> Iterator[None]:
             ) from None
         raise ResourceMissing(f"OpenSearch at {url}: not found ({_error_type(e) or e.error})") from None
     except ex.TransportError as e:
-        raise OpenSearchError(f"OpenSearch at {url} answered HTTP {e.status_code}: {_reason(e)}") from None
+        reason = _reason(e)
+        if not reason and e.status_code == 503:  # a HEAD request's 503 has no body to say why
+            reason = "the cluster is unavailable (too few nodes, or no elected cluster manager; see _cluster/health)"
+        raise OpenSearchError(
+            f"OpenSearch at {url} answered HTTP {e.status_code}: {reason or 'no reason given'}"
+        ) from None
 
 
 def _error_type(e: Exception) -> str | None:

@@ -83,7 +83,12 @@ class LocalNode:
         self.data = self.home / "data"
         self.logs = self.home / "logs"
         self.pid_file = self.home / "opensearch.pid"
-        self.url = f"http://127.0.0.1:{settings.http_port}"
+        self.http_port, self.transport_port = settings.http_port, settings.transport_port
+        self.url = f"http://127.0.0.1:{self.http_port}"
+        self.cluster_name = "recsearch-local"
+        self.rerank_marker = self.home / "rerank-config.sha256"
+        self.console_log = self.home / "console.log"
+        self.workdir = self.home  # the JVM's relative paths (gc.log, heap dumps under logs/ and data/) start here
 
     # ---- fetch and install -------------------------------------------------------------------------------
 
@@ -220,10 +225,12 @@ class LocalNode:
     def _as_root(self) -> bool:
         return os.geteuid() == 0
 
-    def _hand_over(self) -> None:
-        """OpenSearch refuses to run as root: give the node's folders to a dedicated system user."""
+    def _hand_over(self, folder: Path | None = None) -> None:
+        """OpenSearch refuses to run as root: give the node's folders (``folder``, by default its home) to a
+        dedicated system user."""
         if not self._as_root():
             return
+        folder = folder or self.home
         try:
             user = pwd.getpwnam(self.s.run_as)
         except KeyError:
@@ -234,12 +241,12 @@ class LocalNode:
             if proc.returncode != 0:
                 raise NodeError(f"cannot create user {self.s.run_as}: {proc.stderr.strip()}") from None
             user = pwd.getpwnam(self.s.run_as)
-        for root, dirs, files in os.walk(self.home):
+        for root, dirs, files in os.walk(folder):
             for name in (*dirs, *files):
                 os.lchown(os.path.join(root, name), user.pw_uid, user.pw_gid)
-        os.chown(self.home, user.pw_uid, user.pw_gid)
+        os.chown(folder, user.pw_uid, user.pw_gid)
         # The user must be able to reach the folder: grant search (not read) on parents that lack it.
-        for parent in self.home.parents:
+        for parent in folder.parents:
             mode = parent.stat().st_mode
             if not mode & 0o001:
                 parent.chmod(mode | 0o001)
@@ -250,53 +257,78 @@ class LocalNode:
         """Start the node and wait for cluster health. A running node is left as it is, unless an extra plugin
         zip changed or is not loaded: then it is stopped, the plugin (re)installed and the node started again."""
         current = self.status()
-        rerank_marker = self.home / "rerank-config.sha256"
         if current.running and current.health:
-            stale = self._stale_plugins(current)
-            started_with = rerank_marker.read_text() if rerank_marker.exists() else ""
-            if not stale and started_with == self._rerank_digest():
+            if self.is_current(current):
                 return current
             self.stop()  # plugins and their node settings load only at start-up
-        if current.pid is None and self._http_json("/") is not None:
+        self.check_port_free(current)
+        self.install()
+        self.launch()
+        status = self._wait_healthy()
+        self.rerank_marker.write_text(self._rerank_digest())
+        return status
+
+    def is_current(self, status: NodeStatus) -> bool:
+        """Whether a running node has the configured plugins and the plugin's node settings (else it restarts)."""
+        started_with = self.rerank_marker.read_text() if self.rerank_marker.exists() else ""
+        return not self._stale_plugins(status) and started_with == self._rerank_digest()
+
+    def check_port_free(self, status: NodeStatus) -> None:
+        """Raise when this node's HTTP port is served by a process this project did not start."""
+        if status.pid is None and self._http_json("/") is not None:
             raise NodeError(
-                f"port {self.s.http_port} is already served by a process this project did not start; "
+                f"port {self.http_port} is already served by a process this project did not start; "
                 "stop it or set RECSEARCH_NODE_HTTP_PORT"
             )
-        self.install()
+
+    def node_args(self) -> list[str]:
+        """How the node finds its cluster: alone (a cluster member overrides this)."""
+        return ["-Ediscovery.type=single-node"]
+
+    def launch(self) -> None:
+        """Start the (installed) node's process, daemonised; returns without waiting for cluster health."""
         self.pid_file.unlink(missing_ok=True)
         cmd = [
             str(self.dist / "bin" / "opensearch"), "-d", "-p", str(self.pid_file),
-            "-Ediscovery.type=single-node", "-Enetwork.host=127.0.0.1",
-            f"-Ehttp.port={self.s.http_port}", f"-Etransport.port={self.s.transport_port}",
+            *self.node_args(), "-Enetwork.host=127.0.0.1",
+            f"-Ehttp.port={self.http_port}", f"-Etransport.port={self.transport_port}",
             f"-Epath.data={self.data}", f"-Epath.logs={self.logs}",
             "-Ecluster.routing.allocation.disk.threshold_enabled=false",
-            "-Ecluster.name=recsearch-local",
+            f"-Ecluster.name={self.cluster_name}",
             *self._rerank_args(),
         ]  # fmt: skip
         if self._as_root():
             cmd = ["runuser", "-u", self.s.run_as, "--", *cmd]
-        env = self._java_env() | {"OPENSEARCH_JAVA_OPTS": f"-Xms{self.s.heap} -Xmx{self.s.heap}"}
+        env = self._java_env() | {"OPENSEARCH_JAVA_OPTS": f"-Xms{self.s.heap} -Xmx{self.s.heap}"} | self._conf_env()
         # The daemonised node inherits our output handles: give it a file, not a pipe we would wait on forever.
-        console_log = self.home / "console.log"
-        with console_log.open("wb") as sink:
-            proc = subprocess.run(cmd, stdout=sink, stderr=subprocess.STDOUT, env=env, cwd=self.home)
+        with self.console_log.open("wb") as sink:
+            proc = subprocess.run(cmd, stdout=sink, stderr=subprocess.STDOUT, env=env, cwd=self.workdir)
         if proc.returncode != 0:
-            console = console_log.read_text(errors="replace").strip()[-500:]
+            console = self.console_log.read_text(errors="replace").strip()[-500:]
             raise NodeError(f"OpenSearch did not start: {self._log_tail() or console}")
-        status = self._wait_healthy()
-        rerank_marker.write_text(self._rerank_digest())
-        return status
+
+    def _conf_env(self) -> dict[str, str]:
+        """The node's config folder when it is not the installation's own (a cluster member has one each)."""
+        return {}
 
     def _wait_healthy(self) -> NodeStatus:
         deadline = time.monotonic() + self.s.start_timeout_s
         while time.monotonic() < deadline:
-            if self.pid_file.exists() and self._pid() is None:
+            if self.exited():
                 raise NodeError(f"OpenSearch exited during start-up: {self._log_tail()}")
-            health = self._http_json("/_cluster/health?wait_for_status=yellow&timeout=2s")
-            if health and health.get("status") in ("yellow", "green"):
+            if self.healthy():
                 return self.status()
             time.sleep(1)
         raise NodeError(f"OpenSearch was not healthy after {self.s.start_timeout_s:.0f}s: {self._log_tail()}")
+
+    def exited(self) -> bool:
+        """Whether a node that was launched has exited (its pid file names a dead process)."""
+        return self.pid_file.exists() and self._pid() is None
+
+    def healthy(self, nodes: int = 1) -> bool:
+        """Whether the cluster, asked through this node, is yellow or green with ``nodes`` nodes (waits up to 2 s)."""
+        health = self._http_json(f"/_cluster/health?wait_for_status=yellow&wait_for_nodes={nodes}&timeout=2s")
+        return bool(health) and health.get("status") in ("yellow", "green") and not health.get("timed_out")
 
     def stop(self, timeout_s: float = 60.0) -> bool:
         """Stop the node; returns False when none was running. Leaves no process behind."""
@@ -355,7 +387,7 @@ class LocalNode:
         return os.environ | {"JAVA_HOME": java, "OPENSEARCH_JAVA_HOME": java}
 
     def _log_tail(self, lines: int = 5) -> str:
-        log = self.logs / "recsearch-local.log"
+        log = self.logs / f"{self.cluster_name}.log"
         if not log.exists():
             return ""
         errors = [ln for ln in log.read_text(errors="replace").splitlines() if "ERROR" in ln or "Exception" in ln]

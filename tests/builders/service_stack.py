@@ -93,7 +93,8 @@ def register_model(settings: Settings, vectors) -> None:
     registry.register(engine, version, path, {"ndcg@10": 0.0}, activate=True)
 
 
-def build_stack(tmp_dir, node_url: str, embedder) -> Stack:
+def build_stack(tmp_dir, node_url: str, embedder, **opensearch) -> Stack:
+    """``opensearch``: further OpenSearch settings (a cluster's shards and replicas)."""
     from core.store import open_store
     from indexer import api
     from ranker.feedback.events import EventIn
@@ -103,7 +104,7 @@ def build_stack(tmp_dir, node_url: str, embedder) -> Stack:
 
     alias = f"test-service-{uuid.uuid4().hex[:8]}"
     settings = Settings(
-        opensearch=OpenSearchSettings(url=node_url, index_alias=alias, bulk_chunk_size=200),
+        opensearch=OpenSearchSettings(url=node_url, index_alias=alias, bulk_chunk_size=200, **opensearch),
         store=StoreSettings(url=f"sqlite:///{tmp_dir / 'store.db'}"),
         # A generous profile deadline: a loaded test machine must not turn a slow read into a fallback.
         service=ServiceSettings(profile_deadline_ms=5000),
