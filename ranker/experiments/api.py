@@ -53,7 +53,7 @@ def experiment_status(settings: Settings, name: str | None = None) -> list[Statu
     engine = open_store(settings.store)
     found = [store.get(engine, name)] if name else store.list_all(engine)
     sink = _sink(settings, engine)
-    return [Status(e, len(sink.experiment_answers(e.name))) for e in found]
+    return [Status(e, len(_answers(sink, e))) for e in found]
 
 
 def experiment_report(settings: Settings, name: str) -> ExperimentReport:
@@ -66,7 +66,7 @@ def experiment_report(settings: Settings, name: str) -> ExperimentReport:
 
 def _measured(settings: Settings, experiment: Experiment, sink, events) -> Result:
     """``experiment``'s answers (from ``sink``) credited with the attributed ``events`` that carry their query_ids."""
-    answers = sink.experiment_answers(experiment.name)
+    answers = _answers(sink, experiment)
     outcomes = credit(experiment, answers, [e for e in events if e.query_id in answers])
     s = settings.experiments
     report = build_report(experiment, outcomes, alpha=s.alpha, bootstrap_samples=s.bootstrap_samples)
@@ -84,6 +84,15 @@ def experiment_results(settings: Settings, engine: Engine | None = None) -> list
     sink = _sink(settings, engine)
     events = attribute(engine, sink).events
     return [_measured(settings, experiment, sink, events) for experiment in found]
+
+
+def _answers(sink, experiment: Experiment) -> dict:
+    """``experiment``'s recorded answers up to its stop: a service notices a stop at its next experiment check (every
+    ``RECSEARCH_EXPERIMENTS_CHECK_S``, in the background), and what it served in between is not part of it."""
+    answers = sink.experiment_answers(experiment.name)
+    if experiment.stopped_at is None:
+        return answers
+    return {q: a for q, a in answers.items() if a[1] <= experiment.stopped_at}
 
 
 def _sink(settings: Settings, engine):

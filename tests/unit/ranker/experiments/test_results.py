@@ -37,8 +37,15 @@ def test_every_experiment_newest_first_each_from_its_own_answers(tmp_path, store
         registry.register(engine, version, tmp_path / f"{version}.pt", {})
     now = datetime.now(UTC).replace(tzinfo=None)
     start_experiment(settings, "first", "v1", "v2")
-    _answers_and_clicks(engine, settings, "first", 40, 4, now)  # b three times in four: v2 wins
+    _answers_and_clicks(engine, settings, "first", 40, 4, now - timedelta(minutes=5))  # b 3 in 4: v2 wins
     stop_experiment(settings, "first")
+    # served after the stop (a service notices it at its next check), and clicked: not part of the experiment
+    late = datetime.now(UTC).replace(tzinfo=None) + timedelta(seconds=5)
+    StoreImpressions(lambda: engine).write([Impression("late-q", "recommend", "late-user", None,
+        shown(["a", "b"], ["v1", "v2"]), "v1+v2", True, experiment="first", timestamp=late)])  # fmt: skip
+    ProfileStore(engine, settings).ingest([EventIn(user_id="late-user", item_id="a", type="click", ts=late,
+                                                   query_id="late-q")])  # fmt: skip
+    assert "late-q" in StoreImpressions(lambda: engine).experiment_answers("first")  # recorded, but after the stop
     start_experiment(settings, "second", "v2", "v1", mode="ab", traffic=0.5)
     found = experiment_results(settings, engine)
     assert [(r.status.experiment.name, r.status.experiment.state, r.status.answers) for r in found] == [
