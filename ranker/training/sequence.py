@@ -62,11 +62,13 @@ def user_starts(data: NextItemData) -> np.ndarray:
     return np.flatnonzero(data.event_user == np.arange(len(data.days)))
 
 
-def user_folds(data: NextItemData, folds: int, seed: int) -> dict[int, int]:
-    """Each user (by first event position) -> a fold in ``[0, folds)``, at random but balanced and fixed by seed."""
-    starts = user_starts(data)
-    order = np.random.default_rng(seed).permutation(len(starts))
-    return dict(zip(starts[order].tolist(), (np.arange(len(starts)) % folds).tolist(), strict=True))
+def user_folds(data: NextItemData, folds: int, seed: int) -> np.ndarray:
+    """(U,) the fold in ``[0, folds)`` of each user of :func:`user_starts`, at random but balanced and fixed by
+    seed."""
+    users = len(user_starts(data))
+    out = np.empty(users, dtype=np.int64)
+    out[np.random.default_rng(seed).permutation(users)] = np.arange(users) % folds
+    return out
 
 
 def training_windows(
@@ -148,21 +150,17 @@ def fit_sequence(
         model.eval()
         row = {"epoch": epoch, "train_loss": float(np.mean(losses)) if losses else 0.0}
         if validation is None:  # a fold: its epochs are fixed, its last is kept
-            epochs.append(row)
             best = (float(epoch), model.state_dict(), row)
-            if time.perf_counter() - started > 60.0 * settings.max_minutes:
-                break
-            continue
-        with torch.inference_mode():
-            val = validation.evaluate(model, text, device)
-        row |= val
-        epochs.append(row)
-        if log:
-            log(f"sequence epoch {epoch}: loss {row['train_loss']:.4f}, val ndcg@10 {val['ndcg@10']:.4f}")
-        if best is None or val["ndcg@10"] > best[0]:
-            best, bad = (val["ndcg@10"], {k: v.detach().clone() for k, v in model.state_dict().items()}, row), 0
         else:
-            bad += 1
+            with torch.inference_mode():
+                row |= validation.evaluate(model, text, device)
+            if log:
+                log(f"sequence epoch {epoch}: loss {row['train_loss']:.4f}, val ndcg@10 {row['ndcg@10']:.4f}")
+            if best is None or row["ndcg@10"] > best[0]:
+                best, bad = (row["ndcg@10"], {k: v.detach().clone() for k, v in model.state_dict().items()}, row), 0
+            else:
+                bad += 1
+        epochs.append(row)
         out_of_time = time.perf_counter() - started > 60.0 * settings.max_minutes
         if bad >= settings.patience or out_of_time:
             break
@@ -201,14 +199,14 @@ def cross_fitted_scores(
     folds = settings.cross_fit_folds
     if folds < 2:
         return scores
+    starts = user_starts(data)
     fold_of = user_folds(data, folds, seed)
-    example_fold = np.array([fold_of[u] for u in data.user_start.tolist()], dtype=np.int64)
+    example_fold = fold_of[np.searchsorted(starts, data.user_start)]
     training = data.target_day < data.cutoff_day
     best_epoch = int(fitted.metrics.get("sequence_val_epoch", len(fitted.epochs)) or 1)
     tables = [scores.items[0]]
-    starts = user_starts(data)
     for k in range(folds):
-        others = starts[[fold_of[u] != k for u in starts.tolist()]]
+        others = starts[fold_of != k]
         fold = fit_sequence(data, items, settings, seed=seed + 1 + k, device=device, threads=threads,
                             users=others, fixed_epochs=best_epoch)  # fmt: skip
         ex = np.flatnonzero(training & (example_fold == k))

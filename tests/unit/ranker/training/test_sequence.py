@@ -21,6 +21,7 @@ from ranker.training.sequence import (
     fit_sequence,
     training_windows,
     user_folds,
+    user_starts,
 )
 from tests.builders.shop import clustered_shop
 
@@ -116,7 +117,7 @@ def test_cross_fitting_scores_each_training_example_with_a_model_that_never_saw_
     assert np.allclose(scores.users[~training], served.users[~training])
     assert not np.allclose(scores.users[training], served.users[training])
     # a user's examples all come from the one fold model that left the user out
-    folds = user_folds(data, 2, 1)
+    folds = dict(zip(user_starts(data).tolist(), user_folds(data, 2, 1).tolist(), strict=True))
     for user, table in zip(data.user_start[training].tolist(), scores.table_of[training].tolist(), strict=True):
         assert table == folds[user] + 1
     cand = np.stack([data.target, (data.target + 1) % len(items)], axis=1)
