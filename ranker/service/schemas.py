@@ -123,7 +123,8 @@ class RerankResult(BaseModel):
 
 
 class RerankResponse(BaseModel):
-    """Every hit sent, sorted by ``score`` (or in the order sent when ``personalized`` is false)."""
+    """Every hit sent, sorted by ``score`` (or in the order sent when ``personalized`` is false); with ``blended``,
+    in the order to show (under interleaving each result keeps its blended score in its own version's list)."""
 
     user_id: str | None
     personalized: bool
