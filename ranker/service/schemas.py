@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Annotated, Literal
 
@@ -63,12 +64,44 @@ class HitIn(_Strict):
     )
 
 
+class PageIn(_Strict):
+    """Where the hits sent sit in the search's ordering and which slice of it the shopper sees (the plugin's
+    ``from``/``size``): the answer is recorded as exactly that page (docs/plugin.md)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    from_: int = Field(alias="from", ge=0, le=1_000_000, description="The page's first place (0-based).")
+    size: int = Field(ge=0, le=1_000_000, description="How many places the page shows.")
+    positions: list[Annotated[int, Field(ge=0, le=1_000_000)]] = Field(
+        description="The place (0-based, in the whole ordering) of each slot the hits sent occupy, one per hit, "
+        "rising: the answer's results fill these slots in order; the places between them keep hits not sent."
+    )
+
+    @field_validator("positions")
+    @classmethod
+    def _rising(cls, value: list[int]) -> list[int]:
+        if any(b <= a for a, b in itertools.pairwise(value)):
+            raise ValueError("must be strictly rising")
+        return value
+
+
 class RerankRequest(_Strict):
     """POST /v1/rerank: hits of one search to order for one user."""
 
     user_id: Text | None = Field(None, max_length=200, description="The shopper; absent or null for anonymous.")
     hits: list[HitIn] = Field(description="The hits to rerank (at most RECSEARCH_SERVICE_MAX_HITS).")
     query_id: QueryId | None = None
+    blend_weight: float | None = Field(
+        None,
+        ge=0.0,
+        le=1.0,
+        allow_inf_nan=False,
+        description="The plugin's blend_weight w: the answer is then the order shown, (1 - w) * minmax(OpenSearch "
+        "score) + w * minmax(ranker score), with ``blended: true`` (absent: the ranker's order, as before).",
+    )
+    page: PageIn | None = Field(
+        None, description="The page shown (absent: the answer is recorded in its order from position 1)."
+    )
 
 
 class ExplanationOut(BaseModel):
@@ -90,13 +123,19 @@ class RerankResult(BaseModel):
 
 
 class RerankResponse(BaseModel):
-    """Every hit sent, sorted by ``score`` (or in the order sent when ``personalized`` is false)."""
+    """Every hit sent, sorted by ``score`` (or in the order sent when ``personalized`` is false); with ``blended``,
+    in the order to show (under interleaving each result keeps its blended score in its own version's list)."""
 
     user_id: str | None
     personalized: bool
     reason: FallbackReason | None
     model_version: str | None
     query_id: str = Field(description="The UBI query_id this answer is recorded under (the request's, or a new one).")
+    blended: bool = Field(
+        False,
+        description="The results are in the blended order the shopper sees (the request's blend_weight), each with "
+        "its blended score: the caller shows them as they are.",
+    )
     results: list[RerankResult]
 
 

@@ -70,9 +70,10 @@ def sample_catalog(path) -> tuple[list[str], list[str]]:
     return [str(h).upper() for h in hearts], [str(m).upper() for m in mugs[:40]]
 
 
-def register_model(settings: Settings, vectors) -> None:
+def register_model(settings: Settings, vectors, seed: int = 0, activate: bool = True) -> str:
     """A ranker version in the registry: a seeded, untrained network (training has its own tests) whose
-    checkpoint goes through the real save, register, activate and load path."""
+    checkpoint goes through the real save, register, activate and load path; another ``seed``, another ranker (an
+    experiment's second version). Returns the version."""
     import numpy as np
     import torch
 
@@ -83,14 +84,15 @@ def register_model(settings: Settings, vectors) -> None:
     from ranker.model.item_stats import ItemStats
     from ranker.model.network import AttentionRanker, RankerConfig
 
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     config = RankerConfig(item_dim=vectors.dim, num_features=len(FEATURE_NAMES), feature_names=FEATURE_NAMES)
     model = AttentionRanker(config).eval()
     stats = ItemStats.fit({i: 1.0 for i in vectors.ids[:50]}, np.asarray(vectors.prices))
     engine = open_store(settings.store)
     version = registry.next_version(engine)
     path = save_checkpoint(Checkpoint(model, version, stats), settings.state_dir / "models" / f"{version}.pt")
-    registry.register(engine, version, path, {"ndcg@10": 0.0}, activate=True)
+    registry.register(engine, version, path, {"ndcg@10": 0.0}, activate=activate)
+    return version
 
 
 def build_stack(tmp_dir, node_url: str, embedder, **opensearch) -> Stack:

@@ -9,7 +9,7 @@ from fastapi import Request
 
 from core.errors import InputError
 from indexer.search import Hit
-from ranker.feedback import RETRIEVAL, Impression, shown
+from ranker.feedback import RETRIEVAL, Impression, Shown, shown
 from ranker.service.deps import ServiceDeps
 from ranker.service.metrics import ServiceMetrics
 from ranker.service.ranking import Ranking
@@ -79,16 +79,23 @@ def record_answer(
     placed: Sequence[str],
     ranking: Ranking,
     offset: int = 0,
+    positions: Sequence[int] | None = None,
 ) -> None:
     """Queue the answer's impression: ``ids`` in the order shown from position ``offset + 1``, each placed by
-    ``placed``. Never blocks and never fails the request (a full queue drops it, counted)."""
+    ``placed``; or, with ``positions``, each id at its own place (0-based, in the whole ordering: a page whose
+    places between the ids hold hits the service never saw). Never blocks and never fails the request (a full
+    queue drops it, counted)."""
+    if positions is None:
+        hits = shown(ids, placed, offset)
+    else:
+        hits = tuple(Shown(i, p + 1, by) for i, p, by in zip(ids, positions, placed, strict=True))
     deps.record(
         Impression(
             query_id=query_id,
             application=application,
             client_id=user_id,
             user_query=user_query,
-            hits=shown(ids, placed, offset),
+            hits=hits,
             model_version=ranking.model_version,
             personalized=ranking.personalized,
             reason=ranking.reason,

@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 
 from ranker.experiments import Experiment, arm_of, in_experiment
 from ranker.model import Scored
+from tests.builders.interleaving import team_draft_violation
 from tests.fakes.service import FakeRanker, make_app
 
 HITS = [{"id": "B2", "score": 0.9}, {"id": "A2", "score": 0.8}, {"id": "C1", "score": 0.7}, {"id": "A1", "score": 0.6},
@@ -58,7 +59,7 @@ def test_users_in_an_interleaving_experiment_get_both_versions_mixed_and_recorde
     assert ids == [r["id"] for r in again["results"]]  # the same request, the same list
     assert body["model_version"] == "v1+v2" and sorted(ids) == sorted(h["id"] for h in HITS)
     scores = [r["score"] for r in body["results"]]
-    assert scores == sorted(scores, reverse=True)  # falling with the place: the plugin's blend keeps the order
+    assert scores == sorted(scores, reverse=True)  # falling with the place (a request without blend_weight)
     imp = log.recorded[0]
     assert imp.experiment == "exp-1" and [h.object_id for h in imp.hits] == ids
     placed = [h.placed_by for h in imp.hits]
@@ -95,3 +96,40 @@ def test_users_outside_the_traffic_share_and_cold_users_are_not_in_the_experimen
         _rerank(client, user=outside)
         client.get("/v1/recommend/stranger", params={"k": 2})  # no history: popularity, nothing to compare
     assert [imp.experiment for imp in log.recorded] == [None, None]
+
+
+def _blended_order_of(ranker, weight: float) -> list[str]:
+    """What the plugin shows for ``ranker`` alone (active, no experiment) at ``weight``."""
+    app, _ = make_app(SERVICE, ranker=ranker, experiments=lambda: None)
+    with TestClient(app) as client:
+        body = client.post("/v1/rerank", json={"user_id": "u1", "hits": HITS, "blend_weight": weight}).json()
+    assert body["blended"] is True
+    return [r["id"] for r in body["results"]]
+
+
+def test_under_the_plugins_blend_the_interleaving_is_a_team_draft_of_the_two_blended_lists():
+    client, log, _ = _client()
+    page = {"from": 0, "size": 5, "positions": [0, 1, 2, 3, 4]}
+    with client:
+        body = client.post("/v1/rerank", json={"user_id": "u1", "hits": HITS, "query_id": "q", "blend_weight": 0.5,
+                                               "page": page}).json()  # fmt: skip
+    assert body["blended"] is True and body["model_version"] == "v1+v2"
+    ids = [r["id"] for r in body["results"]]
+    imp = log.recorded[0]
+    assert [h.object_id for h in imp.hits] == ids and [h.position for h in imp.hits] == [1, 2, 3, 4, 5]
+    lists = {v: _blended_order_of(Versioned(v, reverse=v == "v2"), 0.5) for v in ("v1", "v2")}
+    assert lists["v1"] != lists["v2"]
+    assert team_draft_violation(ids, [h.placed_by for h in imp.hits], lists) is None
+    # The raw rankers' lists differ from the blended ones: the draft was not made of those.
+    raw = {v: _order_of(Versioned(v, reverse=v == "v2")) for v in ("v1", "v2")}
+    assert raw != lists
+    assert team_draft_violation(ids, [h.placed_by for h in imp.hits], raw) is not None
+
+
+def test_ab_under_the_plugins_blend_shows_the_arms_blended_order():
+    client, log, _ = _client(mode="ab")
+    with client:
+        body = client.post("/v1/rerank", json={"user_id": "u1", "hits": HITS, "blend_weight": 0.5}).json()
+    version = "v1" if arm_of("exp-1", "u1") == "control" else "v2"
+    assert [r["id"] for r in body["results"]] == _blended_order_of(Versioned(version, reverse=version == "v2"), 0.5)
+    assert {h.placed_by for h in log.recorded[0].hits} == {version}

@@ -3,9 +3,11 @@ package org.recsearch.opensearch.rerank;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Comparator;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 
 import org.opensearch.common.document.DocumentField;
 import org.opensearch.search.SearchHit;
@@ -16,6 +18,8 @@ import org.opensearch.search.SearchHit;
  * <p>Hits without the id field stay exactly where they were (position and score); hits past the window keep their
  * place after it. Only the hits with an id are sent, and they are reordered among the positions they held:
  * {@code final = (1 - w) * minmax(opensearch score) + w * minmax(ranker score)}, ties kept in the original order.
+ * A ranker that is sent the page does this blend itself ({@code ranker/service/blend.py}, the same arithmetic) and
+ * answers in the order to show, which {@link #place} puts in as it is; {@link #reorder} is for a ranker that does not.
  */
 public final class HitWindow {
 
@@ -58,6 +62,52 @@ public final class HitWindow {
         }
         List<RankerClient.Candidate> out = new ArrayList<>(best.size());
         best.forEach((id, score) -> out.add(new RankerClient.Candidate(id, score)));
+        return out;
+    }
+
+    /**
+     * The slot of each candidate ({@link #candidates}, same order): the index in the hits of the first hit with its
+     * id. A later hit with the same id is not one of these slots: under {@link #place} it stays where it was.
+     */
+    public List<Integer> slots() {
+        return new ArrayList<>(slotOfId().values());
+    }
+
+    /** Each distinct id and the index of its first hit, in window order. */
+    private Map<String, Integer> slotOfId() {
+        Map<String, Integer> first = new LinkedHashMap<>();
+        for (int k = 0; k < positions.length; k++) {
+            first.putIfAbsent(ids[k], positions[k]);
+        }
+        return first;
+    }
+
+    /**
+     * The hits with the ranker's blended answer put in as it is (a new array): the k-th result goes to the k-th
+     * {@link #slots slot} with the result's score; hits in no slot stay where they were. The results must name every
+     * candidate once, else an {@link IllegalArgumentException} (a malformed answer).
+     */
+    public SearchHit[] place(List<RankerClient.Scored> results) {
+        Map<String, Integer> slotOf = slotOfId();
+        List<Integer> slots = new ArrayList<>(slotOf.values());
+        if (results.size() != slots.size()) {
+            throw new IllegalArgumentException(
+                "blended ranker answer has " + results.size() + " results for " + slots.size() + " hits sent");
+        }
+        SearchHit[] out = hits.clone();
+        Set<String> seen = new HashSet<>();
+        for (int k = 0; k < results.size(); k++) {
+            RankerClient.Scored r = results.get(k);
+            Integer from = slotOf.get(r.id());
+            if (from == null || !seen.add(r.id())) {
+                throw new IllegalArgumentException("blended ranker answer names [" + r.id() + "], not a hit sent once");
+            }
+            SearchHit hit = hits[from];
+            if (Double.isFinite(r.score())) {
+                hit.score((float) r.score());
+            }
+            out[slots.get(k)] = hit;
+        }
         return out;
     }
 

@@ -50,10 +50,11 @@ public final class HttpRankerClient implements RankerClient, AutoCloseable {
     }
 
     @Override
-    public CompletableFuture<Answer> rerank(RerankConfig config, String userId, String queryId, List<Candidate> candidates) {
+    public CompletableFuture<Answer> rerank(RerankConfig config, String userId, String queryId, List<Candidate> candidates,
+                                            Page page) {
         byte[] body;
         try {
-            body = RankerProtocol.requestBody(userId, queryId, candidates);
+            body = RankerProtocol.requestBody(userId, queryId, candidates, page);
         } catch (IOException e) {
             return CompletableFuture.failedFuture(e);
         }

@@ -10,6 +10,7 @@ import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
 import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Executor;
@@ -57,12 +58,16 @@ public final class PersonalizedRerankProcessor extends AbstractProcessor impleme
 
     public static final String TYPE = "personalized_rerank";
     private static final Logger LOG = LogManager.getLogger(PersonalizedRerankProcessor.class);
+    /** How long a ranker that refused the page (a service that predates it) is called without one before a retry. */
+    static final long PAGE_REFUSED_NANOS = TimeUnit.MINUTES.toNanos(5);
 
     private final RerankConfig config;
     private final RankerClient ranker;
     private final LongSupplier nanoClock;
     private final ThreadContext threadContext;
     private final Executor completions;
+    /** When the ranker last answered 422 to a request with the page (null: never). */
+    private volatile Long pageRefusedAt;
 
     /**
      * @param threadContext the node's; the listener is completed with the search's context restored (null in tests)
@@ -131,7 +136,7 @@ public final class PersonalizedRerankProcessor extends AbstractProcessor impleme
             return;
         }
         try {
-            ranker.rerank(config, userId, queryId, window.candidates())
+            call(userId, queryId, window.candidates(), shownPage(request, page, window, hits.length))
                 .orTimeout(config.timeoutMs(), TimeUnit.MILLISECONDS)
                 // Async: a timeout fires on the JVM's one delay thread, which must only hand over, not build responses.
                 .whenCompleteAsync((answer, error) -> {
@@ -147,6 +152,29 @@ public final class PersonalizedRerankProcessor extends AbstractProcessor impleme
         }
     }
 
+    /**
+     * The ranker call with the page, or without it while the ranker is known to refuse it: a ranking service that
+     * predates the page refuses the unknown fields with HTTP 422, and then the same call goes again without them
+     * (answered in the ranker's order and blended here, as before); for {@link #PAGE_REFUSED_NANOS} after that the
+     * page is not sent. Both calls lie within the caller's {@code timeout_ms}.
+     */
+    private CompletableFuture<RankerClient.Answer> call(
+            String userId, String queryId, List<RankerClient.Candidate> candidates, RankerClient.Page shown) {
+        Long refused = pageRefusedAt;
+        if (refused != null && nanoClock.getAsLong() - refused < PAGE_REFUSED_NANOS) {
+            return ranker.rerank(config, userId, queryId, candidates, null);
+        }
+        return ranker.rerank(config, userId, queryId, candidates, shown).exceptionallyCompose(error -> {
+            if (unwrap(error) instanceof HttpRankerClient.RankerHttpException e && e.status() == 422) {
+                pageRefusedAt = nanoClock.getAsLong();
+                LOG.info("{} [{}]: the ranker refused the page fields (HTTP 422); calling it without them for {} minutes",
+                    TYPE, getTag(), TimeUnit.NANOSECONDS.toMinutes(PAGE_REFUSED_NANOS));
+                return ranker.rerank(config, userId, queryId, candidates, null);
+            }
+            return CompletableFuture.failedFuture(error);
+        });
+    }
+
     private void onAnswer(SearchResponse response, String userId, String queryId, HitWindow window, RankerClient.Answer answer,
                           long tookMs, PageWindow page, ActionListener<SearchResponse> listener) {
         SearchResponse out;
@@ -156,7 +184,11 @@ public final class PersonalizedRerankProcessor extends AbstractProcessor impleme
                 out = withOutcome(response, null,
                     new RerankOutcomeExt(false, reason, userId, answer.modelVersion(), 0, tookMs).withQueryId(queryId), page);
             } else {
-                SearchHit[] reordered = window.reorder(answer.results(), config.blendWeight());
+                // A ranker sent the page blends itself and records what it answers: show exactly that order. One
+                // that predates the page answers in its own order, blended here as before.
+                SearchHit[] reordered = answer.blended()
+                    ? window.place(answer.results())
+                    : window.reorder(answer.results(), config.blendWeight());
                 out = withOutcome(response, reordered, new RerankOutcomeExt(
                     true, null, userId, answer.modelVersion(), window.size(), tookMs).withQueryId(queryId), page);
             }
@@ -183,6 +215,32 @@ public final class PersonalizedRerankProcessor extends AbstractProcessor impleme
                     + "order instead)",
                 RestStatus.BAD_GATEWAY));
         }
+    }
+
+    /**
+     * The page this search shows, for the ranker to blend and record: the widened request's page (its hits start at
+     * place 0 of the ordering), or, without {@code personalized_window}, the hits as asked, which start at the
+     * request's {@code from}.
+     */
+    RankerClient.Page shownPage(SearchRequest request, PageWindow page, HitWindow window, int hitCount) {
+        int from;
+        int size;
+        int offset;
+        if (page != null) {
+            from = page.from();
+            size = page.size();
+            offset = 0;
+        } else {
+            int asked = request.source() == null ? -1 : request.source().from();
+            from = Math.max(asked, 0);
+            size = hitCount;
+            offset = from;
+        }
+        List<Integer> positions = new ArrayList<>();
+        for (int slot : window.slots()) {
+            positions.add(offset + slot);
+        }
+        return new RankerClient.Page(config.blendWeight(), from, size, positions);
     }
 
     /** The user from the request's {@code ext.personalize}, or null. */

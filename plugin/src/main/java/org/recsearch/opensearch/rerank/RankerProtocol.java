@@ -29,6 +29,15 @@ public final class RankerProtocol {
 
     /** {@code {"user_id": "...", "query_id": "...", "hits": [...]}}; without {@code query_id} when it is null. */
     public static byte[] requestBody(String userId, String queryId, List<RankerClient.Candidate> candidates) throws IOException {
+        return requestBody(userId, queryId, candidates, null);
+    }
+
+    /**
+     * As above, with the page shown when {@code page} is not null:
+     * {@code "blend_weight": 0.5, "page": {"from": 10, "size": 10, "positions": [0, 1, 3, ...]}}.
+     */
+    public static byte[] requestBody(String userId, String queryId, List<RankerClient.Candidate> candidates,
+                                     RankerClient.Page page) throws IOException {
         try (XContentBuilder b = XContentFactory.jsonBuilder()) {
             b.startObject().field("user_id", userId);
             if (queryId != null) {
@@ -38,7 +47,17 @@ public final class RankerProtocol {
             for (RankerClient.Candidate c : candidates) {
                 b.startObject().field("id", c.id()).field("score", c.score()).endObject();
             }
-            b.endArray().endObject();
+            b.endArray();
+            if (page != null) {
+                b.field("blend_weight", page.blendWeight());
+                b.startObject("page").field("from", page.from()).field("size", page.size());
+                b.startArray("positions");
+                for (int p : page.positions()) {
+                    b.value(p);
+                }
+                b.endArray().endObject();
+            }
+            b.endObject();
             return BytesReference.toBytes(BytesReference.bytes(b));
         }
     }
@@ -70,11 +89,17 @@ public final class RankerProtocol {
         }
         Object reason = map.get("reason");
         Object version = map.get("model_version");
+        // A ranker that predates the page answers without [blended]: the processor blends, as before.
+        Object blended = map.get("blended");
+        if (blended != null && !(blended instanceof Boolean)) {
+            throw new IOException("ranker response field [blended] must be a boolean");
+        }
         return new RankerClient.Answer(
             (Boolean) personalized,
             reason == null ? null : reason.toString(),
             version == null ? null : version.toString(),
-            scored
+            scored,
+            Boolean.TRUE.equals(blended)
         );
     }
 }

@@ -38,8 +38,11 @@ public class PersonalizedRerankProcessorTest {
         final List<String> users = new ArrayList<>();
         final List<String> queryIds = new ArrayList<>();
         final List<List<Candidate>> sent = new ArrayList<>();
+        final List<Page> pages = new ArrayList<>();
         final List<String> warmed = new ArrayList<>();
         CompletableFuture<Answer> next;
+        /** Answer a request with a page HTTP 422, as a ranking service that predates the page does. */
+        boolean refusePage;
 
         @Override
         public CompletableFuture<Void> warm(RerankConfig config) {
@@ -48,10 +51,15 @@ public class PersonalizedRerankProcessorTest {
         }
 
         @Override
-        public CompletableFuture<Answer> rerank(RerankConfig config, String userId, String queryId, List<Candidate> candidates) {
+        public CompletableFuture<Answer> rerank(RerankConfig config, String userId, String queryId, List<Candidate> candidates,
+                                                Page page) {
             users.add(userId);
             queryIds.add(queryId);
             sent.add(candidates);
+            pages.add(page);
+            if (refusePage && page != null) {
+                return CompletableFuture.failedFuture(new HttpRankerClient.RankerHttpException(422, "extra fields"));
+            }
             return next;
         }
     }
