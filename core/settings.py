@@ -486,6 +486,12 @@ class ServiceSettings(BaseSettings):
         description="Whether items a user already bought may come back in recommendations (per request: "
         "include_purchased); repeat purchases are common in retail.",
     )
+    item_vectors_dtype: Literal["float16", "float32"] = Field(
+        "float16",
+        description="How the service keeps every item's vector in memory: float16 (half the memory: 1M items x 384 "
+        "dims in 768 MB instead of 1.5 GB; read back as float32, the top-k order as with float32, docs/scaling.md) "
+        "or float32.",
+    )
     popularity_days: float = Field(
         30.0,
         gt=0,

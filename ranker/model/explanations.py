@@ -95,6 +95,7 @@ class Scored:
 
 
 def _unit(rows: np.ndarray) -> np.ndarray:
+    rows = rows.astype(np.float32, copy=False)  # a float16 table (the service's) is normalised in float32
     return rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-9)
 
 

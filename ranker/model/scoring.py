@@ -63,6 +63,10 @@ class ScoringInputs:
 
 _ID, _RETRIEVAL = attrgetter("id"), attrgetter("retrieval_score")
 
+#: Largest item table whose attention projections (query, its share of the first layer, key, value: 1 KB an item
+#: at the default widths) are computed once for every item; a larger one projects each request's rows.
+PROJECTION_LIMIT = 100_000
+
 
 def _np(t: Any) -> np.ndarray:
     return t.detach().cpu().numpy().astype(np.float32)
@@ -81,6 +85,7 @@ class Scorer:
         sequence_weight: float = 0.0,
         session_minutes: float = 30.0,
         user_states: int = 256,
+        projection_limit: int = PROJECTION_LIMIT,
     ):
         """``threads``: BLAS threads for this process (a process-wide limit, set once; None leaves it alone).
         The matrices of one request are small, so extra threads only add hand-off latency. ``sequence_weight``: how
@@ -89,7 +94,8 @@ class Scorer:
         newest event at most ``session_minutes`` old (``RECSEARCH_SEQUENCE_SESSION_MINUTES``). A returning user gets
         the ranker's order: it is trained for the next visit's basket, the sequence model for the next event.
         ``user_states``: how many users' history states to keep between requests (:mod:`ranker.model.user_state`,
-        ``RECSEARCH_RANKER_USER_STATES``; 0: build it for every call)."""
+        ``RECSEARCH_RANKER_USER_STATES``; 0: build it for every call). ``projection_limit``: the largest catalog whose
+        attention projections are computed once for every item (:data:`PROJECTION_LIMIT`)."""
         if threads:
             from threadpoolctl import threadpool_limits
 
@@ -128,14 +134,41 @@ class Scorer:
         # Embedding row of each event type the model knows; any other type is row 0, never added here (a client
         # sending endless custom types must not grow the scorer).
         self._type_index: dict[str, int] = {t: config.type_index(t) for t in config.event_types}
-        # The projections are linear in the item vector, so they are computed once for the whole item table
-        # (3.9k items: ~3 MB) and a request only gathers rows. The last row is an unknown item (zero vector).
-        table = np.vstack([item_vectors.vectors, np.zeros((1, item_vectors.dim), dtype=np.float32)])
-        self._q = table @ wq + bq  # (N + 1, A)
-        # (N + 1, hidden): the query's share of the MLP's first layer, with its bias (one addition less a call).
-        self._q_hidden = self._q @ w1[:a] + self._b1
-        self._k = table @ wk + bk  # (N + 1, A)
-        self._v = table @ wv + bv  # (N + 1, A)
+        # The projections are linear in the item vector, so for a catalog of up to PROJECTION_LIMIT items they are
+        # computed once for the whole item table (3.9k items: ~4 MB) and a request only gathers rows; above it (1M
+        # items would take 1 GB) a request projects its own candidates' and history's vectors (a few hundred rows).
+        # The last row is an unknown item (zero vector).
+        self._wq, self._bq, self._wk, self._bk, self._wv, self._bv = wq, bq, wk, bk, wv, bv
+        self._w1_q = np.ascontiguousarray(w1[:a])
+        self.precomputed = len(item_vectors) <= projection_limit
+        if self.precomputed:
+            every = np.append(np.arange(len(item_vectors)), -1)  # each row, then the unknown item's (row -1)
+            self._q, self._q_hidden, self._k, self._v = self._project(every)
+        # What sells now is the same for every request: ordered once here, not over the catalog per request.
+        trend = np.where(item_vectors.recommendable, self.stats.trend[:-1], 0)
+        selling = np.flatnonzero(trend > 0)
+        self._trending = selling[np.argsort(-trend[selling], kind="stable")]
+
+    def _project(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(query (R, A), query's share of the MLP's first layer with its bias (R, hidden), key (R, A), value (R, A))
+        of the items at table ``rows`` (-1: the unknown item, a zero vector), from their stored vectors."""
+        x = self.item_vectors.table_rows(rows)  # (R, D) float32
+        q = x @ self._wq + self._bq
+        return q, q @ self._w1_q + self._b1, x @ self._wk + self._bk, x @ self._wv + self._bv
+
+    def _queries(self, cand_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(query (C, A), query share of the first layer (C, hidden)) of the candidates at ``cand_rows``."""
+        if self.precomputed:
+            return self._q[cand_rows], self._q_hidden[cand_rows]
+        q, q_hidden, _, _ = self._project(cand_rows)
+        return q, q_hidden
+
+    def _keys_of(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(key (H, A), value (H, A)) of the history items at ``rows``, before their type and recency embeddings."""
+        if self.precomputed:
+            return self._k[rows], self._v[rows]
+        _, _, k, v = self._project(rows)
+        return k, v
 
     def companions(self, history: Sequence[HistoryEntry], n: int) -> list[str]:
         """Up to ``n`` items most often bought together with the user's history (the checkpoint's co-occurrence
@@ -143,19 +176,24 @@ class Scorer:
         not recommendable are never among them (postage is bought with everything)."""
         rows = self.item_vectors.rows([h.item_id for h in history[: self.config.feature_history]])
         rows = rows[rows >= 0]
-        if not len(rows) or self.stats.cooc.nnz == 0:
+        cooc = self.stats.cooc
+        if not len(rows) or cooc.nnz == 0:
             return []
-        sums = np.asarray(self.stats.cooc[rows].sum(axis=0)).ravel()[:-1]  # the last column is the unknown item
-        sums = np.where(self.item_vectors.recommendable, sums, 0)
-        top = np.argsort(-sums, kind="stable")[:n]
-        return [self.item_vectors.ids[i] for i in top if sums[i] > 0]
+        # Only the history rows' stored neighbours are read (at most 200 each): never a pass over the catalog.
+        block = cooc[rows].tocoo()
+        cols, sums = np.unique(block.col, return_inverse=True)
+        sums = np.bincount(sums, weights=block.data, minlength=len(cols))
+        keep = (cols < len(self.item_vectors)) & (sums > 0)  # the last column is the unknown item
+        cols, sums = cols[keep], sums[keep]
+        keep = self.item_vectors.recommendable[cols]
+        cols, sums = cols[keep], sums[keep]
+        top = np.argsort(-sums, kind="stable")[:n]  # ties in row order, as over the whole table
+        return [self.item_vectors.ids[i] for i in cols[top]]
 
     def trending(self, n: int) -> list[str]:
         """Up to ``n`` items that sold most in the training data's last days (the ``trend`` feature), best first;
         none marked not recommendable."""
-        trend = np.where(self.item_vectors.recommendable, self.stats.trend[:-1], 0)
-        top = np.argsort(-trend, kind="stable")[:n]
-        return [self.item_vectors.ids[i] for i in top if trend[i] > 0]
+        return [self.item_vectors.ids[i] for i in self._trending[:n]]
 
     @property
     def type_index(self) -> dict[str, int]:
@@ -248,8 +286,8 @@ class Scorer:
             return []
         state = self.state(history)
         x = self._inputs(state, candidates, now)
-        q = self._q[x.cand_rows]  # (C, A); row -1 is the unknown-item row
-        pre = self._q_hidden[x.cand_rows] + x.features @ self._w1_feat  # (C, hidden), the bias included
+        q, q_hidden = self._queries(x.cand_rows)  # (C, A), (C, hidden); row -1 is the unknown-item row
+        pre = q_hidden + x.features @ self._w1_feat  # (C, hidden), the bias included
         if x.hist:
             _, k, v = self._keys_values(state, x.hist_recency)  # the keys come scaled by 1 / sqrt(A)
             weights = q @ k.T  # (C, H) the logits, then in place their softmax
@@ -273,9 +311,10 @@ class Scorer:
         last request's while its buckets hold (an age crosses a bucket's bound rarely: they are log2 days)."""
         kv = state.kv
         if kv is None or not np.array_equal(kv[0], recency):
-            rows, types = state.hist_rows, state.hist_types
-            k = (self._k[rows] + self._type_k[types] + self._rec_k[recency]) * self._scale
-            v = self._v[rows] + self._type_v[types] + self._rec_v[recency]
+            types = state.hist_types
+            k, v = self._keys_of(state.hist_rows)
+            k = (k + self._type_k[types] + self._rec_k[recency]) * self._scale
+            v = v + self._type_v[types] + self._rec_v[recency]
             kv = state.kv = (recency, k, v)  # one assignment: a thread reading it meanwhile sees old or new
         return kv
 

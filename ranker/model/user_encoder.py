@@ -98,7 +98,7 @@ class UserEncoder:
         ``gaps`` (L,) gap buckets, oldest .. newest, 1 <= L <= max_length."""
         length = len(rows)
         back = np.arange(length - 1, -1, -1)  # positions count back from the newest event
-        x = table[rows] * self.scale + self.positions[back] + self.gaps[gaps]
+        x = table[rows].astype(np.float32, copy=False) * self.scale + self.positions[back] + self.gaps[gaps]
         for n, block in enumerate(self.blocks):
             x = block(x, last_only=n == len(self.blocks) - 1)
         if not self.blocks:

@@ -18,6 +18,7 @@ import numpy as np
 
 from core.embedding import Embedder
 from core.errors import ComponentUnavailable
+from core.heap import trim
 from core.settings import Settings
 from indexer.learned import BEHAVIOUR_FIELD
 from ranker.experiments import Experiment
@@ -175,7 +176,9 @@ class ServiceDeps:
     def _load_vectors(self) -> VectorSource:
         from ranker.model import ItemVectors
 
-        return ItemVectors.from_index(self.settings)
+        vectors = ItemVectors.from_index(self.settings, dtype=self.settings.service.item_vectors_dtype)
+        trim()  # the paging's per-document temporaries
+        return vectors
 
     def _load_activity(self) -> Activity:
         service = self.settings.service
@@ -192,10 +195,13 @@ class ServiceDeps:
         if shortfall:
             log.warning("ranker %s: %s", checkpoint.version, shortfall)
         threads = self.settings.ranker.scoring_threads or None  # 0: leave the BLAS thread count alone
-        return Scorer(checkpoint, vectors or self.vectors.get(), explanations=self.settings.service.explanations,
-                      threads=threads, sequence_weight=self.settings.sequence.order_weight,
-                      session_minutes=self.settings.sequence.session_minutes,
-                      user_states=self.settings.ranker.user_states)  # fmt: skip
+        scorer = Scorer(checkpoint, vectors or self.vectors.get(), explanations=self.settings.service.explanations,
+                        threads=threads, sequence_weight=self.settings.sequence.order_weight,
+                        session_minutes=self.settings.sequence.session_minutes,
+                        user_states=self.settings.ranker.user_states)  # fmt: skip
+        del checkpoint  # its per-item dicts and id embedding: the scorer keeps arrays of its own
+        trim()
+        return scorer
 
     # --- what the routes use ------------------------------------------------------------------------------------
     def get_ranker(self) -> Ranker:
