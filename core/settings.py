@@ -486,11 +486,12 @@ class ServiceSettings(BaseSettings):
         description="Whether items a user already bought may come back in recommendations (per request: "
         "include_purchased); repeat purchases are common in retail.",
     )
-    item_vectors_dtype: Literal["float16", "float32"] = Field(
-        "float16",
+    item_vectors_dtype: Literal["auto", "float16", "float32"] = Field(
+        "auto",
         description="How the service keeps every item's vector in memory: float16 (half the memory: 1M items x 384 "
-        "dims in 768 MB instead of 1.5 GB; read back as float32, the top-k order as with float32, docs/scaling.md) "
-        "or float32.",
+        "dims in 768 MB instead of 1.5 GB; read back as float32; the top 10 in the same order for 99% of users, "
+        "docs/scaling.md), float32 (exactly the offline evaluation's scores), or auto: float32 up to 100,000 items, "
+        "float16 above.",
     )
     popularity_days: float = Field(
         30.0,

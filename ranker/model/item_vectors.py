@@ -27,6 +27,17 @@ _FIELDS = ["vector", "title", "price", "recommendable"]
 DTYPES = ("float32", "float16")
 
 
+#: ``auto`` keeps float32 (the offline evaluation's exact scores) up to this many items and float16 above it.
+AUTO_FLOAT16_ABOVE = 100_000
+
+
+def storage_dtype(dtype: str, items: int) -> str:
+    """The dtype the table is held in: ``dtype``, or for ``auto`` float32 up to :data:`AUTO_FLOAT16_ABOVE` items."""
+    if dtype == "auto":
+        return "float16" if items > AUTO_FLOAT16_ABOVE else "float32"
+    return dtype
+
+
 class ItemVectors:
     """Item id -> vector (plus title, price and whether it may be recommended) for every item of one index
     version."""
@@ -41,8 +52,9 @@ class ItemVectors:
         recommendable: Sequence[bool | None] | np.ndarray | None = None,
         dtype: str = "float32",
     ):
+        dtype = storage_dtype(dtype, len(ids))
         if dtype not in DTYPES:
-            raise ValueError(f"item vectors dtype must be one of {', '.join(DTYPES)}; got {dtype!r}")
+            raise ValueError(f"item vectors dtype must be one of auto, {', '.join(DTYPES)}; got {dtype!r}")
         vectors = np.ascontiguousarray(vectors, dtype=np.dtype(dtype))
         if vectors.ndim != 2 or vectors.shape[0] != len(ids):
             raise ValueError(f"vectors must be (len(ids), dim); got {vectors.shape} for {len(ids)} ids")
@@ -94,6 +106,7 @@ class ItemVectors:
                 )
             version = sorted(client.indices.get_mapping(index=alias))[-1]  # the newest if it ever points at more
             capacity = max(1, int(client.count(index=version)["count"]))
+            dtype = storage_dtype(dtype, capacity)
             table: np.ndarray | None = None
             ids: list[str] = []
             titles: list[str] = []

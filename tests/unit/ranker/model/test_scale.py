@@ -74,7 +74,7 @@ def test_float16_item_table_reads_back_as_float32_close_to_the_original():
     assert got.dtype == np.float32 and known.tolist() == [True, False, True] and np.all(got[1] == 0)
     assert np.allclose(got[[0, 2]], wide.vectors[[3, 7]], atol=1e-3)
     assert half.float32_rows(2, 5).dtype == np.float32
-    with pytest.raises(ValueError, match="dtype must be one of float32, float16"):
+    with pytest.raises(ValueError, match="dtype must be one of auto, float32, float16"):
         ItemVectors.from_arrays(["a"], np.ones((1, 2)), dtype="int8")
 
 
@@ -127,3 +127,13 @@ def test_companions_and_trending_read_no_more_than_their_items_and_match_a_pass_
     expected = [items.ids[i] for i in order if trend[i] > 0]
     assert len(expected) > 20 and scorer.trending(1000) == expected and scorer.trending(7) == expected[:7]
     assert all(items.recommendable[items.rows(expected)])
+
+
+def test_auto_keeps_float32_for_a_small_catalog_and_halves_a_large_one(monkeypatch):
+    from ranker.model import item_vectors
+
+    small = ItemVectors.from_arrays(["a", "b"], np.ones((2, 4)), dtype="auto")
+    assert small.vectors.dtype == np.float32
+    monkeypatch.setattr(item_vectors, "AUTO_FLOAT16_ABOVE", 1)
+    large = ItemVectors.from_arrays(["a", "b"], np.ones((2, 4)), dtype="auto")
+    assert large.vectors.dtype == np.float16
