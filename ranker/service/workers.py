@@ -3,7 +3,7 @@
 uvicorn's multiprocess mode: the parent binds the port and starts N workers (``multiprocessing`` spawn), which
 accept connections on the one socket (the kernel hands each new connection to one of them; a keep-alive connection
 stays with its worker). Each worker builds the app itself with :func:`worker_app`, from the environment (the
-settings) plus what :attr:`~ranker.service.app.Served.environment` adds (the command line's host and port), and
+settings) plus what :attr:`~ranker.service.launch.Served.environment` adds (the command line's host and port), and
 warms up as a single process does. The checks that refuse a start (an open service on a public interface, a bad
 setting) and the start-up lines run once, in the parent (:func:`ranker.service.serving`).
 
@@ -23,8 +23,12 @@ import logging
 import os
 import signal
 import sys
+from typing import TYPE_CHECKING
 
-from fastapi import FastAPI
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from ranker.service.launch import Served
 
 log = logging.getLogger("recsearch.service")
 
@@ -43,8 +47,8 @@ def worker_app() -> FastAPI:
     return create_app(get_settings(), warm=True)
 
 
-def run_served(served, *, log_level: str = "info") -> None:
-    """Serve ``served`` (a :class:`~ranker.service.app.Served`) until Ctrl-C or SIGTERM: in this process, or with
+def run_served(served: Served, *, log_level: str = "info") -> None:
+    """Serve ``served`` (:func:`ranker.service.serving`'s answer) until Ctrl-C or SIGTERM: in this process, or with
     ``served.workers`` > 1 in that many worker processes that rebuild the app (:func:`worker_app`)."""
     import uvicorn
 

@@ -68,6 +68,18 @@ def test_a_public_bind_without_keys_is_refused_before_any_worker(tmp_path):
     )
 
 
+def test_the_supervisor_of_several_workers_loads_no_model_code(tmp_path):
+    """The parent of N workers holds only what it needs to supervise: not torch (about 800 MB of RSS here)."""
+    code = (
+        "import sys; from core.settings import Settings, StoreSettings; from ranker.service import serving; "
+        f"s = serving(Settings(store=StoreSettings(url={PG!r})), workers=2); "
+        "print(s.app, sorted(m for m in ('torch', 'ranker.model', 'ranker.service.app') if m in sys.modules))"
+    )
+    env = dict(os.environ, PYTHONPATH=str(ROOT), RECSEARCH_STATE_DIR=str(tmp_path))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert done.stdout.split() == ["None", "[]"], done.stderr
+
+
 def test_a_sqlite_file_is_allowed_with_a_warning_and_an_in_memory_store_refused(tmp_path):
     served = serving(_settings(tmp_path, url=f"sqlite:///{tmp_path / 'store.db'}"), workers=2)
     assert any(w.startswith("2 workers share a SQLite store") and "PostgreSQL" in w for w in served.warnings)
