@@ -31,6 +31,7 @@ The default takes about 10 minutes (130 s per level after about a minute of set-
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -107,7 +108,11 @@ class RssSampler:
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def now(self) -> int:
+        """The RSS of the process and its children (``recadmin serve --workers N``: the supervisor and its workers)."""
         rss = self.process.memory_info().rss
+        for child in self.process.children(recursive=True):
+            with contextlib.suppress(psutil.Error):  # a worker replaced between the listing and the read
+                rss += child.memory_info().rss
         self.samples.append((time.time(), rss))
         return rss
 
@@ -225,7 +230,7 @@ def count_events(settings: Settings, run_id: str, work: Path) -> dict:
     from core.store import open_store
 
     sent: dict[str, list[str]] = {"acked": [], "refused": [], "unanswered": []}
-    for path in work.glob("L*/events-*.jsonl"):
+    for path in work.glob("**/L*/events-*.jsonl"):
         for line in path.read_text().splitlines():
             row = json.loads(line)
             sent[row["outcome"]].append(row["id"])
@@ -266,6 +271,10 @@ def report(result: dict) -> str:
         lines.append(f"{lv['users']:>5} {'all':<22} {lv['requests']:>7} {lv['req_per_s']:>8}  "
                      f"(x{lv['throughput_vs_first']} the first level)  errors {lv['errors']}  RSS {lv['rss_start_mb']} "
                      f"-> {lv['rss_end_mb']} MB (peak {lv['rss_peak_mb']})")  # fmt: skip
+    for row in result.get("workers_ratio", []):
+        counts = [k.removeprefix("x_") for k in row if k.startswith("x_")]
+        lines.append(f"{row['users']:>5} users: " + ", ".join(
+            f"{c} worker(s) {row[f'req_per_s_{c}']} req/s (x{row[f'x_{c}']})" for c in counts))  # fmt: skip
     m, e = result["memory"], result["events"]
     lines.append(f"RSS: ready {m['ready_mb']} MB, start {m['start_mb']} MB, end {m['end_mb']} MB (end/start "
                  f"{m['end_vs_start']}; goal within {RSS_GOAL:.0%}: {'met' if m['flat'] else 'NOT met'}), peak "
@@ -290,8 +299,9 @@ def local_postgres() -> str:
 
 
 def run(args: argparse.Namespace, embedder=None) -> dict:
-    """Set up the stack, drive the service at each level, count the events: the result (also what --json writes).
-    ``embedder``: an already loaded one for indexing (else the configured model is loaded)."""
+    """Set up the stack, drive the service at each level (once per ``--workers`` count, each a service of its own
+    over the same index and store), count the events: the result (also what --json writes). ``embedder``: an
+    already loaded one for indexing (else the configured model is loaded)."""
     from core.embedding import embedder_for
     from core.opensearch.client import make_client
 
@@ -304,7 +314,7 @@ def run(args: argparse.Namespace, embedder=None) -> dict:
         opensearch=OpenSearchSettings(url=args.url, index_alias=run_id), store=StoreSettings(url=url),
         state_dir=work / "state",
     )  # fmt: skip
-    proc, t_setup = None, time.perf_counter()
+    t_setup = time.perf_counter()
     try:
         ids = build(settings, args.items, embedder=embedder or embedder_for(settings))
         users = [f"load-user-{i}" for i in range(args.users)]
@@ -312,15 +322,49 @@ def run(args: argparse.Namespace, embedder=None) -> dict:
         plan = {"run_id": run_id, "items": ids, "users": [*USERS, *users], "queries": QUERIES,
                 "cold_users": [f"cold-user-{i}" for i in range(20)],
                 "read_key": uuid.uuid4().hex, "write_key": uuid.uuid4().hex}  # fmt: skip
-        port = args.port or _free_port()
-        t_serve = time.perf_counter()
-        proc = serve(settings, port, {"RECSEARCH_SERVICE_READ_API_KEYS": plan["read_key"],
-                                      "RECSEARCH_SERVICE_WRITE_API_KEYS": plan["write_key"]})  # fmt: skip
-        service = f"http://127.0.0.1:{port}"
+        set_up_s = round(time.perf_counter() - t_setup, 1)
+        runs = []
+        for workers in args.workers:
+            folder = work if len(args.workers) == 1 else work / f"workers-{workers}"
+            folder.mkdir(parents=True, exist_ok=True)
+            runs.append({"workers": workers, **drive(settings, plan, workers, args, folder)})
+        events = count_events(settings, run_id, work)
+        first = runs[0]
+        result = {
+            "set_up_s": set_up_s, "service_start_s": first["service_start_s"], "items": len(ids),
+            "users_with_history": len(plan["users"]), "seconds_per_level": args.seconds_per_level,
+            "levels": first["levels"], "errors": sum(r["errors"] for r in runs), "memory": first["memory"],
+            "events": events, "events_exact": exact(events),
+            "service_stderr_tail": first["stderr"], "work_dir": str(work), "run_id": run_id, "store_schema": schema,
+        }  # fmt: skip
+        if len(runs) > 1:
+            result["workers"] = [{k: v for k, v in r.items() if k != "stderr"} for r in runs]
+            result["workers_ratio"] = workers_ratio(runs)
+    finally:
+        make_client(settings.opensearch).indices.delete(index=f"{run_id}-v*", ignore_unavailable=True,
+                                                        allow_no_indices=True)  # fmt: skip
+        if not args.keep:
+            drop_schema(base, schema)
+            shutil.rmtree(settings.state_dir, ignore_errors=True)
+    return result
+
+
+def drive(settings: Settings, plan: dict, workers: int, args: argparse.Namespace, work: Path) -> dict:
+    """One ``recadmin serve --workers N`` over the stack: started, every worker ready, warmed up, driven at each
+    level, stopped. Its levels, memory (the RSS of the supervisor and its workers together), start time and the
+    tail of its stderr."""
+    port = args.port or _free_port()
+    t_serve = time.perf_counter()
+    proc = serve(settings, port, {"RECSEARCH_SERVICE_READ_API_KEYS": plan["read_key"],
+                                  "RECSEARCH_SERVICE_WRITE_API_KEYS": plan["write_key"],
+                                  "RECSEARCH_SERVICE_WORKERS": str(workers)})  # fmt: skip
+    service = f"http://127.0.0.1:{port}"
+    try:
         with httpx.Client(base_url=service, timeout=60) as http:
             wait_ready(http, proc)
-            took = {"set_up_s": round(t_serve - t_setup, 1), "service_start_s": round(time.perf_counter() - t_serve, 1)}
-            print(f"set up in {took['set_up_s']} s, the service ready in {took['service_start_s']} s", file=sys.stderr)
+            pids = wait_workers(service, workers, proc)
+            start_s = round(time.perf_counter() - t_serve, 1)
+            print(f"{workers} worker(s) {sorted(pids)} ready in {start_s} s", file=sys.stderr)
             stderr: list[str] = []
             drain(proc.stderr, stderr)
             sampler = RssSampler(proc.pid)
@@ -336,32 +380,50 @@ def run(args: argparse.Namespace, embedder=None) -> dict:
                 lv.update(rss_start_mb=mb(rss0), rss_end_mb=mb(rss1), rss_peak_mb=mb(sampler.peak_between(t0, t1)))
                 lv["throughput_vs_first"] = round(lv["req_per_s"] / (levels or [lv])[0]["req_per_s"], 2)
                 levels.append(lv)
-                print(f"level {level}: {lv['req_per_s']} req/s, {lv['errors']} errors", file=sys.stderr)
+                print(f"{workers} worker(s), level {level}: {lv['req_per_s']} req/s, {lv['errors']} errors",
+                      file=sys.stderr)  # fmt: skip
             end = sampler.now()
         if proc.poll() is not None:
             raise RuntimeError("the service exited during the run:\n" + "\n".join(stderr[-30:]))
-        events = count_events(settings, run_id, work)
-        result = {
-            **took, "items": len(ids), "users_with_history": len(plan["users"]),
-            "seconds_per_level": args.seconds_per_level,
-            "levels": levels, "errors": sum(lv["errors"] for lv in levels),
-            "memory": {"ready_mb": mb(ready), "start_mb": mb(start), "end_mb": mb(end),
-                       "peak_mb": mb(max(rss for _, rss in sampler.samples)), "end_vs_start": round(end / start, 3),
-                       "flat": abs(end / start - 1) <= RSS_GOAL, "samples": len(sampler.samples)},
-            "events": events,
-            "events_exact": exact(events),
-            "service_stderr_tail": stderr[-20:], "work_dir": str(work), "run_id": run_id, "store_schema": schema,
-        }  # fmt: skip
     finally:
-        if proc is not None:
-            proc.terminate()
-            proc.wait(timeout=30)
-        make_client(settings.opensearch).indices.delete(index=f"{run_id}-v*", ignore_unavailable=True,
-                                                        allow_no_indices=True)  # fmt: skip
-        if not args.keep:
-            drop_schema(base, schema)
-            shutil.rmtree(settings.state_dir, ignore_errors=True)
-    return result
+        proc.terminate()
+        proc.wait(timeout=60)
+    return {
+        "service_start_s": start_s, "levels": levels, "errors": sum(lv["errors"] for lv in levels),
+        "memory": {"ready_mb": mb(ready), "start_mb": mb(start), "end_mb": mb(end),
+                   "peak_mb": mb(max(rss for _, rss in sampler.samples)), "end_vs_start": round(end / start, 3),
+                   "flat": abs(end / start - 1) <= RSS_GOAL, "samples": len(sampler.samples)},
+        "stderr": stderr[-20:],
+    }  # fmt: skip
+
+
+def wait_workers(service: str, workers: int, proc: subprocess.Popen, timeout: float = 300) -> set[int]:
+    """Wait until ``workers`` distinct workers answer /readyz with their model loaded (each on a new connection: a
+    kept-alive one stays with its worker); their pids (``X-Recsearch-Worker``)."""
+    ready: set[int] = set()
+    deadline = time.monotonic() + timeout
+    while len(ready) < workers:
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"{len(ready)} of {workers} workers ready")
+        for _ in range(4 * workers):
+            r = httpx.get(f"{service}/readyz", timeout=60)
+            if r.status_code == 200 and r.json().get("parts", {}).get("model") == "ready":
+                ready.add(int(r.headers["x-recsearch-worker"]))
+        time.sleep(0.2)
+    return ready
+
+
+def workers_ratio(runs: list[dict]) -> list[dict]:
+    """Per level: requests/s of each workers count, and as a multiple of the first count's at the same level."""
+    out = []
+    for n, level in enumerate(runs[0]["levels"]):
+        row = {"users": level["users"]}
+        for r in runs:
+            lv = r["levels"][n]
+            row[f"req_per_s_{r['workers']}"] = lv["req_per_s"]
+            row[f"x_{r['workers']}"] = round(lv["req_per_s"] / level["req_per_s"], 2)
+        out.append(row)
+    return out
 
 
 def main(argv: list[str] | None = None, *, embedder=None) -> dict:
@@ -375,6 +437,8 @@ def main(argv: list[str] | None = None, *, embedder=None) -> dict:
     parser.add_argument("--url", default=OpenSearchSettings().url, help="OpenSearch node (RECSEARCH_OPENSEARCH_URL)")
     parser.add_argument("--store-url", help="store URL (default: the local PostgreSQL of scripts/postgres start; "
                         "a PostgreSQL URL gets a schema of its own)")  # fmt: skip
+    parser.add_argument("--workers", default="1", help="comma-separated worker counts (recadmin serve --workers): "
+                        "each drives its own service over the same stack, e.g. 1,2 for the ratio")  # fmt: skip
     parser.add_argument("--port", type=int, default=0, help="service port (default: a free one)")
     parser.add_argument("--work", type=Path, help="folder for locust's files (default: a new temporary folder)")
     parser.add_argument("--keep", action="store_true", help="keep the store schema and state folder afterwards")
@@ -386,6 +450,12 @@ def main(argv: list[str] | None = None, *, embedder=None) -> dict:
         parser.error(f"--levels: expected comma-separated numbers, got '{args.levels}'")
     if not args.levels or min(args.levels) < 1:
         parser.error("--levels: at least one level, each at least 1 user")
+    try:
+        args.workers = [int(n) for n in args.workers.split(",") if n.strip()]
+    except ValueError:
+        parser.error(f"--workers: expected comma-separated numbers, got '{args.workers}'")
+    if not args.workers or min(args.workers) < 1:
+        parser.error("--workers: at least one count, each at least 1")
     args.seconds_per_level = args.seconds_per_level or (6 if args.quick else 130)
     args.items = args.items or (200 if args.quick else 300)
     if args.items < 50:

@@ -40,7 +40,8 @@ def list_models() -> None:
 
 @app.command("activate")
 def activate(version: str = typer.Argument(..., help="The version to serve, e.g. v3.")) -> None:
-    """Make VERSION the active ranker (the service picks it up on its next model load)."""
+    """Make VERSION the active ranker (every worker of the service serves it from its next check,
+    RECSEARCH_SERVICE_MODEL_CHECK_S)."""
     from ranker.model import activate_version
 
     settings = get_settings()

@@ -421,6 +421,21 @@ class ServiceSettings(BaseSettings):
 
     host: str = Field("127.0.0.1", description="Interface the service listens on (0.0.0.0 exposes it to the network).")
     port: int = Field(8000, description="TCP port of the service.")
+    workers: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="Worker processes of `recadmin serve` (CLI: --workers), all on one port: each loads the model, "
+        "the embedder and the item vectors (its own memory). More than one wants the store on PostgreSQL "
+        "(docs/scaling.md#several-workers).",
+    )
+    model_check_s: float = Field(
+        30.0,
+        gt=0,
+        description="How often each worker checks, in the background, for a newly activated model version "
+        "(`recadmin models activate`) and a new live index version: a worker serves them from the check that "
+        "loaded them on.",
+    )
     read_api_keys: SecretStr | None = Field(
         None, description="Comma-separated API keys with the read scope (search, recommend, similar, rerank)."
     )

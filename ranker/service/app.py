@@ -7,16 +7,16 @@ app = create_app(settings, deps=ServiceDeps(settings, profiles=fake, ...))   # t
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from core.settings import Settings
-from ranker.service.auth import ApiKeys, AuthGate, allowed_hosts, check_bind
+from ranker.service.auth import ApiKeys, AuthGate, allowed_hosts
 from ranker.service.deps import ServiceDeps
 from ranker.service.errors import install_error_handlers
 from ranker.service.limits import BodySizeLimit
@@ -39,6 +39,7 @@ def create_app(settings: Settings, *, deps: ServiceDeps | None = None, warm: boo
         log.info("answering Host names: %s", ", ".join(hosts))
         if warm:
             threading.Thread(target=deps.warm, name="recsearch-warm", daemon=True).start()
+            deps.watch_model()
         try:
             yield
         finally:
@@ -66,32 +67,26 @@ def create_app(settings: Settings, *, deps: ServiceDeps | None = None, warm: boo
     app.add_middleware(AuthGate, keys=keys, protect_ops=settings.service.protect_metrics_and_docs)
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=hosts, www_redirect=False)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    app.add_middleware(WorkerHeader)
     return app
 
 
-@dataclass
-class Served:
-    """What `recadmin serve` runs: the app, where it listens, and the start-up lines to show (auth, Host names)."""
+class WorkerHeader:
+    """Names the process that answered in every response (``X-Recsearch-Worker: <pid>``): with `recadmin serve
+    --workers N` a client (a test, an operator with curl) can tell the workers apart."""
 
-    app: FastAPI
-    host: str
-    port: int
-    notes: list[str]
-    warnings: list[str]
+    def __init__(self, app):
+        self.app = app
 
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        worker = str(os.getpid()).encode()
 
-def serving(settings: Settings, *, host: str | None = None, port: int | None = None, insecure: bool = False) -> Served:
-    """The service as `recadmin serve` runs it: ``host``/``port`` override the settings (the Host check includes
-    the bind host); :class:`ConfigError` for an open service (no API keys) on an interface other machines reach,
-    unless ``insecure``."""
-    service = settings.service.model_copy(update={"host": host or settings.service.host,
-                                                  "port": port or settings.service.port})  # fmt: skip
-    settings = settings.model_copy(update={"service": service})
-    keys = ApiKeys(service)
-    check_bind(service.host, keys, insecure)
-    app = create_app(settings, warm=True)
-    notes = [f"answering Host names: {', '.join(allowed_hosts(service))}"]
-    warnings = [] if keys.enabled else [keys.describe()]
-    if keys.enabled:
-        notes.insert(0, keys.describe())
-    return Served(app, service.host, service.port, notes, warnings)
+        async def named(message):
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-recsearch-worker", worker)]
+            await send(message)
+
+        return await self.app(scope, receive, named)

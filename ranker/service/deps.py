@@ -84,7 +84,7 @@ class ServiceDeps:
         experiments: Callable[[], Experiment | None] | None = None,
         scorers: dict[str, Ranker] | None = None,
         admin: AdminSources | None = None,
-        model_check_s: float = 30.0,
+        model_check_s: float | None = None,
         clock: Callable[[], datetime] = _utc_now,
     ):
         self.settings = settings
@@ -103,8 +103,10 @@ class ServiceDeps:
         self._fixed_embedder = embedder is not None
         #: The embedding model the live index was built with (its ``_meta.embedding_model``), as /readyz shows it.
         self.embedding_model: str | None = getattr(embedder, "name", None)
-        self._model_check_s = model_check_s
+        #: Seconds between two registry checks (RECSEARCH_SERVICE_MODEL_CHECK_S unless given).
+        self._model_check_s = settings.service.model_check_s if model_check_s is None else model_check_s
         self._model_checked = time.monotonic()
+        self._closing = threading.Event()
         self._failed_version: str | None = None  # a checkpoint that would not load is not read again every check
         self._titles: TitleCache | None = None
         #: The model version whose learned vectors the live index holds ("": not read yet; None: none).
@@ -206,13 +208,37 @@ class ServiceDeps:
     # --- what the routes use ------------------------------------------------------------------------------------
     def get_ranker(self) -> Ranker:
         """The active ranker, reloaded when another version was activated (checked every ``model_check_s``)."""
-        if not self._fixed_ranker and time.monotonic() - self._model_checked > self._model_check_s:
-            with self._check_lock:
-                if time.monotonic() - self._model_checked > self._model_check_s:
-                    self._model_checked = time.monotonic()
-                    # Off the request path: this request keeps the model in use; the next gets the new one.
-                    threading.Thread(target=self._refresh_model, name="recsearch-model-check", daemon=True).start()
+        if self._check_due():
+            # Off the request path: this request keeps the model in use; the next gets the new one.
+            threading.Thread(target=self._refresh_model, name="recsearch-model-check", daemon=True).start()
         return self.ranker.get()
+
+    def _check_due(self) -> bool:
+        """Whether a registry check is due; marks it as started (one check per interval, whoever asks)."""
+        if self._fixed_ranker or time.monotonic() - self._model_checked <= self._model_check_s:
+            return False
+        with self._check_lock:
+            if time.monotonic() - self._model_checked <= self._model_check_s:
+                return False
+            self._model_checked = time.monotonic()
+            return True
+
+    def watch_model(self) -> threading.Thread:
+        """Check for a new active version every ``model_check_s`` in a daemon thread until :meth:`close`, whether
+        or not requests come: with several workers, each one (idle or not) serves an activated version within
+        one interval and the time to load it. Requests still start a due check themselves (:meth:`get_ranker`)."""
+
+        def run() -> None:
+            while True:
+                left = self._model_check_s - (time.monotonic() - self._model_checked)
+                if self._closing.wait(max(left, 0.0) + 0.01):
+                    return
+                if self._check_due():
+                    self._refresh_model()
+
+        thread = threading.Thread(target=run, name="recsearch-model-watch", daemon=True)
+        thread.start()
+        return thread
 
     def running_experiment(self) -> Experiment | None:
         """The running experiment: read from the store on the first call, then again in the background every
@@ -438,7 +464,8 @@ class ServiceDeps:
         self.impressions.record(impression)
 
     def close(self) -> None:
-        """The service's shutdown: write the impressions still queued."""
+        """The service's shutdown: stop the model watch, write the impressions still queued."""
+        self._closing.set()
         self.impressions.stop()
 
     def start_warm(self) -> None:

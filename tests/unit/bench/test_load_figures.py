@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from bench.load_service import ROUTES, exact, level_figures
+from bench.load_service import ROUTES, exact, level_figures, workers_ratio
 
 
 def _write(out, pid: int, body: dict) -> None:
@@ -44,3 +44,12 @@ def test_the_events_goal_fails_on_a_missing_or_doubled_or_unsent_event():
     for field in ("acknowledged_not_stored", "stored_twice", "acknowledged_ids_repeated", "stored_not_sent"):
         assert not exact({**good, field: 1}), field
     assert not exact({**good, "acknowledged": 0})  # nothing acknowledged proves nothing
+
+
+def test_the_workers_ratio_compares_each_count_with_the_first_at_the_same_level():
+    runs = [{"workers": 1, "levels": [{"users": 8, "req_per_s": 50.0}, {"users": 16, "req_per_s": 40.0}]},
+            {"workers": 2, "levels": [{"users": 8, "req_per_s": 60.0}, {"users": 16, "req_per_s": 62.0}]}]  # fmt: skip
+    assert workers_ratio(runs) == [
+        {"users": 8, "req_per_s_1": 50.0, "x_1": 1.0, "req_per_s_2": 60.0, "x_2": 1.2},
+        {"users": 16, "req_per_s_1": 40.0, "x_1": 1.0, "req_per_s_2": 62.0, "x_2": 1.55},
+    ]

@@ -51,3 +51,34 @@ def test_a_truncated_checkpoint_activated_later_leaves_the_model_in_use(tmp_path
     fixed = registry.active_version(engine).version
     deps._refresh_model()
     assert deps.get_ranker().version == fixed
+
+
+def test_an_idle_worker_picks_up_an_activated_version_by_itself(tmp_path):
+    """With several workers, one that gets no request still serves a newly activated version from its next check
+    (``ServiceDeps.watch_model``), so every worker's first request after it gets the new one."""
+    import os
+    import time
+
+    settings = Settings(store=StoreSettings(url=f"sqlite:///{tmp_path / 'store.db'}"), state_dir=tmp_path,
+                        service=ServiceSettings(allowed_hosts="testserver", model_check_s=0.1))  # fmt: skip
+    engine = open_store(settings.store)
+    items = SimpleNamespace(dim=4, ids=["A1", "A2", "B1", "B2", "C1"], prices=[1.0, 2.0, 3.0, 4.0, 5.0])
+    register_model(settings, items)
+    deps = CheckpointDeps(settings, profiles=FakeProfiles({"u1": [("A1", "purchase")]}), index=FakeIndex(),
+                          vectors=FakeVectors(), embedder=_Embedder(), activity=FakeActivity())  # fmt: skip
+    first = deps.ranker.get().version
+    c = TestClient(create_app(settings, deps=deps))
+    answer = c.post("/v1/rerank", json={"user_id": "u1", "hits": HITS})
+    assert answer.headers["x-recsearch-worker"] == str(os.getpid())  # which worker answered
+    watch = deps.watch_model()
+    try:
+        register_model(settings, items)
+        second = registry.active_version(engine).version
+        deadline = time.monotonic() + 30  # a bound for a loaded machine, not a speed goal: 0.1 s checks
+        while deps.ranker.get().version != second and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert (first, deps.ranker.get().version) == (first, second) and first != second
+    finally:
+        deps.close()
+    watch.join(timeout=10)
+    assert not watch.is_alive()  # close() ends the watch
