@@ -264,6 +264,16 @@ class SequenceSettings(BaseSettings):
     learning_rate: float = Field(1e-3, description="AdamW learning rate.")
     weight_decay: float = Field(0.0, description="AdamW weight decay.")
     validation_examples: int = Field(3000, description="Validation examples ranked over the whole catalog per epoch.")
+    full_softmax_items: int = Field(
+        50_000,
+        ge=0,
+        description="Largest catalog trained with a softmax over every item; a larger one is trained with a sampled "
+        "softmax (the step's own items and RECSEARCH_SEQUENCE_SAMPLED_NEGATIVES shared negatives, logQ-corrected), "
+        "so a step costs the same at any catalog size (a full softmax costs batch x length x items per step).",
+    )
+    sampled_negatives: int = Field(
+        2048, ge=1, description="Negatives shared by a step's positions when the softmax is sampled (large catalogs)."
+    )
     cross_fit_folds: int = Field(
         0,
         ge=0,

@@ -76,7 +76,7 @@ class NextItemData:
         """Pairs bought in the same basket among the training period's events (no validation basket in it), or
         among all events."""
         period = self._period(through_end)
-        return CoOccurrence.fit(self.basket[period], np.asarray(ids, dtype=object)[self.item_rows[period]])
+        return CoOccurrence.fit_rows(self.basket[period], self.item_rows[period], ids)
 
     def repeat_rates(self, ids: list[str], through_end: bool = False) -> tuple[dict[str, float], float]:
         """Each item's share of buyers who bought it again, in the training period or over all events

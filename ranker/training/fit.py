@@ -139,6 +139,7 @@ def fit(
     for epoch in range(1, hp.epochs + 1):
         model.train()
         losses = []
+        epoch_started = time.perf_counter()
         for batch, log_q in batches.epoch():
             correction = None if log_q is None else torch.from_numpy(log_q).to(device)
             loss = loss_fn(run(batch), torch.from_numpy(batch.valid).to(device), correction)
@@ -150,8 +151,9 @@ def fit(
             if progress:
                 progress(step, total)
         model.eval()
+        seconds = time.perf_counter() - epoch_started  # the training steps only, validation apart
         val = validator.evaluate(val_scores)
-        row = {"epoch": epoch, "train_loss": float(np.mean(losses)), **val}
+        row = {"epoch": epoch, "train_loss": float(np.mean(losses)), "seconds": round(seconds, 3), **val}
         epochs.append(row)
         if log:
             scores = f"val ndcg@10 {val['ndcg@10']:.4f}, hr@10 {val['hr@10']:.4f}"
@@ -171,6 +173,7 @@ def fit(
         "validation_examples": validator.examples,
         "items": len(items),
         "item_vectors_source": items.source,
+        "epoch_seconds": [row["seconds"] for row in epochs],
         "options": options.as_dict(),
     }
     # Training and validation read statistics of the training period only (validation baskets must not be in
@@ -180,6 +183,7 @@ def fit(
     metrics = _metrics(best[2], validator, log) | (sequence.metrics if sequence else {})
     if sequence:
         info["sequence_seconds"] = round(sequence.seconds, 1)
+        info["sequence_epoch_seconds"] = [row["seconds"] for row in sequence.epochs]
     return FitResult(model.cpu().eval(), stats, metrics, epochs, info, sequence.model if sequence else None)
 
 
@@ -259,7 +263,7 @@ class _Batches:
 
 def _metrics(best: dict, validator: Validator, log: Callable[[str], None] | None) -> dict[str, float]:
     """The best epoch's validation metrics, its loss, and the baselines on the same candidates."""
-    metrics = {f"val_{k}": v for k, v in best.items() if k not in ("epoch", "train_loss")}
+    metrics = {f"val_{k}": v for k, v in best.items() if k not in ("epoch", "train_loss", "seconds")}
     metrics["train_loss"] = best["train_loss"]
     baselines = validator.baselines()
     metrics.update({f"val_{k}": v for k, v in baselines.items()})

@@ -23,6 +23,8 @@ from ranker.model import ItemVectors, SequenceConfig, SequenceModel, gap_buckets
 from ranker.training.examples import NextItemData
 
 HOURS_PER_DAY = 24.0
+#: Scores of validation users x catalog items held at once (float32: 64 MB).
+_SCORE_CELLS = 16_000_000
 
 
 @dataclass
@@ -123,6 +125,11 @@ def fit_sequence(
     validation = (
         None if fixed_epochs else _Validation(data, gaps, config.max_length, settings.validation_examples, seed)
     )
+    sampler = (
+        _Sampler(data, len(items), settings.sampled_negatives, rng)
+        if len(items) > settings.full_softmax_items
+        else None
+    )
     best: tuple[float, dict, dict] | None = None
     epochs: list[dict[str, float]] = []
     bad = 0
@@ -131,24 +138,22 @@ def fit_sequence(
         starts, ends = training_windows(data, config.max_length + 1, rng, users)
         order = rng.permutation(len(starts))
         losses = []
+        epoch_started = time.perf_counter()
         for at in range(0, len(order), settings.batch_size):
             part = order[at : at + settings.batch_size]
             pos = windows(starts[part], ends[part], config.max_length + 1)
             rows, gap = history_rows(data, pos, gaps)
-            inputs, targets = torch.from_numpy(rows[:, :-1]).to(device), torch.from_numpy(rows[:, 1:]).to(device)
-            table = model.item_table(text)
-            hidden = model.encode(table, inputs, torch.from_numpy(gap[:, :-1]).to(device))
-            logits = hidden @ table.T  # (B, L, N + 1)
-            logits[..., 0] = float("-inf")  # padding is never an answer
-            loss = torch.nn.functional.cross_entropy(
-                logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=0
-            )
+            if sampler is None:
+                loss = _full_softmax_loss(model, text, rows, gap, device)
+            else:
+                loss = sampler.loss(model, text, rows, gap, device)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             losses.append(loss.item())
         model.eval()
-        row = {"epoch": epoch, "train_loss": float(np.mean(losses)) if losses else 0.0}
+        seconds = round(time.perf_counter() - epoch_started, 3)  # the training steps only, validation apart
+        row = {"epoch": epoch, "train_loss": float(np.mean(losses)) if losses else 0.0, "seconds": seconds}
         if validation is None:  # a fold: its epochs are fixed, its last is kept
             best = (float(epoch), model.state_dict(), row)
         else:
@@ -166,8 +171,56 @@ def fit_sequence(
             break
     assert best is not None
     model.load_state_dict(best[1])
-    metrics = {f"sequence_val_{k}": v for k, v in best[2].items() if k != "train_loss"}
+    metrics = {f"sequence_val_{k}": v for k, v in best[2].items() if k not in ("train_loss", "seconds")}
     return SequenceFit(model.cpu().eval(), metrics, epochs, time.perf_counter() - started)
+
+
+def _full_softmax_loss(model: SequenceModel, text, rows: np.ndarray, gap: np.ndarray, device: str):
+    """Cross-entropy of every next event against the whole catalog ((B, L, N + 1) logits: small catalogs)."""
+    import torch
+
+    inputs, targets = torch.from_numpy(rows[:, :-1]).to(device), torch.from_numpy(rows[:, 1:]).to(device)
+    table = model.item_table(text)
+    hidden = model.encode(table, inputs, torch.from_numpy(gap[:, :-1]).to(device))
+    logits = hidden @ table.T  # (B, L, N + 1)
+    logits[..., 0] = float("-inf")  # padding is never an answer
+    return torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=0)
+
+
+class _Sampler:
+    """The sampled softmax of a large catalog: each position's next item against K negatives shared by the step,
+    drawn from half uniform, half the training events' item frequencies; every logit minus log(K q(item)) (the
+    logQ correction, so the sampled loss estimates the full softmax's), a negative equal to the position's target
+    left out. Only the step's items (its windows' and the negatives) are projected: a step costs
+    B x L x K, not B x L x N, and no (N, D) table is made per step."""
+
+    def __init__(self, data: NextItemData, n_items: int, k: int, rng: np.random.Generator):
+        counts = np.bincount(data.item_rows[data.days < data.cutoff_day], minlength=n_items).astype(np.float64)
+        q = 0.5 / n_items + 0.5 * counts / max(counts.sum(), 1.0)
+        self.cdf = np.cumsum(q / q.sum())
+        self.log_kq = np.log(k * np.r_[1.0, q / q.sum()]).astype(np.float32)  # by table row + 1 (0: padding)
+        self.k, self.rng = k, rng
+
+    def loss(self, model: SequenceModel, text, rows: np.ndarray, gap: np.ndarray, device: str):
+        import torch
+
+        neg = np.minimum(np.searchsorted(self.cdf, self.rng.random(self.k), side="right"), len(self.cdf) - 1) + 1
+        used = np.unique(np.concatenate([[0], rows.ravel(), neg]))  # table rows + 1 of this step, 0 first
+        local = torch.from_numpy(np.searchsorted(used, rows)).to(device)
+        items = torch.from_numpy(used[1:]).to(device)
+        table = model.item_table(text[items - 1] if text is not None else None, ids=items)  # (U + 1, D), 0: padding
+        inputs, targets = local[:, :-1], local[:, 1:]
+        hidden = model.encode(table, inputs, torch.from_numpy(gap[:, :-1]).to(device))  # (B, L, D)
+        negs = torch.from_numpy(np.searchsorted(used, neg)).to(device)
+        log_kq = torch.from_numpy(self.log_kq).to(device)
+        used_t = torch.from_numpy(used).to(device)
+        positive = (hidden * table[targets]).sum(-1) - log_kq[used_t[targets]]  # (B, L)
+        negative = hidden @ table[negs].T - log_kq[neg_rows := torch.from_numpy(neg).to(device)]  # (B, L, K)
+        negative = negative.masked_fill(neg_rows[None, None, :] == used_t[targets][..., None], float("-inf"))
+        logits = torch.cat([positive[..., None], negative], dim=-1)
+        real = targets != 0
+        zero = torch.zeros(int(real.sum()), dtype=torch.long, device=device)
+        return torch.nn.functional.cross_entropy(logits[real], zero)
 
 
 def example_scores(model: SequenceModel, data: NextItemData, items: ItemVectors, batch: int = 512):
@@ -259,12 +312,13 @@ class _Validation:
             return {"ndcg@10": 0.0, "hr@10": 0.0}
         table = model.item_table(text)
         ranks = []
-        for at in range(0, len(self.targets), 512):
-            rows = torch.from_numpy(self.rows[at : at + 512]).to(device)
-            gap = torch.from_numpy(self.gaps[at : at + 512]).to(device)
+        step = max(1, min(512, _SCORE_CELLS // len(table)))  # (step, N + 1) scores at a time: bounded at any N
+        for at in range(0, len(self.targets), step):
+            rows = torch.from_numpy(self.rows[at : at + step]).to(device)
+            gap = torch.from_numpy(self.gaps[at : at + step]).to(device)
             scores = model.user_vectors(table, rows, gap) @ table.T
             scores[:, 0] = float("-inf")
-            target = torch.from_numpy(self.targets[at : at + 512]).to(device)
+            target = torch.from_numpy(self.targets[at : at + step]).to(device)
             mine = scores.gather(1, target[:, None])
             ranks.append((scores > mine).sum(1).cpu().numpy())
         rank = np.concatenate(ranks)

@@ -57,6 +57,19 @@ def test_the_sequence_model_learns_the_users_cluster(shop):
     assert fitted.epochs[-1]["train_loss"] < fitted.epochs[0]["train_loss"]
 
 
+def test_a_large_catalog_trains_with_a_sampled_softmax_and_learns_the_cluster(shop, monkeypatch):
+    events, items = shop
+    data = build_examples(events, items, RankerConfig(item_dim=items.dim), validation_fraction=0.2)
+    full_losses = []
+    monkeypatch.setattr("ranker.training.sequence._full_softmax_loss",
+                        lambda *a: full_losses.append(1) or pytest.fail("the full softmax ran"))  # fmt: skip
+    sampled = SEQ.model_copy(update={"full_softmax_items": 50, "sampled_negatives": 16})  # 120 items > 50
+    fitted = fit_sequence(data, items, sampled, seed=1, device="cpu")
+    assert fitted.metrics["sequence_val_ndcg@10"] > 0.2  # random is ~0.04
+    assert fitted.epochs[-1]["train_loss"] < fitted.epochs[0]["train_loss"]
+    assert all(row["seconds"] > 0 for row in fitted.epochs)
+
+
 def test_a_version_with_a_sequence_model_serves_its_space(shop, tmp_path):
     events, items = shop
     options = TrainOptions.from_settings(RankerSettings(), SEQ, **SMALL)

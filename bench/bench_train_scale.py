@@ -1,0 +1,268 @@
+"""Training at scale: time per epoch, peak memory and the co-occurrence table's size against the event count.
+
+    for each size N (a synthetic shop, bench/synth_shop.py: N events, N/40 users, N/ITEMS_PER items, Parquet,
+    64-dim item vectors), in a process of its own:
+    read          the event file as `recadmin train --events FILE` reads it (ranker.feedback.load_events)
+    fit           ranker.training.fit.fit, the library call of `recadmin train`: examples, the sequence model
+                  (RECSEARCH_SEQUENCE_*), then the attention reranker, each for a small fixed epoch budget
+      reported    seconds per epoch of each model (the training steps; validation apart), training examples,
+                  peak RSS (VmHWM) and RSS after the read, the co-occurrence table (pairs kept, bytes of its CSR
+                  arrays and of the dense copy scoring keeps for small catalogs)
+      goal        seconds per epoch / N at the largest N <= ~1.2x that at the smallest (at most linear); peak RSS
+                  under the stated cap (docs/scaling.md "Training at scale")
+    many items    one more run at MANY_ITEMS items (the co-occurrence table of a large catalog stays top-K sparse)
+
+    PYTHONPATH=. .venv/bin/python bench/bench_train_scale.py [--quick] [--sizes 1000000,5000000,20000000]
+        [--many-items 1000000] [--json PATH] [--plot PATH]
+
+Default sizes 1M, 5M, 20M; --quick 100k, 300k, 1M. Each fit has one reranker epoch and one sequence epoch (the
+sequence model also stops at RECSEARCH_SEQUENCE_MAX_MINUTES), so a run's time is the read, the examples and those
+epochs. A session's carts and purchases are stamped as one invoice (:func:`invoices`), so baskets hold several
+items and the co-occurrence table has pairs to keep.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+SIZES = "1000000,5000000,20000000"
+QUICK = "100000,300000,1000000"
+USERS_PER_EVENT = 1 / 40
+#: Items in proportion to the events (Online Retail: ~100 events an item).
+ITEMS_PER = 100
+DIM = 64
+RANKER_EPOCHS = 1
+SEQUENCE_EPOCHS = 1
+
+
+def _status_mb(key: str) -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _catalog_vectors(path: Path):
+    """The synthetic catalog as the item table (its own vectors: no index needed)."""
+    import pyarrow.parquet as pq
+
+    from ranker.model import ItemVectors
+
+    table = pq.read_table(path, columns=["id", "price", "vector"])
+    flat = table.column("vector").combine_chunks().flatten().to_numpy()
+    vectors = np.array(flat, dtype=np.float32).reshape(len(table), -1)
+    return ItemVectors.from_arrays(table.column("id").to_pylist(), vectors, prices=table.column("price").to_numpy())
+
+
+def phase_train(events: Path, catalog: Path) -> dict:
+    """One training run on ``events`` in this process: the read, then the fit; times, memory and table sizes."""
+    from core.settings import RankerSettings, SequenceSettings, Settings
+    from ranker.feedback import load_events
+    from ranker.training import TrainOptions
+    from ranker.training.fit import fit
+
+    settings = Settings()
+    items = _catalog_vectors(catalog)
+    started = time.perf_counter()
+    frame = load_events(settings, events)
+    read_s = time.perf_counter() - started
+    rss_read = _status_mb("VmRSS")
+    ranker = RankerSettings(epochs=RANKER_EPOCHS)
+    sequence = SequenceSettings(epochs=SEQUENCE_EPOCHS)
+    options = TrainOptions.from_settings(ranker, sequence)
+    n_events = len(frame)
+    started = time.perf_counter()
+    result = fit(frame, items, options)
+    fit_s = time.perf_counter() - started
+    del frame
+    cooc = result.item_stats.cooc.matrix
+    # What the scorer holds: the table aligned with the item rows, and its dense copy when the catalog is small.
+    from ranker.model.cooccurrence import dense_table
+
+    aligned = result.item_stats.cooc.aligned(list(items.ids))
+    dense = dense_table(aligned)
+    info = result.info
+    return {
+        "events": n_events, "items": len(items), "read_s": round(read_s, 1), "fit_s": round(fit_s, 1),
+        "train_examples": info["train_examples"],
+        "ranker_epoch_s": info["epoch_seconds"], "sequence_epoch_s": info.get("sequence_epoch_seconds", []),
+        "sequence_s": info.get("sequence_seconds"),
+        "val_ndcg10": round(result.metrics["val_ndcg@10"], 4),
+        "sequence_val_ndcg10": round(result.metrics.get("sequence_val_ndcg@10", 0.0), 4),
+        "cooc_pairs": int(cooc.nnz), "cooc_mb": round(_csr_bytes(aligned) / 2**20, 1),
+        "cooc_dense_mb": round(dense.nbytes / 2**20, 1) if dense is not None else 0.0,
+        "max_neighbours": int(np.diff(cooc.indptr).max(initial=0)),
+        "rss_after_read_mb": round(rss_read), "peak_rss_mb": round(_status_mb("VmHWM")),
+    }  # fmt: skip
+
+
+def _csr_bytes(m) -> int:
+    return int(m.data.nbytes + m.indices.nbytes + m.indptr.nbytes)
+
+
+def _run_phase(events: Path, catalog: Path) -> dict:
+    out = subprocess.run(
+        [sys.executable, __file__, "--phase", "train", "--file", str(events), "--catalog", str(catalog)],
+        check=False, capture_output=True, text=True, cwd=ROOT,
+    )  # fmt: skip
+    if out.returncode != 0:
+        tail = (out.stderr or out.stdout).strip().splitlines()[-3:]
+        return {"error": f"exit {out.returncode}: " + " | ".join(tail)}
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def invoices(path: Path) -> None:
+    """Stamp each session's carts and purchases with the time of its first purchase, as one invoice.
+
+    A basket is a user's events of one moment (an Online Retail invoice); the synthetic shop gives every event its
+    own second, so without this every basket holds one item and the co-occurrence table stays empty."""
+    import pandas as pd
+
+    frame = pd.read_parquet(path)
+    bought = frame["type"].isin(["add_to_cart", "purchase"])
+    first = frame.loc[frame["type"] == "purchase"].groupby("session_id")["ts"].min()
+    stamped = frame.loc[bought, "session_id"].map(first)
+    frame.loc[bought, "ts"] = stamped.fillna(frame.loc[bought, "ts"]).to_numpy()
+    frame.to_parquet(path, index=False, row_group_size=200_000)
+
+
+def measure(size: int, items: int, seed: int, folder: Path) -> dict:
+    """One row: a shop of ``size`` events over ``items`` items, generated, then trained on in a fresh process."""
+    from bench.synth_shop import ShopParams, generate
+
+    shop = folder / f"shop{size}-{items}"
+    started = time.perf_counter()
+    params = ShopParams(items=items, users=max(1, int(size * USERS_PER_EVENT)), events=size, days=365, seed=seed,
+                        vectors=DIM)  # fmt: skip
+    generate(params, shop)
+    invoices(shop / "events.parquet")
+    generated = time.perf_counter() - started
+    try:
+        row = _run_phase(shop / "events.parquet", shop / "catalog.parquet")
+    finally:
+        shutil.rmtree(shop, ignore_errors=True)
+    row.update({"size": size, "catalog": items, "generate_s": round(generated, 1)})
+    if "error" not in row:
+        row["ranker_s_per_epoch"] = round(float(np.mean(row["ranker_epoch_s"])), 2)
+        row["sequence_s_per_epoch"] = (
+            round(float(np.mean(row["sequence_epoch_s"])), 2) if row["sequence_epoch_s"] else 0
+        )
+    return row
+
+
+def summarize(rows: list[dict]) -> dict:
+    """Seconds per epoch per event at the largest size against the smallest (goal <= ~1.2: at most linear)."""
+    ok = sorted((r for r in rows if "error" not in r and not r.get("many_items")), key=lambda r: r["size"])
+    if len(ok) < 2:
+        return {}
+    small, large = ok[0], ok[-1]
+    out = {"sizes": f"{small['size']:,} -> {large['size']:,}", "goal": "<= 1.2"}
+    for model in ("ranker", "sequence"):
+        per = [r[f"{model}_s_per_epoch"] / r["size"] for r in (small, large)]
+        out[f"{model}_epoch_per_event_ratio"] = round(per[1] / per[0], 3) if per[0] else None
+    out["peak_rss_mb"] = {r["size"]: r["peak_rss_mb"] for r in ok}
+    return out
+
+
+def plot(rows: list[dict], target: Path) -> None:
+    """Seconds per epoch (both models) and peak RSS against the event count."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    mine = sorted((r for r in rows if "error" not in r and not r.get("many_items")), key=lambda r: r["size"])
+    fig, (speed, memory) = plt.subplots(1, 2, figsize=(11, 4))
+    x = [r["size"] for r in mine]
+    speed.plot(x, [r["sequence_s_per_epoch"] for r in mine], "o-", label="sequence model, s/epoch")
+    speed.plot(x, [r["ranker_s_per_epoch"] for r in mine], "s-", label="reranker, s/epoch")
+    if mine:  # the linear reference through the smallest size
+        base = mine[0]
+        for key, style in (("sequence_s_per_epoch", "C0:"), ("ranker_s_per_epoch", "C1:")):
+            speed.plot(x, [base[key] * s / base["size"] for s in x], style, label=f"linear from {base['size']:,}")
+    memory.plot(x, [r["peak_rss_mb"] for r in mine], "o-", label="peak RSS (read + fit)")
+    memory.plot(x, [r["rss_after_read_mb"] for r in mine], "s:", label="RSS after reading the events")
+    memory.plot(x, [r["cooc_mb"] for r in mine], "^--", label="co-occurrence table (CSR)")
+    for ax, label in ((speed, "seconds per epoch"), (memory, "MB")):
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel(f"events (items = events / {ITEMS_PER}, users = events / 40)")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=7)
+    speed.set_title("Training time per epoch against events")
+    memory.set_title("Training memory against events")
+    fig.tight_layout()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(target, dpi=110)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default=SIZES)
+    parser.add_argument("--quick", action="store_true", help=f"sizes {QUICK}")
+    parser.add_argument(
+        "--many-items",
+        type=int,
+        default=None,
+        help="one more run at this many items (default: 1,000,000; --quick 100,000; 0: none)",
+    )
+    parser.add_argument(
+        "--many-items-events", type=int, default=None, help="events of that run (default: the largest size)"
+    )
+    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--json", type=Path)
+    parser.add_argument("--plot", type=Path, help="write the PNG of the curves here")
+    parser.add_argument("--phase", choices=["train"], help=argparse.SUPPRESS)
+    parser.add_argument("--file", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--catalog", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()  # fmt: skip
+    if args.phase:
+        print(json.dumps(phase_train(args.file, args.catalog)))
+        return
+
+    sizes = [int(s) for s in (QUICK if args.quick else args.sizes).split(",")]
+    many = args.many_items if args.many_items is not None else (100_000 if args.quick else 1_000_000)
+    runs = [(size, max(1_000, size // ITEMS_PER), False) for size in sizes]
+    if many:
+        runs.append((args.many_items_events or sizes[-1], many, True))
+    rows: list[dict] = []
+    with tempfile.TemporaryDirectory(prefix="bench-train-scale-") as tmp:
+        for size, items, many_items in runs:
+            row = measure(size, items, args.seed, Path(tmp))
+            row["many_items"] = many_items
+            rows.append(row)
+            if "error" in row:
+                print(f"{size:,} events, {items:,} items: {row['error']}", flush=True)
+                continue
+            print(
+                f"{size:,} events, {items:,} items: read {row['read_s']}s, {row['train_examples']:,} examples; "
+                f"sequence {row['sequence_s_per_epoch']}s/epoch, reranker {row['ranker_s_per_epoch']}s/epoch "
+                f"(fit {row['fit_s']}s); co-occurrence {row['cooc_pairs']:,} pairs, {row['cooc_mb']} MB "
+                f"(dense copy {row['cooc_dense_mb']} MB); RSS after read {row['rss_after_read_mb']} MB, "
+                f"peak {row['peak_rss_mb']} MB",
+                flush=True,
+            )
+    summary = summarize(rows)
+    print(json.dumps(summary, indent=1))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"rows": rows, "summary": summary}, indent=2) + "\n")
+    if args.plot:
+        plot(rows, args.plot)
+
+
+if __name__ == "__main__":
+    main()
