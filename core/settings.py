@@ -228,9 +228,9 @@ class RankerSettings(BaseSettings):
     max_events: int | None = Field(
         20_000_000,
         ge=1,
-        description="Training reads at most the newest this many events (by time), so its memory has a cap: about "
-        "3.6 GB at 20M events (docs/scaling.md); empty for every event. Applied while reading; smaller data trains on "
-        "all of it.",
+        description="Training reads at most the newest this many events (by time, applied while reading), so its "
+        "memory has a cap (the read and the examples peaked at 6.0 GB at 20M events: docs/scaling.md); empty for "
+        "every event. Smaller data trains on all of it.",
     )
     seed: int = Field(42, description="Random seed; the same seed and data give the same model.")
     device: str = Field("auto", description="Torch device for training: auto (CUDA when there is one), cpu, cuda.")
