@@ -112,11 +112,49 @@ def _csr_bytes(m) -> int:
     return int(m.data.nbytes + m.indices.nbytes + m.indptr.nbytes)
 
 
-def _run_phase(events: Path, catalog: Path) -> dict:
-    out = subprocess.run(
-        [sys.executable, __file__, "--phase", "train", "--file", str(events), "--catalog", str(catalog)],
-        check=False, capture_output=True, text=True, cwd=ROOT,
+def phase_read(events: Path, catalog: Path) -> dict:
+    """The read and what training builds from it before any epoch (the examples, the item statistics), in this
+    process; with the compact read when this code has it (the baseline's code, ``--baseline``, may not)."""
+    import inspect
+
+    from core.settings import RankerSettings, Settings
+    from ranker.feedback import load_events
+    from ranker.model import ItemStats, RankerConfig
+    from ranker.training.examples import build_examples
+
+    settings, hp = Settings(), RankerSettings()
+    items = _catalog_vectors(catalog)
+    base = _status_mb("VmRSS")
+    started = time.perf_counter()
+    compact = "compact" in inspect.signature(load_events).parameters
+    if compact:  # as ranker.training.api.train_and_register reads them
+        frame = load_events(settings, events, items=items.ids, max_events=hp.max_events, compact=True)
+    else:
+        frame = load_events(settings, events)
+    read_s = time.perf_counter() - started
+    rss_read, frame_mb = _status_mb("VmRSS"), frame.memory_usage(deep=True).sum() / 2**20
+    started = time.perf_counter()
+    config = RankerConfig(item_dim=items.dim, history_length=hp.history_length, feature_history=hp.feature_history)
+    data = build_examples(
+        frame, items, config, targets_per_basket=hp.targets_per_basket, validation_fraction=hp.validation_fraction,
+        horizon_days=hp.horizon_days, seed=hp.seed,
     )  # fmt: skip
+    ids = list(items.ids)
+    stats = ItemStats.fit(data.target_counts(ids), items.prices, data.cooccurrence(ids), data.repeat_rates(ids),
+                          data.latest_trend(ids))  # fmt: skip
+    examples_s = time.perf_counter() - started
+    return {
+        "events": len(frame), "items": len(items), "compact": compact, "read_s": round(read_s, 1),
+        "examples_s": round(examples_s, 1), "train_examples": len(data.train_index),
+        "frame_mb": round(frame_mb), "rss_before_read_mb": round(base), "rss_after_read_mb": round(rss_read),
+        "peak_rss_mb": round(_status_mb("VmHWM")), "cooc_pairs": int(stats.cooc.matrix.nnz),
+    }  # fmt: skip
+
+
+def _run_phase(events: Path, catalog: Path, phase: str = "train", code: Path | None = None) -> dict:
+    command = [sys.executable, __file__, "--phase", phase, "--file", str(events), "--catalog", str(catalog)]
+    out = subprocess.run(command + (["--code", str(code)] if code else []), check=False, capture_output=True,
+                         text=True, cwd=code or ROOT)  # fmt: skip
     if out.returncode != 0:
         tail = (out.stderr or out.stdout).strip().splitlines()[-3:]
         return {"error": f"exit {out.returncode}: " + " | ".join(tail)}
@@ -127,19 +165,29 @@ def invoices(path: Path) -> None:
     """Stamp each session's carts and purchases with the time of its first purchase, as one invoice.
 
     A basket is a user's events of one moment (an Online Retail invoice); the synthetic shop gives every event its
-    own second, so without this every basket holds one item and the co-occurrence table stays empty."""
-    import pandas as pd
+    own second, so without this every basket holds one item and the co-occurrence table stays empty. One row group
+    at a time (the shop writes a block of users, whole sessions, per row group), so 20M events fit in memory."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
 
-    frame = pd.read_parquet(path)
-    bought = frame["type"].isin(["add_to_cart", "purchase"])
-    first = frame.loc[frame["type"] == "purchase"].groupby("session_id")["ts"].min()
-    stamped = frame.loc[bought, "session_id"].map(first)
-    frame.loc[bought, "ts"] = stamped.fillna(frame.loc[bought, "ts"]).to_numpy()
-    frame.to_parquet(path, index=False, row_group_size=200_000)
+    source = pq.ParquetFile(path)
+    stamped_path = path.with_name(path.stem + "-invoices.parquet")
+    writer = None
+    for group in range(source.num_row_groups):
+        frame = source.read_row_group(group).to_pandas()
+        bought = frame["type"].isin(["add_to_cart", "purchase"])
+        first = frame.loc[frame["type"] == "purchase"].groupby("session_id")["ts"].min()
+        stamped = frame.loc[bought, "session_id"].map(first)
+        frame.loc[bought, "ts"] = stamped.fillna(frame.loc[bought, "ts"]).to_numpy()
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        writer = writer or pq.ParquetWriter(stamped_path, table.schema)
+        writer.write_table(table, row_group_size=200_000)
+    if writer is not None:
+        writer.close()
+        stamped_path.replace(path)
 
 
-def measure(size: int, items: int, seed: int, folder: Path) -> dict:
-    """One row: a shop of ``size`` events over ``items`` items, generated, then trained on in a fresh process."""
+def _generate(size: int, items: int, seed: int, folder: Path) -> tuple[Path, float]:
     from bench.synth_shop import ShopParams, generate
 
     shop = folder / f"shop{size}-{items}"
@@ -148,7 +196,12 @@ def measure(size: int, items: int, seed: int, folder: Path) -> dict:
                         vectors=DIM)  # fmt: skip
     generate(params, shop)
     invoices(shop / "events.parquet")
-    generated = time.perf_counter() - started
+    return shop, time.perf_counter() - started
+
+
+def measure(size: int, items: int, seed: int, folder: Path) -> dict:
+    """One row: a shop of ``size`` events over ``items`` items, generated, then trained on in a fresh process."""
+    shop, generated = _generate(size, items, seed, folder)
     try:
         row = _run_phase(shop / "events.parquet", shop / "catalog.parquet")
     finally:
@@ -159,6 +212,20 @@ def measure(size: int, items: int, seed: int, folder: Path) -> dict:
         row["sequence_s_per_epoch"] = (
             round(float(np.mean(row["sequence_epoch_s"])), 2) if row["sequence_epoch_s"] else 0
         )
+    return row
+
+
+def measure_read(size: int, items: int, seed: int, folder: Path, baseline: Path | None, baseline_max: int) -> dict:
+    """One row of ``--read-only``: the same shop read (and its examples built) by this code and, up to
+    ``baseline_max`` events, by the ``baseline`` checkout's code, each in a fresh process."""
+    shop, generated = _generate(size, items, seed, folder)
+    try:
+        row = {"size": size, "catalog": items, "generate_s": round(generated, 1)}
+        row["after"] = _run_phase(shop / "events.parquet", shop / "catalog.parquet", "read")
+        if baseline is not None and size <= baseline_max:
+            row["before"] = _run_phase(shop / "events.parquet", shop / "catalog.parquet", "read", baseline)
+    finally:
+        shutil.rmtree(shop, ignore_errors=True)
     return row
 
 
@@ -209,6 +276,31 @@ def plot(rows: list[dict], target: Path) -> None:
     fig.savefig(target, dpi=110)
 
 
+def _read_line(r: dict) -> str:
+    if "error" in r:
+        return r["error"]
+    return (f"read {r['read_s']}s, examples+statistics {r['examples_s']}s, frame {r['frame_mb']} MB, RSS before "
+            f"read {r['rss_before_read_mb']} MB, after read {r['rss_after_read_mb']} MB, peak {r['peak_rss_mb']} MB "
+            f"({r['train_examples']:,} training examples)")  # fmt: skip
+
+
+def read_only(args: argparse.Namespace) -> None:
+    """``--read-only``: per size, the read and the examples by this code (and the baseline's), RSS and time."""
+    sizes = [int(s) for s in (QUICK if args.quick else args.sizes).split(",")]
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="bench-train-read-") as tmp:
+        for size in sizes:
+            row = measure_read(size, max(1_000, size // ITEMS_PER), args.seed, Path(tmp), args.baseline,
+                               args.baseline_max)  # fmt: skip
+            rows.append(row)
+            for name in ("before", "after"):
+                if name in row:
+                    print(f"{size:,} events, {name}: {_read_line(row[name])}", flush=True)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"read_only": rows}, indent=2) + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default=SIZES)
@@ -225,12 +317,33 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--json", type=Path)
     parser.add_argument("--plot", type=Path, help="write the PNG of the curves here")
-    parser.add_argument("--phase", choices=["train"], help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--read-only",
+        action="store_true",
+        help="only the read, the examples and the item statistics (no epochs): memory at 5M-20M",
+    )
+    parser.add_argument(
+        "--baseline", type=Path, help="with --read-only: also read each shop with this checkout's code (e.g. main's)"
+    )
+    parser.add_argument(
+        "--baseline-max",
+        type=int,
+        default=5_000_000,
+        help="largest size the baseline reads (its string frame needs ~18 GB at 20M)",
+    )
+    parser.add_argument("--phase", choices=["train", "read"], help=argparse.SUPPRESS)
+    parser.add_argument("--code", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--file", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--catalog", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()  # fmt: skip
     if args.phase:
-        print(json.dumps(phase_train(args.file, args.catalog)))
+        if args.code:  # the baseline's packages before this checkout's
+            sys.path.insert(0, str(args.code.resolve()))
+        phase = phase_read if args.phase == "read" else phase_train
+        print(json.dumps(phase(args.file, args.catalog)))
+        return
+    if args.read_only:
+        read_only(args)
         return
 
     sizes = [int(s) for s in (QUICK if args.quick else args.sizes).split(",")]

@@ -225,6 +225,13 @@ class RankerSettings(BaseSettings):
         "stopping); small, so training sees the newest behaviour (0.03 beat 0.1 on Online Retail at two cutoffs).",
     )
     validation_examples: int = Field(3000, description="Validation examples scored per epoch at most.")
+    max_events: int | None = Field(
+        20_000_000,
+        ge=1,
+        description="Training reads at most the newest this many events (by time, applied while reading), so its "
+        "memory has a cap (the read and the examples peaked at 6.0 GB at 20M events: docs/scaling.md); empty for "
+        "every event. Smaller data trains on all of it.",
+    )
     seed: int = Field(42, description="Random seed; the same seed and data give the same model.")
     device: str = Field("auto", description="Torch device for training: auto (CUDA when there is one), cpu, cuda.")
     train_threads: int = Field(

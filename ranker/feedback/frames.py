@@ -12,7 +12,8 @@ out), sorted by (``user_id``, ``ts``, write order). Two sources give the same fr
   the store gives; Online Retail transactions become events by :mod:`core.online_retail`'s rule.
 
 :func:`load_events` picks one of the two (the file when given) for ``recadmin train``, ``evaluate`` and
-``finetune``.
+``finetune``. Both read chunk by chunk into compact columns (:mod:`ranker.feedback.columns`), filters applied as
+they read; training keeps them compact (categorical ids, float32 numbers), the others get the columns as strings.
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import String, type_coerce
 from sqlalchemy.engine import Engine
@@ -31,6 +33,7 @@ from sqlalchemy.engine import Engine
 from core.errors import InputError
 from core.rows import Reject
 from core.settings import EventsSettings, Settings
+from ranker.feedback.columns import EventColumns, EventFilter
 from ranker.feedback.events import to_naive_utc
 from ranker.feedback.mapping import EventMapping, check_rows
 from ranker.feedback.sources import event_file_format, read_chunks
@@ -40,35 +43,52 @@ log = logging.getLogger("recsearch.feedback")
 
 #: Columns of the events frame, the contract other parts code against.
 FRAME_COLUMNS = ["user_id", "item_id", "type", "ts", "quantity", "value", "in_catalog"]
-_TYPES = {
-    "user_id": str, "item_id": str, "type": str, "ts": "datetime64[ns]", "quantity": float, "value": float,
-    "in_catalog": bool,
-}  # fmt: skip
+#: What a page of the store brings (:data:`ranker.feedback.columns.CHUNK_COLUMNS`).
+_STORED = ["seq", *FRAME_COLUMNS]
 _STAMP = "%Y-%m-%d %H:%M:%S.%f"  # the stored time text of a staged row (ranker.feedback.mapping.stamp_texts)
 
 
-def events_frame(engine: Engine, *, until: datetime | None = None) -> pd.DataFrame:
-    """Every stored event that names an item; ``until`` keeps events strictly before it."""
+def events_frame(
+    engine: Engine,
+    *,
+    until: datetime | None = None,
+    keep: EventFilter | None = None,
+    compact: bool = False,
+    page_rows: int = 50_000,
+) -> pd.DataFrame:
+    """Every stored event that names an item; ``until`` keeps events strictly before it, ``keep`` filters further
+    (:class:`ranker.feedback.columns.EventFilter`); ``compact``: coded columns (:mod:`ranker.feedback.columns`).
+
+    Read through one streamed query in pages of ``page_rows``, in event-id byte order: events of one user, time and
+    write order (only events stored before the write order existed share one) keep the event ids' order."""
     from sqlalchemy import select
 
     from ranker.feedback.tables import EventRow
 
     t = EventRow.__table__.c
+    keep = keep or EventFilter()
+    if until is not None:
+        keep = replace(keep, until=until if keep.until is None else min(until, keep.until))
     # The time as the driver gives it (SQLite: text), parsed below: one unreadable stored time is left out, not an
     # error for every reader (training, popularity).
-    columns = [type_coerce(t.ts, String).label("ts") if c == "ts" else t[c] for c in FRAME_COLUMNS]
-    query = select(t.event_id, t.seq, *columns).where(t.item_id != "")
-    if until is not None:
-        query = query.where(t.ts < to_naive_utc(until))
+    columns = [type_coerce(t.ts, String).label("ts") if c == "ts" else t[c] for c in _STORED]
+    # PostgreSQL compares text by its collation; "C" is byte order, Python's (and SQLite's) order of the ids.
+    order = t.event_id.collate("C") if engine.dialect.name == "postgresql" else t.event_id
+    query = select(*columns).where(t.item_id != "").order_by(order)
+    if keep.until is not None:
+        query = query.where(t.ts < to_naive_utc(keep.until))
+    gathered = EventColumns(keep, compact=compact)
+    unreadable = 0
     with engine.connect() as conn:
-        rows = conn.execute(query).all()
-    frame = pd.DataFrame(rows, columns=["event_id", "seq", *FRAME_COLUMNS])
-    frame["ts"] = _stored_times(frame["ts"])
-    if frame["ts"].isna().any():
-        log.warning("%d stored events have a time that cannot be read; left out", int(frame["ts"].isna().sum()))
-        frame = frame[frame["ts"].notna()]
-    # Sorted here, not by ORDER BY: PostgreSQL orders text by its collation, Python (and SQLite) by code point.
-    return _frame(frame)
+        result = conn.execution_options(stream_results=True, yield_per=page_rows).execute(query)
+        for rows in result.partitions():
+            page = pd.DataFrame(rows, columns=_STORED)
+            page["ts"] = _stored_times(page["ts"])
+            unreadable += int(page["ts"].isna().sum())
+            gathered.add(page[page["ts"].notna()])
+    if unreadable:
+        log.warning("%d stored events have a time that cannot be read; left out", unreadable)
+    return gathered.frame(FRAME_COLUMNS)
 
 
 def _stored_times(values: pd.Series) -> pd.Series:
@@ -95,18 +115,25 @@ class FileEvents:
     skipped: Counter = field(default_factory=Counter)
     #: Rows whose event id an earlier row already had (the store keeps one).
     repeated: int = 0
+    #: Rows naming an item the filter's ``items`` leave out.
+    outside_items: int = 0
 
 
 def read_event_file(
-    path: Path, fmt: str | None = None, mapping: EventMapping | None = None, *, chunk_rows: int | None = None
-) -> FileEvents:
+    path: Path, fmt: str | None = None, mapping: EventMapping | None = None, *, chunk_rows: int | None = None,
+    keep: EventFilter | None = None, compact: bool = False,
+) -> FileEvents:  # fmt: skip
     """Read an event file as ``recadmin feedback import`` reads it (``fmt`` and ``mapping`` as its ``--format`` and
-    ``--mapping``; ``chunk_rows`` its ``RECSEARCH_EVENTS_BATCH_SIZE``), keeping what the store would keep."""
+    ``--mapping``; ``chunk_rows`` its ``RECSEARCH_EVENTS_BATCH_SIZE``), keeping what the store would keep, and of
+    that what ``keep`` keeps; ``compact``: coded columns (:mod:`ranker.feedback.columns`).
+
+    One chunk at a time: its checked rows become compact columns before the next is read, and only a 16-byte hash
+    of each event id is kept (the store keeps the first row of an id, ON CONFLICT DO NOTHING in file order)."""
     path = Path(path)
     fmt = event_file_format(path, fmt)
     chunk_rows = chunk_rows or EventsSettings.model_fields["batch_size"].default
     out = FileEvents(pd.DataFrame(), fmt)
-    parts: list[pd.DataFrame] = []
+    gathered = EventColumns(keep, compact=compact, dedup=True)
     for chunk in read_chunks(path, fmt, mapping or EventMapping(), chunk_rows):
         rows, rejects = check_rows(chunk.frame, str(path))
         out.rows_read += chunk.rows_read
@@ -114,17 +141,21 @@ def read_event_file(
         out.rejected += len(rejects)
         out.first_reject = out.first_reject or (rejects[0] if rejects else None)
         if rows:
-            parts.append(pd.DataFrame.from_records(rows, columns=STAGE_COLUMNS))
-    staged = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=STAGE_COLUMNS)
-    staged["seq"] = range(len(staged))  # the file's order, as the import writes it
-    # The store keeps the first row of an event id (ON CONFLICT DO NOTHING, in file order).
-    unique = staged.drop_duplicates("event_id", keep="first")
-    out.repeated = len(staged) - len(unique)
-    unique = unique[unique["item_id"] != ""]
-    frame = unique[["event_id", "seq", *FRAME_COLUMNS]].copy()
-    frame["ts"] = pd.to_datetime(frame["ts"], format=_STAMP)
-    out.frame = _frame(frame)
+            staged = pd.DataFrame.from_records(rows, columns=STAGE_COLUMNS)
+            staged["seq"] = range(gathered.rows, gathered.rows + len(staged))  # the file's order, as imported
+            staged["ts"] = _stamps(staged["ts"])
+            del rows
+            gathered.add(staged)
+    out.frame = gathered.frame(FRAME_COLUMNS)
+    out.repeated = gathered.repeated
+    out.outside_items = gathered.outside_items
     return out
+
+
+def _stamps(texts: pd.Series) -> np.ndarray:
+    """Staged time texts as ``datetime64[ns]``, parsed once per distinct text (a basket's lines share theirs)."""
+    codes, distinct = pd.factorize(texts)
+    return pd.to_datetime(pd.Series(distinct), format=_STAMP).to_numpy().astype("datetime64[ns]")[codes]
 
 
 def events_frame_from_file(path: Path, fmt: str | None = None, mapping: EventMapping | None = None) -> pd.DataFrame:
@@ -142,40 +173,62 @@ def load_events(
     until: datetime | str | None = None,
     types: Sequence[str] | None = None,
     catalog_only: bool = False,
+    items: Sequence[str] | None = None,
+    max_events: int | None = None,
+    compact: bool = False,
 ) -> pd.DataFrame:
     """The events frame for training, fine-tuning and evaluation: from the event file ``path`` when given (``fmt``
     and ``mapping`` as ``recadmin feedback import`` takes them), else from the store.
 
     ``until`` keeps events strictly before it; ``types`` keeps only those event types; ``catalog_only`` leaves out
-    the events flagged as naming an item outside the catalog (a file's events are never flagged). One
-    :class:`InputError` naming the file (or the store) when the input cannot be read or no event is left."""
+    the events flagged as naming an item outside the catalog (a file's events are never flagged); ``items`` keeps
+    only events naming one of these ids (training: its item table); ``max_events`` only the newest that many
+    (``RECSEARCH_RANKER_MAX_EVENTS``); ``compact``: categorical ids and types, float32 numbers
+    (:mod:`ranker.feedback.columns`). All of it applies while reading, chunk by chunk. One :class:`InputError`
+    naming the file (or the store) when the input cannot be read or no event is left."""
     cutoff = _naive(until)
+    keep = EventFilter(until=cutoff, types=types or None, catalog_only=catalog_only, items=items,
+                       max_events=max_events)  # fmt: skip
     if path is not None:
         parsed = EventMapping.parse(mapping) if isinstance(mapping, str) else mapping
-        read = read_event_file(path, fmt, parsed, chunk_rows=settings.events.batch_size)
-        frame = read.frame if cutoff is None else read.frame[read.frame["ts"] < cutoff]
+        read = read_event_file(path, fmt, parsed, chunk_rows=settings.events.batch_size, keep=keep, compact=compact)
+        frame = read.frame
     else:
         read = None
-        frame = _store_events(settings, cutoff)
-    if types:
-        frame = frame[frame["type"].isin(list(types))]
-    if catalog_only:
-        frame = frame[frame["in_catalog"]]
+        frame = _store_events(settings, keep, compact)
     if frame.empty:
         what = f"no events of type {', '.join(types)}" if types else "no events"
         what += f" before {cutoff}" if cutoff is not None else ""
+        what += " that name an item of the index (build the index first)" if items is not None else ""
         if read is None:
             raise InputError(f"{what} in the store: import events first, or pass --events FILE")
         if read.rejected:
             what += f" ({read.rejected:,} of {read.rows_read:,} rows rejected; the first: {read.first_reject})"
         raise InputError(what, path=str(path))
-    return frame.reset_index(drop=True)
+    return frame
 
 
-def _store_events(settings: Settings, until: datetime | None) -> pd.DataFrame:
+def require_events(settings: Settings, path: Path | None = None, fmt: str | None = None) -> None:
+    """The error :func:`load_events` would give for a missing event file or an empty store, before anything else is
+    loaded (training reads the item table first, to keep only its items' events)."""
+    if path is not None:
+        event_file_format(Path(path), fmt)
+        return
+    from sqlalchemy import select
+
+    from core.store import open_store
+    from ranker.feedback.tables import EventRow
+
+    t = EventRow.__table__.c
+    with open_store(settings.store).connect() as conn:
+        if conn.execute(select(t.event_id).where(t.item_id != "").limit(1)).first() is None:
+            raise InputError("no events in the store: import events first, or pass --events FILE")
+
+
+def _store_events(settings: Settings, keep: EventFilter, compact: bool) -> pd.DataFrame:
     from core.store import open_store
 
-    return events_frame(open_store(settings.store), until=until)
+    return events_frame(open_store(settings.store), keep=keep, compact=compact)
 
 
 def _naive(until: datetime | str | None) -> datetime | None:
@@ -186,10 +239,3 @@ def _naive(until: datetime | str | None) -> datetime | None:
         return to_naive_utc(pd.Timestamp(until).to_pydatetime())
     except ValueError:
         raise InputError(f"not a time: {until!r}", field="until") from None
-
-
-def _frame(frame: pd.DataFrame) -> pd.DataFrame:
-    """``event_id``, ``seq`` + :data:`FRAME_COLUMNS` rows -> the typed events frame in its order: by user, time,
-    then the order the events were written in (a basket's lines as the file lists them)."""
-    frame = frame.sort_values(["user_id", "ts", "seq", "event_id"], kind="stable")
-    return frame[FRAME_COLUMNS].astype(_TYPES).reset_index(drop=True)

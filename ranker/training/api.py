@@ -16,7 +16,7 @@ from core.paths import ranker_models
 from core.progress import ProgressFn
 from core.settings import Settings
 from core.store import open_store
-from ranker.feedback import load_events
+from ranker.feedback.frames import load_events, require_events
 from ranker.model import (
     ItemVectors,
     ModelVersion,
@@ -60,20 +60,28 @@ def train_and_register(
     """Fit a ranker, write its checkpoint and register it.
 
     The events: ``events`` when given, else ``events_file`` read as ``recadmin feedback import`` reads it (with its
-    ``--format`` and ``--mapping``), else every imported event (:func:`ranker.feedback.frames.load_events`).
+    ``--format`` and ``--mapping``), else every imported event (:func:`ranker.feedback.frames.load_events`); read
+    into compact columns, only those naming an item of ``items``, at most the newest
+    ``RECSEARCH_RANKER_MAX_EVENTS``.
 
     ``activate=None`` activates the new version only when no version is active yet, so a retrain never swaps
     the served model without an explicit ``--activate`` (or ``recadmin models activate``).
     """
     engine = open_store(settings.store)
+    options = options or TrainOptions.from_settings(settings.ranker, settings.sequence)
     if events is None:
-        events = load_events(settings, events_file, fmt=events_format, mapping=events_mapping)
+        require_events(settings, events_file, events_format)
     if items is None:
         items = ItemVectors.from_index(settings)
+    if events is None:
+        # Compact columns, only the events of the item table's items (the rest training leaves out anyway), at most
+        # the newest RECSEARCH_RANKER_MAX_EVENTS: what keeps a large event history within memory.
+        events = load_events(settings, events_file, fmt=events_format, mapping=events_mapping, items=items.ids,
+                             max_events=options.ranker.max_events, compact=True)  # fmt: skip
     result = fit(
         events,
         items,
-        options or TrainOptions.from_settings(settings.ranker, settings.sequence),
+        options,
         progress=progress,
         log=log,
         max_train_examples=max_train_examples,

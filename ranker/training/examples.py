@@ -128,15 +128,20 @@ def build_examples(
     missing = [c for c in ("user_id", "item_id", "type", "ts") if c not in events.columns]
     if missing:
         raise InputError("the events frame lacks a column", field=missing[0])
-    rows = items.rows(events["item_id"].astype(str).tolist())
-    frame = events.loc[rows >= 0, ["user_id", "type", "ts"]].copy()
-    frame["row"] = rows[rows >= 0]
-    frame = frame.sort_values(["user_id", "ts"], kind="stable").reset_index(drop=True)
+    rows = _item_rows(events["item_id"], items)
+    known = rows >= 0
+    frame = pd.DataFrame({
+        "user": _sorted_codes(events["user_id"])[known],
+        "type": events["type"].array[known],
+        "ts": events["ts"].to_numpy()[known].astype("datetime64[ns]"),
+        "row": rows[known],
+    })  # fmt: skip
+    frame = frame.sort_values(["user", "ts"], kind="stable").reset_index(drop=True)
     if frame.empty:
         raise InputError("no events name an item of the index; import events and build the index first")
-    ts = frame["ts"].to_numpy().astype("datetime64[ns]").astype(np.int64)
+    ts = frame["ts"].to_numpy().astype(np.int64)
     days = (ts - ts.min()) / _NS_PER_DAY
-    user = frame["user_id"].astype(str).to_numpy()
+    user = frame["user"].to_numpy()
     n = len(frame)
     idx = np.arange(n)
     new_user = np.r_[True, user[1:] != user[:-1]]
@@ -161,7 +166,8 @@ def build_examples(
     span_days = float(days.max()) + horizon_days + 1.0
     keys = user_key * span_days + days
     horizon_end = np.searchsorted(keys, user_key[chosen] * span_days + days[chosen] + horizon_days, side="left")
-    type_index = {t: config.type_index(t) for t in frame["type"].unique()}
+    type_codes, type_names = pd.factorize(frame["type"])
+    type_rows = np.array([config.type_index(str(t)) for t in type_names], dtype=np.int64)
     span = float(days.max())
     cutoff = span * (1.0 - validation_fraction) if span > 0 else np.inf
     if len(chosen) and span > 0:
@@ -171,7 +177,7 @@ def build_examples(
         cutoff = min(cutoff, float(np.quantile(days[chosen], 1.0 - validation_fraction, method="higher")))
     return NextItemData(
         item_rows=frame["row"].to_numpy().astype(np.int64),
-        types=frame["type"].map(type_index).to_numpy().astype(np.int64),
+        types=type_rows[type_codes],
         days=days,
         user_start=user_start[chosen],
         hist_end=basket_start[chosen],
@@ -184,6 +190,25 @@ def build_examples(
         event_user=user_start.astype(np.int64),
         target_event=frame["type"].isin(target_types).to_numpy(),
     )
+
+
+def _item_rows(ids: pd.Series, items: ItemVectors) -> np.ndarray:
+    """(E,) item-table row of each event's item, -1 outside the table; a categorical column (the compact events
+    frame, :mod:`ranker.feedback.columns`) is looked up once per distinct id."""
+    if isinstance(ids.dtype, pd.CategoricalDtype):
+        codes = ids.cat.codes.to_numpy()
+        return np.where(codes >= 0, items.rows(ids.cat.categories.astype(str).tolist())[codes], -1)
+    return items.rows(ids.astype(str).tolist())
+
+
+def _sorted_codes(users: pd.Series) -> np.ndarray:
+    """(E,) int64 codes of the user ids that sort as the ids' texts do (a user's events then stay together and the
+    users keep the order of the string frame, so examples and their random draws are the same either way)."""
+    if isinstance(users.dtype, pd.CategoricalDtype):
+        categories = users.cat.categories
+        if categories.inferred_type == "string" and categories.is_monotonic_increasing:
+            return users.cat.codes.to_numpy().astype(np.int64)
+    return pd.factorize(users.astype(str), sort=True)[0].astype(np.int64)
 
 
 @dataclass
