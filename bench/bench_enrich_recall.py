@@ -8,10 +8,16 @@ MiniLM vectors, A itself left out). Arms, in the same run and on the same pairs:
     with      the items of the sampled pairs enriched by the LLM (grounded; dropped ones keep their original text),
               their vectors and A's query from the enriched text; all other items unchanged
 
+With ``--bm25`` the same pairs are also asked of the product's BM25 (OpenSearch, the items mapping and the BM25
+query of ``recadmin search --mode bm25``): two throwaway indexes of the whole catalog, one without enrichment and one
+with the sampled items' accepted enrichments (enriched description and attributes in their fields), the query A's
+original text in both (a shopper types words, not a generated description); they are deleted afterwards. It needs
+the node of ``RECSEARCH_OPENSEARCH_URL`` running (``recadmin opensearch start``).
+
 Only the sampled items are enriched (enriching all 3.9k takes over an hour on 2 cores), so this measures whether an
 enriched A finds its enriched B better. Enrichments are cached in the project store, so a rerun calls no LLM.
 
-    HF_HUB_OFFLINE=1 .venv/bin/python bench/bench_enrich_recall.py [--quick] [--pairs P] [--json PATH]
+    HF_HUB_OFFLINE=1 .venv/bin/python bench/bench_enrich_recall.py [--quick] [--pairs P] [--bm25] [--json PATH]
 
 Data: Chen, D. (2015). Online Retail [Dataset]. UCI Machine Learning Repository. https://doi.org/10.24432/C5BW33
 (CC BY 4.0).
@@ -65,11 +71,48 @@ def recall(vectors: np.ndarray, index: dict[str, int], queries: np.ndarray, pair
     return found / len(pairs)
 
 
+def bm25_recall(settings, items, vectors: np.ndarray, enrichments: dict, pairs, ks=(10, 50)) -> dict[str, float]:
+    """Recall@k of B for A's original text as a BM25 query, over the catalog indexed without and with enrichment."""
+    import uuid
+
+    from core.opensearch.client import make_client
+    from indexer.build import item_document
+    from indexer.index import index_body
+    from indexer.search import bm25_query
+
+    client = make_client(settings.opensearch)
+    by_id = {it.id: it for it in items}
+    out: dict[str, float] = {}
+    for arm, enr in (("without", {}), ("with", enrichments)):
+        name = f"bench-enrich-bm25-{arm}-{uuid.uuid4().hex[:8]}"
+        client.indices.create(index=name, body=index_body(vectors.shape[1], {"bench": "enrich_recall"}))
+        try:
+            docs = [item_document(it, vectors[n].tolist(), enr.get(it.id)) for n, it in enumerate(items)]
+            for start in range(0, len(docs), 500):
+                body = []
+                for doc in docs[start : start + 500]:
+                    body += [{"index": {"_index": name, "_id": doc["item_id"]}}, doc]
+                client.bulk(body=body)
+            client.indices.refresh(index=name)
+            found = dict.fromkeys(ks, 0)
+            for a, b in pairs:
+                response = client.search(index=name, body=bm25_query(by_id[a].text(), max(ks) + 1))
+                ids = [h["_source"]["item_id"] for h in response["hits"]["hits"] if h["_source"]["item_id"] != a]
+                for k in ks:
+                    found[k] += b in ids[:k]
+            for k in ks:
+                out[f"bm25_recall@{k}_{arm}"] = round(found[k] / len(pairs), 3)
+        finally:
+            client.indices.delete(index=name, ignore_unavailable=True)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="12 pairs")
     parser.add_argument("--pairs", type=int, default=40)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--bm25", action="store_true", help="also BM25 in OpenSearch, without and with enrichment")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     if args.quick:
@@ -112,11 +155,18 @@ def main() -> None:
         q_enr = enriched[[index[a] for a, _ in pairs]]
         result[f"recall@{k}_without"] = round(recall(base, index, q_base, pairs, k), 3)
         result[f"recall@{k}_with"] = round(recall(enriched, index, q_enr, pairs, k), 3)
+    if args.bm25:
+        result.update(bm25_recall(settings, items, base, {i: enrichments[i] for i in ok}, pairs))
     print(json.dumps(result, indent=2))
     print(
         f"Recall@50 of the next-bought item: without enrichment {result['recall@50_without']:.3f}, "
         f"with {result['recall@50_with']:.3f} ({len(pairs)} pairs, {len(ok)}/{len(sampled)} items enriched)"
     )
+    if args.bm25:
+        print(
+            f"BM25 Recall@50: without enrichment {result['bm25_recall@50_without']:.3f}, "
+            f"with {result['bm25_recall@50_with']:.3f}"
+        )
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
 
