@@ -21,7 +21,7 @@ Two parts (``--part``; both by default):
              documents and the unchanged rebuild (bench/bench_index_scale.py's phases, on the same catalog).
 
     PYTHONPATH=. .venv/bin/python bench/bench_service_scale.py [--quick] [--part memory|service] [--sizes ...]
-        [--dim 64] [--json PATH] [--plot PNG] [--index-build]
+        [--dim 64] [--json PATH] [--plot PNG] [--index-build] [--port 8024]
 
 Sizes: 10k, 100k, 1M (``--quick``: 10k and 100k). The service part needs a running node
 (RECSEARCH_OPENSEARCH_URL) and deletes its indexes after; 1M x 64 takes the node a long while to HNSW-index on 2 cores.
@@ -174,6 +174,7 @@ def main() -> None:
     parser.add_argument("--dtypes", default="float32,float16", help="memory part: the item table's dtypes")
     parser.add_argument("--requests", type=int, default=0, help="service part: timed requests per route and size")
     parser.add_argument("--index-build", action="store_true", help="service part: also the index build vs raw bulk")
+    parser.add_argument("--port", type=int, default=8024, help="service part: the port `recadmin serve` listens on")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--plot", type=Path)
     parser.add_argument("--phase", choices=["memory"], help=argparse.SUPPRESS)
@@ -190,7 +191,7 @@ def main() -> None:
 
         service_sizes = [sizes[0], sizes[-1]]
         result["service"] = run_service(service_sizes, args.dim, args.requests or (300 if args.quick else 1000),
-                                        index_build=args.index_build)  # fmt: skip
+                                        index_build=args.index_build, port=args.port)  # fmt: skip
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=2))
