@@ -21,7 +21,8 @@ Two parts (``--part``; both by default):
              documents and the unchanged rebuild (bench/bench_index_scale.py's phases, on the same catalog).
 
     PYTHONPATH=. .venv/bin/python bench/bench_service_scale.py [--quick] [--part memory|service] [--sizes ...]
-        [--dim 64] [--json PATH] [--plot PNG] [--index-build]
+        [--dim 64] [--json PATH] [--plot PNG] [--index-build] [--port 8024]
+        [--merge EARLIER.json]
 
 Sizes: 10k, 100k, 1M (``--quick``: 10k and 100k). The service part needs a running node
 (RECSEARCH_OPENSEARCH_URL) and deletes its indexes after; 1M x 64 takes the node a long while to HNSW-index on 2 cores.
@@ -174,7 +175,10 @@ def main() -> None:
     parser.add_argument("--dtypes", default="float32,float16", help="memory part: the item table's dtypes")
     parser.add_argument("--requests", type=int, default=0, help="service part: timed requests per route and size")
     parser.add_argument("--index-build", action="store_true", help="service part: also the index build vs raw bulk")
+    parser.add_argument("--port", type=int, default=8024, help="service part: the port `recadmin serve` listens on")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--merge", type=Path, help="an earlier run's JSON: its parts this run does not measure are "
+                        "kept in --json and --plot (e.g. the service part run apart from the memory part)")  # fmt: skip
     parser.add_argument("--plot", type=Path)
     parser.add_argument("--phase", choices=["memory"], help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -190,12 +194,24 @@ def main() -> None:
 
         service_sizes = [sizes[0], sizes[-1]]
         result["service"] = run_service(service_sizes, args.dim, args.requests or (300 if args.quick else 1000),
-                                        index_build=args.index_build)  # fmt: skip
+                                        index_build=args.index_build, port=args.port)  # fmt: skip
+    if args.merge:
+        result = merge_parts(result, json.loads(args.merge.read_text()), str(args.merge))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=2))
     if args.plot:
         plot(result, args.plot)
+
+
+def merge_parts(result: dict, earlier: dict, source: str) -> dict:
+    """``result`` with the parts (memory, service) that only ``earlier`` measured, and where they came from (the
+    parts this run measured win)."""
+    kept = [k for k in ("memory", "service") if k in earlier and k not in result]
+    if not kept:
+        return result
+    return {**result, **{k: earlier[k] for k in kept},
+            "merged_from": {"path": source, "parts": kept, "load_average": earlier.get("load_average")}}  # fmt: skip
 
 
 def plot(result: dict, path: Path) -> None:

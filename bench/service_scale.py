@@ -3,6 +3,7 @@ it, /v1/recommend and /v1/search timed over HTTP, the service's RSS (see that fi
 
 from __future__ import annotations
 
+import os
 import random
 import shutil
 import sys
@@ -18,7 +19,7 @@ sys.path.insert(0, str(ROOT))
 
 #: Events and users of every size's shop: the same, so that only the catalog's size differs between sizes.
 EVENTS, USERS = 200_000, 5_000
-PORT = 8024  # RECSEARCH_SERVICE_PORT of this bench (docs: each helper its own)
+PORT = 8024  # the service's port by default (--port: each helper its own)
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -55,6 +56,8 @@ def _prepare(n: int, dim: int, folder: Path, alias: str, index_build: bool) -> d
     info["build_s"] = round(build["seconds"], 1)
     info["build_items_per_s"] = round(n / build["seconds"])
     info["build_peak_rss_mb"] = round(build["rss_mb"])
+    _say(f"{n:,} items: generated in {info['generate_s']} s, built in {info['build_s']} s ({info['build_items_per_s']} "
+         f"items/s)")  # fmt: skip
     if index_build:  # the raw bulk of the same documents, then the unchanged rebuild, on this catalog
         bulk = _run_phase("bulk", catalog, alias)
         from core.opensearch.client import make_client
@@ -69,18 +72,27 @@ def _prepare(n: int, dim: int, folder: Path, alias: str, index_build: bool) -> d
             "rebuild_goal": ">= 50", "peak_rss_mb": {"bulk": round(bulk["rss_mb"]), "build": round(build["rss_mb"]),
                                                      "rebuild": round(again["rss_mb"])},
         }  # fmt: skip
+        _say(f"{n:,} items: index build {info['index_build']}")
     t = time.perf_counter()
     imported = import_file(settings, folder / "events.parquet")
     info["import_s"] = round(time.perf_counter() - t, 1)
-    info["events_imported"] = int(getattr(imported, "imported", 0) or 0)
+    info["events_imported"] = imported.events_added
     items = ItemVectors.from_index(settings)
     engine = store_engine(settings)
     version = registry.next_version(engine)
     checkpoint = seeded_checkpoint(items, version)
     path = save_checkpoint(checkpoint, folder / "models" / f"{version}.pt")
     registry.register(engine, version, path, {}, activate=True)
+    t = time.perf_counter()
     publish_learned_vectors(settings, checkpoint, items=items)
+    info["publish_s"] = round(time.perf_counter() - t, 1)
+    _say(f"{n:,} items: {info['events_imported']:,} events imported in {info['import_s']} s, learned vectors "
+         f"published in {info['publish_s']} s")  # fmt: skip
     return info
+
+
+def _say(line: str) -> None:
+    print(f"  [{time.strftime('%H:%M:%S')}, load {os.getloadavg()[0]:.1f}] {line}", flush=True)
 
 
 def _users_and_words(folder: Path, k: int = 200) -> tuple[list[str], list[str]]:
@@ -96,16 +108,16 @@ def _users_and_words(folder: Path, k: int = 200) -> tuple[list[str], list[str]]:
     return rng.sample(users, min(k, len(users))), words
 
 
-def _measure(folder: Path, alias: str, requests: int) -> dict:
+def _measure(folder: Path, alias: str, requests: int, port: int) -> dict:
     import httpx
 
     from bench.bench_service import serve, wait_ready
 
     settings = _settings(folder, alias)
     log = open(folder / "service.log", "w")  # noqa: SIM115  (closed below)
-    proc = serve(settings, PORT, {"RECSEARCH_SERVICE_PORT": str(PORT)}, stderr=log)
+    proc = serve(settings, port, {"RECSEARCH_SERVICE_PORT": str(port)}, stderr=log)
     try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{PORT}", timeout=30) as http:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
             t = time.perf_counter()
             wait_ready(http, proc, timeout=1800)
             ready_s = time.perf_counter() - t
@@ -127,12 +139,13 @@ def _measure(folder: Path, alias: str, requests: int) -> dict:
                         times[route].append(elapsed)
                         personal[route] += bool(r.json().get("personalized"))
             rss, hwm = _status(proc.pid, "VmRSS"), _status(proc.pid, "VmHWM")
+            load = round(os.getloadavg()[0], 1)
     finally:
         proc.terminate()
         proc.wait(timeout=60)
         log.close()
     return {
-        "ready_s": round(ready_s, 1), "rss_mb": round(rss), "peak_rss_mb": round(hwm),
+        "ready_s": round(ready_s, 1), "rss_mb": round(rss), "peak_rss_mb": round(hwm), "load_average": load,
         **{route: {"p50_ms": _pct(v, 50), "p99_ms": _pct(v, 99), "n": len(v), "personalized": personal[route]}
            for route, v in times.items()},
     }  # fmt: skip
@@ -145,7 +158,7 @@ def _status(pid: int, field: str) -> float:
     return float("nan")
 
 
-def run_service(sizes: list[int], dim: int, requests: int, *, index_build: bool = False) -> dict:
+def run_service(sizes: list[int], dim: int, requests: int, *, index_build: bool = False, port: int = PORT) -> dict:
     """Each size prepared, served and measured in turn (one index at a time on the node), then the ratios."""
     from core.opensearch.client import make_client
     from core.settings import get_settings
@@ -157,7 +170,7 @@ def run_service(sizes: list[int], dim: int, requests: int, *, index_build: bool 
         alias = f"bench-svc-{n}-{uuid.uuid4().hex[:6]}"
         try:
             row = _prepare(n, dim, folder, alias, index_build and n == max(sizes))
-            row.update(_measure(folder, alias, requests))
+            row.update(_measure(folder, alias, requests, port))
         finally:
             client.indices.delete(index=f"{alias}-*", ignore_unavailable=True, allow_no_indices=True)
             shutil.rmtree(folder, ignore_errors=True)
