@@ -22,7 +22,9 @@ deletes them after. 1,000,000 items is allowed (--sizes 1000000): the catalog is
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -38,10 +40,12 @@ def _settings(alias: str):
     from core.settings import OpenSearchSettings, Settings, StoreSettings, get_settings
 
     base = get_settings()
+    state = Path(tempfile.mkdtemp(prefix="bench-index-scale-"))
+    atexit.register(shutil.rmtree, state, ignore_errors=True)  # each phase's process removes its own on exit
     return Settings(
         opensearch=OpenSearchSettings(**{**base.opensearch.model_dump(), "index_alias": alias}),
         store=StoreSettings(url="sqlite://"),
-        state_dir=Path(tempfile.mkdtemp()),
+        state_dir=state,
     )
 
 
@@ -154,7 +158,7 @@ def main() -> None:
             hashes = _run_phase("hashes", catalog, alias)
         finally:
             client.indices.delete(index=f"{alias}-*", ignore_unavailable=True, allow_no_indices=True)
-            catalog.unlink()
+            shutil.rmtree(folder, ignore_errors=True)
         assert first["given"] == size and second["up_to_date"], (first, second)
         row = {
             "items": size, "dim": args.dim,
