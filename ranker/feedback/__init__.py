@@ -23,7 +23,7 @@ from ranker.feedback.api import (
 from ranker.feedback.attribution import AttributedEvent, Attribution, UbiReport, attribute
 from ranker.feedback.catalog_sync import CatalogIds, CatalogSync, HeldCatalogIds, LiveCatalogIds, SetCatalog
 from ranker.feedback.events import EventIn, LiveEventIn
-from ranker.feedback.frames import FRAME_COLUMNS, events_frame, events_frame_from_file, load_events
+from ranker.feedback.frames import FRAME_COLUMNS, events_frame, events_frame_from_file, load_events, require_events
 from ranker.feedback.importer import ImportResult
 from ranker.feedback.impression_recorder import ImpressionRecorder, NoImpressions, recorder_for, sink_for
 from ranker.feedback.impression_sinks import ImpressionSink, OpenSearchImpressions, StoreImpressions
@@ -69,6 +69,7 @@ __all__ = [
     "rebuild_profiles",
     "recorder_for",
     "report_ubi",
+    "require_events",
     "show_user",
     "shown",
     "sink_for",

@@ -16,7 +16,7 @@ from core.paths import ranker_models
 from core.progress import ProgressFn
 from core.settings import Settings
 from core.store import open_store
-from ranker.feedback.frames import load_events, require_events
+from ranker.feedback import load_events, require_events
 from ranker.model import (
     ItemVectors,
     ModelVersion,
