@@ -47,6 +47,16 @@ _PG_LOCK_KEY = 0x7265637365617263  # "recsearc": one advisory lock for every rec
 State = Literal["empty", "unversioned", "behind", "current", "unknown"]
 
 
+def is_memory_sqlite(url: str) -> bool:
+    """Whether ``url`` names an in-memory SQLite database (``sqlite://``, ``sqlite:///:memory:``, a ``file::memory:``
+    or ``mode=memory`` URI): one process's private store, gone when it exits."""
+    if not url.startswith("sqlite"):
+        return False
+    rest = url.split("://", 1)[1] if "://" in url else ""
+    database = rest[1:] if rest.startswith("/") else rest  # sqlite:///PATH: the path after the third slash
+    return database.split("?", 1)[0] in ("", ":memory:") or ":memory:" in database or "mode=memory" in database
+
+
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
     # WAL: readers never block the writer (the service reads profiles while an import writes).
@@ -88,7 +98,7 @@ class EngineLimits:
     def engine_args(self, url: str) -> dict:
         """``create_engine`` keyword arguments for ``url``: the pool's size and wait; for PostgreSQL the libpq
         connect timeout, TCP keepalives and statement timeout (added to any ``options`` the URL carries)."""
-        if url.startswith("sqlite") and ":memory:" in url:
+        if is_memory_sqlite(url):
             return {}  # a single-thread pool: nothing to size
         args: dict = dict(pool_size=self.pool_size, max_overflow=self.max_overflow, pool_timeout=self.pool_timeout_s)
         if url.startswith("postgresql"):

@@ -72,7 +72,9 @@ def _store_warnings(settings: Settings, workers: int) -> list[str]:
     url = settings.store.url
     if not url.startswith("sqlite"):
         return []
-    if ":memory:" in url or url.rstrip("/") in ("sqlite:", "sqlite://"):
+    from core.store import is_memory_sqlite  # here: the parent process imports no more than it needs
+
+    if is_memory_sqlite(url):
         raise ConfigError(
             f"--workers {workers} over an in-memory SQLite store ({url}): each worker would have a store of its own; "
             "set RECSEARCH_STORE_URL to a file or to PostgreSQL"

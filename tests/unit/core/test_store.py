@@ -13,7 +13,7 @@ from cli.main import run
 from core import store
 from core.errors import ComponentUnavailable, ConfigError
 from core.settings import Settings, StoreSettings, get_settings
-from core.store import make_engine, open_store, schema_status, upgrade
+from core.store import is_memory_sqlite, make_engine, open_store, schema_status, upgrade
 from tests.builders.store_release import (  # noqa: F401  (future_release: a fixture)
     HEAD,
     REVISIONS,
@@ -171,3 +171,27 @@ def test_db_upgrade_adopts_a_store_of_the_release_before_migrations(cli_store, c
     assert f"applied {', '.join(REVISIONS)}" in capsys.readouterr().out
     with make_engine(cli_store).connect() as conn:
         assert conn.exec_driver_sql("SELECT count(*) FROM events").scalar_one() == 3
+
+
+@pytest.mark.parametrize(
+    ("url", "memory"),
+    [
+        ("sqlite://", True),
+        ("sqlite:///:memory:", True),
+        ("sqlite:///file::memory:?cache=shared&uri=true", True),
+        ("sqlite:///file:shop?mode=memory&cache=shared&uri=true", True),
+        ("sqlite:///store.db", False),
+        ("sqlite:////var/lib/shop/store.db", False),
+        ("sqlite:///memory.db", False),
+        ("postgresql+psycopg://u:p@h/db", False),
+    ],
+)
+def test_in_memory_sqlite_urls_are_told_from_files_and_servers(url, memory):
+    assert is_memory_sqlite(url) is memory
+
+
+def test_the_bare_in_memory_url_opens_a_store():
+    """``sqlite://`` (SQLAlchemy's in-memory URL) gets the single-thread pool, not the file pool's arguments."""
+    engine = make_engine("sqlite://")
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("select 1").scalar() == 1
