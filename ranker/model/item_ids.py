@@ -64,6 +64,14 @@ class StringBlock(Sequence[str]):
             raise IndexError(f"row {index} out of range for {len(self)} strings")
         return self._bytes(row).decode("utf-8", _ERRORS)
 
+    def take(self, rows: Sequence[int] | np.ndarray) -> list[str]:
+        """The strings at ``rows`` (each in 0..len-1), in that order: a request's few hundred ids at once."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if rows.size and (rows.min() < 0 or rows.max() >= len(self)):
+            raise IndexError(f"rows out of range for {len(self)} strings")
+        block, starts, stops = self._block, self._offsets[rows].tolist(), self._offsets[rows + 1].tolist()
+        return [block[a:b].decode("utf-8", _ERRORS) for a, b in zip(starts, stops, strict=True)]
+
     def __iter__(self) -> Iterator[str]:
         block, offsets = self._block, self._offsets.tolist()
         for start, stop in pairwise(offsets):

@@ -44,6 +44,9 @@ def test_ids_read_back_as_given() -> None:
     assert list(table) == ids and table == ids and len(table) == len(ids)
     assert [table[i] for i in range(len(ids))] == ids and table[-1] == ids[-1] and table[np.int64(1)] == ids[1]
     assert table[1:3] == ids[1:3] and [*table, "new"] == [*ids, "new"]
+    assert table.take(np.array([6, 1, 1, 0])) == [ids[6], ids[1], ids[1], ids[0]] and table.take([]) == []
+    with pytest.raises(IndexError):
+        table.take([0, -1])
     assert table.rows(ids).tolist() == list(range(len(ids)))
     with pytest.raises(IndexError):
         table[len(ids)]
