@@ -22,7 +22,7 @@ Two parts (``--part``; both by default):
 
     PYTHONPATH=. .venv/bin/python bench/bench_service_scale.py [--quick] [--part memory|service] [--sizes ...]
         [--dim 64] [--json PATH] [--plot PNG] [--index-build] [--port 8024]
-        [--merge EARLIER.json]
+        [--merge EARLIER.json] [--baseline CHECKOUT]
 
 Sizes: 10k, 100k, 1M (``--quick``: 10k and 100k). The service part needs a running node
 (RECSEARCH_OPENSEARCH_URL) and deletes its indexes after; 1M x 64 takes the node a long while to HNSW-index on 2 cores.
@@ -106,7 +106,7 @@ def phase_memory(n: int, dim: int, dtype: str) -> dict:
     base = _status_mb("VmRSS")
     ids, titles, prices, vectors = _synthetic_items(n, dim)
     items = ItemVectors.from_arrays(ids, vectors, titles, prices, dtype=dtype)
-    del titles, vectors
+    del ids, titles, vectors  # only what the table keeps stays measured (the histories below read its ids)
     gc.collect()
     trim()  # as the service does after each load (ranker/service/deps.py)
     table = _status_mb("VmRSS")
@@ -122,11 +122,11 @@ def phase_memory(n: int, dim: int, dtype: str) -> dict:
     now = datetime.now(UTC)
     users = []
     for _ in range(32):
-        history = [Interaction(ids[j], "purchase", now - timedelta(days=float(rng.uniform(0, 300))))
+        history = [Interaction(items.ids[j], "purchase", now - timedelta(days=float(rng.uniform(0, 300))))
                    for j in rng.zipf(1.3, 50) % n]  # fmt: skip
         history.sort(key=lambda h: h.ts, reverse=True)
-        candidates = [Candidate(ids[j], float(s)) for j, s in zip(rng.choice(n, 100, replace=False), rng.random(100),
-                                                                    strict=True)]  # fmt: skip
+        candidates = [Candidate(items.ids[j], float(s)) for j, s in zip(rng.choice(n, 100, replace=False),
+                                                                          rng.random(100), strict=True)]  # fmt: skip
         users.append((history, candidates))
     calls = {
         "score": lambda h, c: scorer.score(h, c, now=now),
@@ -151,18 +151,23 @@ def phase_memory(n: int, dim: int, dtype: str) -> dict:
     }  # fmt: skip
 
 
-def run_memory(sizes: list[int], dim: int, dtypes: list[str]) -> list[dict]:
+def run_memory(sizes: list[int], dim: int, dtypes: list[str], baseline: Path | None = None) -> list[dict]:
+    """Each size and dtype in a process of its own; with ``baseline`` (a checkout, e.g. main's), each also with that
+    checkout's code (this file's phase, its ``ranker``), right before this code's, so both see the same load."""
     rows = []
+    codes: list[tuple[str, Path | None]] = ([("baseline", baseline)] if baseline else []) + [("this", None)]
     for n in sizes:
         for dtype in dtypes:
-            out = subprocess.run([sys.executable, __file__, "--phase", "memory", "--sizes", str(n), "--dim", str(dim),
-                                  "--dtypes", dtype], check=True, capture_output=True, text=True)  # fmt: skip
-            row = json.loads(out.stdout.strip().splitlines()[-1])
-            rows.append(row)
-            print(f"memory {n:>9,} items x {dim} {dtype}: item table {row['item_table_mb']} MB, scorer "
-                  f"{row['scorer_mb']} MB, process {row['rss_mb']} MB (peak {row['peak_rss_mb']}, goal <= "
-                  f"{GOAL_RSS_MB}); score p99 {row['score_p99_ms']} ms, companions p99 {row['companions_p99_ms']} ms, "
-                  f"trending p99 {row['trending_p99_ms']} ms", flush=True)  # fmt: skip
+            for label, code in codes:
+                command = [sys.executable, __file__, "--phase", "memory", "--sizes", str(n), "--dim", str(dim),
+                           "--dtypes", dtype] + (["--code", str(code)] if code else [])  # fmt: skip
+                out = subprocess.run(command, check=True, capture_output=True, text=True)
+                row = {**json.loads(out.stdout.strip().splitlines()[-1]), "code": label}
+                rows.append(row)
+                print(f"memory {n:>9,} items x {dim} {dtype} ({label} code): item table {row['item_table_mb']} MB, "
+                      f"scorer {row['scorer_mb']} MB, process {row['rss_mb']} MB (peak {row['peak_rss_mb']}, goal <= "
+                      f"{GOAL_RSS_MB}); score p99 {row['score_p99_ms']} ms, companions p99 {row['companions_p99_ms']} "
+                      f"ms, trending p99 {row['trending_p99_ms']} ms", flush=True)  # fmt: skip
     return rows
 
 
@@ -180,15 +185,20 @@ def main() -> None:
     parser.add_argument("--merge", type=Path, help="an earlier run's JSON: its parts this run does not measure are "
                         "kept in --json and --plot (e.g. the service part run apart from the memory part)")  # fmt: skip
     parser.add_argument("--plot", type=Path)
+    parser.add_argument("--baseline", type=Path, help="memory part: also measure each size with this checkout's "
+                        "code (e.g. main's, or `git archive` of a commit), in the same run")  # fmt: skip
     parser.add_argument("--phase", choices=["memory"], help=argparse.SUPPRESS)
+    parser.add_argument("--code", type=Path, help=argparse.SUPPRESS)  # the phase imports this checkout's code
     args = parser.parse_args()
+    if args.code:
+        sys.path.insert(0, str(args.code.resolve()))
     sizes = [int(s) for s in (args.sizes or ("10000,100000" if args.quick else "10000,100000,1000000")).split(",")]
     if args.phase == "memory":
         print(json.dumps(phase_memory(sizes[0], args.dim, args.dtypes)))
         return
     result: dict = {"load_average": [round(x, 2) for x in os.getloadavg()]}
     if args.part in ("memory", "all"):
-        result["memory"] = run_memory(sizes, args.dim, args.dtypes.split(","))
+        result["memory"] = run_memory(sizes, args.dim, args.dtypes.split(","), args.baseline)
     if args.part in ("service", "all"):
         from bench.service_scale import run_service
 
@@ -224,9 +234,12 @@ def plot(result: dict, path: Path) -> None:
     service = result.get("service", {}).get("sizes", [])
     fig, axes = plt.subplots(1, 2 if service else 1, figsize=(11 if service else 6, 4), squeeze=False)
     ax = axes[0][0]
-    for dtype in sorted({r["dtype"] for r in result.get("memory", [])}):
-        rows = [r for r in result["memory"] if r["dtype"] == dtype]
-        ax.plot([r["items"] for r in rows], [r["rss_mb"] for r in rows], marker="o", label=f"scorer process, {dtype}")
+    memory = result.get("memory", [])
+    for code, dtype in sorted({(r.get("code", "this"), r["dtype"]) for r in memory}, reverse=True):
+        rows = [r for r in memory if r["dtype"] == dtype and r.get("code", "this") == code]
+        label = f"scorer process, {dtype}" + (" (baseline code)" if code == "baseline" else "")
+        ax.plot([r["items"] for r in rows], [r["rss_mb"] for r in rows], marker="o", label=label,
+                linestyle="--" if code == "baseline" else "-")  # fmt: skip
     if service:
         ax.plot([r["items"] for r in service], [r["rss_mb"] for r in service], marker="s", label="recadmin serve")
     ax.axhline(GOAL_RSS_MB, color="grey", linestyle="--", label="goal 2 GB")

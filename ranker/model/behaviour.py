@@ -108,4 +108,4 @@ class ExactNeighbours:
         scores[rows[rows >= 0]] = -np.inf
         k = min(k, int(np.isfinite(scores).sum()))
         top = np.argpartition(-scores, k - 1)[:k] if k else np.zeros(0, dtype=np.int64)
-        return [items.ids[r] for r in top[np.argsort(-scores[top], kind="stable")]]
+        return items.ids.take(top[np.argsort(-scores[top], kind="stable")])

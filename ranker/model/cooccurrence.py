@@ -8,10 +8,13 @@ features sum the counts between the candidate and each history item (:func:`hist
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import sparse
+
+from ranker.model.item_ids import ItemIds
 
 #: Largest aligned table (cells) also kept dense, as float16 (16M cells: 32 MB, a catalog of 4,000 items).
 DENSE_LIMIT = 16_000_000
@@ -75,14 +78,18 @@ class CoOccurrence:
         )
         return cls(list(d["ids"]), m)
 
-    def aligned(self, ids: list[str]) -> sparse.csr_matrix:
-        """The counts between the rows of an item table (``ids``), plus a last all-zero row/column for unknown
-        items (row -1): (N + 1, N + 1) CSR."""
+    def aligned(self, ids: Sequence[str]) -> sparse.csr_matrix:
+        """The counts between the rows of an item table (``ids``: a list, or the table's :class:`ItemIds`), plus a
+        last all-zero row/column for unknown items (row -1): (N + 1, N + 1) CSR."""
         n = len(ids)
         if not self.ids:
             return sparse.csr_matrix((n + 1, n + 1), dtype=np.float32)
-        position = {item: r for r, item in enumerate(ids)}
-        to_row = np.array([position.get(i, n) for i in self.ids], dtype=np.int64)  # vocabulary -> table row
+        if isinstance(ids, ItemIds):  # its own lookup: no id -> row dict of the whole catalog while loading
+            to_row = ids.rows(list(self.ids))
+            to_row[to_row < 0] = n
+        else:
+            position = {item: r for r, item in enumerate(ids)}
+            to_row = np.array([position.get(i, n) for i in self.ids], dtype=np.int64)  # vocabulary -> table row
         coo = self.matrix.tocoo()
         rows, cols = to_row[coo.row], to_row[coo.col]
         keep = (rows < n) & (cols < n)

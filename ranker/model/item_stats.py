@@ -3,6 +3,7 @@ what sells now), and the same statistics as arrays aligned with an item table fo
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -75,7 +76,7 @@ class ItemStats:
             float(t.get("scale", 1.0)),
         )
 
-    def aligned(self, ids: list[str], prices: np.ndarray) -> AlignedStats:
+    def aligned(self, ids: Sequence[str], prices: np.ndarray) -> AlignedStats:
         """The statistics as arrays aligned with an item table's rows (``ids``, ``prices`` from ItemVectors)."""
         top = max(self.counts.values(), default=0.0)
         counts = np.array([self.counts.get(i, 0.0) for i in ids], dtype=np.float64)

@@ -1,7 +1,8 @@
 """Every item's vector in memory (Online Retail: ~3.9k x 384 float32, ~6 MB), loaded from the live index.
 
-The ranker looks vectors up by item id on every request, so they live in one contiguous array with an id -> row
-dict. The array is float32, or float16 for the service (``RECSEARCH_SERVICE_ITEM_VECTORS_DTYPE``: half the memory,
+The ranker looks vectors up by item id on every request, so they live in one contiguous array with the ids
+beside it in compact form (:mod:`ranker.model.item_ids`: one UTF-8 block and a sorted hash; the titles one block
+too). The array is float32, or float16 for the service (``RECSEARCH_SERVICE_ITEM_VECTORS_DTYPE``: half the memory,
 1M x 384 in 768 MB instead of 1.5 GB; rows are widened to float32 when read, so all arithmetic stays float32).
 :meth:`ItemVectors.from_index` pages through the live index version behind the alias; ``source`` names the version
 they came from (the service loads again when the alias moves). ``recommendable``
@@ -12,12 +13,12 @@ every item): the candidate pool, the model's own candidates and training's targe
 from __future__ import annotations
 
 from collections.abc import Sequence
-from itertools import repeat
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from core.errors import IndexMissing, OpenSearchError
+from ranker.model.item_ids import ItemIds, StringBlock
 
 if TYPE_CHECKING:
     from core.settings import Settings
@@ -58,12 +59,14 @@ class ItemVectors:
         vectors = np.ascontiguousarray(vectors, dtype=np.dtype(dtype))
         if vectors.ndim != 2 or vectors.shape[0] != len(ids):
             raise ValueError(f"vectors must be (len(ids), dim); got {vectors.shape} for {len(ids)} ids")
-        self.ids: list[str] = [str(i) for i in ids]
-        self.row: dict[str, int] = {item_id: n for n, item_id in enumerate(self.ids)}
-        if len(self.row) != len(self.ids):
-            raise ValueError("item ids must be unique")
+        #: The ids in table order, with the row of any id (one UTF-8 block and a sorted hash: ~30 bytes an item
+        #: where a list, its strings and an id -> row dict took ~130).
+        self.ids = ItemIds([str(i) for i in ids])
         self.vectors = vectors
-        self.titles: list[str] = list(titles) if titles is not None else [""] * len(self.ids)
+        #: Each item's title (one UTF-8 block too), for explanations.
+        self.titles = StringBlock(titles if titles is not None else [""] * len(self.ids))
+        if len(self.titles) != len(self.ids):
+            raise ValueError(f"{len(self.titles)} titles for {len(self.ids)} ids")
         raw = [np.nan if p is None else p for p in prices] if prices is not None else [np.nan] * len(self.ids)
         self.prices = np.asarray(raw, dtype=np.float64)
         flags = [True] * len(self.ids) if recommendable is None else list(recommendable)
@@ -71,7 +74,7 @@ class ItemVectors:
             raise ValueError(f"{len(flags)} recommendable flags for {len(self.ids)} ids")
         #: (N,) bool: the item may be recommended (None, a document without the flag, reads as True).
         self.recommendable = np.array([flag is None or bool(flag) for flag in flags], dtype=bool)
-        self._unrecommendable = frozenset(i for i, ok in zip(self.ids, self.recommendable, strict=True) if not ok)
+        self._unrecommendable = frozenset(self.ids[int(r)] for r in np.flatnonzero(~self.recommendable))
         #: The concrete index version these vectors came from ("" when built from arrays).
         self.source = source
 
@@ -143,11 +146,15 @@ class ItemVectors:
         return len(self.ids)
 
     def __contains__(self, item_id: object) -> bool:
-        return item_id in self.row
+        return item_id in self.ids
 
     def rows(self, ids: Sequence[str]) -> np.ndarray:
         """Row of each id, -1 for unknown ids. (len(ids),) int64."""
-        return np.fromiter(map(self.row.get, ids, repeat(-1)), dtype=np.int64, count=len(ids))
+        return self.ids.rows(ids)
+
+    def row(self, item_id: str) -> int | None:
+        """Row of one id, None for an unknown id."""
+        return self.ids.row(item_id)
 
     def get(self, ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """Vectors of ``ids`` as a (len(ids), dim) float32 array (zeros for unknown ids) and the known-mask."""
@@ -172,5 +179,5 @@ class ItemVectors:
         return {i for i in ids if i in banned} if banned else set()
 
     def title(self, item_id: str) -> str:
-        row = self.row.get(item_id)
+        row = self.ids.row(item_id)
         return self.titles[row] if row is not None else ""

@@ -188,12 +188,12 @@ class Scorer:
         keep = self.item_vectors.recommendable[cols]
         cols, sums = cols[keep], sums[keep]
         top = np.argsort(-sums, kind="stable")[:n]  # ties in row order, as over the whole table
-        return [self.item_vectors.ids[i] for i in cols[top]]
+        return self.item_vectors.ids.take(cols[top])
 
     def trending(self, n: int) -> list[str]:
         """Up to ``n`` items that sold most in the training data's last days (the ``trend`` feature), best first;
         none marked not recommendable."""
-        return [self.item_vectors.ids[i] for i in self._trending[:n]]
+        return self.item_vectors.ids.take(self._trending[:n])
 
     @property
     def type_index(self) -> dict[str, int]:

@@ -27,8 +27,8 @@ def test_vectors_titles_and_prices_come_from_the_live_version_page_by_page(setti
     vecs, known = items.get(["3", "nope"])
     assert known.tolist() == [True, False]
     assert np.allclose(vecs[0], fake_embedder.encode(["item number 3"])[0], atol=1e-6)
-    assert items.title("3") == "item number 3" and items.prices[items.row["3"]] == 3.5
-    assert np.isnan(items.prices[items.row["x"]])
+    assert items.title("3") == "item number 3" and items.prices[items.row("3")] == 3.5
+    assert np.isnan(items.prices[items.row("x")])
     # Loading must leave the index readable (a scroll over a k-NN index with derived source breaks later reads).
     assert len(ItemVectors.from_index(settings)) == 8
     catalog.write_text('{"id": "9", "title": "new item"}\n')

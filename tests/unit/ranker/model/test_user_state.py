@@ -161,7 +161,7 @@ def test_serving_features_equal_the_training_function(shop):
             h[3] = Interaction(h[3].item_id, "view", NOW + timedelta(days=2))
         cands = candidates(rng)
         served = scorer.inputs(h, cands, now=NOW).features
-        known = [x for x in h[: ck.config.feature_history] if x.item_id in items.row]
+        known = [x for x in h[: ck.config.feature_history] if x.item_id in items]
         rows = items.rows([x.item_id for x in known])
         cand_rows = items.rows([c.id for c in cands])
         ages = scorer._ages_days(known, NOW)

@@ -65,7 +65,7 @@ def test_items_not_to_recommend_stay_in_the_histories_but_are_never_targets():
     flagged = ItemVectors.from_arrays([*items.ids, "POST"], vectors, recommendable=[True] * len(items) + [False])
     data = build_examples(pd.concat([events, postage]), flagged, RankerConfig(item_dim=items.dim),
                           targets_per_basket=10)  # fmt: skip
-    post = flagged.row["POST"]
+    post = flagged.row("POST")
     assert len(data.target) and post not in data.target
     assert (data.item_rows == post).sum() == len(postage)  # still history, still in the item statistics
 
