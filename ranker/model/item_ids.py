@@ -19,6 +19,11 @@ from typing import overload
 
 import numpy as np
 
+#: Up to this many ids the table also keeps an id -> row dict (about 100 bytes an id): a dict lookup is ~6x faster
+#: than the sorted hash (100 ids: ~8 against ~50 microseconds), which the scorer's 1 ms budget for a request of a
+#: small catalog wants; above it, as for the float16 item table and the per-request projections, memory comes first.
+DICT_LIMIT = 100_000
+
 #: Strings are encoded so that any Python ``str`` (a lone surrogate from a JSON escape included) round-trips.
 _ERRORS = "surrogatepass"
 
@@ -102,7 +107,7 @@ class StringBlock(Sequence[str]):
 class ItemIds(StringBlock):
     """Unique item ids in table order, with the row of any id: ``rows(ids)`` for a request's ids at once."""
 
-    __slots__ = ("_hashes", "_order", "_shared")
+    __slots__ = ("_dict", "_hashes", "_order", "_shared")
 
     def __init__(self, ids: Iterable[str]):
         ids = ids if isinstance(ids, list) else list(ids)
@@ -120,12 +125,20 @@ class ItemIds(StringBlock):
             row = int(self._order[position])
             if self._shared.setdefault(ids[row], row) != row:
                 raise ValueError(f"item ids must be unique; {ids[row]!r} is repeated")
+        #: id -> row for a small catalog (:data:`DICT_LIMIT`), None above it.
+        self._dict: dict[str, int] | None = {i: n for n, i in enumerate(ids)} if len(ids) <= DICT_LIMIT else None
 
     def rows(self, ids: Sequence[str]) -> np.ndarray:
         """Row of each id in ``ids``, -1 for ids the table does not hold, in the order given. (len(ids),) int64."""
         count = len(ids)
         if not count or not len(self):
             return np.full(count, -1, dtype=np.int64)
+        if self._dict is not None:
+            get = self._dict.get
+            try:
+                return np.fromiter((get(i, -1) for i in ids), dtype=np.int64, count=count)
+            except TypeError:  # an unhashable id: the checked path below says -1 for it
+                pass
         wanted = np.fromiter(map(hash, ids), dtype=np.int64, count=count)
         at = np.searchsorted(self._hashes, wanted)
         np.minimum(at, len(self._hashes) - 1, out=at)
@@ -154,5 +167,5 @@ class ItemIds(StringBlock):
 
     @property
     def nbytes(self) -> int:
-        """Bytes held: the block, the offsets and the sorted lookup."""
+        """Bytes held: the block, the offsets and the sorted lookup (a small catalog's dict not counted)."""
         return super().nbytes + int(self._hashes.nbytes) + int(self._order.nbytes)

@@ -7,8 +7,17 @@ import pickle
 import numpy as np
 import pytest
 
+from ranker.model import item_ids
 from ranker.model.item_ids import ItemIds, StringBlock
 from ranker.model.item_vectors import ItemVectors
+
+
+@pytest.fixture(autouse=True, params=["dict", "sorted-hash"])
+def lookup(request, monkeypatch) -> str:
+    """Every test twice: with the small catalog's id -> row dict, and with the sorted hash alone (a large catalog)."""
+    if request.param == "sorted-hash":
+        monkeypatch.setattr(item_ids, "DICT_LIMIT", 0)
+    return request.param
 
 
 class _Colliding(str):
@@ -23,9 +32,10 @@ def _dict_rows(ids: list[str], wanted: list) -> list[int]:
     return [row.get(i, -1) for i in wanted]
 
 
-def test_rows_of_known_and_unknown_ids_in_the_order_asked() -> None:
+def test_rows_of_known_and_unknown_ids_in_the_order_asked(lookup) -> None:
     ids = [f"P{i:05d}" for i in range(5000)][::-1]  # table order is not sorted order
     table = ItemIds(ids)
+    assert (table._dict is None) == (lookup == "sorted-hash")  # the path this run tests
     rng = np.random.default_rng(0)
     wanted = [ids[j] for j in rng.integers(0, len(ids), 300)] + ["nope", "", "P99999", "p00001", ids[0], ids[0]]
     wanted = [wanted[j] for j in rng.permutation(len(wanted))]
