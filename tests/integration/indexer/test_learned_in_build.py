@@ -14,10 +14,11 @@ import torch
 from bench.bench_service_scale import seeded_checkpoint
 from bench.synth_shop import ShopParams, generate
 from cli.main import run
+from core.errors import OpenSearchError
 from core.opensearch.documents import iter_documents
 from core.settings import get_settings
 from indexer import api
-from indexer.learned import BEHAVIOUR_FIELD, learned_model
+from indexer.learned import BEHAVIOUR_FIELD, learned_model, write_learned_vectors
 from ranker.feedback.api import store_engine
 from ranker.model import active_learned_vectors, publish_active, registry
 from ranker.model.checkpoint import save_checkpoint
@@ -157,3 +158,11 @@ def test_an_update_keeps_them_and_another_model_is_written_in_place(shop, cli_en
     for item in list(docs)[:50]:
         expected = provider.vectors([item], np.asarray([docs[item]], dtype=np.float32))[0]
         np.testing.assert_allclose(vectors[item][0], expected, rtol=1e-5, atol=1e-6)
+
+    # a publication that fails half-way (an update of an item the version lacks) claims no model, and the refresh
+    # interval is back
+    with pytest.raises(OpenSearchError, match="no-such-item"):
+        write_learned_vectors(index, "v9", {"no-such-item": [0.5] * 64})
+    assert learned_model(index) is None
+    found = index.client.indices.get_settings(index=live, name="index.refresh_interval")
+    assert found[live]["settings"]["index"]["refresh_interval"] == "1s"
