@@ -36,7 +36,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def _settings(alias: str):
+def _settings(alias: str, store: str | None = None):
+    """Settings of one phase: ``alias``; ``store``: the SQL store whose active model's learned vectors the build
+    writes (the service bench's; None: an empty one, no model)."""
     from core.settings import OpenSearchSettings, Settings, StoreSettings, get_settings
 
     base = get_settings()
@@ -44,7 +46,7 @@ def _settings(alias: str):
     atexit.register(shutil.rmtree, state, ignore_errors=True)  # each phase's process removes its own on exit
     return Settings(
         opensearch=OpenSearchSettings(**{**base.opensearch.model_dump(), "index_alias": alias}),
-        store=StoreSettings(url="sqlite://"),
+        store=StoreSettings(url=store or "sqlite://"),
         state_dir=state,
     )
 
@@ -62,37 +64,69 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def phase_build(catalog: Path, alias: str) -> dict:
-    """One ``index build`` of ``catalog`` (with its vector column) into ``alias``."""
+def phase_build(catalog: Path, alias: str, store: str | None = None) -> dict:
+    """One ``index build`` of ``catalog`` (with its vector column) into ``alias``; with ``store``, as ``recadmin
+    index build`` runs it: the active model's learned vectors written with each document (loaded inside the timed
+    part, as the command does)."""
     from indexer import api
 
+    settings = _settings(alias, store)
+    learned = None
+    if store:
+        from ranker.model import active_learned_vectors
+
+        def learned():
+            return active_learned_vectors(settings)
+
     start = time.perf_counter()
-    done = api.build_from_catalog(_settings(alias), catalog, vector_field="vector")
+    done = api.build_from_catalog(settings, catalog, vector_field="vector", learned=learned)
+    seconds = time.perf_counter() - start
     r = done.result
-    return {"seconds": time.perf_counter() - start, "up_to_date": r.up_to_date, "given": r.given,
-            "indexed": r.indexed, "rss_mb": _peak_rss_mb()}  # fmt: skip
+    from indexer.api import items_index
+    from indexer.learned import learned_model
+
+    return {"seconds": seconds, "up_to_date": r.up_to_date, "given": r.given, "indexed": r.indexed,
+            "learned_model": learned_model(items_index(settings)), "rss_mb": _peak_rss_mb()}  # fmt: skip
 
 
-def phase_bulk(catalog: Path, alias: str) -> dict:
-    """The baseline: the product's documents built in memory first (untimed), then a raw ``helpers.bulk``."""
+def phase_bulk(catalog: Path, alias: str, store: str | None = None) -> dict:
+    """The baseline: the product's documents built in memory first (untimed), then a raw ``helpers.bulk``; with
+    ``store``, the same documents as the build's: the active model's learned vectors computed first (untimed; held
+    as one array, made lists as they are sent) and their field in the mapping."""
+    import numpy as np
     from opensearchpy import helpers
 
     from indexer.build import item_document
     from indexer.catalog import VectorColumn, read_catalog
     from indexer.index import index_body
+    from indexer.learned_field import BEHAVIOUR_FIELD, field_mapping
     from indexer.vectors import catalog_space
 
-    settings = _settings(alias)
+    settings = _settings(alias, store)
     items = read_catalog(catalog, vectors=VectorColumn("vector")).items
     model = catalog_space("vector")
     docs = [{**item_document(it, None, None, model), "vector": it.vector.tolist()} for it in items]
+    learned, extra = None, None
+    if store:
+        from ranker.model import active_learned_vectors
+
+        provider = active_learned_vectors(settings)
+        assert provider is not None, "no active model with a sequence model in the store"
+        learned = np.concatenate([provider.vectors([it.id for it in items[i : i + 4096]],
+                                                   np.stack([it.vector for it in items[i : i + 4096]]))
+                                  for i in range(0, len(items), 4096)])  # fmt: skip
+        extra = {BEHAVIOUR_FIELD: field_mapping(provider.dim)}
     from core.opensearch.client import make_client
 
     client = make_client(settings.opensearch)
     name = f"{alias}-raw"
     start = time.perf_counter()
-    client.indices.create(index=name, body=index_body(items[0].vector.size, {}))
-    actions = ({"_index": name, "_id": d["item_id"], "_source": d} for d in docs)
+    client.indices.create(index=name, body=index_body(items[0].vector.size, {}, extra=extra))
+    actions = (
+        {"_index": name, "_id": d["item_id"],
+         "_source": d if learned is None else {**d, BEHAVIOUR_FIELD: learned[n].tolist()}}
+        for n, d in enumerate(docs)
+    )  # fmt: skip
     ok, errors = helpers.bulk(client, actions, chunk_size=settings.opensearch.bulk_chunk_size, max_retries=3)
     client.indices.put_settings(index=name, body={"index": {"refresh_interval": "1s"}})
     client.indices.refresh(index=name)
@@ -119,9 +153,10 @@ def phase_hashes(catalog: Path, alias: str) -> dict:
     return {"docvalues_s": docvalues_s, "source_s": source_s, "rss_mb": _peak_rss_mb()}
 
 
-def _run_phase(phase: str, catalog: Path, alias: str) -> dict:
+def _run_phase(phase: str, catalog: Path, alias: str, store: str | None = None) -> dict:
     out = subprocess.run(
-        [sys.executable, __file__, "--phase", phase, "--catalog", str(catalog), "--alias", alias],
+        [sys.executable, __file__, "--phase", phase, "--catalog", str(catalog), "--alias", alias,
+         *(["--store", store] if store else [])],
         check=True, capture_output=True, text=True,
     )  # fmt: skip
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -136,9 +171,11 @@ def main() -> None:
     parser.add_argument("--phase", choices=list(PHASES), help=argparse.SUPPRESS)
     parser.add_argument("--catalog", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--alias", help=argparse.SUPPRESS)
+    parser.add_argument("--store", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.phase:
-        print(json.dumps(PHASES[args.phase](args.catalog, args.alias)))
+        args_store = {"store": args.store} if args.store else {}
+        print(json.dumps(PHASES[args.phase](args.catalog, args.alias, **args_store)))
         return
 
     from bench.synth_shop import ShopParams, generate

@@ -8,7 +8,7 @@ import typer
 from rich.markup import escape
 
 from cli.console import err, out, progress_stages
-from cli.models_cmd import publish_or_warn
+from cli.models_cmd import active_learned_or_warn, publish_or_warn
 from core.settings import get_settings
 from indexer import api
 from indexer.catalog import FieldMapping
@@ -90,6 +90,7 @@ def build(
             settings, catalog, mapping=FieldMapping.parse(mapping), strict=strict, model=model, enrich=enrich,
             enrich_limit=enrich_limit, force=force, allow_shrink=allow_shrink, progress=progress,
             enrich_progress=enrich_progress, on_loaded=_loaded, vector_field=vector_field, vector_model=vector_model,
+            learned=lambda: active_learned_or_warn(settings),
         )  # fmt: skip
     if done.result.digest_match:
         out.print(f"the live version {done.result.index} was built from this catalog file with these settings "
@@ -102,7 +103,7 @@ def build(
         return
     _report(done, settings.opensearch.index_alias, "indexed")
     out.print(f"alias '{settings.opensearch.index_alias}' now points at {done.result.index}")
-    publish_or_warn(settings)  # a new version holds no learned vectors yet
+    publish_or_warn(settings)  # written with the documents: nothing to do, unless the active model could not be
 
 
 @app.command()
@@ -125,10 +126,11 @@ def update(
             settings, catalog, mapping=FieldMapping.parse(mapping), strict=strict, model=model, enrich=enrich,
             enrich_limit=enrich_limit, allow_shrink=allow_shrink, progress=progress, enrich_progress=enrich_progress,
             on_loaded=_loaded, vector_field=vector_field, vector_model=vector_model,
+            learned=lambda: active_learned_or_warn(settings),
         )  # fmt: skip
     _report(done, settings.opensearch.index_alias, "wrote")
     if done.result.indexed:
-        publish_or_warn(settings)  # rewritten items lost their learned vectors
+        publish_or_warn(settings)  # rewritten items kept theirs, unless the live version held another model's
 
 
 @app.command()

@@ -78,6 +78,19 @@ def publish_or_warn(settings) -> None:
     _report_published(done)
 
 
+def active_learned_or_warn(settings):
+    """The active version's learned vectors for a build to write with its documents; None with a warning line when
+    they cannot be loaded (the build goes on; publishing after it says what is wrong)."""
+    from core.errors import RecSearchError
+    from ranker.model import active_learned_vectors
+
+    try:
+        return active_learned_vectors(settings)
+    except RecSearchError as e:
+        err.print(f"[yellow]warning:[/] the build writes no learned item vectors: {e}", highlight=False)
+        return None
+
+
 def warn_unpublished(reason: str) -> None:
     err.print(
         f"[yellow]warning:[/] the learned item vectors were not written to the index: {reason}\n"
@@ -89,6 +102,9 @@ def warn_unpublished(reason: str) -> None:
 def _report_published(done) -> None:
     if done is None:
         out.print("no learned item vectors to publish (no active version, or one without a sequence model)")
+    elif not done.written:
+        out.print(f"{done.index} already holds the learned vectors of ranker {done.model} ({done.items:,} items)",
+                  highlight=False)  # fmt: skip
     else:
         out.print(f"wrote the learned vectors of ranker {done.model} for {done.items:,} items into {done.index}",
                   highlight=False)  # fmt: skip

@@ -27,6 +27,7 @@ from indexer.enrichment import (
     write_fixture,
 )
 from indexer.index import IndexVersion, ItemsIndex
+from indexer.learned_field import LearnedSource
 from indexer.search import MODES, Hit, bm25_search, hybrid_search, knn_search
 from indexer.vectors import CatalogVectors, is_catalog_space
 
@@ -161,6 +162,7 @@ def build_from_catalog(
     on_loaded: Callable[[CatalogRead | CatalogStream], None] | None = None,
     vector_field: str | None = None,
     vector_model: str | None = None,
+    learned: LearnedSource | None = None,
 ) -> CatalogBuild:
     """Read ``catalog``, enrich (when on) and embed every item, and make a new index version live.
 
@@ -178,7 +180,10 @@ def build_from_catalog(
 
     With enrichment off the catalog is streamed (:class:`~indexer.catalog_stream.CatalogStream`: checked and
     counted in a first pass, then read again in chunks), so memory does not grow with its vectors; with enrichment
-    on it is read whole (the enrichment's taxonomy is made from all items)."""
+    on it is read whole (the enrichment's taxonomy is made from all items).
+
+    ``learned`` (:mod:`indexer.learned_field`; called only when a version will be written): the active model's
+    learned item vectors, written in the build's own bulk; the version then already holds them."""
     index = items_index(settings)
     enriching = _enrichment_on(settings, enrich)
     digest = None
@@ -218,6 +223,7 @@ def build_from_catalog(
         digest=digest,
         shards=settings.opensearch.shards,
         replicas=settings.opensearch.replicas,
+        learned=learned,
     )
     result.enrichment = _counts(enrichments)
     return CatalogBuild(result, rejects_file, stats)
@@ -268,11 +274,13 @@ def update_from_catalog(
     on_loaded: Callable[[CatalogRead], None] | None = None,
     vector_field: str | None = None,
     vector_model: str | None = None,
+    learned: LearnedSource | None = None,
 ) -> CatalogBuild:
     """Bring the live version in line with ``catalog``: only new and changed items are enriched (cache misses)
     and embedded, removed items are deleted (refused, as for a build, when that would drop more than
     ``RECSEARCH_OPENSEARCH_MAX_SHRINK`` of them, unless ``allow_shrink``). With ``vector_field`` every vector must
-    have the live version's dimension (its mapping's)."""
+    have the live version's dimension (its mapping's). ``learned``: as for a build; the rewritten documents keep
+    the live version's learned vectors when it holds that model's (:func:`indexer.update.update_index`)."""
     from indexer.update import update_index
 
     vectors = vector_options(settings, vector_field, vector_model or model, embedder)
@@ -292,6 +300,7 @@ def update_from_catalog(
     result = update_index(
         index.client, index, read.items, embedder, enrichments=enrichments,
         chunk_size=settings.opensearch.bulk_chunk_size, progress=progress, meta={"catalog": str(catalog)},
+        learned=learned,
     )  # fmt: skip
     result.rejects = read.rejects
     result.enrichment = _counts(enrichments)

@@ -10,6 +10,10 @@ That makes three things cheap:
   there, skipping documents already written (ids are item ids, so nothing is duplicated);
 - ``update`` (:mod:`indexer.update`) rewrites only documents whose hash changed and deletes removed items.
 
+When the caller passes the active model's learned vectors (:mod:`indexer.learned_field`), each document carries
+its ``behaviour_vector`` too, computed a chunk at a time from the vector it gets, and the version's ``_meta`` names
+the model: no second pass of partial updates after the build.
+
 Before any of that, a rebuild whose build digest (:mod:`indexer.digest`: the catalog file's bytes and the settings
 that decide the documents) equals the live version's is skipped without reading the catalog.
 
@@ -26,6 +30,8 @@ from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from core.embedding import Embedder
 from core.errors import OpenSearchError
 from core.opensearch.client import translate_errors
@@ -35,6 +41,7 @@ from indexer.catalog import Item
 from indexer.digest import META_DIGEST, META_DOCUMENTS
 from indexer.enrichment import Enrichment, enriched_text
 from indexer.index import BUILDING, SCHEMA_VERSION, ItemsIndex
+from indexer.learned_field import BEHAVIOUR_FIELD, LearnedSource, LearnedVectors, field_mapping, learned_meta, reads
 
 if TYPE_CHECKING:
     from opensearchpy import OpenSearch
@@ -153,10 +160,12 @@ def document_actions(
     reuse_from: tuple[str, LiveHashes] | None = None,
     result: BuildResult,
     url: str = "",
+    learned: LearnedVectors | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Bulk actions writing ``items`` into ``target``. Documents already in ``target`` with the same hash are
     skipped; those whose hash matches in ``reuse_from`` (index, its hashes) get that index's vector; the rest are
-    embedded, ``EMBED_CHUNK`` at a time."""
+    embedded, ``EMBED_CHUNK`` at a time. ``learned``: each document also gets its learned vector, computed from
+    the vector it got."""
     in_target = in_target or {}
     batch: list[tuple[Item, dict[str, Any]]] = []
 
@@ -180,6 +189,12 @@ def document_actions(
         result.reused += len(batch) - len(to_embed) - given
         for _, doc in batch:
             doc["vector"] = vectors[doc["item_id"]]
+        if learned is not None:
+            ids = [doc["item_id"] for _, doc in batch]
+            rows = learned.vectors(ids, np.asarray([vectors[i] for i in ids], dtype=np.float32))
+            for (_, doc), row in zip(batch, rows, strict=True):
+                doc[BEHAVIOUR_FIELD] = row.tolist()
+        for _, doc in batch:
             yield {"_op_type": "index", "_index": target, "_id": doc["item_id"], "_source": doc}
         batch.clear()
 
@@ -251,6 +266,7 @@ def build_index(
     digest: str | None = None,
     shards: int = 1,
     replicas: int = 0,
+    learned: LearnedSource | None = None,
 ) -> BuildResult:
     """Build a version from ``items`` and make it live. A half-built version of the same embedding model is
     resumed; unchanged documents take their vectors from the live version. On an error the half-built version is
@@ -264,7 +280,11 @@ def build_index(
     version's when it is found unchanged), for the next build to compare before it reads anything.
 
     ``shards`` and ``replicas`` shape a new version (a resumed one keeps its own). Creating it waits for the primary
-    shards only, so on a cluster with a node down the build completes with replicas still unassigned (yellow)."""
+    shards only, so on a cluster with a node down the build completes with replicas still unassigned (yellow).
+
+    ``learned`` (called only when documents will be written): the active model's learned vectors, written into
+    every document of the new version with the rest of it (not when its model reads text vectors of another
+    dimension than ``embedder``'s). A half-built version is resumed only by a build of the same model's vectors."""
     enrichments = enrichments or {}
     key = {"embedding_model": embedder.name, "dimension": embedder.dimension, "schema_version": SCHEMA_VERSION}
     if not force:
@@ -274,12 +294,15 @@ def build_index(
                 index.update_meta(unchanged, {META_DIGEST: digest, META_DOCUMENTS: len(items)})
             return BuildResult(unchanged, unchanged, 0, rejects or [], skipped=len(items), up_to_date=True)
     index.check_shrink(len(items), max_shrink)
+    vectors = reads(learned() if learned else None, embedder.dimension)
+    key.update(learned_meta(vectors))
     name = index.unfinished_version(key) if resume else None
     resumed = name is not None
     if name is None:
         name = index.create_version(
-            embedder.dimension, {**key, **(meta or {}), "build_state": BUILDING}, shards=shards, replicas=replicas
-        )
+            embedder.dimension, {**key, **(meta or {}), "build_state": BUILDING}, shards=shards, replicas=replicas,
+            extra={BEHAVIOUR_FIELD: field_mapping(vectors.dim)} if vectors else None,
+        )  # fmt: skip
     result = BuildResult(name, None, 0, rejects or [], resumed=resumed)
     try:
         in_target = existing_hashes(client, name, index.url) if resumed else {}
@@ -297,6 +320,7 @@ def build_index(
             reuse_from=reuse,
             result=result,
             url=index.url,
+            learned=vectors,
         )
         written = bulk_load(client, actions, len(items), chunk_size, progress, index.url, start=0)
         if in_target:  # a resumed version may hold items the catalog no longer has

@@ -27,8 +27,11 @@ SCHEMA_VERSION = 4
 BUILDING, COMPLETE = "building", "complete"
 
 
-def index_body(dimension: int, meta: dict[str, Any], shards: int = 1, replicas: int = 0) -> dict[str, Any]:
-    """Settings and mappings of one items index version (Lucene HNSW, cosine)."""
+def index_body(
+    dimension: int, meta: dict[str, Any], shards: int = 1, replicas: int = 0, extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Settings and mappings of one items index version (Lucene HNSW, cosine); ``extra``: more fields' mappings
+    (the learned vectors' when the build writes them)."""
     text_with_keyword = {"type": "text", "fields": {"raw": {"type": "keyword", "ignore_above": 512}}}
     return {
         "settings": {
@@ -95,6 +98,7 @@ def index_body(dimension: int, meta: dict[str, Any], shards: int = 1, replicas: 
                         "parameters": {"m": 16, "ef_construction": 128},
                     },
                 },
+                **(extra or {}),
             },
         },
     }
@@ -143,15 +147,18 @@ class ItemsIndex:
     def _errors(self, index: str | None = None):
         return translate_errors(self.url, index or self.alias)
 
-    def create_version(self, dimension: int, meta: dict[str, Any], shards: int = 1, replicas: int = 0) -> str:
-        """Create a new, empty version (not yet live) and return its name."""
+    def create_version(
+        self, dimension: int, meta: dict[str, Any], shards: int = 1, replicas: int = 0,
+        extra: dict[str, Any] | None = None,
+    ) -> str:  # fmt: skip
+        """Create a new, empty version (not yet live) and return its name (``extra``: more fields' mappings)."""
         name = new_version_name(self.alias)
         with self._errors(name):
             if self.client.indices.exists(index=self.alias) and not self.client.indices.exists_alias(name=self.alias):
                 raise OpenSearchError(
                     f"'{self.alias}' is a concrete index, not an alias; choose another RECSEARCH_OPENSEARCH_INDEX_ALIAS"
                 )
-            self.client.indices.create(index=name, body=index_body(dimension, meta, shards, replicas))
+            self.client.indices.create(index=name, body=index_body(dimension, meta, shards, replicas, extra))
         return name
 
     def finish_build(self, name: str, meta: dict[str, Any] | None = None) -> None:

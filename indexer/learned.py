@@ -5,38 +5,29 @@ The vectors are written into the **live version in place** (a field added to its
 item), not into a new version: they change with every activated model, not with the catalog, and copying the
 catalog's text vectors and enrichments into a new version for every model would cost a full rebuild. The version's
 ``_meta.behaviour_model`` names the model version the vectors belong to; a reader that finds another name (or none)
-falls back to the text k-NN. A rebuild of the catalog writes a version without them: the active model's are written
-again afterwards (``recadmin index build`` does it). Inner product is the score (the model ranks by dot product).
+falls back to the text k-NN. A rebuild of the catalog writes a new version with the active model's vectors in its
+own bulk (:mod:`indexer.learned_field`; ``recadmin index build`` passes them), so publishing after it finds them in
+place and writes nothing. Inner product is the score (the model ranks by dot product).
+
+Writing in place costs a partial update per item, and each makes Lucene index the whole document again, both k-NN
+fields included; refresh is off while the updates run (restored after, also on a failure), and the version's
+``_meta.behaviour_model`` is cleared first, so a publication that fails half-way never claims a model's vectors.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 
 from core.errors import ConfigError, OpenSearchError
 from core.opensearch.client import translate_errors
 from core.progress import ProgressFn
 from indexer.build import bulk_load
 from indexer.index import ItemsIndex
+from indexer.learned_field import BEHAVIOUR_FIELD, META_DIM, META_MODEL, field_mapping
 
-#: The k-NN field of the learned vectors; ``_meta`` keys naming the model they belong to and their width.
-BEHAVIOUR_FIELD = "behaviour_vector"
-META_MODEL, META_DIM = "behaviour_model", "behaviour_dim"
-
-
-def field_mapping(dimension: int) -> dict[str, Any]:
-    """The mapping of :data:`BEHAVIOUR_FIELD` (Lucene HNSW, inner product)."""
-    return {
-        "type": "knn_vector",
-        "dimension": dimension,
-        "method": {
-            "name": "hnsw",
-            "engine": "lucene",
-            "space_type": "innerproduct",
-            "parameters": {"m": 16, "ef_construction": 128},
-        },
-    }
+__all__ = ["BEHAVIOUR_FIELD", "META_DIM", "META_MODEL", "field_mapping", "holds", "learned_model",
+           "write_learned_vectors"]  # fmt: skip
 
 
 def write_learned_vectors(
@@ -46,9 +37,12 @@ def write_learned_vectors(
     *,
     chunk_size: int = 500,
     progress: ProgressFn | None = None,
+    refresh_off: bool = True,
 ) -> str:
     """Write ``vectors`` (item id -> learned vector of ``model``) into the live version; returns its name. Items of
-    the index missing from ``vectors`` keep what they had (a reader checks ``_meta.behaviour_model``)."""
+    the index missing from ``vectors`` keep what they had (a reader checks ``_meta.behaviour_model``).
+    ``refresh_off``: no refresh while the updates run (False: the version's own interval, as before; a bench
+    compares the two)."""
     live = index.require_live()
     dims = {len(v) for v in vectors.values()}
     if len(dims) != 1:
@@ -65,15 +59,42 @@ def write_learned_vectors(
     if have is None:
         with translate_errors(index.url, live):
             index.client.indices.put_mapping(index=live, body={"properties": {BEHAVIOUR_FIELD: field_mapping(dim)}})
+    if index.meta(live).get(META_MODEL) is not None:  # from here until the end the version holds no one model's
+        index.update_meta(live, {META_MODEL: None})
     actions = (
         {"_op_type": "update", "_index": live, "_id": item, "doc": {BEHAVIOUR_FIELD: [float(x) for x in vector]}}
         for item, vector in vectors.items()
     )
-    bulk_load(index.client, actions, len(vectors), chunk_size, progress, index.url)
+    with _refresh_paused(index, live, refresh_off):
+        bulk_load(index.client, actions, len(vectors), chunk_size, progress, index.url)
     with translate_errors(index.url, live):
         index.client.indices.refresh(index=live)
     index.update_meta(live, {META_MODEL: model, META_DIM: dim})
     return live
+
+
+@contextmanager
+def _refresh_paused(index: ItemsIndex, name: str, pause: bool = True) -> Iterator[None]:
+    """``refresh_interval: -1`` on ``name`` inside the block, its own setting (or the default) restored after,
+    whether the block succeeds or fails."""
+    if not pause:
+        yield
+        return
+    with translate_errors(index.url, name):
+        found = index.client.indices.get_settings(index=name, name="index.refresh_interval")
+        before = (next(iter(found.values()), {}).get("settings") or {}).get("index", {}).get("refresh_interval")
+        index.client.indices.put_settings(index=name, body={"index": {"refresh_interval": "-1"}})
+    try:
+        yield
+    finally:
+        with translate_errors(index.url, name):
+            index.client.indices.put_settings(index=name, body={"index": {"refresh_interval": before}})
+
+
+def holds(index: ItemsIndex, name: str, model: str, dim: int) -> bool:
+    """Whether version ``name`` holds the learned vectors of ``model`` (of width ``dim``) for its items."""
+    meta = index.meta(name)
+    return meta.get(META_MODEL) == model and meta.get(META_DIM) == dim
 
 
 def learned_model(index: ItemsIndex) -> str | None:

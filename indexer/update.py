@@ -7,7 +7,7 @@ to the version before that.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +20,7 @@ from indexer.catalog import Item
 from indexer.digest import META_DIGEST
 from indexer.enrichment import Enrichment
 from indexer.index import SCHEMA_VERSION, ItemsIndex
+from indexer.learned_field import META_DIM, META_MODEL, LearnedSource
 
 if TYPE_CHECKING:
     from opensearchpy import OpenSearch
@@ -35,8 +36,13 @@ def update_index(
     chunk_size: int = 500,
     progress: ProgressFn | None = None,
     meta: dict[str, Any] | None = None,
+    learned: LearnedSource | None = None,
 ) -> BuildResult:
-    """Bring the live version in line with ``items``: write new and changed documents, delete removed ones."""
+    """Bring the live version in line with ``items``: write new and changed documents, delete removed ones.
+
+    A version holding a model's learned vectors keeps holding them: when ``learned`` gives that model's, the
+    rewritten documents carry theirs; otherwise its ``_meta.behaviour_model`` is cleared before anything is written
+    (rewritten documents lose theirs), and publishing the active model's vectors afterwards writes them all."""
     live = index.require_live()
     live_meta = index.meta(live)
     if live_meta.get("schema_version") != SCHEMA_VERSION:
@@ -54,11 +60,19 @@ def update_index(
     # fails half-way cannot leave a digest that would let the next build skip)
     if live_meta.get(META_DIGEST):
         index.update_meta(live, {META_DIGEST: None})
+    vectors, forget = None, False
+    if live_meta.get(META_MODEL) is not None:
+        vectors = learned() if learned else None
+        if vectors is None or (vectors.model, vectors.dim) != (live_meta[META_MODEL], live_meta.get(META_DIM)):
+            vectors, forget = None, True
     present = existing_hashes(client, live, index.url)
     result = BuildResult(live, live, 0)
     actions = document_actions(
-        client, items, enrichments or {}, embedder, live, in_target=present, result=result, url=index.url
-    )
+        client, items, enrichments or {}, embedder, live, in_target=present, result=result, url=index.url,
+        learned=vectors,
+    )  # fmt: skip
+    if forget:  # cleared before the first rewritten document, so an unchanged catalog keeps the model's vectors
+        actions = _before_first(actions, lambda: index.update_meta(live, {META_MODEL: None}))
     written = bulk_load(client, actions, len(items), chunk_size, progress, index.url)
     result.deleted = delete_missing(client, live, present, {it.id for it in items}, index.url)
     result.indexed = written
@@ -66,3 +80,13 @@ def update_index(
         client.indices.refresh(index=live)
     index.update_meta(live, {"updated_at": datetime.now(UTC).isoformat(timespec="seconds"), **(meta or {})})
     return result
+
+
+def _before_first(actions: Iterator[dict[str, Any]], call: Callable[[], None]) -> Iterator[dict[str, Any]]:
+    """``actions``, with ``call()`` made once before the first one is handed out (never when there is none)."""
+    first = next(actions, None)
+    if first is None:
+        return
+    call()
+    yield first
+    yield from actions

@@ -5,7 +5,7 @@ Knows nothing about where events come from: training (:mod:`ranker.training`) bu
 the evaluation hand it histories and candidates.
 """
 
-from ranker.model.behaviour import BehaviourSpace, ExactNeighbours
+from ranker.model.behaviour import BehaviourSpace, ExactNeighbours, SequenceItemVectors
 from ranker.model.candidates import Pool, candidate_pool, history_vector, retrieval_scores
 from ranker.model.checkpoint import Checkpoint, SequencePart, load_checkpoint, save_checkpoint, write_checkpoint
 from ranker.model.cooccurrence import CoOccurrence, history_sums
@@ -14,7 +14,13 @@ from ranker.model.features import FEATURE_NAMES, candidate_features, history_mea
 from ranker.model.item_stats import TREND_DAYS, AlignedStats, ItemStats, repeat_rates
 from ranker.model.item_vectors import ItemVectors
 from ranker.model.network import AttentionRanker, RankerConfig
-from ranker.model.publish import Published, publish_active, publish_learned_vectors, serves_learned_vectors
+from ranker.model.publish import (
+    Published,
+    active_learned_vectors,
+    publish_active,
+    publish_learned_vectors,
+    serves_learned_vectors,
+)
 from ranker.model.query_order import fuse_with_query, fused_order, fused_scores
 from ranker.model.registry import (
     ModelVersion,
@@ -52,9 +58,11 @@ __all__ = [
     "Scored",
     "Scorer",
     "SequenceConfig",
+    "SequenceItemVectors",
     "SequenceModel",
     "SequencePart",
     "activate_version",
+    "active_learned_vectors",
     "active_version",
     "candidate_features",
     "candidate_pool",

@@ -20,6 +20,8 @@ from ranker.model.sequence import gap_buckets
 from ranker.model.user_encoder import UserEncoder
 
 if TYPE_CHECKING:
+    import torch
+
     from ranker.model.scoring import HistoryEntry
 
 #: Items whose learned vectors are computed at once when a scorer loads.
@@ -39,8 +41,7 @@ class BehaviourSpace:
         self.items = items
         model = part.model.eval()
         self.config = model.config
-        vocab = {item: row + 1 for row, item in enumerate(part.item_ids)}
-        ids = torch.as_tensor([vocab.get(item, 0) for item in items.ids], dtype=torch.long)
+        ids = id_rows(vocabulary(part), items.ids)
         if self.config.text_dim and items.dim != self.config.text_dim:
             from core.errors import ModelError
 
@@ -91,6 +92,39 @@ class BehaviourSpace:
     def scores(self, vector: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """The user's score of the items at table ``rows`` (-1: an unknown item scores 0), float32."""
         return self._table_np[rows + 1].astype(np.float32, copy=False) @ vector  # row -1 + 1: the padding row
+
+
+def vocabulary(part: SequencePart) -> dict[str, int]:
+    """Item id -> its id-embedding row in ``part``'s model (row 0 is the padding)."""
+    return {item: row + 1 for row, item in enumerate(part.item_ids)}
+
+
+def id_rows(vocab: dict[str, int], ids: Sequence[str]) -> torch.Tensor:
+    """(N,) the id-embedding row of each item (0: one the model was not trained with; its text places it)."""
+    import torch
+
+    return torch.as_tensor([vocab.get(item, 0) for item in ids], dtype=torch.long)
+
+
+class SequenceItemVectors:
+    """A version's learned item vectors computed a chunk at a time, for a build that writes them with each document
+    (:class:`indexer.learned_field.LearnedVectors`): what :class:`BehaviourSpace` places the items at, from the
+    vector each document gets, without an item table."""
+
+    def __init__(self, part: SequencePart, version: str):
+        self.model = version
+        self._vocab = vocabulary(part)
+        self._net = part.model.eval()
+        self.dim = self._net.config.dim
+        self.text_dim = self._net.config.text_dim
+
+    def vectors(self, ids: Sequence[str], text: np.ndarray) -> np.ndarray:
+        """(len(ids), dim) float32: ``model.item_table`` of these items, as the behaviour space computes it."""
+        import torch
+
+        with torch.inference_mode():
+            vectors = torch.from_numpy(np.asarray(text, dtype=np.float32)) if self.text_dim else None
+            return self._net.item_table(vectors, id_rows(self._vocab, ids))[1:].numpy()
 
 
 class ExactNeighbours:
