@@ -61,11 +61,31 @@ def phase_import(url: str, path: Path) -> dict:
     from ranker.feedback.importer import import_events
 
     settings = Settings(store=StoreSettings(url=url), state_dir=Path(tempfile.mkdtemp(prefix="bench-events-")))
+    marks = [(0, time.perf_counter())]
     try:
-        r = import_events(open_store(settings.store), settings, path)
+        r = import_events(open_store(settings.store), settings, path,
+                          progress=lambda done, _total: marks.append((done, time.perf_counter())))  # fmt: skip
     finally:
         shutil.rmtree(settings.state_dir, ignore_errors=True)
-    return {"seconds": r.seconds, "added": r.events_added, "rejected": r.rejected, "rss_mb": _peak_rss_mb()}
+    return {"seconds": r.seconds, "added": r.events_added, "rejected": r.rejected, "rss_mb": _peak_rss_mb(),
+            "rate_by_fifth": rate_by_part(marks, 5)}  # fmt: skip
+
+
+def rate_by_part(marks: list[tuple[int, float]], parts: int) -> list[int]:
+    """Rows per second of the batches in each of ``parts`` equal slices of the file, from ``(rows done, time)``
+    marks taken after every batch: where in the file an import slows down (the deferred index builds at the end
+    are not in it)."""
+    total = marks[-1][0]
+    if total == 0 or len(marks) < 2:
+        return []
+    rates, start = [], 0
+    for part in range(1, parts + 1):
+        end = next((i for i, (done, _) in enumerate(marks) if done >= total * part / parts), len(marks) - 1)
+        if end > start:
+            rows, seconds = marks[end][0] - marks[start][0], marks[end][1] - marks[start][1]
+            rates.append(round(rows / seconds) if seconds > 0 else 0)
+            start = end
+    return rates
 
 
 def phase_raw(url: str, path: Path) -> dict:
@@ -196,7 +216,7 @@ def measure(
     rate, raw_rate = size / first["seconds"], raw["rows"] / raw["seconds"]
     return {
         "events": size, "backend": backend, "event_ids": event_ids, "import_s": round(first["seconds"], 1),
-        "events_per_s": round(rate),
+        "events_per_s": round(rate), "import_events_per_s_by_fifth": first.get("rate_by_fifth", []),
         "raw_events_per_s": round(raw_rate), "import_vs_raw": round(rate / raw_rate, 3),
         "increment_events": more["added"], "increment_events_per_s": round(more["added"] / more["seconds"]),
         "peak_rss_mb": {"import": round(first["rss_mb"]), "increment": round(more["rss_mb"]),
@@ -295,7 +315,8 @@ def main() -> None:
                     f"{size:,} events ({event_ids} ids), {backend}: import {row['events_per_s']:,}/s "
                     f"({row['import_s']}s), raw "
                     f"{row['raw_events_per_s']:,}/s -> {row['import_vs_raw']:.2f}x; +{row['increment_events']:,} "
-                    f"into N: {row['increment_events_per_s']:,}/s; peak RSS MB {row['peak_rss_mb']}",
+                    f"into N: {row['increment_events_per_s']:,}/s; peak RSS MB {row['peak_rss_mb']}; import events/s "
+                    f"by fifth of the file {row['import_events_per_s_by_fifth']}",
                     flush=True,
                 )
             shutil.rmtree(shop)
