@@ -13,10 +13,12 @@
     also          importer/raw per size; each phase runs in a process of its own (peak RSS = its VmHWM)
 
     PYTHONPATH=. .venv/bin/python bench/bench_event_scale.py [--quick] [--sizes 1000000,5000000,20000000]
-        [--no-postgres] [--json PATH] [--plot PATH]
+        [--random-ids] [--no-postgres] [--json PATH] [--plot PATH]
 
 Default sizes 1M, 5M, 20M (20M: about an hour on 2 cores); --quick 100k, 300k, 1M (minutes). PostgreSQL is the
-local server of `scripts/postgres start` (a schema of its own per size, dropped after).
+local server of `scripts/postgres start` (a schema of its own per size, dropped after). ``--random-ids``: the shop's
+event ids are UUID-shaped and in random order (``synth_shop --random-ids``), as a shop sending UUIDs: every insert
+lands somewhere in the primary-key index instead of at its end.
 """
 
 from __future__ import annotations
@@ -59,11 +61,31 @@ def phase_import(url: str, path: Path) -> dict:
     from ranker.feedback.importer import import_events
 
     settings = Settings(store=StoreSettings(url=url), state_dir=Path(tempfile.mkdtemp(prefix="bench-events-")))
+    marks = [(0, time.perf_counter())]
     try:
-        r = import_events(open_store(settings.store), settings, path)
+        r = import_events(open_store(settings.store), settings, path,
+                          progress=lambda done, _total: marks.append((done, time.perf_counter())))  # fmt: skip
     finally:
         shutil.rmtree(settings.state_dir, ignore_errors=True)
-    return {"seconds": r.seconds, "added": r.events_added, "rejected": r.rejected, "rss_mb": _peak_rss_mb()}
+    return {"seconds": r.seconds, "added": r.events_added, "rejected": r.rejected, "rss_mb": _peak_rss_mb(),
+            "rate_by_fifth": rate_by_part(marks, 5)}  # fmt: skip
+
+
+def rate_by_part(marks: list[tuple[int, float]], parts: int) -> list[int]:
+    """Rows per second of the batches in each of ``parts`` equal slices of the file, from ``(rows done, time)``
+    marks taken after every batch: where in the file an import slows down (the deferred index builds at the end
+    are not in it)."""
+    total = marks[-1][0]
+    if total == 0 or len(marks) < 2:
+        return []
+    rates, start = [], 0
+    for part in range(1, parts + 1):
+        end = next((i for i, (done, _) in enumerate(marks) if done >= total * part / parts), len(marks) - 1)
+        if end > start:
+            rows, seconds = marks[end][0] - marks[start][0], marks[end][1] - marks[start][1]
+            rates.append(round(rows / seconds) if seconds > 0 else 0)
+            start = end
+    return rates
 
 
 def phase_raw(url: str, path: Path) -> dict:
@@ -178,7 +200,9 @@ def _pg_start() -> str:
     return done.stdout.strip().splitlines()[-1]
 
 
-def measure(size: int, backend: str, events: Path, increment: Path, stores: Stores) -> dict:
+def measure(
+    size: int, backend: str, events: Path, increment: Path, stores: Stores, event_ids: str = "sequential"
+) -> dict:
     """One row of the table: import, raw and increment at ``size`` events on ``backend``."""
     url, raw_url = stores.fresh(backend, f"import{size}"), stores.fresh(backend, f"raw{size}")
     try:
@@ -191,7 +215,8 @@ def measure(size: int, backend: str, events: Path, increment: Path, stores: Stor
     assert first["added"] == size and more["added"] == increment_rows(size), (first, more)
     rate, raw_rate = size / first["seconds"], raw["rows"] / raw["seconds"]
     return {
-        "events": size, "backend": backend, "import_s": round(first["seconds"], 1), "events_per_s": round(rate),
+        "events": size, "backend": backend, "event_ids": event_ids, "import_s": round(first["seconds"], 1),
+        "events_per_s": round(rate), "import_events_per_s_by_fifth": first.get("rate_by_fifth", []),
         "raw_events_per_s": round(raw_rate), "import_vs_raw": round(rate / raw_rate, 3),
         "increment_events": more["added"], "increment_events_per_s": round(more["added"] / more["seconds"]),
         "peak_rss_mb": {"import": round(first["rss_mb"]), "increment": round(more["rss_mb"]),
@@ -255,6 +280,7 @@ def main() -> None:
     parser.add_argument("--sizes", default=SIZES)
     parser.add_argument("--quick", action="store_true", help=f"sizes {QUICK}")
     parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--random-ids", action="store_true", help="UUID-shaped event ids in random order")
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--plot", type=Path, help="write the PNG of the curves here")
@@ -270,6 +296,7 @@ def main() -> None:
 
     sizes = [int(s) for s in (QUICK if args.quick else args.sizes).split(",")]
     rows: list[dict] = []
+    event_ids = "random" if args.random_ids else "sequential"
     with tempfile.TemporaryDirectory(prefix="bench-event-scale-") as tmp:
         folder = Path(tmp)
         stores = Stores(folder, postgres=not args.no_postgres)
@@ -277,17 +304,19 @@ def main() -> None:
             shop = folder / f"shop{size}"
             started = time.perf_counter()
             params = ShopParams(items=ITEMS, users=max(1, int(size * USERS_PER_EVENT)), events=size, days=365,
-                                seed=args.seed)  # fmt: skip
+                                seed=args.seed, random_ids=args.random_ids)  # fmt: skip
             generate(params, shop)
             print(f"{size:,} events generated in {time.perf_counter() - started:.0f}s", flush=True)
             increment = increment_file(shop / "events.parquet", folder / "increment.parquet", increment_rows(size))
             for backend in stores.backends():
-                row = measure(size, backend, shop / "events.parquet", increment, stores)
+                row = measure(size, backend, shop / "events.parquet", increment, stores, event_ids)
                 rows.append(row)
                 print(
-                    f"{size:,} events, {backend}: import {row['events_per_s']:,}/s ({row['import_s']}s), raw "
+                    f"{size:,} events ({event_ids} ids), {backend}: import {row['events_per_s']:,}/s "
+                    f"({row['import_s']}s), raw "
                     f"{row['raw_events_per_s']:,}/s -> {row['import_vs_raw']:.2f}x; +{row['increment_events']:,} "
-                    f"into N: {row['increment_events_per_s']:,}/s; peak RSS MB {row['peak_rss_mb']}",
+                    f"into N: {row['increment_events_per_s']:,}/s; peak RSS MB {row['peak_rss_mb']}; import events/s "
+                    f"by fifth of the file {row['import_events_per_s_by_fifth']}",
                     flush=True,
                 )
             shutil.rmtree(shop)

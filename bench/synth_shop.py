@@ -1,7 +1,7 @@
 """A synthetic shop of any size: a catalog and an events file the product imports with its own commands.
 
     python -m bench.synth_shop --items 100000 --users 50000 --events 2000000 --days 365 --seed 1 \\
-        --out /tmp/shop [--vectors 384] [--format parquet|jsonl|csv] [--end 2024-12-31]
+        --out /tmp/shop [--vectors 384] [--format parquet|jsonl|csv] [--end 2024-12-31] [--random-ids]
 
 writes ``catalog.<fmt>`` (``recadmin index build --catalog`` it; with ``--vectors`` add ``--vector-field vector``),
 ``events.<fmt>`` (``recadmin feedback import`` it) and ``manifest.json`` (parameters and counts).
@@ -17,6 +17,8 @@ bytes and another seed another shop:
   a quarter ending in a basket of several viewed items (add_to_cart then purchase, one ``session_id`` per basket);
 - repeat purchases: half the users have a staple consumable they buy again (replenishment sessions);
 - seasonality: a weekly cycle (busier weekends), a yearly one (peak in December) and slow growth over the span;
+- ``--random-ids``: UUID-shaped event ids in random order (seeded, unique) instead of ``E0000001``... in file
+  order, the rest of every event unchanged: a shop sending UUIDs inserts all over the primary-key index;
 - ``--vectors DIM``: unit vectors of category structure (department centroid + category offset + item noise,
   cosine to the category centroid ~0.8), so k-NN over them finds the item's category.
 
@@ -82,6 +84,9 @@ class ShopParams:
     seed: int = 0
     vectors: int | None = None
     end: str = "2024-12-31"
+    #: Event ids: ``E0000001``... in file order (appends to a B-tree), or UUID-shaped ids in random order (as shops
+    #: that send UUIDs: inserts all over the primary-key index), seeded, unique, nothing else changed.
+    random_ids: bool = False
 
 
 @dataclass
@@ -135,6 +140,34 @@ def _categories(p: ShopParams) -> _Shop:
 
 def _ids(prefix: str, numbers: np.ndarray, width: int) -> np.ndarray:
     return np.char.add(prefix, np.char.zfill(numbers.astype(str), width)).astype(object)
+
+
+_MIX = (np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB))
+
+
+def _mix64(x: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser: a bijection of uint64 (xor-shifts and odd multipliers are invertible)."""
+    x = x ^ (x >> np.uint64(30))
+    x = x * _MIX[0]
+    x = x ^ (x >> np.uint64(27))
+    x = x * _MIX[1]
+    return x ^ (x >> np.uint64(31))
+
+
+def _random_ids(seed: int, numbers: np.ndarray) -> np.ndarray:
+    """UUID-shaped ids (``8-4-4-4-12`` lower-case hex) for event numbers, in no order, the same for the same seed.
+
+    The first 64 bits are a keyed bijection of the number, so distinct numbers never share an id; the last 64 are a
+    second keyed mix. Vectorised: 200k ids in a few tens of milliseconds."""
+    keys = _rng(seed, 5).integers(0, 2**63, 2, dtype=np.uint64)
+    n = np.asarray(numbers, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        halves = np.stack([_mix64(n + keys[0]), _mix64(_mix64(n ^ keys[1]) + keys[0])], axis=1)
+    hexed = np.frombuffer(halves.astype(">u8").tobytes().hex().encode("ascii"), dtype=np.uint8).reshape(-1, 32)
+    dashed = np.full((len(n), 36), ord("-"), dtype=np.uint8)
+    for out, (lo, hi) in zip((0, 9, 14, 19, 24), ((0, 8), (8, 12), (12, 16), (16, 20), (20, 32)), strict=True):
+        dashed[:, out : out + hi - lo] = hexed[:, lo:hi]
+    return dashed.view("S36").ravel().astype(str).astype(object)
 
 
 def catalog_chunks(p: ShopParams, shop: _Shop):
@@ -279,7 +312,7 @@ def event_chunks(p: ShopParams, shop: _Shop):
         consumable = shop.consumable[shop.item_cat[item]]
         quantity = np.where(kind >= 2, 1 + rng.poisson(np.where(consumable, 1.0, 0.2)), np.nan)
         frame = pd.DataFrame({
-            "event_id": _ids("E", np.arange(written, written + keep), len(str(p.events))),
+            "event_id": _event_ids(p, np.arange(written, written + keep)),
             "user_id": _ids("U", user, uw), "item_id": _ids("SKU", shop.sku[item], iw), "type": TYPES[kind],
             "ts": first_day + seconds.astype("timedelta64[s]"), "quantity": quantity,
             "value": np.where(kind == 3, np.round(quantity * shop.price[item], 2), np.nan),
@@ -288,6 +321,10 @@ def event_chunks(p: ShopParams, shop: _Shop):
         sessions += int(sess.max()) + 1 if keep else 0
         written += keep
         yield frame
+
+
+def _event_ids(p: ShopParams, numbers: np.ndarray) -> np.ndarray:
+    return _random_ids(p.seed, numbers) if p.random_ids else _ids("E", numbers, len(str(p.events)))
 
 
 def _events_per_session(p: ShopParams, shop: _Shop, users: _Users) -> float:
@@ -390,10 +427,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--vectors", type=int, default=None, metavar="DIM", help="write a unit vector per item")
     parser.add_argument("--format", choices=FORMATS, default="parquet")
     parser.add_argument("--end", default="2024-12-31", help="last day of events (YYYY-MM-DD)")
+    parser.add_argument(
+        "--random-ids",
+        action="store_true",
+        help="UUID-shaped event ids in random order (seeded) instead of E0000001... in file order",
+    )
     args = parser.parse_args(argv)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    params = ShopParams(args.items, args.users, args.events, args.days, args.seed, args.vectors, args.end)
+    params = ShopParams(
+        args.items, args.users, args.events, args.days, args.seed, args.vectors, args.end, args.random_ids
+    )
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()) as bar:
         tasks: dict[str, int] = {}
 

@@ -3,6 +3,8 @@ product's own readers take without a reject."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -105,3 +107,38 @@ def test_output_is_written_in_chunks(tmp_path, monkeypatch):
     assert pq.ParquetFile(tmp_path / "catalog.parquet").num_row_groups == 5
     assert pq.ParquetFile(tmp_path / "events.parquet").num_row_groups >= 5
     assert pq.ParquetFile(tmp_path / "events.parquet").metadata.num_rows == 2000
+
+
+def test_random_ids_are_seeded_unique_uuid_shaped_and_change_nothing_else(tmp_path):
+    small = ShopParams(items=200, users=40, events=3000, days=30, seed=5)
+    plain, a, b, other = (tmp_path / name for name in ("plain", "a", "b", "other"))
+    generate(small, plain)
+    generate(ShopParams(**{**small.__dict__, "random_ids": True}), a)
+    generate(ShopParams(**{**small.__dict__, "random_ids": True}), b)
+    generate(ShopParams(**{**small.__dict__, "random_ids": True, "seed": 6}), other)
+    assert (a / "events.parquet").read_bytes() == (b / "events.parquet").read_bytes()
+    sequential, random = pd.read_parquet(plain / "events.parquet"), pd.read_parquet(a / "events.parquet")
+    ids = random["event_id"]
+    assert ids.is_unique and len(ids) == small.events
+    assert ids.str.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}").all()
+    assert not ids.is_monotonic_increasing and not ids.is_monotonic_decreasing
+    # in no order: about half of the neighbours in file order are descending
+    assert 0.4 < (ids.to_numpy()[1:] < ids.to_numpy()[:-1]).mean() < 0.6
+    assert set(ids).isdisjoint(pd.read_parquet(other / "events.parquet")["event_id"])
+    pd.testing.assert_frame_equal(random.drop(columns="event_id"), sequential.drop(columns="event_id"))
+    assert (a / "catalog.parquet").read_bytes() == (plain / "catalog.parquet").read_bytes()
+    assert read_event_file(a / "events.parquet").rejected == 0
+
+
+def test_random_ids_never_repeat_across_chunks():
+    numbers = np.arange(2_000_000, dtype=np.uint64)
+    ids = synth_shop._random_ids(1, numbers)
+    assert len(set(ids)) == len(numbers)
+    np.testing.assert_array_equal(synth_shop._random_ids(1, numbers[1_000_000:]), ids[1_000_000:])
+
+
+def test_random_ids_from_the_command_line(tmp_path):
+    synth_shop.main(["--items", "50", "--users", "10", "--events", "400", "--out", str(tmp_path), "--random-ids"])
+    events = pd.read_parquet(tmp_path / "events.parquet")
+    assert len(events) == 400 and events["event_id"].str.len().eq(36).all() and events["event_id"].is_unique
+    assert json.loads((tmp_path / "manifest.json").read_text())["params"]["random_ids"] is True
