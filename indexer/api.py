@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from core.embedding import Embedder, embedder_for
-from core.errors import ConfigError, InputError
+from core.errors import ClusterUnreachable, ConfigError, InputError
 from core.opensearch.client import make_client, translate_errors
 from core.paths import rejects_file
 from core.progress import ProgressFn
@@ -244,8 +244,13 @@ def _decides(
 
 
 def _same_digest(index: ItemsIndex, digest: str) -> BuildResult | None:
-    """The up-to-date result when the live version was built with ``digest`` and still holds its documents."""
-    live = index.live_version()
+    """The up-to-date result when the live version was built with ``digest`` and still holds its documents (None
+    also when the cluster cannot be reached: the build reads the catalog, then fails at its shrink check before any
+    model loads)."""
+    try:
+        live = index.live_version()
+    except ClusterUnreachable:  # the catalog is read first, so its own errors come before the cluster's
+        return None
     if live is None:
         return None
     meta = index.meta(live)

@@ -74,6 +74,21 @@ def test_unreadable_catalog(capsys, tmp_path):
     assert "bad.parquet: cannot parse catalog as parquet" in one_error_line(capsys)
 
 
+def test_catalog_errors_come_before_an_unreachable_cluster(monkeypatch, capsys, tmp_path):
+    monkeypatch.setenv("RECSEARCH_OPENSEARCH_URL", "http://127.0.0.1:1")
+    monkeypatch.setenv("RECSEARCH_OPENSEARCH_MAX_RETRIES", "0")
+    bad = tmp_path / "bad.parquet"
+    bad.write_bytes(b"garbage")
+    assert run(["index", "build", "--catalog", str(bad)]) == 1
+    assert "bad.parquet: cannot parse catalog as parquet" in one_error_line(capsys)
+    good = tmp_path / "items.csv"
+    good.write_text("id,title\n1,Red mug\n")
+    assert run(["index", "build", "--catalog", str(good)]) == 1  # a good file: read, then the cluster's error
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert err.strip().splitlines()[-1].startswith("error: cannot reach OpenSearch at http://127.0.0.1:1")
+
+
 def test_catalog_with_only_bad_rows(capsys, tmp_path):
     path = tmp_path / "items.csv"
     path.write_text("id,title\n,no id\n2,\n")
