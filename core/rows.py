@@ -1,4 +1,5 @@
-"""Rows from the user's files: the one reject record, JSON-lines reading, ``FIELD=COLUMN`` mappings, reject files.
+"""Rows from the user's files: the one reject record, JSON-lines reading, CSV and Parquet in chunks, ``FIELD=COLUMN``
+mappings, reject files.
 
 A bad row never stops a catalog build or an event import: it becomes a :class:`Reject` naming the file, line and
 field, goes to a reject file the user can fix and re-run, and the caller decides whether to go on or stop.
@@ -18,6 +19,7 @@ from core.errors import InputError
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa
 
 # What pandas' C parser says of a line with more fields than the header (on_bad_lines="warn"); its line numbers
 # count the header as line 1 and one line per row, as ours do.
@@ -122,6 +124,20 @@ def csv_frames(path: Path, chunk_rows: int | None = None) -> Iterator[tuple[pd.D
         pending = {line for line in pending if line >= next_line}
         frame["line"] = lines
         yield frame, bad
+
+
+def parquet_batches(path: Path, batch_rows: int, columns: list[str] | None = None) -> Iterator[pa.RecordBatch]:
+    """A Parquet file as record batches of at most ``batch_rows`` rows (only ``columns`` when given), one row group
+    decoded at a time: what the reader holds does not grow with the rows read before.
+
+    Without pre-buffering: with pyarrow's default (``pre_buffer=True``) the reader reads column chunks through a
+    cache (coalesced reads of up to 32 MiB) that keeps every range it has read until the reader is closed
+    (apache/arrow#39808), so streaming a file held its compressed bytes: an event import's peak memory grew by about
+    10 bytes an event read (docs/scaling.md, "Event import at scale"). Read errors (OSError, pyarrow's own) go to
+    the caller."""
+    import pyarrow.parquet as pq
+
+    return pq.ParquetFile(path, pre_buffer=False).iter_batches(batch_size=batch_rows, columns=columns)
 
 
 def _leading_overlong(path: Path) -> list[tuple[int, str]]:

@@ -25,7 +25,7 @@ import pandas as pd
 
 from core.errors import CatalogError
 from core.online_retail import CATALOG_COLUMNS as ONLINE_RETAIL_COLUMNS
-from core.rows import Reject, csv_frames, jsonl_records, parse_mapping_spec
+from core.rows import Reject, csv_frames, jsonl_records, parquet_batches, parse_mapping_spec
 
 FORMATS = ("csv", "jsonl", "parquet")
 
@@ -196,12 +196,10 @@ def _csv_rows(path: Path, chunk_rows: int | None) -> Iterator[tuple[int, dict[st
 
 
 def _parquet_rows(path: Path, chunk_rows: int | None) -> Iterator[tuple[int, dict[str, Any]]]:
-    import pyarrow.parquet as pq
-
     if chunk_rows is None:
         frames: Iterator[pd.DataFrame] = iter([pd.read_parquet(path)])
-    else:
-        frames = (batch.to_pandas() for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_rows))
+    else:  # without pre-buffering: a streamed catalog does not keep the bytes of what it has read (core.rows)
+        frames = (batch.to_pandas() for batch in parquet_batches(path, chunk_rows))
     line = 1
     for frame in frames:
         for row in frame.to_dict(orient="records"):

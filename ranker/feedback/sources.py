@@ -34,7 +34,7 @@ import pandas as pd
 
 from core import online_retail
 from core.errors import InputError
-from core.rows import csv_frames, jsonl_records
+from core.rows import csv_frames, jsonl_records, parquet_batches
 from ranker.feedback.mapping import FIELDS, REQUIRED, EventMapping, constant
 
 FORMATS = ("csv", "jsonl", "parquet", "online-retail", "ubi")
@@ -103,11 +103,10 @@ def _table_chunks(
         if kind == "parquet":
             import pyarrow.parquet as pq
 
-            source = pq.ParquetFile(path)
-            names = source.schema_arrow.names
+            names = pq.read_schema(path).names
             columns = [n for n in names if n in narrow] if narrow and narrow <= set(names) else None
             done = 0
-            for batch in source.iter_batches(batch_size=chunk_rows, columns=columns):
+            for batch in parquet_batches(path, chunk_rows, columns):
                 frame = batch.to_pandas().reset_index(drop=True)
                 frame["line"] = range(1 + done, 1 + done + len(frame))
                 done += len(frame)
