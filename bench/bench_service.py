@@ -156,7 +156,7 @@ def build(settings: Settings, items: int, *, embedder=None, sequence: bool = Fal
     # What the service will load: a sequence model exactly when asked for, its vectors in the index.
     assert (load_checkpoint(path).sequence is not None) == sequence
     assert serves_learned_vectors(settings, version) == sequence
-    return vectors.ids
+    return list(vectors.ids)  # a list of str (ItemIds is a compact read-only sequence: not JSON, not a list)
 
 
 def serve(
