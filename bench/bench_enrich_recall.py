@@ -38,6 +38,19 @@ sys.path.insert(0, str(ROOT))
 DATA = ROOT.parent / "shared" / "data" / "online_retail" / "online_retail.parquet"
 
 
+def repo_settings():
+    """The environment's settings, with a relative state folder and the default SQLite store taken from the repository
+    root (the demo's cache of enrichments), wherever the bench is run from."""
+    from core.settings import Settings
+
+    settings = Settings()
+    if not settings.state_dir.is_absolute():
+        settings.state_dir = ROOT / settings.state_dir
+    if settings.store.url.startswith("sqlite:///.state"):
+        settings.store.url = f"sqlite:///{ROOT / settings.store.url.removeprefix('sqlite:///')}"
+    return settings
+
+
 def next_item_pairs(n: int, seed: int, known: set[str]) -> list[tuple[str, str]]:
     """``n`` random (A, B) pairs: a customer bought B first in a later invoice than A's, one pair per customer."""
     import pandas as pd
@@ -119,16 +132,11 @@ def main() -> None:
         args.pairs = 12
 
     from core.embedding import load_embedder
-    from core.settings import Settings
     from indexer.api import make_enricher
     from indexer.catalog import read_catalog
     from indexer.enrichment.enricher import enriched_text
 
-    settings = Settings()
-    if not settings.state_dir.is_absolute():
-        settings.state_dir = ROOT / settings.state_dir
-    if settings.store.url.startswith("sqlite:///.state"):
-        settings.store.url = f"sqlite:///{ROOT / settings.store.url.removeprefix('sqlite:///')}"
+    settings = repo_settings()
     items = read_catalog(DATA).items
     by_id = {it.id: it for it in items}
     index = {it.id: i for i, it in enumerate(items)}

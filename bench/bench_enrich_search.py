@@ -81,10 +81,9 @@ def main() -> None:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
 
-    from bench.bench_enrich_recall import DATA, next_item_pairs
+    from bench.bench_enrich_recall import DATA, next_item_pairs, repo_settings
     from core.embedding import load_embedder
     from core.opensearch.client import make_client
-    from core.settings import Settings
     from indexer.api import make_enricher
     from indexer.build import build_index
     from indexer.catalog import read_catalog
@@ -93,11 +92,7 @@ def main() -> None:
     from ranker.evaluation.bootstrap import paired_bootstrap
     from ranker.evaluation.search import words_of
 
-    settings = Settings()
-    if not settings.state_dir.is_absolute():
-        settings.state_dir = ROOT / settings.state_dir
-    if settings.store.url.startswith("sqlite:///.state"):
-        settings.store.url = f"sqlite:///{ROOT / settings.store.url.removeprefix('sqlite:///')}"
+    settings = repo_settings()
     items = read_catalog(DATA).items
     by_id = {it.id: it for it in items}
     pairs = next_item_pairs(args.pairs, args.seed, set(by_id))
