@@ -29,15 +29,11 @@ def shop(tmp_path_factory):
 
 
 @pytest.fixture
-def cli_env(settings, monkeypatch):
-    monkeypatch.setenv("RECSEARCH_OPENSEARCH_URL", settings.opensearch.url)
-    monkeypatch.setenv("RECSEARCH_OPENSEARCH_INDEX_ALIAS", settings.opensearch.index_alias)
+def cli_env(cli_env, monkeypatch):
+    """The indexer's ``cli_env``, with bulk requests of 500 documents (several per build)."""
     monkeypatch.setenv("RECSEARCH_OPENSEARCH_BULK_CHUNK_SIZE", "500")
-    monkeypatch.setenv("RECSEARCH_STATE_DIR", str(settings.state_dir))
-    monkeypatch.setenv("RECSEARCH_STORE_URL", settings.store.url)
     get_settings.cache_clear()
-    yield settings
-    get_settings.cache_clear()
+    return cli_env
 
 
 def _catalog(shop) -> list[dict]:

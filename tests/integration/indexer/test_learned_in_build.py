@@ -16,7 +16,6 @@ from bench.synth_shop import ShopParams, generate
 from cli.main import run
 from core.errors import OpenSearchError
 from core.opensearch.documents import iter_documents
-from core.settings import get_settings
 from indexer import api
 from indexer.learned import BEHAVIOUR_FIELD, learned_model, write_learned_vectors
 from ranker.feedback.api import store_engine
@@ -34,17 +33,6 @@ def shop(tmp_path_factory):
     out = tmp_path_factory.mktemp("shop")
     generate(PARAMS, out, "jsonl")
     return out
-
-
-@pytest.fixture
-def cli_env(settings, monkeypatch):
-    monkeypatch.setenv("RECSEARCH_OPENSEARCH_URL", settings.opensearch.url)
-    monkeypatch.setenv("RECSEARCH_OPENSEARCH_INDEX_ALIAS", settings.opensearch.index_alias)
-    monkeypatch.setenv("RECSEARCH_STATE_DIR", str(settings.state_dir))
-    monkeypatch.setenv("RECSEARCH_STORE_URL", settings.store.url)
-    get_settings.cache_clear()
-    yield settings
-    get_settings.cache_clear()
 
 
 def _register(settings, shop, seed: int) -> str:

@@ -9,7 +9,6 @@ import pytest
 
 from cli.main import run
 from core.errors import InputError, OpenSearchError
-from core.settings import get_settings
 from indexer import api
 
 pytestmark = pytest.mark.integration
@@ -23,17 +22,6 @@ def write_catalog(path, n, word="item"):
 def live_docs(settings) -> int:
     index = api.items_index(settings)
     return index.doc_count(index.require_live())
-
-
-@pytest.fixture
-def cli_env(settings, monkeypatch):
-    monkeypatch.setenv("RECSEARCH_OPENSEARCH_URL", settings.opensearch.url)
-    monkeypatch.setenv("RECSEARCH_OPENSEARCH_INDEX_ALIAS", settings.opensearch.index_alias)
-    monkeypatch.setenv("RECSEARCH_STATE_DIR", str(settings.state_dir))
-    monkeypatch.setenv("RECSEARCH_STORE_URL", settings.store.url)
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
 
 
 def test_a_far_smaller_catalog_is_refused_and_the_live_version_keeps_serving(settings, fake_embedder, tmp_path):
