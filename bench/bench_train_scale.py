@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -75,12 +76,13 @@ def phase_train(events: Path, catalog: Path) -> dict:
 
     settings = Settings()
     items = _catalog_vectors(catalog)
-    started = time.perf_counter()
-    frame = load_events(settings, events)
-    read_s = time.perf_counter() - started
-    rss_read = _status_mb("VmRSS")
     ranker = RankerSettings(epochs=RANKER_EPOCHS)
     sequence = SequenceSettings(epochs=SEQUENCE_EPOCHS)
+    started = time.perf_counter()
+    # As `recadmin train` reads them (ranker.training.api.train_and_register): compact columns, the newest cap.
+    frame = load_events(settings, events, items=items.ids, max_events=ranker.max_events, compact=True)
+    read_s = time.perf_counter() - started
+    rss_read = _status_mb("VmRSS")
     options = TrainOptions.from_settings(ranker, sequence)
     n_events = len(frame)
     started = time.perf_counter()
@@ -98,6 +100,9 @@ def phase_train(events: Path, catalog: Path) -> dict:
         "events": n_events, "items": len(items), "read_s": round(read_s, 1), "fit_s": round(fit_s, 1),
         "train_examples": info["train_examples"],
         "ranker_epoch_s": info["epoch_seconds"], "sequence_epoch_s": info.get("sequence_epoch_seconds", []),
+        "ranker_steps": info["epoch_steps"], "ranker_full_steps": info["full_epoch_steps"],
+        "sequence_steps": info.get("sequence_epoch_steps", []),
+        "sequence_full_steps": info.get("sequence_full_epoch_steps", 0),
         "sequence_s": info.get("sequence_seconds"),
         "val_ndcg10": round(result.metrics["val_ndcg@10"], 4),
         "sequence_val_ndcg10": round(result.metrics.get("sequence_val_ndcg@10", 0.0), 4),
@@ -151,10 +156,15 @@ def phase_read(events: Path, catalog: Path) -> dict:
     }  # fmt: skip
 
 
-def _run_phase(events: Path, catalog: Path, phase: str = "train", code: Path | None = None) -> dict:
+def _run_phase(
+    events: Path, catalog: Path, phase: str = "train", code: Path | None = None, epoch_steps: int | None = None
+) -> dict:
     command = [sys.executable, __file__, "--phase", phase, "--file", str(events), "--catalog", str(catalog)]
+    env = dict(os.environ)
+    if epoch_steps:  # both models' per-epoch cap (RECSEARCH_*_EPOCH_STEPS): a random sample of the batches
+        env |= {"RECSEARCH_RANKER_EPOCH_STEPS": str(epoch_steps), "RECSEARCH_SEQUENCE_EPOCH_STEPS": str(epoch_steps)}
     out = subprocess.run(command + (["--code", str(code)] if code else []), check=False, capture_output=True,
-                         text=True, cwd=code or ROOT)  # fmt: skip
+                         text=True, cwd=code or ROOT, env=env)  # fmt: skip
     if out.returncode != 0:
         tail = (out.stderr or out.stdout).strip().splitlines()[-3:]
         return {"error": f"exit {out.returncode}: " + " | ".join(tail)}
@@ -199,19 +209,27 @@ def _generate(size: int, items: int, seed: int, folder: Path) -> tuple[Path, flo
     return shop, time.perf_counter() - started
 
 
-def measure(size: int, items: int, seed: int, folder: Path) -> dict:
-    """One row: a shop of ``size`` events over ``items`` items, generated, then trained on in a fresh process."""
+def measure(size: int, items: int, seed: int, folder: Path, epoch_steps: int | None = None) -> dict:
+    """One row: a shop of ``size`` events over ``items`` items, generated, then trained on in a fresh process.
+
+    With ``epoch_steps`` each epoch trains that many steps (a random sample of the batches); seconds per epoch are
+    then the steps' mean time times a full epoch's steps (``*_s_per_epoch``; ``*_s_per_step`` beside them)."""
     shop, generated = _generate(size, items, seed, folder)
     try:
-        row = _run_phase(shop / "events.parquet", shop / "catalog.parquet")
+        row = _run_phase(shop / "events.parquet", shop / "catalog.parquet", epoch_steps=epoch_steps)
     finally:
         shutil.rmtree(shop, ignore_errors=True)
-    row.update({"size": size, "catalog": items, "generate_s": round(generated, 1)})
+    row.update({"size": size, "catalog": items, "generate_s": round(generated, 1), "epoch_steps": epoch_steps})
     if "error" not in row:
-        row["ranker_s_per_epoch"] = round(float(np.mean(row["ranker_epoch_s"])), 2)
-        row["sequence_s_per_epoch"] = (
-            round(float(np.mean(row["sequence_epoch_s"])), 2) if row["sequence_epoch_s"] else 0
-        )
+        ranker_step = float(np.mean(row["ranker_epoch_s"])) / max(1, row["ranker_steps"])
+        row["ranker_s_per_step"] = round(ranker_step, 4)
+        row["ranker_s_per_epoch"] = round(ranker_step * row["ranker_full_steps"], 2)
+        if row["sequence_epoch_s"]:
+            step = float(np.sum(row["sequence_epoch_s"])) / max(1, int(np.sum(row["sequence_steps"])))
+            row["sequence_s_per_step"] = round(step, 4)
+            row["sequence_s_per_epoch"] = round(step * row["sequence_full_steps"], 2)
+        else:
+            row["sequence_s_per_step"] = row["sequence_s_per_epoch"] = 0
     return row
 
 
@@ -315,6 +333,16 @@ def main() -> None:
         "--many-items-events", type=int, default=None, help="events of that run (default: the largest size)"
     )
     parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument(
+        "--items", type=int, default=None, help=f"one catalog size for every run (default: events / {ITEMS_PER})"
+    )
+    parser.add_argument(
+        "--epoch-steps",
+        type=int,
+        default=None,
+        help="train each epoch for this many steps (RECSEARCH_*_EPOCH_STEPS) and report seconds per step and the "
+        "full epoch they imply (steps x a full epoch's steps): the large sizes in minutes instead of hours",
+    )
     parser.add_argument("--json", type=Path)
     parser.add_argument("--plot", type=Path, help="write the PNG of the curves here")
     parser.add_argument(
@@ -348,13 +376,13 @@ def main() -> None:
 
     sizes = [int(s) for s in (QUICK if args.quick else args.sizes).split(",")]
     many = args.many_items if args.many_items is not None else (100_000 if args.quick else 1_000_000)
-    runs = [(size, max(1_000, size // ITEMS_PER), False) for size in sizes]
+    runs = [(size, args.items or max(1_000, size // ITEMS_PER), False) for size in sizes]
     if many:
         runs.append((args.many_items_events or sizes[-1], many, True))
     rows: list[dict] = []
     with tempfile.TemporaryDirectory(prefix="bench-train-scale-") as tmp:
         for size, items, many_items in runs:
-            row = measure(size, items, args.seed, Path(tmp))
+            row = measure(size, items, args.seed, Path(tmp), args.epoch_steps)
             row["many_items"] = many_items
             rows.append(row)
             if "error" in row:
@@ -362,7 +390,8 @@ def main() -> None:
                 continue
             print(
                 f"{size:,} events, {items:,} items: read {row['read_s']}s, {row['train_examples']:,} examples; "
-                f"sequence {row['sequence_s_per_epoch']}s/epoch, reranker {row['ranker_s_per_epoch']}s/epoch "
+                f"sequence {row['sequence_s_per_epoch']}s/epoch ({row['sequence_s_per_step']}s/step), "
+                f"reranker {row['ranker_s_per_epoch']}s/epoch ({row['ranker_s_per_step']}s/step) "
                 f"(fit {row['fit_s']}s); co-occurrence {row['cooc_pairs']:,} pairs, {row['cooc_mb']} MB "
                 f"(dense copy {row['cooc_dense_mb']} MB); RSS after read {row['rss_after_read_mb']} MB, "
                 f"peak {row['peak_rss_mb']} MB",

@@ -190,6 +190,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="With --start: how long to wait for the service to serve the experiment (default twice "
                    "RECSEARCH_EXPERIMENTS_CHECK_S, plus 5).")  # fmt: skip
     p.add_argument("--json", type=Path, default=None, help="With --start: write the report as JSON here.")
+    p.add_argument("--no-verdict", action="store_true",
+                   help="With --start: do not print the verdict (the caller runs `recadmin experiment report` "
+                   "next, which prints it with its tables).")  # fmt: skip
     return p
 
 
@@ -267,7 +270,8 @@ def _run(args: argparse.Namespace) -> dict:
     report = _report(settings, args.start, args.sessions)
     from ranker.experiments import verdict, write_json
 
-    print(verdict(report))
+    if not args.no_verdict:
+        print(verdict(report))
     if args.json:
         write_json(report, args.json)
     out["report"] = report

@@ -195,6 +195,13 @@ class RankerSettings(BaseSettings):
     dropout: float = Field(0.1, description="Dropout on the interest vector and the MLP (regularization).")
     epochs: int = Field(8, description="Training epochs at most (early stopping may end sooner).")
     patience: int = Field(2, description="Epochs without a better validation NDCG@10 before training stops.")
+    epoch_steps: int | None = Field(
+        None,
+        ge=1,
+        description="Training steps per epoch at most: each epoch trains on a fresh random sample of this many "
+        "batches of the training examples instead of all of them, so an epoch's time has a cap however many events "
+        "a shop has (docs/scaling.md). Empty: every example in every epoch.",
+    )
     batch_size: int = Field(128, description="Training examples per step; the other positives are in-batch negatives.")
     negatives: int = Field(16, description="Uniformly sampled negatives per training example.")
     hard_negatives: int = Field(
@@ -267,6 +274,12 @@ class SequenceSettings(BaseSettings):
     epochs: int = Field(30, description="Passes over the events at most (early stopping may end sooner).")
     patience: int = Field(3, description="Epochs without a better validation NDCG@10 before training stops.")
     max_minutes: float = Field(6.0, description="Wall-clock budget of one fit; the best epoch so far is kept.")
+    epoch_steps: int | None = Field(
+        None,
+        ge=1,
+        description="Training steps per epoch at most: each epoch trains on a fresh random sample of this many "
+        "batches of the users' event windows instead of all of them (docs/scaling.md). Empty: every window.",
+    )
     batch_size: int = Field(128, description="Event windows per step.")
     learning_rate: float = Field(1e-3, description="AdamW learning rate.")
     weight_decay: float = Field(0.0, description="AdamW weight decay.")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from itertools import islice
 
 import numpy as np
 import pandas as pd
@@ -132,7 +133,10 @@ def fit(
         with torch.inference_mode():
             return run(b).float().cpu().numpy()
 
-    total = -(-len(train_ex) // hp.batch_size) * hp.epochs
+    per_epoch = -(-len(train_ex) // hp.batch_size)
+    if hp.epoch_steps:
+        per_epoch = min(per_epoch, hp.epoch_steps)
+    total = per_epoch * hp.epochs
     best: tuple[float, dict, dict] | None = None
     epochs: list[dict[str, float]] = []
     bad_epochs = step = 0
@@ -140,7 +144,7 @@ def fit(
         model.train()
         losses = []
         epoch_started = time.perf_counter()
-        for batch, log_q in batches.epoch():
+        for batch, log_q in islice(batches.epoch(), per_epoch):  # a fresh random sample when capped
             correction = None if log_q is None else torch.from_numpy(log_q).to(device)
             loss = loss_fn(run(batch), torch.from_numpy(batch.valid).to(device), correction)
             optimizer.zero_grad(set_to_none=True)
@@ -174,6 +178,8 @@ def fit(
         "items": len(items),
         "item_vectors_source": items.source,
         "epoch_seconds": [row["seconds"] for row in epochs],
+        "epoch_steps": per_epoch,
+        "full_epoch_steps": -(-len(train_ex) // hp.batch_size),
         "options": options.as_dict(),
     }
     # Training and validation read statistics of the training period only (validation baskets must not be in
@@ -184,6 +190,8 @@ def fit(
     if sequence:
         info["sequence_seconds"] = round(sequence.seconds, 1)
         info["sequence_epoch_seconds"] = [row["seconds"] for row in sequence.epochs]
+        info["sequence_epoch_steps"] = [row["steps"] for row in sequence.epochs]
+        info["sequence_full_epoch_steps"] = sequence.epochs[0]["full_steps"]
     return FitResult(model.cpu().eval(), stats, metrics, epochs, info, sequence.model if sequence else None)
 
 

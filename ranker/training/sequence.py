@@ -137,6 +137,9 @@ def fit_sequence(
         model.train()
         starts, ends = training_windows(data, config.max_length + 1, rng, users)
         order = rng.permutation(len(starts))
+        full_steps = -(-len(order) // settings.batch_size)
+        if settings.epoch_steps:  # a fresh random sample of the windows each epoch
+            order = order[: settings.epoch_steps * settings.batch_size]
         losses = []
         epoch_started = time.perf_counter()
         for at in range(0, len(order), settings.batch_size):
@@ -153,7 +156,8 @@ def fit_sequence(
             losses.append(loss.item())
         model.eval()
         seconds = round(time.perf_counter() - epoch_started, 3)  # the training steps only, validation apart
-        row = {"epoch": epoch, "train_loss": float(np.mean(losses)) if losses else 0.0, "seconds": seconds}
+        row = {"epoch": epoch, "train_loss": float(np.mean(losses)) if losses else 0.0, "seconds": seconds,
+               "steps": len(losses), "full_steps": full_steps}  # fmt: skip
         if validation is None:  # a fold: its epochs are fixed, its last is kept
             best = (float(epoch), model.state_dict(), row)
         else:
@@ -171,7 +175,8 @@ def fit_sequence(
             break
     assert best is not None
     model.load_state_dict(best[1])
-    metrics = {f"sequence_val_{k}": v for k, v in best[2].items() if k not in ("train_loss", "seconds")}
+    kept = ("train_loss", "seconds", "steps", "full_steps")  # how the epoch ran, not how it scored
+    metrics = {f"sequence_val_{k}": v for k, v in best[2].items() if k not in kept}
     return SequenceFit(model.cpu().eval(), metrics, epochs, time.perf_counter() - started)
 
 

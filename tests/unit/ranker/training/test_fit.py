@@ -136,3 +136,15 @@ def test_a_trained_model_is_served_with_statistics_of_every_event_validation_win
     assert items.ids[0] not in data.target_counts(items.ids)  # what training and validation saw
     assert result.item_stats.counts[items.ids[0]] == 3.0  # what the model is served with
     assert sum(result.item_stats.counts.values()) == len(events)
+
+
+def test_a_step_cap_trains_each_epoch_on_a_sample_of_the_examples_and_still_learns():
+    events, items = clustered_shop()
+    steps: list[tuple[int, int]] = []
+    opts = TrainOptions.from_settings(RankerSettings(), epochs=3, patience=3, seed=1, epoch_steps=4, **SMALL)
+    result = fit(events, items, opts, progress=lambda step, total: steps.append((step, total)))
+    full = -(-result.info["train_examples"] // SMALL["batch_size"])
+    assert full > 4  # the cap is below a full pass
+    assert steps[-1] == (12, 12)  # 3 epochs of 4 steps, and the progress bar's total says so
+    assert len(result.epochs) == 3
+    assert result.metrics["val_hr@10"] > result.metrics["val_random_hr@10"], result.metrics

@@ -148,3 +148,24 @@ def test_a_fold_trains_on_its_users_only(shop):
     assert set(starts.tolist()) == set(some.tolist())
     fitted = fit_sequence(data, items, SEQ, seed=1, device="cpu", users=some, fixed_epochs=2)
     assert len(fitted.epochs) == 2 and "ndcg@10" not in fitted.epochs[-1]  # no validation: its epochs were given
+
+
+def test_a_step_cap_trains_each_epoch_on_a_random_sample_of_the_windows(shop, monkeypatch):
+    events, items = shop
+    data = build_examples(events, items, RankerConfig(item_dim=items.dim), validation_fraction=0.2)
+    import ranker.training.sequence as sequence
+
+    batches: list[int] = []
+    real = sequence.windows
+
+    def counted(starts, ends, length):
+        batches.append(len(starts))
+        return real(starts, ends, length)
+
+    monkeypatch.setattr(sequence, "windows", counted)
+    users = len(np.unique(data.event_user))
+    capped = SEQ.model_copy(update={"epochs": 3, "patience": 3, "batch_size": 8, "epoch_steps": 2})
+    assert users > 2 * 8  # the cap is below a full pass
+    fitted = fit_sequence(data, items, capped, seed=1, device="cpu")
+    # The first call builds the validation windows (every validation user at once); then 2 batches of 8 an epoch.
+    assert len(fitted.epochs) == 3 and batches[1:] == [8, 8] * 3
