@@ -270,6 +270,9 @@ def plot(rows: list[dict], target: Path) -> None:
 
     mine = sorted((r for r in rows if "error" not in r and not r.get("many_items")), key=lambda r: r["size"])
     fig, (speed, memory) = plt.subplots(1, 2, figsize=(11, 4))
+    catalogs = {r["catalog"] for r in mine}
+    catalog = f"{catalogs.pop():,} items" if len(catalogs) == 1 else f"items = events / {ITEMS_PER}"
+    capped = any(r.get("epoch_steps") for r in mine)
     x = [r["size"] for r in mine]
     speed.plot(x, [r["sequence_s_per_epoch"] for r in mine], "o-", label="sequence model, s/epoch")
     speed.plot(x, [r["ranker_s_per_epoch"] for r in mine], "s-", label="reranker, s/epoch")
@@ -283,11 +286,11 @@ def plot(rows: list[dict], target: Path) -> None:
     for ax, label in ((speed, "seconds per epoch"), (memory, "MB")):
         ax.set_xscale("log")
         ax.set_yscale("log")
-        ax.set_xlabel(f"events (items = events / {ITEMS_PER}, users = events / 40)")
+        ax.set_xlabel(f"events ({catalog}, users = events / 40)")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=7)
-    speed.set_title("Training time per epoch against events")
+    speed.set_title("Training time per epoch against events" + (" (from timed steps)" if capped else ""))
     memory.set_title("Training memory against events")
     fig.tight_layout()
     target.parent.mkdir(parents=True, exist_ok=True)
