@@ -175,8 +175,8 @@ def fit_sequence(
             break
     assert best is not None
     model.load_state_dict(best[1])
-    kept = ("train_loss", "seconds", "steps", "full_steps")  # how the epoch ran, not how it scored
-    metrics = {f"sequence_val_{k}": v for k, v in best[2].items() if k not in kept}
+    how_it_ran = ("train_loss", "seconds", "steps", "full_steps")  # not how it scored
+    metrics = {f"sequence_val_{k}": v for k, v in best[2].items() if k not in how_it_ran}
     return SequenceFit(model.cpu().eval(), metrics, epochs, time.perf_counter() - started)
 
 
