@@ -133,9 +133,8 @@ def fit(
         with torch.inference_mode():
             return run(b).float().cpu().numpy()
 
-    per_epoch = -(-len(train_ex) // hp.batch_size)
-    if hp.epoch_steps:
-        per_epoch = min(per_epoch, hp.epoch_steps)
+    full_epoch = -(-len(train_ex) // hp.batch_size)
+    per_epoch = min(full_epoch, hp.epoch_steps or full_epoch)
     total = per_epoch * hp.epochs
     best: tuple[float, dict, dict] | None = None
     epochs: list[dict[str, float]] = []
@@ -179,7 +178,7 @@ def fit(
         "item_vectors_source": items.source,
         "epoch_seconds": [row["seconds"] for row in epochs],
         "epoch_steps": per_epoch,
-        "full_epoch_steps": -(-len(train_ex) // hp.batch_size),
+        "full_epoch_steps": full_epoch,
         "options": options.as_dict(),
     }
     # Training and validation read statistics of the training period only (validation baskets must not be in
