@@ -4,7 +4,8 @@
 
 Inserts ``--events`` rows (UUID-shaped ids in random order, timestamps in order, as a shop's event file with random
 ids is) into a bare SQLite table in batches of ``--batch``, one transaction each, with ``ON CONFLICT DO NOTHING``
-as the import's conflict check, in WAL mode with the import's pragmas (64 MB page cache, checkpoint every 80 MB).
+as the import's conflict check, with the import's own pragmas (core.store.SQLITE_PRAGMAS and
+ranker.feedback.writer.SQLITE_BULK_PRAGMAS: WAL, synchronous FULL, a 64 MB page cache, a checkpoint every 80 MB).
 Variants, one after the other in the same run:
 
     id            the events table's key today: a unique index on the event id (random inserts)
@@ -25,10 +26,17 @@ import argparse
 import json
 import random
 import sqlite3
+import sys
 import tempfile
 import time
 import uuid
 from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from core.store import SQLITE_PRAGMAS  # noqa: E402
+from ranker.feedback.writer import SQLITE_BULK_PRAGMAS  # noqa: E402
 
 VARIANTS = {
     "id": {"key": "event_id", "pragmas": []},
@@ -37,8 +45,8 @@ VARIANTS = {
     "id-sorted": {"key": "event_id", "pragmas": [], "sort": True},
     "ts-id": {"key": "ts, event_id", "pragmas": []},
 }
-#: The import's own connection settings (ranker.feedback.writer.bulk_connection).
-IMPORT_PRAGMAS = ["journal_mode=WAL", "synchronous=NORMAL", "cache_size=-65536", "wal_autocheckpoint=20000"]
+#: The import's own connection settings: every SQLite connection's, then the bulk import's.
+IMPORT_PRAGMAS = [*SQLITE_PRAGMAS, *SQLITE_BULK_PRAGMAS]
 
 
 def run(name: str, events: int, batch: int, folder: Path, seed: int) -> dict:

@@ -57,17 +57,24 @@ def is_memory_sqlite(url: str) -> bool:
     return database.split("?", 1)[0] in ("", ":memory:") or ":memory:" in database or "mode=memory" in database
 
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:
-    cursor = dbapi_connection.cursor()
+#: Every SQLite connection's settings, in order.
+SQLITE_PRAGMAS = (
     # WAL: readers never block the writer (the service reads profiles while an import writes).
-    cursor.execute("PRAGMA journal_mode=WAL")
+    "journal_mode=WAL",
     # FULL: a commit the service answered 200 for (POST /v1/events) survives a power loss; in WAL mode that is one
     # sync per commit, which the import's 50k-row batches do not notice.
-    cursor.execute("PRAGMA synchronous=FULL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    "synchronous=FULL",
+    "foreign_keys=ON",
+    "busy_timeout=30000",
     # Temporary tables (the event import's staging table) and sorts in memory, not in temporary files.
-    cursor.execute("PRAGMA temp_store=MEMORY")
+    "temp_store=MEMORY",
+)
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    for pragma in SQLITE_PRAGMAS:
+        cursor.execute(f"PRAGMA {pragma}")
     cursor.close()
 
 

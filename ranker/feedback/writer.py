@@ -86,6 +86,12 @@ _TRIM_BATCH_PG = text(
 )
 
 
+#: An import's own SQLite connection, on top of every connection's (core.store.SQLITE_PRAGMAS): a 64 MB page cache
+#: (the default is 2 MB) keeps the index pages of a bulk import in memory, and checkpointing the WAL every 80 MB
+#: instead of every 4 MB writes the hot pages less often (~+30%).
+SQLITE_BULK_PRAGMAS = ("cache_size=-65536", "wal_autocheckpoint=20000")
+
+
 @dataclass
 class BatchResult:
     """What one batch did."""
@@ -127,10 +133,8 @@ def bulk_connection(conn: Connection) -> None:
     with (there, 15 connections with a 64 MB page cache each would be about 1 GB)."""
     conn.detach()
     if conn.dialect.name == "sqlite":
-        # A 64 MB page cache (the default is 2 MB) keeps the index pages of a bulk import in memory, and
-        # checkpointing the WAL every 80 MB instead of every 4 MB writes the hot pages less often (~+30%).
-        conn.exec_driver_sql("PRAGMA cache_size=-65536")
-        conn.exec_driver_sql("PRAGMA wal_autocheckpoint=20000")
+        for pragma in SQLITE_BULK_PRAGMAS:
+            conn.exec_driver_sql(f"PRAGMA {pragma}")
         conn.commit()
 
 
