@@ -200,7 +200,7 @@ class RankerSettings(BaseSettings):
         ge=1,
         description="Training steps per epoch at most: each epoch trains on a fresh random sample of this many "
         "batches of the training examples instead of all of them, so an epoch's time has a cap however many events "
-        "a shop has (docs/scaling.md). Empty: every example in every epoch.",
+        "a shop has (docs/scaling.md). Unset: every example in every epoch.",
     )
     batch_size: int = Field(128, description="Training examples per step; the other positives are in-batch negatives.")
     negatives: int = Field(16, description="Uniformly sampled negatives per training example.")
@@ -278,7 +278,7 @@ class SequenceSettings(BaseSettings):
         None,
         ge=1,
         description="Training steps per epoch at most: each epoch trains on a fresh random sample of this many "
-        "batches of the users' event windows instead of all of them (docs/scaling.md). Empty: every window.",
+        "batches of the users' event windows instead of all of them (docs/scaling.md). Unset: every window.",
     )
     batch_size: int = Field(128, description="Event windows per step.")
     learning_rate: float = Field(1e-3, description="AdamW learning rate.")
