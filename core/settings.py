@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import BeforeValidator, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.errors import ConfigError
@@ -22,6 +22,18 @@ from core.redact import mask_password
 #: The OpenSearch release the project pins; the k-NN plugin must match it exactly.
 OPENSEARCH_VERSION = "3.5.0"
 KNN_PLUGIN_VERSION = "3.5.0.0"
+
+
+def _blank_is_unset(value: object) -> object:
+    # A variable set to nothing (``RECSEARCH_RANKER_MAX_EVENTS=``, a templating default) means "unset" for an optional
+    # number or path: an empty string is no number, and as a path it would silently be the working folder.
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+#: An optional whole number: unset or empty means None (the field's documented "unset" behaviour).
+OptionalInt = Annotated[int | None, BeforeValidator(_blank_is_unset)]
+#: An optional file path: unset or empty means None.
+OptionalPath = Annotated[Path | None, BeforeValidator(_blank_is_unset)]
 
 
 def _group(prefix: str) -> SettingsConfigDict:
@@ -41,7 +53,7 @@ class OpenSearchSettings(BaseSettings):
     user: str | None = Field(None, description="HTTP basic-auth user; unset for a cluster without security.")
     password: SecretStr | None = Field(None, description="HTTP basic-auth password.")
     verify_certs: bool = Field(True, description="Verify the server's TLS certificate (https URLs only).")
-    ca_certs: Path | None = Field(None, description="CA bundle file used to verify the server certificate.")
+    ca_certs: OptionalPath = Field(None, description="CA bundle file used to verify the server certificate.")
     timeout_s: float = Field(30.0, description="Request timeout in seconds.")
     max_retries: int = Field(2, description="Retries on connection errors and timeouts.")
     index_alias: str = Field("items", description="Alias the shop's searches use; versions sit behind it.")
@@ -195,7 +207,7 @@ class RankerSettings(BaseSettings):
     dropout: float = Field(0.1, description="Dropout on the interest vector and the MLP (regularization).")
     epochs: int = Field(8, description="Training epochs at most (early stopping may end sooner).")
     patience: int = Field(2, description="Epochs without a better validation NDCG@10 before training stops.")
-    epoch_steps: int | None = Field(
+    epoch_steps: OptionalInt = Field(
         None,
         ge=1,
         description="Training steps per epoch at most: each epoch trains on a fresh random sample of this many "
@@ -232,7 +244,7 @@ class RankerSettings(BaseSettings):
         "stopping); small, so training sees the newest behaviour (0.03 beat 0.1 on Online Retail at two cutoffs).",
     )
     validation_examples: int = Field(3000, description="Validation examples scored per epoch at most.")
-    max_events: int | None = Field(
+    max_events: OptionalInt = Field(
         20_000_000,
         ge=1,
         description="Training reads at most the newest this many events (by time, applied while reading), so its "
@@ -274,7 +286,7 @@ class SequenceSettings(BaseSettings):
     epochs: int = Field(30, description="Passes over the events at most (early stopping may end sooner).")
     patience: int = Field(3, description="Epochs without a better validation NDCG@10 before training stops.")
     max_minutes: float = Field(6.0, description="Wall-clock budget of one fit; the best epoch so far is kept.")
-    epoch_steps: int | None = Field(
+    epoch_steps: OptionalInt = Field(
         None,
         ge=1,
         description="Training steps per epoch at most: each epoch trains on a fresh random sample of this many "
@@ -341,7 +353,7 @@ class EvalSettings(BaseSettings):
         "most catalog items hold).",
     )
     bootstrap_samples: int = Field(1000, description="Paired bootstrap resamples for confidence intervals.")
-    candidates: int | None = Field(
+    candidates: OptionalInt = Field(
         None,
         description="Deprecated and ignored: the evaluation pools candidates as /v1/recommend does "
         "(RECSEARCH_SERVICE_RECOMMEND_CANDIDATES).",
@@ -513,7 +525,7 @@ class ServiceSettings(BaseSettings):
         "the personal rank in the fusion with the query rank (0: the query's order; 1: as much as the query). "
         "`recadmin evaluate --attention` sweeps it on validation users (query adherence and the bought item's rank).",
     )
-    history_limit: int | None = Field(
+    history_limit: OptionalInt = Field(
         None,
         description="Deprecated and ignored: a model attends over the history length it was trained with "
         "(RECSEARCH_RANKER_HISTORY_LENGTH at training time, kept in its checkpoint).",
@@ -632,7 +644,7 @@ class EnrichSettings(BaseSettings):
     timeout_s: float = Field(60.0, description="Timeout of one request to the OpenAI-compatible endpoint.")
     batch_size: int = Field(8, description="Items per generation batch.")
     max_new_tokens: int = Field(160, description="Tokens generated at most per item.")
-    prompt_file: Path | None = Field(
+    prompt_file: OptionalPath = Field(
         None,
         description="A TOML prompt template (version, system, example_*, user) "
         "replacing the built-in one; its version goes into the cache key.",
@@ -648,12 +660,12 @@ class EnrichSettings(BaseSettings):
         description="Constrain generation to the answer's JSON schema (openai: response_format, "
         "dropped by itself on an endpoint that refuses it; local: llguidance).",
     )
-    taxonomy_file: Path | None = Field(
+    taxonomy_file: OptionalPath = Field(
         None,
         description="A TOML product-type taxonomy ([types] category = [cue words]) replacing the built-in one; "
         "unused when the catalog has its own categories.",
     )
-    limit: int | None = Field(
+    limit: OptionalInt = Field(
         None,
         description="Enrich at most this many items per build (the first in catalog "
         "order, cached ones free); the rest are indexed from their original text.",

@@ -100,3 +100,26 @@ def test_opensearch_errors_name_the_cluster_without_its_credentials():
         raise ex.AuthenticationException(401, "security_exception", {})
     for e in (down.value, refused.value):
         assert "https://search.internal:9200" in str(e) and "S3cret" not in str(e) and "opsuser" not in str(e)
+
+
+def test_an_empty_optional_number_or_path_means_unset(monkeypatch):
+    # docs/settings.md says "empty for every event": a variable set to nothing must mean the field's unset behaviour.
+    monkeypatch.setenv("RECSEARCH_RANKER_MAX_EVENTS", "")
+    monkeypatch.setenv("RECSEARCH_RANKER_EPOCH_STEPS", " ")
+    monkeypatch.setenv("RECSEARCH_OPENSEARCH_CA_CERTS", "")
+    s = Settings()
+    assert s.ranker.max_events is None
+    assert s.ranker.epoch_steps is None
+    assert s.opensearch.ca_certs is None  # not Path(""), which is the working folder
+
+
+def test_an_optional_number_keeps_its_default_and_its_bounds(monkeypatch):
+    assert Settings().ranker.max_events == 20_000_000
+    monkeypatch.setenv("RECSEARCH_RANKER_MAX_EVENTS", "5000")
+    assert Settings().ranker.max_events == 5000
+    monkeypatch.setenv("RECSEARCH_RANKER_MAX_EVENTS", "0")
+    with pytest.raises(ValueError, match="max_events"):
+        Settings()
+    monkeypatch.setenv("RECSEARCH_RANKER_MAX_EVENTS", "lots")
+    with pytest.raises(ValueError, match="max_events"):
+        Settings()
