@@ -1,7 +1,8 @@
 """Reading the items index back: every document of a version, and the live version behind an alias as columns.
 
-The one reader of the live catalog for every part that needs it in memory: the ranker's item vectors, the catalog
-ids that events are checked against, the evaluation's and the fine-tuning's item texts and vectors.
+The one reader of the live catalog for every part that needs it in memory: the ranker's item vectors, the
+evaluation's and the fine-tuning's item texts and vectors; and the lookup of which of some item ids a version holds
+(what imported events are checked against, at a cost that follows the events, not the catalog).
 """
 
 from __future__ import annotations
@@ -15,6 +16,29 @@ from core.opensearch.client import translate_errors
 
 if TYPE_CHECKING:
     from opensearchpy import OpenSearch
+
+
+def live_version(client: OpenSearch, name: str, url: str = "") -> str:
+    """The concrete index ``name`` (an alias or an index) points at; the newest if an alias ever points at more.
+
+    Raises :class:`IndexMissing` (with the command that builds one) when ``name`` does not exist."""
+    with translate_errors(url, name):
+        if not client.indices.exists(index=name):
+            raise IndexMissing(
+                f"index '{name}' does not exist on {url}; build it with `recadmin index build --catalog PATH`"
+            )
+        return sorted(client.indices.get(index=name))[-1]
+
+
+def existing_ids(client: OpenSearch, index: str, ids: list[str], url: str = "", chunk: int = 2000) -> set[str]:
+    """Those of ``ids`` that are documents of ``index`` (a document's ``_id`` is its item id): multi-gets of
+    ``chunk`` ids without their source, so the cost follows ``len(ids)``, not the index's size."""
+    found: set[str] = set()
+    with translate_errors(url, index):
+        for start in range(0, len(ids), chunk):
+            docs = client.mget(index=index, body={"ids": ids[start : start + chunk]}, _source=False)["docs"]
+            found.update(d["_id"] for d in docs if d.get("found"))
+    return found
 
 
 def iter_documents(
@@ -68,13 +92,9 @@ def read_items(client: OpenSearch, name: str, fields: list[str], url: str = "", 
     """Every document of the version ``name`` points at (an alias or a concrete index), with its ``_meta``.
 
     Raises :class:`IndexMissing` (with the command that builds one) when ``name`` does not exist."""
+    version = live_version(client, name, url)
     with translate_errors(url, name):
-        if not client.indices.exists(index=name):
-            raise IndexMissing(
-                f"index '{name}' does not exist on {url}; build it with `recadmin index build --catalog PATH`"
-            )
-        mapping = client.indices.get_mapping(index=name)
-        version = sorted(mapping)[-1]  # an alias points at one version; the newest if it ever points at more
+        mapping = client.indices.get_mapping(index=version)
         meta = dict((mapping[version].get("mappings") or {}).get("_meta") or {})
         wanted = [f for f in dict.fromkeys(["item_id", *fields])]
         ids: list[str] = []

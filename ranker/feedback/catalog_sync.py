@@ -20,14 +20,11 @@ from core.settings import Settings
 
 
 class CatalogIds(Protocol):
-    """The set of item ids in the catalog."""
+    """The set of item ids in the catalog, asked about some ids at a time (never listed whole: a catalog may hold
+    millions of items, and an import of a thousand events must not read them all)."""
 
     def known(self, item_ids: Iterable[str]) -> set[str]:
         """Those of ``item_ids`` that are in the catalog."""
-        ...
-
-    def all_ids(self) -> frozenset[str]:
-        """Every item id in the catalog."""
         ...
 
 
@@ -40,27 +37,41 @@ class SetCatalog:
     def known(self, item_ids: Iterable[str]) -> set[str]:
         return {i for i in item_ids if i in self._ids}
 
-    def all_ids(self) -> frozenset[str]:
-        return self._ids
 
+class LiveCatalogIds:
+    """The item ids of the live index version behind the configured alias (resolved once, so one import checks
+    every batch against the same version), looked up by id as they are asked about; answers are kept (at most
+    ``remember`` ids) so the popular items of the next batch cost nothing."""
 
-class LiveCatalogIds(SetCatalog):
-    """The item ids of the live index behind the configured alias, read once."""
-
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, remember: int = 200_000):
         from core.opensearch.client import make_client
-        from core.opensearch.documents import read_items
+        from core.opensearch.documents import live_version
 
         os_settings = settings.opensearch
-        docs = read_items(make_client(os_settings), os_settings.index_alias, [], os_settings.url, page_size=2000)
-        super().__init__(docs.ids)
-        self.index = docs.version
+        self._client = make_client(os_settings)
+        self._url = os_settings.url
+        self.index = live_version(self._client, os_settings.index_alias, os_settings.url)
+        self._remember = remember
+        self._answers: dict[str, bool] = {}
+
+    def known(self, item_ids: Iterable[str]) -> set[str]:
+        from core.opensearch.documents import existing_ids
+
+        wanted = set(item_ids)
+        ask = sorted(i for i in wanted if i not in self._answers)
+        if ask:
+            found = existing_ids(self._client, self.index, ask, self._url)
+            if len(self._answers) + len(ask) > self._remember:
+                self._answers.clear()
+            self._answers.update((i, i in found) for i in ask)
+            return {i for i in wanted if i in found or self._answers.get(i)}
+        return {i for i in wanted if self._answers[i]}
 
 
 class HeldCatalogIds:
     """The ids of a catalog someone else holds and replaces (the service's in-memory item vectors, reloaded when the
-    alias moves): ``source()`` gives the current holder (anything with ``in`` and ``ids``), asked on every call, and
-    raises when it cannot be had (the service answers 503 then, and the client retries)."""
+    alias moves): ``source()`` gives the current holder (anything with ``in``), asked on every call, and raises when
+    it cannot be had (the service answers 503 then, and the client retries)."""
 
     def __init__(self, source: Callable[[], object]):
         self._source = source
@@ -68,9 +79,6 @@ class HeldCatalogIds:
     def known(self, item_ids: Iterable[str]) -> set[str]:
         held = self._source()
         return {i for i in item_ids if i in held}  # type: ignore[operator]
-
-    def all_ids(self) -> frozenset[str]:
-        return frozenset(self._source().ids)  # type: ignore[attr-defined]
 
 
 @dataclass
@@ -89,12 +97,12 @@ def sync_catalog(engine: Engine, catalog: CatalogIds, history_length: int) -> Ca
     from ranker.feedback.tables import EventRow
     from ranker.feedback.writer import rebuild_profiles
 
-    ids = catalog.all_ids()
     e = EventRow.__table__.c
     with engine.begin() as conn:
         stored = conn.execute(
             select(e.item_id, e.in_catalog).where(e.item_id != "").group_by(e.item_id, e.in_catalog)
         ).all()
+        ids = catalog.known({item for item, _ in stored})  # the stored items only: the catalog may be far larger
         left = sorted({item for item, flag in stored if flag and item not in ids})
         back = sorted({item for item, flag in stored if not flag and item in ids})
         flagged = _set_flag(conn, EventRow.__table__, left, False)

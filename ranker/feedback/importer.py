@@ -23,8 +23,6 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 
@@ -105,7 +103,6 @@ def import_events(
     result = ImportResult(str(path), fmt)
     if catalog is not None:
         result.catalog_sync = sync_catalog(engine, catalog, events.history_length)
-    catalog_ids = np.array(sorted(catalog.all_ids()), dtype=object) if catalog is not None else None
     total = count_rows(path, fmt)
     run_id, result.resumed = _start_run(engine, path, fmt)
     target = rejects_file(settings, path, "events")
@@ -114,7 +111,7 @@ def import_events(
     with engine.begin() as conn:
         deferred = defer_indexes(conn)
     try:
-        _import_batches(engine, settings, path, fmt, mapping, catalog_ids, run_id, target, result, skipped,
+        _import_batches(engine, settings, path, fmt, mapping, catalog, run_id, target, result, skipped,
                         progress, total)  # fmt: skip
     except Exception:
         _finish_run(engine, run_id, "failed")  # a clear error, not an unfinished import to "resume"
@@ -148,13 +145,13 @@ def build_deferred_indexes(engine: Engine) -> None:
 
 
 def _import_batches(
-    engine: Engine, settings: Settings, path: Path, fmt: str, mapping: EventMapping, catalog_ids: np.ndarray | None,
+    engine: Engine, settings: Settings, path: Path, fmt: str, mapping: EventMapping, catalog: CatalogIds | None,
     run_id: int, rejects_file: Path, result: ImportResult, skipped: Counter, progress: ProgressFn | None, total: int,
 ) -> None:  # fmt: skip
     """The batch loop of :func:`import_events`: check, write, commit, report progress."""
     events = settings.events
     chunks = read_chunks(path, fmt, mapping, events.batch_size)
-    checked = ((chunk, *_check(chunk, str(path), catalog_ids)) for chunk in chunks)
+    checked = ((chunk, *_check(chunk, str(path), catalog)) for chunk in chunks)
     # The next batch is read and checked in a thread while this one is written (SQLite and psycopg release the GIL).
     with (
         rejects_file.open("w", encoding="utf-8") as rejects_out,
@@ -185,19 +182,21 @@ def _import_batches(
                 progress(result.rows_read, max(total, result.rows_read))
 
 
-def _check(chunk: Chunk, path: str, catalog_ids: np.ndarray | None) -> tuple[list[tuple], list[Reject], int]:
+def _check(chunk: Chunk, path: str, catalog: CatalogIds | None) -> tuple[list[tuple], list[Reject], int]:
     """Staged rows (flagged against the catalog), rejects, and how many rows name items outside the catalog."""
     rows, rejects = check_rows(chunk.frame, path)
-    if catalog_ids is None or not rows:
+    if catalog is None or not rows:
         return rows, rejects, 0
-    flagged, outside = _flag(rows, catalog_ids)
+    flagged, outside = _flag(rows, catalog)
     return flagged, rejects, outside
 
 
-def _flag(rows: list[tuple], catalog_ids: np.ndarray) -> tuple[list[tuple], int]:
-    items = pd.Series([r[2] for r in rows], dtype=object)
-    inside = items.isin(catalog_ids).to_numpy() | (items == "").to_numpy()
-    outside = np.flatnonzero(~inside)
+def _flag(rows: list[tuple], catalog: CatalogIds) -> tuple[list[tuple], int]:
+    """The rows with ``in_catalog`` cleared where the item is not in the catalog (asked about this batch's distinct
+    items only); an event without an item (a search) counts as inside."""
+    named = {r[2] for r in rows if r[2]}
+    known = catalog.known(named) if named else set()
+    outside = [pos for pos, r in enumerate(rows) if r[2] and r[2] not in known]
     for pos in outside:  # only the few rows outside the catalog are rebuilt
         rows[pos] = (*rows[pos][:9], 0, *rows[pos][10:])
     return rows, len(outside)

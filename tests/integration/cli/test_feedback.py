@@ -90,3 +90,27 @@ def test_import_errors_are_one_line(cli_env, capsys, tmp_path):
     assert "column 'user_id' for user_id not found" in capsys.readouterr().err
     assert run(["feedback", "import", str(bad), "--mapping", "colour=red"]) == 1
     assert "bad event mapping 'colour=red'" in capsys.readouterr().err
+
+
+def test_live_catalog_ids_are_looked_up_by_id_and_remembered(cli_env):
+    from core.errors import IndexMissing
+    from core.opensearch.client import make_client
+    from core.opensearch.documents import existing_ids
+    from ranker.feedback.catalog_sync import LiveCatalogIds
+
+    catalog = LiveCatalogIds(cli_env)
+    assert catalog.index != cli_env.opensearch.index_alias  # the concrete version, resolved once
+    assert catalog.known(["1", "2", "99", "2"]) == {"1", "2"}
+    # Asked in chunks: every chunk's answer counts, a miss is not an error.
+    client = make_client(cli_env.opensearch)
+    assert existing_ids(client, catalog.index, ["3", "1", "nope", "2"], chunk=1) == {"1", "2", "3"}
+
+    def no_more_requests(*args, **kwargs):
+        raise AssertionError("an id already asked about was asked again")
+
+    catalog._client.mget = no_more_requests
+    assert catalog.known(["1", "99"]) == {"1"}  # both answers remembered, the miss included
+
+    with pytest.raises(IndexMissing, match="does not exist"):
+        LiveCatalogIds(cli_env.model_copy(update={"opensearch": cli_env.opensearch.model_copy(
+            update={"index_alias": "no-such-alias"})}))  # fmt: skip
