@@ -8,6 +8,8 @@
     increment     then a file of INCREMENT new events (the first rows of the shop, new ids, a year later) imported
                   into the store that now holds N: the per-batch work (conflict checks, profile trims, indexes
                   maintained row by row) against a table of size N
+    sync          then the catalog sync an import runs when the catalog changed (every stored item read and
+                  checked) in that store, and the same sync with the catalog unchanged (skipped: what an import pays)
       goals       import events/s at the largest N >= 0.7 x at the smallest; peak RSS of the import flat; the
                   increment's events/s flat across N
     also          importer/raw per size; each phase runs in a process of its own (peak RSS = its VmHWM)
@@ -69,6 +71,25 @@ def phase_import(url: str, path: Path) -> dict:
         shutil.rmtree(settings.state_dir, ignore_errors=True)
     return {"seconds": r.seconds, "added": r.events_added, "rejected": r.rejected, "rss_mb": _peak_rss_mb(),
             "rate_by_fifth": rate_by_part(marks, 5)}  # fmt: skip
+
+
+def phase_sync(url: str, catalog: Path) -> dict:
+    """In the store at ``url``: the catalog sync an import runs when the catalog changed (every stored item read
+    and checked: it grows with the store), then the same sync with the catalog unchanged (skipped)."""
+    from core.settings import StoreSettings
+    from core.store import open_store
+    from ranker.feedback.catalog_sync import SetCatalog, sync_catalog
+
+    engine = open_store(StoreSettings(url=url))
+    ids = pd.read_parquet(catalog, columns=["id"])["id"].astype(str)
+    shop = SetCatalog(ids, state="bench")
+    started = time.perf_counter()
+    full = sync_catalog(engine, shop, history_length=100, force=True)
+    full_s = time.perf_counter() - started
+    started = time.perf_counter()
+    unchanged = sync_catalog(engine, shop, history_length=100)
+    assert not full.skipped and unchanged.skipped and full.events_flagged == 0, (full, unchanged)
+    return {"seconds": full_s, "unchanged_seconds": time.perf_counter() - started}
 
 
 def rate_by_part(marks: list[tuple[int, float]], parts: int) -> list[int]:
@@ -208,6 +229,7 @@ def measure(
     try:
         first = _run_phase("import", url, events)
         more = _run_phase("import", url, increment)
+        sync = _run_phase("sync", url, events.parent / "catalog.parquet")
         raw = _run_phase("raw", raw_url, events)
     finally:
         stores.drop(url)
@@ -219,6 +241,7 @@ def measure(
         "events_per_s": round(rate), "import_events_per_s_by_fifth": first.get("rate_by_fifth", []),
         "raw_events_per_s": round(raw_rate), "import_vs_raw": round(rate / raw_rate, 3),
         "increment_events": more["added"], "increment_events_per_s": round(more["added"] / more["seconds"]),
+        "catalog_sync_s": round(sync["seconds"], 2), "catalog_sync_unchanged_s": round(sync["unchanged_seconds"], 4),
         "peak_rss_mb": {"import": round(first["rss_mb"]), "increment": round(more["rss_mb"]),
                         "raw": round(raw["rss_mb"])},
     }  # fmt: skip
@@ -238,6 +261,8 @@ def summarize(rows: list[dict]) -> dict:
             "sizes": f"{small['events']:,} -> {large['events']:,}",
             "events_per_s_ratio": round(large["events_per_s"] / small["events_per_s"], 3), "goal": ">= 0.7",
             "increment_ratio": round(large["increment_events_per_s"] / small["increment_events_per_s"], 3),
+            "catalog_sync_s": f"{small['catalog_sync_s']} -> {large['catalog_sync_s']} (skipped while the catalog is "
+            f"unchanged: {small['catalog_sync_unchanged_s']} -> {large['catalog_sync_unchanged_s']})",
             "peak_rss_ratio": round(large["peak_rss_mb"]["import"] / small["peak_rss_mb"]["import"], 3),
         }  # fmt: skip
     return out
@@ -315,8 +340,9 @@ def main() -> None:
                     f"{size:,} events ({event_ids} ids), {backend}: import {row['events_per_s']:,}/s "
                     f"({row['import_s']}s), raw "
                     f"{row['raw_events_per_s']:,}/s -> {row['import_vs_raw']:.2f}x; +{row['increment_events']:,} "
-                    f"into N: {row['increment_events_per_s']:,}/s; peak RSS MB {row['peak_rss_mb']}; import events/s "
-                    f"by fifth of the file {row['import_events_per_s_by_fifth']}",
+                    f"into N: {row['increment_events_per_s']:,}/s; catalog sync {row['catalog_sync_s']}s (catalog "
+                    f"unchanged: {row['catalog_sync_unchanged_s']}s); peak RSS MB {row['peak_rss_mb']}; import "
+                    f"events/s by fifth of the file {row['import_events_per_s_by_fifth']}",
                     flush=True,
                 )
             shutil.rmtree(shop)
@@ -328,7 +354,7 @@ def main() -> None:
         plot(rows, args.plot)
 
 
-PHASES = {"import": phase_import, "raw": phase_raw}
+PHASES = {"import": phase_import, "raw": phase_raw, "sync": phase_sync}
 
 if __name__ == "__main__":
     main()

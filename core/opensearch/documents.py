@@ -30,6 +30,21 @@ def live_version(client: OpenSearch, name: str, url: str = "") -> str:
         return sorted(client.indices.get(index=name))[-1]
 
 
+def version_state(client: OpenSearch, index: str, url: str = "") -> str:
+    """A fingerprint of the concrete index ``index`` that changes with every write to it: its name and uuid, and
+    each primary shard's highest sequence number (every index, update and delete takes the next one; it survives
+    restarts). Equal fingerprints: the same documents."""
+    with translate_errors(url, index):
+        stats = client.indices.stats(index=index, metric="docs", level="shards")["indices"][index]
+    shards = sorted(
+        (int(n), copy["seq_no"]["max_seq_no"])
+        for n, copies in stats["shards"].items()
+        for copy in copies
+        if copy["routing"]["primary"]
+    )
+    return f"{index}/{stats.get('uuid', '')}/" + ",".join(f"{n}:{seq}" for n, seq in shards)
+
+
 def existing_ids(client: OpenSearch, index: str, ids: list[str], url: str = "", chunk: int = 2000) -> set[str]:
     """Those of ``ids`` that are documents of ``index`` (a document's ``_id`` is its item id): multi-gets of
     ``chunk`` ids without their source, so the cost follows ``len(ids)``, not the index's size."""

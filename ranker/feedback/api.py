@@ -51,9 +51,11 @@ def import_file(
                          progress=progress)  # fmt: skip
 
 
-def sync_with_catalog(settings: Settings, catalog: CatalogIds | None = None) -> CatalogSync:
-    """Flag events of items that left the live catalog and rebuild the profiles that held them."""
-    return sync_catalog(store_engine(settings), catalog or live_catalog(settings), settings.events.history_length)
+def sync_with_catalog(settings: Settings, catalog: CatalogIds | None = None, force: bool = True) -> CatalogSync:
+    """Flag events of items that left the live catalog and rebuild the profiles that held them (``force``: even
+    when the catalog has not changed since the last sync, as `recadmin feedback sync-catalog` asks)."""
+    return sync_catalog(store_engine(settings), catalog or live_catalog(settings), settings.events.history_length,
+                        force=force)  # fmt: skip
 
 
 def rebuild_profiles(settings: Settings, progress: ProgressFn | None = None, batch: int = 500) -> int:

@@ -30,7 +30,7 @@ from core.paths import rejects_file
 from core.progress import ProgressFn, prefetched
 from core.rows import Reject
 from core.settings import Settings
-from ranker.feedback.catalog_sync import CatalogIds, CatalogSync, sync_catalog
+from ranker.feedback.catalog_sync import CatalogIds, CatalogSync, mark_unsynced, sync_catalog
 from ranker.feedback.mapping import EventMapping, check_rows
 from ranker.feedback.sources import Chunk, event_file_format, read_chunks
 from ranker.feedback.tables import EventImport, defer_indexes, ensure_indexes
@@ -95,7 +95,8 @@ def import_events(
     :func:`core.store.open_store`).
 
     ``catalog``: the item ids of the live catalog (events naming other items are stored and flagged); ``None``
-    skips the check (every item counts as in the catalog until the next ``recadmin feedback sync-catalog``)."""
+    skips the check (every item counts as in the catalog until the next sync: ``recadmin feedback sync-catalog``, or
+    the next import with a catalog, which no longer skips its sync)."""
     fmt = event_file_format(path, fmt)
     mapping = mapping or EventMapping()
     events = settings.events
@@ -103,6 +104,9 @@ def import_events(
     result = ImportResult(str(path), fmt)
     if catalog is not None:
         result.catalog_sync = sync_catalog(engine, catalog, events.history_length)
+    else:
+        with engine.begin() as conn:
+            mark_unsynced(conn)  # before any event: the next import with a catalog syncs, even if this one dies
     total = count_rows(path, fmt)
     run_id, result.resumed = _start_run(engine, path, fmt)
     target = rejects_file(settings, path, "events")

@@ -20,7 +20,7 @@ from sqlalchemy import String, bindparam, delete, func, select, type_coerce
 from sqlalchemy.engine import Engine
 
 from core.settings import EventsSettings, Settings
-from ranker.feedback.catalog_sync import CatalogIds
+from ranker.feedback.catalog_sync import CatalogIds, mark_unsynced
 from ranker.feedback.events import EventIn, ts_text
 from ranker.feedback.tables import EventRow, ProfileEntry, ensure_indexes
 from ranker.feedback.writer import write_batch
@@ -143,9 +143,11 @@ class ProfileStore:
                 (e.resolved_id(ts), e.user_id, e.item_id or "", e.type, ts_text(ts), e.quantity, e.value, e.query,
                  e.session_id, 1 if e.item_id is None or e.item_id in known else 0, e.query_id)
             )  # fmt: skip
+        missing = sorted(ids - set(known))
         with self.engine.begin() as conn:
             done = write_batch(conn, rows, self.settings.history_length)
-        missing = sorted(ids - set(known))
+            if self.catalog is None or missing:  # unchecked, or flagged against the catalog this process holds
+                mark_unsynced(conn)
         return IngestResult(len(events), done.added, len(events) - done.added, missing, done.users)
 
     def delete_user(self, user_id: str) -> dict[str, int]:

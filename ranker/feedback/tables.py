@@ -90,6 +90,18 @@ class EventImport(SQLModel, table=True):
     status: str = Field(default="running", sa_column=Column(String(16), nullable=False))
 
 
+class CatalogSyncState(SQLModel, table=True):
+    """The catalog state the events' ``in_catalog`` flags were last synced against (one row, ``scope`` "events"):
+    an import whose live catalog is still in that state skips the sync (a scan of every stored item); a write that
+    stores events unchecked, or flags one against another view of the catalog, clears it (the next import syncs)."""
+
+    __tablename__ = "catalog_sync_state"
+
+    scope: str = Field(sa_column=Column(String(16), primary_key=True))
+    state: str | None = Field(default=None, sa_column=Column(String(512)))
+    synced_at: datetime | None = Field(default=None, sa_column=Column(DateTime))
+
+
 class UbiQueryRow(SQLModel, table=True):
     """One answer of the service as a UBI query: ``query_response_id`` is the answer's own id (pages of one search
     may share a ``query_id``)."""

@@ -111,6 +111,11 @@ def test_live_catalog_ids_are_looked_up_by_id_and_remembered(cli_env):
     catalog._client.mget = no_more_requests
     assert catalog.known(["1", "99"]) == {"1"}  # both answers remembered, the miss included
 
+    # The state: the same while nothing is written to the live version, another after any write to it.
+    assert LiveCatalogIds(cli_env).state() == catalog.state()
+    client.index(index=catalog.index, id="4", body={"item_id": "4", "title": "jug"}, refresh=True)
+    assert LiveCatalogIds(cli_env).state() != catalog.state()
+
     with pytest.raises(IndexMissing, match="does not exist"):
         LiveCatalogIds(cli_env.model_copy(update={"opensearch": cli_env.opensearch.model_copy(
             update={"index_alias": "no-such-alias"})}))  # fmt: skip

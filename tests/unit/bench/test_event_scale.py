@@ -15,3 +15,14 @@ def test_rate_by_part_with_fewer_batches_than_slices():
     assert rate_by_part([(0, 0.0), (60, 2.0)], 5) == [30]
     assert rate_by_part([(0, 0.0), (30, 1.0), (60, 4.0)], 5) == [30, 10]
     assert rate_by_part([(0, 0.0)], 5) == []
+
+
+def test_the_sync_phase_runs_a_full_sync_then_skips_it_with_the_catalog_unchanged(tmp_path):
+    from bench.bench_event_scale import phase_import, phase_sync
+    from bench.synth_shop import ShopParams, generate
+
+    generate(ShopParams(items=40, users=10, events=300, days=30, seed=3), tmp_path)
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    assert phase_import(url, tmp_path / "events.parquet")["added"] == 300
+    timed = phase_sync(url, tmp_path / "catalog.parquet")  # asserts: the first synced, the second skipped
+    assert timed["seconds"] > 0 and timed["unchanged_seconds"] > 0

@@ -134,6 +134,32 @@ def test_items_leaving_the_catalog_drop_out_of_profiles(store_url, tmp_path):
     assert frame["in_catalog"].all() and len(frame) == 5
 
 
+def test_a_sync_is_skipped_while_the_catalog_is_unchanged_and_runs_after_any_unchecked_write(store_url, tmp_path):
+    s = _settings(store_url, tmp_path, history_length=3)
+    engine = _engine(store_url)
+    rows = [("u1", item, "view", (T0 + timedelta(hours=k)).isoformat(), 1) for k, item in enumerate("ABCDE")]
+    first = import_events(engine, s, _csv(tmp_path / "e.csv", rows), catalog=SetCatalog("ABCDE", "v1/1"))
+    assert not first.catalog_sync.skipped
+    # Same state: nothing is read, even though this catalog's ids differ (a state is the catalog's promise).
+    assert sync_catalog(engine, SetCatalog("ABC", "v1/1"), history_length=3).skipped
+    assert _count(engine, EventRow, in_catalog=False) == 0
+    # A new state syncs; forcing syncs too.
+    changed = sync_catalog(engine, SetCatalog("ABC", "v1/2"), history_length=3)
+    assert (changed.skipped, changed.items_left, changed.events_flagged) == (False, 2, 2)
+    assert not sync_catalog(engine, SetCatalog("ABC", "v1/2"), history_length=3, force=True).skipped
+    # An import without a check stores its events as in the catalog and clears the state: the next sync runs.
+    more = [("u2", "E", "view", T0.isoformat(), 1)]
+    import_events(engine, s, _csv(tmp_path / "more.csv", more))
+    assert _count(engine, EventRow, user_id="u2", in_catalog=True) == 1
+    again = sync_catalog(engine, SetCatalog("ABC", "v1/2"), history_length=3)
+    assert (again.skipped, again.events_flagged) == (False, 1)
+    assert sync_catalog(engine, SetCatalog("ABC", "v1/2"), history_length=3).skipped
+    # A live event flagged against the service's own view of the catalog clears it as well.
+    ProfileStore(engine, s, catalog=SetCatalog("AB")).ingest([EventIn(user_id="u3", item_id="C", type="view")])
+    assert not sync_catalog(engine, SetCatalog("ABC", "v1/2"), history_length=3).skipped
+    assert _count(engine, EventRow, user_id="u3", in_catalog=True) == 1  # C is in the catalog: unflagged
+
+
 def test_delete_and_export_user(store_url, tmp_path):
     s = _settings(store_url, tmp_path)
     engine = _engine(store_url)
