@@ -75,13 +75,12 @@ class LiveCatalogIds:
 
         wanted = set(item_ids)
         ask = sorted(i for i in wanted if i not in self._answers)
-        if ask:
-            found = existing_ids(self._client, self.index, ask, self._url)
-            if len(self._answers) + len(ask) > self._remember:
-                self._answers.clear()
-            self._answers.update((i, i in found) for i in ask)
-            return {i for i in wanted if i in found or self._answers.get(i)}
-        return {i for i in wanted if self._answers[i]}
+        found = existing_ids(self._client, self.index, ask, self._url) if ask else set()
+        known = {i for i in wanted if i in found or self._answers.get(i)}  # before the answers may be forgotten
+        if len(self._answers) + len(ask) > self._remember:
+            self._answers.clear()
+        self._answers.update((i, i in found) for i in ask)
+        return known
 
     def state(self) -> str | None:
         return self._state  # taken before any lookup: a write during the import makes the next one sync

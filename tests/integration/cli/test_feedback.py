@@ -111,6 +111,12 @@ def test_live_catalog_ids_are_looked_up_by_id_and_remembered(cli_env):
     catalog._client.mget = no_more_requests
     assert catalog.known(["1", "99"]) == {"1"}  # both answers remembered, the miss included
 
+    # Past its memory it forgets, but never an answer of the call that made it forget.
+    small = LiveCatalogIds(cli_env, remember=2)
+    assert small.known(["1", "2"]) == {"1", "2"}
+    assert small.known(["1", "3", "99"]) == {"1", "3"}  # "1" was remembered, "3" and "99" asked: past 2, cleared
+    assert small.known(["2"]) == {"2"}  # asked again
+
     # The state: the same while nothing is written to the live version, another after any write to it.
     assert LiveCatalogIds(cli_env).state() == catalog.state()
     client.index(index=catalog.index, id="4", body={"item_id": "4", "title": "jug"}, refresh=True)
