@@ -46,6 +46,12 @@ def import_(
     )
     if r.skipped:
         out.print("skipped on purpose: " + ", ".join(f"{n:,} {why}" for why, n in r.skipped.items()))
+    sync = r.catalog_sync
+    if sync and (sync.items_left or sync.items_back):  # the live catalog changed since the last sync
+        out.print(
+            f"catalog sync: {sync.items_left:,} items left the catalog, {sync.items_back:,} came back; "
+            f"{sync.profiles_rebuilt:,} profiles rebuilt"
+        )
     if r.not_in_catalog:
         out.print(f"{r.not_in_catalog:,} events name items not in the catalog (kept, flagged, not in profiles)")
     if r.rejects_file:

@@ -68,8 +68,12 @@ def test_import_show_export_delete(cli_env, capsys, tmp_path, fake_embedder):
     catalog = tmp_path / "items2.jsonl"
     catalog.write_text('{"id": "1", "title": "red mug"}\n{"id": "3", "title": "bowl"}\n')
     api.build_from_catalog(cli_env, catalog, embedder=fake_embedder)
-    assert run(["feedback", "sync-catalog"]) == 0
-    assert "1 items left the catalog" in capsys.readouterr().out
+    assert run(["feedback", "import", str(events)]) == 0  # the import's own sync sees the new version
+    assert "catalog sync: 1 items left the catalog, 0 came back; 1 profiles rebuilt" in capsys.readouterr().out
+    assert run(["feedback", "import", str(events)]) == 0  # the catalog unchanged since: no sync, nothing said
+    assert "catalog sync" not in capsys.readouterr().out
+    assert run(["feedback", "sync-catalog"]) == 0  # always runs; nothing more to flag
+    assert "0 items left the catalog" in capsys.readouterr().out
     assert run(["users", "show", "u1"]) == 0
     assert "add_to_cart" not in capsys.readouterr().out
 
