@@ -22,6 +22,7 @@ from typing import Protocol
 from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 
+from core.errors import AuthenticationFailed
 from core.settings import Settings
 
 
@@ -66,7 +67,10 @@ class LiveCatalogIds:
         self._client = make_client(os_settings)
         self._url = os_settings.url
         self.index = live_version(self._client, os_settings.index_alias, os_settings.url)
-        self._state = version_state(self._client, self.index, self._url)
+        try:
+            self._state: str | None = version_state(self._client, self.index, self._url)
+        except AuthenticationFailed:  # a user without the monitor privilege: unknown state, every import syncs
+            self._state = None
         self._remember = remember
         self._answers: dict[str, bool] = {}
 

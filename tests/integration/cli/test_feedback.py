@@ -96,7 +96,7 @@ def test_import_errors_are_one_line(cli_env, capsys, tmp_path):
     assert "bad event mapping 'colour=red'" in capsys.readouterr().err
 
 
-def test_live_catalog_ids_are_looked_up_by_id_and_remembered(cli_env):
+def test_live_catalog_ids_are_looked_up_by_id_and_remembered(cli_env, monkeypatch):
     from core.errors import IndexMissing
     from core.opensearch.client import make_client
     from core.opensearch.documents import existing_ids
@@ -125,6 +125,17 @@ def test_live_catalog_ids_are_looked_up_by_id_and_remembered(cli_env):
     assert LiveCatalogIds(cli_env).state() == catalog.state()
     client.index(index=catalog.index, id="4", body={"item_id": "4", "title": "jug"}, refresh=True)
     assert LiveCatalogIds(cli_env).state() != catalog.state()
+
+    # A user who may read the index but not its stats: the state is unknown, so every import syncs.
+    import core.opensearch.documents as documents
+    from core.errors import AuthenticationFailed
+
+    def forbidden(*args, **kwargs):
+        raise AuthenticationFailed("OpenSearch rejected the credentials (HTTP 403)")
+
+    monkeypatch.setattr(documents, "version_state", forbidden)
+    blind = LiveCatalogIds(cli_env)
+    assert blind.state() is None and blind.known(["1", "99"]) == {"1"}
 
     with pytest.raises(IndexMissing, match="does not exist"):
         LiveCatalogIds(cli_env.model_copy(update={"opensearch": cli_env.opensearch.model_copy(
