@@ -153,6 +153,12 @@ def phase_hashes(catalog: Path, alias: str) -> dict:
     return {"docvalues_s": docvalues_s, "source_s": source_s, "rss_mb": _peak_rss_mb()}
 
 
+def _say(phase: str, result: dict) -> dict:
+    """Print a phase's result as it ends (a later phase's failure keeps it in the log), and return it."""
+    print(f"  [{time.strftime('%H:%M:%S')}] {phase}: {json.dumps(result)}", flush=True)
+    return result
+
+
 def _run_phase(phase: str, catalog: Path, alias: str, store: str | None = None) -> dict:
     out = subprocess.run(
         [sys.executable, __file__, "--phase", phase, "--catalog", str(catalog), "--alias", alias,
@@ -189,12 +195,15 @@ def main() -> None:
         catalog = folder / "catalog.parquet"
         alias = f"bench-scale-{uuid.uuid4().hex[:8]}"
         try:
-            bulk = _run_phase("bulk", catalog, alias)
-            first = _run_phase("build", catalog, alias)
-            second = _run_phase("build", catalog, alias)
-            hashes = _run_phase("hashes", catalog, alias)
+            bulk = _say("bulk", _run_phase("bulk", catalog, alias))
+            first = _say("build", _run_phase("build", catalog, alias))
+            second = _say("rebuild", _run_phase("build", catalog, alias))
+            hashes = _say("hashes", _run_phase("hashes", catalog, alias))
         finally:
-            client.indices.delete(index=f"{alias}-*", ignore_unavailable=True, allow_no_indices=True)
+            # Deleting waits for the shards to close, i.e. for the k-NN merges still running after a large load
+            # (2 minutes after the 1M x 64 build): a request timeout of its own, past the client's 30 s.
+            client.indices.delete(index=f"{alias}-*", ignore_unavailable=True, allow_no_indices=True,
+                                  request_timeout=900)  # fmt: skip
             shutil.rmtree(folder, ignore_errors=True)
         assert first["given"] == size and second["up_to_date"], (first, second)
         row = {
