@@ -2,7 +2,8 @@
 
     for each size N (a synthetic catalog with DIM-dimensional vectors, bench/synth_shop.py, Parquet):
     raw bulk         opensearch-py ``helpers.bulk`` of the product's documents (already in memory) into a new index of
-                     the same mapping (refresh off while loading, one refresh after), chunks of the same size
+                     the same mapping (refresh off while loading, one refresh after), chunks of the same size; then
+                     deleted, so its background merges do not run beside the build
     build            ``recadmin index build --vector-field vector`` as a library call (indexer.api.build_from_catalog):
                      read and check the file, documents and hashes, streaming bulk, refresh, alias swap
       goal           build items/s >= 0.8 x raw bulk items/s
@@ -196,6 +197,9 @@ def main() -> None:
         alias = f"bench-scale-{uuid.uuid4().hex[:8]}"
         try:
             bulk = _say("bulk", _run_phase("bulk", catalog, alias))
+            # The raw index's k-NN merges run on after its refresh (minutes at 1M): deleted now, so they do not take
+            # the node's cores from the build that follows (the delete waits for them to stop).
+            client.indices.delete(index=f"{alias}-raw", request_timeout=900)
             first = _say("build", _run_phase("build", catalog, alias))
             second = _say("rebuild", _run_phase("build", catalog, alias))
             hashes = _say("hashes", _run_phase("hashes", catalog, alias))
