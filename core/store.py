@@ -71,6 +71,16 @@ SQLITE_PRAGMAS = (
 )
 
 
+def conflict_insert(conn: Connection, table):
+    """``INSERT`` into ``table`` in the connection's dialect (SQLite or PostgreSQL), so the caller can add
+    ``on_conflict_do_nothing()`` or ``on_conflict_do_update(...)``, which the generic insert lacks."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(table)
+
+
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
     for pragma in SQLITE_PRAGMAS:

@@ -24,6 +24,7 @@ from sqlalchemy.engine import Engine
 
 from core.errors import AuthenticationFailed
 from core.settings import Settings
+from core.store import conflict_insert
 
 
 class CatalogIds(Protocol):
@@ -159,12 +160,8 @@ def mark_unsynced(conn) -> None:
 def _record_state(conn, state: str | None) -> None:
     from ranker.feedback.tables import CatalogSyncState
 
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
     values = {"scope": SCOPE, "state": state, "synced_at": datetime.now(UTC).replace(tzinfo=None)}
-    upsert = insert(CatalogSyncState.__table__).values(**values)
+    upsert = conflict_insert(conn, CatalogSyncState.__table__).values(**values)
     conn.execute(upsert.on_conflict_do_update(index_elements=["scope"], set_=values))
 
 

@@ -22,6 +22,7 @@ from sqlalchemy.engine import Engine
 from core.errors import ConfigError
 from core.opensearch.client import make_client, translate_errors
 from core.settings import OpenSearchSettings
+from core.store import conflict_insert
 from ranker.feedback.impressions import Impression
 from ranker.feedback.tables import UbiHitRow, UbiQueryRow
 
@@ -138,11 +139,7 @@ class StoreImpressions:
 
 def _insert_ignoring(conn, model):
     """INSERT ... ON CONFLICT DO NOTHING on SQLite and PostgreSQL (a retried batch adds nothing)."""
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(model.__table__).on_conflict_do_nothing()
+    return conflict_insert(conn, model.__table__).on_conflict_do_nothing()
 
 
 class OpenSearchImpressions:
