@@ -18,16 +18,24 @@ if TYPE_CHECKING:
     from opensearchpy import OpenSearch
 
 
-def live_version(client: OpenSearch, name: str, url: str = "") -> str:
-    """The concrete index ``name`` (an alias or an index) points at; the newest if an alias ever points at more.
-
-    Raises :class:`IndexMissing` (with the command that builds one) when ``name`` does not exist."""
+def _version_mapping(client: OpenSearch, name: str, url: str) -> tuple[str, dict[str, Any]]:
+    """The concrete index ``name`` (an alias or an index) points at, the newest if an alias ever points at more, and
+    its mapping (one request gives both). Raises :class:`IndexMissing` when ``name`` does not exist."""
     with translate_errors(url, name):
         if not client.indices.exists(index=name):
             raise IndexMissing(
                 f"index '{name}' does not exist on {url}; build it with `recadmin index build --catalog PATH`"
             )
-        return sorted(client.indices.get(index=name))[-1]
+        mappings = client.indices.get_mapping(index=name)
+    version = sorted(mappings)[-1]
+    return version, mappings[version].get("mappings") or {}
+
+
+def live_version(client: OpenSearch, name: str, url: str = "") -> str:
+    """The concrete index ``name`` (an alias or an index) points at; the newest if an alias ever points at more.
+
+    Raises :class:`IndexMissing` (with the command that builds one) when ``name`` does not exist."""
+    return _version_mapping(client, name, url)[0]
 
 
 def version_state(client: OpenSearch, index: str, url: str = "") -> str:
@@ -107,10 +115,9 @@ def read_items(client: OpenSearch, name: str, fields: list[str], url: str = "", 
     """Every document of the version ``name`` points at (an alias or a concrete index), with its ``_meta``.
 
     Raises :class:`IndexMissing` (with the command that builds one) when ``name`` does not exist."""
-    version = live_version(client, name, url)
+    version, mapping = _version_mapping(client, name, url)
+    meta = dict(mapping.get("_meta") or {})
     with translate_errors(url, name):
-        mapping = client.indices.get_mapping(index=version)
-        meta = dict((mapping[version].get("mappings") or {}).get("_meta") or {})
         wanted = [f for f in dict.fromkeys(["item_id", *fields])]
         ids: list[str] = []
         columns: dict[str, list[Any]] = {f: [] for f in wanted if f != "item_id"}
