@@ -137,3 +137,16 @@ def test_markup_in_file_values_and_error_messages_is_printed_as_is(monkeypatch, 
     assert "2 rows read" in captured.out
     assert run(["users", "show", "[bold]x[/]"]) == 1
     assert "no events stored for user '[bold]x[/]'" in one_error_line(capsys)
+
+
+def test_feedback_import_with_the_cluster_down_says_so_and_stores_nothing(monkeypatch, capsys, tmp_path):
+    store = tmp_path / "store.db"
+    monkeypatch.setenv("RECSEARCH_STORE_URL", f"sqlite:///{store}")
+    monkeypatch.setenv("RECSEARCH_OPENSEARCH_URL", "http://127.0.0.1:1")
+    monkeypatch.setenv("RECSEARCH_OPENSEARCH_MAX_RETRIES", "0")
+    events = tmp_path / "events.csv"
+    events.write_text("user_id,item_id,type,ts\nu1,A,view,2011-01-01T10:00:00\n")
+    assert run(["feedback", "import", str(events)]) == 1  # the catalog check needs the live index
+    assert "cannot reach OpenSearch at http://127.0.0.1:1" in one_error_line(capsys)
+    assert run(["feedback", "import", str(events), "--no-catalog-check"]) == 0  # nothing was half-written before
+    assert "1 events added" in capsys.readouterr().out
