@@ -13,7 +13,7 @@
     many items    one more run at MANY_ITEMS items (the co-occurrence table of a large catalog stays top-K sparse)
 
     PYTHONPATH=. .venv/bin/python bench/bench_train_scale.py [--quick] [--sizes 1000000,5000000,20000000]
-        [--many-items 1000000] [--json PATH] [--plot PATH]
+        [--many-items 1000000] [--epoch-steps N] [--baseline CHECKOUT] [--json PATH] [--plot PATH]
 
 Default sizes 1M, 5M, 20M; --quick 100k, 300k, 1M. Each fit has one reranker epoch and one sequence epoch (the
 sequence model also stops at RECSEARCH_SEQUENCE_MAX_MINUTES), so a run's time is the read, the examples and those
@@ -209,27 +209,40 @@ def _generate(size: int, items: int, seed: int, folder: Path) -> tuple[Path, flo
     return shop, time.perf_counter() - started
 
 
-def measure(size: int, items: int, seed: int, folder: Path, epoch_steps: int | None = None) -> dict:
+def measure(
+    size: int, items: int, seed: int, folder: Path, epoch_steps: int | None = None, baseline: Path | None = None
+) -> dict:
     """One row: a shop of ``size`` events over ``items`` items, generated, then trained on in a fresh process.
 
     With ``epoch_steps`` each epoch trains that many steps (a random sample of the batches); seconds per epoch are
-    then the steps' mean time times a full epoch's steps (``*_s_per_epoch``; ``*_s_per_step`` beside them)."""
+    then the steps' mean time times a full epoch's steps (``*_s_per_epoch``; ``*_s_per_step`` beside them). With
+    ``baseline`` (a checkout) that code trains on the same shop right after, in a process of its own
+    (``row["baseline"]``)."""
     shop, generated = _generate(size, items, seed, folder)
+    files = (shop / "events.parquet", shop / "catalog.parquet")
     try:
-        row = _run_phase(shop / "events.parquet", shop / "catalog.parquet", epoch_steps=epoch_steps)
+        row = _per_step(_run_phase(*files, epoch_steps=epoch_steps))
+        if baseline is not None:
+            row["baseline"] = _per_step(_run_phase(*files, code=baseline, epoch_steps=epoch_steps))
     finally:
         shutil.rmtree(shop, ignore_errors=True)
     row.update({"size": size, "catalog": items, "generate_s": round(generated, 1), "epoch_steps": epoch_steps})
-    if "error" not in row:
-        ranker_step = float(np.mean(row["ranker_epoch_s"])) / max(1, row["ranker_steps"])
-        row["ranker_s_per_step"] = round(ranker_step, 4)
-        row["ranker_s_per_epoch"] = round(ranker_step * row["ranker_full_steps"], 2)
-        if row["sequence_epoch_s"]:
-            step = float(np.sum(row["sequence_epoch_s"])) / max(1, int(np.sum(row["sequence_steps"])))
-            row["sequence_s_per_step"] = round(step, 4)
-            row["sequence_s_per_epoch"] = round(step * row["sequence_full_steps"], 2)
-        else:
-            row["sequence_s_per_step"] = row["sequence_s_per_epoch"] = 0
+    return row
+
+
+def _per_step(row: dict) -> dict:
+    """Seconds per step and per (full) epoch of both models, from a training phase's epoch times."""
+    if "error" in row:
+        return row
+    ranker_step = float(np.mean(row["ranker_epoch_s"])) / max(1, row["ranker_steps"])
+    row["ranker_s_per_step"] = round(ranker_step, 4)
+    row["ranker_s_per_epoch"] = round(ranker_step * row["ranker_full_steps"], 2)
+    if row["sequence_epoch_s"]:
+        step = float(np.sum(row["sequence_epoch_s"])) / max(1, int(np.sum(row["sequence_steps"])))
+        row["sequence_s_per_step"] = round(step, 4)
+        row["sequence_s_per_epoch"] = round(step * row["sequence_full_steps"], 2)
+    else:
+        row["sequence_s_per_step"] = row["sequence_s_per_epoch"] = 0
     return row
 
 
@@ -258,6 +271,15 @@ def summarize(rows: list[dict]) -> dict:
         per = [r[f"{model}_s_per_epoch"] / r["size"] for r in (small, large)]
         out[f"{model}_epoch_per_event_ratio"] = round(per[1] / per[0], 3) if per[0] else None
     out["peak_rss_mb"] = {r["size"]: r["peak_rss_mb"] for r in ok}
+    if all("error" not in r.get("baseline", {"error": 1}) for r in (small, large)):
+        base = [r["baseline"] for r in (small, large)]
+        out["baseline_ranker_epoch_per_event_ratio"] = round(
+            (base[1]["ranker_s_per_epoch"] / large["size"]) / (base[0]["ranker_s_per_epoch"] / small["size"]), 3
+        )
+        # Each size's reranker step against the baseline code's on the same shop (< 1: this code is faster).
+        out["ranker_step_vs_baseline"] = {
+            r["size"]: round(r["ranker_s_per_step"] / r["baseline"]["ranker_s_per_step"], 3) for r in ok
+        }
     return out
 
 
@@ -354,7 +376,9 @@ def main() -> None:
         help="only the read, the examples and the item statistics (no epochs): memory at 5M-20M",
     )
     parser.add_argument(
-        "--baseline", type=Path, help="with --read-only: also read each shop with this checkout's code (e.g. main's)"
+        "--baseline",
+        type=Path,
+        help="also read (--read-only) or train on each shop with this checkout's code (e.g. main's), same run",
     )
     parser.add_argument(
         "--baseline-max",
@@ -385,7 +409,7 @@ def main() -> None:
     rows: list[dict] = []
     with tempfile.TemporaryDirectory(prefix="bench-train-scale-") as tmp:
         for size, items, many_items in runs:
-            row = measure(size, items, args.seed, Path(tmp), args.epoch_steps)
+            row = measure(size, items, args.seed, Path(tmp), args.epoch_steps, args.baseline)
             row["many_items"] = many_items
             rows.append(row)
             if "error" in row:
@@ -400,6 +424,11 @@ def main() -> None:
                 f"peak {row['peak_rss_mb']} MB",
                 flush=True,
             )
+            base = row.get("baseline")
+            if base is not None:
+                print("  baseline code: " + (base["error"] if "error" in base else
+                      f"sequence {base['sequence_s_per_step']}s/step, reranker {base['ranker_s_per_step']}s/step "
+                      f"(fit {base['fit_s']}s), peak {base['peak_rss_mb']} MB"), flush=True)  # fmt: skip
     summary = summarize(rows)
     print(json.dumps(summary, indent=1))
     if args.json:

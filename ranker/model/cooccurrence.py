@@ -213,23 +213,45 @@ def history_sums(
 
 def _sums_from_rows(matrix: sparse.csr_matrix, rows: np.ndarray, weights: np.ndarray, cand: np.ndarray):
     """Gather the history rows' neighbours straight from the CSR arrays, keep those that are one of the user's
-    candidates, and add them up with bincount: memory bounded by the entries read, whatever the catalog size."""
+    candidates, and add them up with bincount: memory bounded by the entries read, whatever the catalog size.
+
+    Each entry read is matched to its (user, candidate) by two array lookups, not a search: the batch's distinct
+    candidate items get a compact number, and a (user, number) table holds each candidate's slot. A co-occurrence
+    table that fills up (more neighbours per item as a shop's events grow) makes more entries to read, so the cost
+    per entry is what keeps a training step flat (docs/scaling.md)."""
     k, (b, h), n = weights.shape[0], rows.shape, matrix.shape[0]
     rows, w = rows.ravel(), weights.reshape(k, b * h).astype(np.float32)
     keep = (w != 0).any(axis=0)
-    rows, w, user = rows[keep], w[:, keep], np.repeat(np.arange(b), h)[keep]
+    rows, w, user = rows[keep], w[:, keep], np.repeat(np.arange(b, dtype=np.int32), h)[keep]
     starts, lengths = matrix.indptr[rows], matrix.indptr[rows + 1] - matrix.indptr[rows]
     total = int(lengths.sum())
     if total == 0:
         return np.zeros((k, *cand.shape), dtype=np.float32)
     offsets = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(total)
-    keys = np.repeat(user * n, lengths) + matrix.indices[offsets]  # (user, neighbour) of every entry read
-    # Each distinct (user, candidate) once (a candidate may be listed twice); entries of other items are dropped.
-    wanted, slot_of = np.unique(np.arange(b)[:, None] * n + cand, return_inverse=True)
-    pos = np.minimum(np.searchsorted(wanted, keys), len(wanted) - 1)
-    hit = wanted[pos] == keys
-    counts = matrix.data[offsets][hit]
+    items, compact = np.unique(cand, return_inverse=True)
+    compact = compact.reshape(cand.shape).astype(np.int32)
+    number = _compact_numbers(items, matrix.indices[offsets], n, total)  # -1: no candidate of the batch
+    found = np.flatnonzero(number >= 0)
+    slots = np.full((b, len(items)), -1, dtype=np.int32)
+    slots[np.arange(b)[:, None], compact] = np.arange(cand.size, dtype=np.int32).reshape(cand.shape)
+    entry = np.repeat(np.arange(len(rows), dtype=np.int32), lengths)[found]
+    slot = slots.ravel()[user[entry] * len(items) + number[found]]  # -1: a candidate of another user only
+    hit = slot >= 0
+    slot, entry, counts = slot[hit], entry[hit], matrix.data[offsets[found[hit]]]
+    # A candidate listed twice for a user owns the slot written last: every (b, c) reads its sum through it.
+    read = slots[np.arange(b)[:, None], compact].ravel()
     return np.stack([
-        np.bincount(pos[hit], weights=counts * np.repeat(wk, lengths)[hit], minlength=len(wanted))[slot_of]
-        .reshape(cand.shape) for wk in w
+        np.bincount(slot, weights=counts * wk[entry], minlength=cand.size)[read].reshape(cand.shape) for wk in w
     ]).astype(np.float32)  # fmt: skip
+
+
+def _compact_numbers(items: np.ndarray, neighbours: np.ndarray, n: int, total: int) -> np.ndarray:
+    """Each neighbour's position in the sorted ``items``, -1 for one not among them: by a table over the whole
+    catalog when reading it costs less than the entries (a training batch), else by a search (one served user of
+    a large catalog, where a table of ``n`` would cost more than the few entries it answers)."""
+    if n <= 4 * total:
+        table = np.full(n, -1, dtype=np.int32)
+        table[items] = np.arange(len(items), dtype=np.int32)
+        return table[neighbours]
+    pos = np.minimum(np.searchsorted(items, neighbours), len(items) - 1).astype(np.int32)
+    return np.where(items[pos] == neighbours, pos, -1)

@@ -94,9 +94,14 @@ class NextItemData:
     def trend_counts(self, rows: np.ndarray, at_day: np.ndarray) -> np.ndarray:
         """(B, C): target events of item ``rows[b, c]`` in the TREND_DAYS before ``at_day[b]`` (row -1: 0)."""
         keys, span = self._trend_keys
-        at = rows * span + at_day[:, None]
-        counts = np.searchsorted(keys, at, side="left") - np.searchsorted(keys, at - TREND_DAYS, side="left")
-        return np.where(rows >= 0, counts, 0).astype(np.float32)
+        at = (rows * span + at_day[:, None]).ravel()
+        # Searched in sorted order: each search starts where the last ended, in memory just read (the keys of a
+        # 20M-event shop are tens of MB: random searches would miss the cache at every step, 2.6x slower).
+        order = np.argsort(at)
+        ends = at[order]
+        counts = np.empty(len(at), dtype=np.int64)
+        counts[order] = np.searchsorted(keys, ends, side="left") - np.searchsorted(keys, ends - TREND_DAYS, side="left")
+        return np.where(rows >= 0, counts.reshape(rows.shape), 0).astype(np.float32)
 
     def latest_trend(self, ids: list[str]) -> tuple[dict[str, float], float]:
         """Target events per item in the data's last TREND_DAYS (what serving reads), and the feature's scale."""

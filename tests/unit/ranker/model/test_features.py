@@ -267,3 +267,18 @@ def test_history_sums_from_the_dense_table_match_the_sparse_rows(monkeypatch):
     assert np.allclose(history_sums(table, hist, weights, cand, dense), expected, rtol=1e-3)  # rows copied first
     monkeypatch.setattr(cooccurrence, "ROW_GATHER_LIMIT", 0)
     assert np.allclose(history_sums(table, hist, weights, cand, dense), expected, rtol=1e-3)  # cells gathered
+
+
+def test_history_sums_of_one_user_in_a_large_catalog_match_a_dense_computation():
+    # Few entries read against a large table: the candidates are found by a search instead of a catalog-wide table.
+    from scipy import sparse
+
+    rng = np.random.default_rng(8)
+    table = sparse.random(5001, 5001, density=0.0006, format="csr", random_state=9, dtype=np.float32)
+    hist = rng.integers(0, 5000, size=(1, 6))
+    cand = np.concatenate([table[hist[0]].indices[:5], rng.integers(-1, 5000, size=4)])[None]
+    weights = rng.random((1, 6)).astype(np.float32)
+    got = history_sums(table, hist, weights, cand)
+    dense = table.toarray()
+    expected = np.einsum("bh,bhc->bc", weights, dense[(hist % 5001)[:, :, None], (cand % 5001)[:, None, :]])
+    assert (expected > 0).any() and np.allclose(got, expected, atol=1e-5)
