@@ -56,6 +56,12 @@ class OpenSearchSettings(BaseSettings):
     ca_certs: OptionalPath = Field(None, description="CA bundle file used to verify the server certificate.")
     timeout_s: float = Field(30.0, description="Request timeout in seconds.")
     max_retries: int = Field(2, description="Retries on connection errors and timeouts.")
+    delete_timeout_s: float = Field(
+        600.0,
+        gt=0,
+        description="Timeout of deleting an items index version (an old one pruned, a failed build's): a large k-NN "
+        "index answers only once its merges stop, minutes after a million-item load.",
+    )
     index_alias: str = Field("items", description="Alias the shop's searches use; versions sit behind it.")
     bulk_chunk_size: int = Field(500, description="Documents per bulk request.")
     max_shrink: float = Field(

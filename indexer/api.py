@@ -35,7 +35,7 @@ from indexer.vectors import CatalogVectors, is_catalog_space
 def items_index(settings: Settings) -> ItemsIndex:
     """The versioned items index of the configured alias."""
     os_settings = settings.opensearch
-    return ItemsIndex(make_client(os_settings), os_settings.index_alias, os_settings.url)
+    return ItemsIndex(make_client(os_settings), os_settings.index_alias, os_settings.url, os_settings.delete_timeout_s)
 
 
 def ping(settings: Settings) -> dict:

@@ -330,8 +330,7 @@ def build_index(
             progress(len(items), len(items))
         index.finish_build(name, {META_DIGEST: digest, META_DOCUMENTS: result.indexed})
     except Exception:
-        with translate_errors(index.url, name):
-            client.indices.delete(index=name, ignore_unavailable=True)
+        index.drop(name)
         raise
     result.previous = index.swap_alias(name)
     result.pruned = index.prune(keep_versions, previous=result.previous)

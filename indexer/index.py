@@ -139,10 +139,11 @@ class IndexVersion:
 class ItemsIndex:
     """Operations on the versioned items index of one alias."""
 
-    def __init__(self, client: OpenSearch, alias: str, url: str = ""):
+    def __init__(self, client: OpenSearch, alias: str, url: str = "", delete_timeout_s: float = 600.0):
         self.client = client
         self.alias = alias
         self.url = without_userinfo(url)  # only for messages: no user:password@
+        self.delete_timeout_s = delete_timeout_s  # RECSEARCH_OPENSEARCH_DELETE_TIMEOUT_S
 
     def _errors(self, index: str | None = None):
         return translate_errors(self.url, index or self.alias)
@@ -240,8 +241,14 @@ class ItemsIndex:
         """Delete a version that is not live."""
         if name == self.live_version():
             raise OpenSearchError(f"refusing to delete '{name}': the alias '{self.alias}' points at it")
+        self.drop(name)
+
+    def drop(self, name: str) -> None:
+        """Delete a version, live or not, and nothing when it does not exist. A just-loaded large k-NN index answers
+        the delete only after its merges (``delete_timeout_s``, not the client's request timeout: a timed-out
+        delete would be retried, or reported as failed while it goes on)."""
         with self._errors(name):
-            self.client.indices.delete(index=name)
+            self.client.indices.delete(index=name, ignore_unavailable=True, request_timeout=self.delete_timeout_s)
 
     def prune(self, keep: int, previous: str | None = None) -> list[str]:
         """Delete old versions, keeping ``keep`` complete ones: the live one, ``previous`` (the version the alias
