@@ -45,17 +45,19 @@ def sample_hard(
     out = rng.integers(0, max(n_items, 1), size=(b, k))
     if b == 0 or k == 0:
         return out
-    rows, mask, _ = feature_history(data, ex, window)  # oldest .. newest
+    rows, mask, _ = feature_history(data, ex, window)  # oldest .. newest, the real events at the end
     n_hist = mask.sum(axis=1)
-    own = k // 2
-    for i in np.flatnonzero(n_hist):
-        past = rows[i, -n_hist[i] :]
-        out[i, :own] = past[rng.integers(0, len(past), size=own)]
-        for j in range(own, k):
-            item = past[-1 - rng.integers(0, min(recent, len(past)))]
-            lo, hi = cooc.indptr[item], cooc.indptr[item + 1]
-            if hi > lo:
-                out[i, j] = cooc.indices[lo + rng.integers(0, hi - lo)]
+    users = np.flatnonzero(n_hist)
+    if not len(users):
+        return out
+    own, width, n = k // 2, rows.shape[1], n_hist[users, None]
+    # Drawn for every user of the batch at once (a loop per user cost more than the rest of a batch's sampling).
+    out[users, :own] = rows[users[:, None], width - n + rng.integers(0, n, size=(len(users), own))]
+    if cooc.nnz:
+        newest = rows[users[:, None], width - 1 - rng.integers(0, np.minimum(recent, n), size=(len(users), k - own))]
+        lo, hi = cooc.indptr[newest], cooc.indptr[newest + 1]
+        pick = cooc.indices[np.minimum(lo + rng.integers(0, np.maximum(hi - lo, 1)), cooc.nnz - 1)]
+        out[users, own:] = np.where(hi > lo, pick, out[users, own:])
     return out
 
 

@@ -133,6 +133,19 @@ def test_hard_negatives_come_from_the_users_past_and_its_co_purchases():
     assert np.mean(cluster[hard] == cluster[data.target][:, None]) > 0.9
 
 
+def test_hard_negatives_without_co_purchases_are_past_items_and_uniform_draws():
+    from scipy import sparse
+
+    events, items = clustered_shop(users=6)
+    data = build_examples(events, items, RankerConfig(item_dim=items.dim), targets_per_basket=1)
+    empty = sparse.csr_matrix((len(items) + 1, len(items) + 1), dtype=np.float32)
+    ex = np.arange(len(data.target))
+    hard = sample_hard(np.random.default_rng(0), data, ex, empty, 8, 200)
+    assert hard.shape == (len(ex), 8) and hard.min() >= 0 and hard.max() < len(items)
+    for b, x in enumerate(ex):
+        assert set(hard[b, :4].tolist()) <= set(data.item_rows[data.user_start[x] : data.hist_end[x]].tolist())
+
+
 def test_in_basket_marks_what_the_example_bought_together():
     events = pd.DataFrame({
         "user_id": ["u"] * 5, "item_id": ["a", "b", "c", "d", "a"], "type": ["purchase"] * 5,

@@ -1,4 +1,4 @@
-"""The trend feature's training counts: an item's target events in the TREND_DAYS before each example's moment."""
+"""A batch's lookups in the training events: the trend feature's counts, what a user bought from a basket on."""
 
 from __future__ import annotations
 
@@ -30,4 +30,18 @@ def test_trend_counts_match_a_count_over_every_event():
         for b in range(30)
     ])  # fmt: skip
     assert got.shape == cand.shape and got.dtype == np.float32 and expected.sum() > 100
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_bought_from_basket_matches_a_check_per_example():
+    rng = np.random.default_rng(4)
+    rows = rng.integers(0, 30, size=2_000)
+    data = _data(rows, np.sort(rng.random(2_000)), np.ones(2_000, dtype=bool))
+    data.hist_end = rng.integers(0, 1_990, size=50)
+    ends = data.hist_end + rng.integers(0, 10, size=50)  # some examples buy nothing from the basket on
+    ex = rng.permutation(50)[:20]
+    cand = rng.integers(-1, 32, size=(20, 15))
+    got = data.bought_from_basket(ex, cand, ends)
+    expected = np.stack([np.isin(cand[i], rows[data.hist_end[x] : ends[x]]) for i, x in enumerate(ex)])
+    assert got.any() and not got.all()
     np.testing.assert_array_equal(got, expected)
