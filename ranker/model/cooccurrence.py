@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse
 
+from core.ranges import range_positions
 from ranker.model.item_ids import ItemIds
 
 #: Largest aligned table (cells) also kept dense, as float16 (16M cells: 32 MB, a catalog of 4,000 items).
@@ -227,7 +228,7 @@ def _sums_from_rows(matrix: sparse.csr_matrix, rows: np.ndarray, weights: np.nda
     total = int(lengths.sum())
     if total == 0:
         return np.zeros((k, *cand.shape), dtype=np.float32)
-    offsets = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(total)
+    offsets = range_positions(starts, lengths)
     items, compact = np.unique(cand, return_inverse=True)
     compact = compact.reshape(cand.shape).astype(np.int32)
     number = _compact_numbers(items, matrix.indices[offsets], n, total)  # -1: no candidate of the batch

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from core.ranges import range_positions
 from ranker.model.features import (
     COOC_HALF_LIFE_DAYS,
     FEATURES,
@@ -69,7 +70,7 @@ class FeaturePlan:
             return None
         m = self.stats.cooc
         starts, lengths = m.indptr[hist_rows], m.indptr[hist_rows + 1] - m.indptr[hist_rows]
-        at = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(int(lengths.sum()))
+        at = range_positions(starts, lengths)
         cols, counts = m.indices[at], self._cooc_counts[at]  # every (history event, neighbour) entry
         out = np.empty((2, m.shape[1]), dtype=np.float32)
         out[0] = np.bincount(cols, weights=counts, minlength=m.shape[1])

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from core.errors import InputError
+from core.ranges import range_positions
 from ranker.model import (
     TREND_DAYS,
     AlignedStats,
@@ -118,7 +119,7 @@ class NextItemData:
         starts = self.hist_end[ex]
         lengths = ends[ex] - starts
         # One isin over (example, item) keys instead of one per example (a batch's 128 calls cost more than the work).
-        offsets = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(int(lengths.sum()))
+        offsets = range_positions(starts, lengths)
         bought = self.item_rows[offsets]
         span = int(max(bought.max(initial=0), rows.max(initial=0))) + 2  # rows may hold -1 (padding): shifted by one
         owner = np.repeat(np.arange(len(ex)), lengths)
