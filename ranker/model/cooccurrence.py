@@ -23,6 +23,9 @@ DENSE_LIMIT = 16_000_000
 ROW_GATHER_LIMIT = 2_000_000
 #: Pairs (before pruning) counted at once: a large catalog's table is made a block of item rows at a time.
 PAIR_BLOCK = 50_000_000
+#: Largest (user, candidate item) slot table of one sparse sum (cells; 16 MB of int32): a larger batch is summed
+#: in halves of its users.
+SLOT_LIMIT = 4_000_000
 #: Neighbours kept per item: enough for every candidate a reranker sees; bounds the checkpoint (N x 200 pairs).
 DEFAULT_NEIGHBOURS = 200
 
@@ -221,6 +224,13 @@ def _sums_from_rows(matrix: sparse.csr_matrix, rows: np.ndarray, weights: np.nda
     table that fills up (more neighbours per item as a shop's events grow) makes more entries to read, so the cost
     per entry is what keeps a training step flat (docs/scaling.md)."""
     k, (b, h), n = weights.shape[0], rows.shape, matrix.shape[0]
+    items, compact = np.unique(cand, return_inverse=True)
+    if b > 1 and b * len(items) > SLOT_LIMIT:  # many users with many distinct candidates (an evaluation's batch)
+        half = b // 2
+        return np.concatenate([
+            _sums_from_rows(matrix, rows[:half], weights[:, :half], cand[:half]),
+            _sums_from_rows(matrix, rows[half:], weights[:, half:], cand[half:]),
+        ], axis=1)  # fmt: skip
     rows, w = rows.ravel(), weights.reshape(k, b * h).astype(np.float32)
     keep = (w != 0).any(axis=0)
     rows, w, user = rows[keep], w[:, keep], np.repeat(np.arange(b, dtype=np.int32), h)[keep]
@@ -229,7 +239,6 @@ def _sums_from_rows(matrix: sparse.csr_matrix, rows: np.ndarray, weights: np.nda
     if total == 0:
         return np.zeros((k, *cand.shape), dtype=np.float32)
     offsets = range_positions(starts, lengths)
-    items, compact = np.unique(cand, return_inverse=True)
     compact = compact.reshape(cand.shape).astype(np.int32)
     number = _compact_numbers(items, matrix.indices[offsets], n, total)  # -1: no candidate of the batch
     found = np.flatnonzero(number >= 0)

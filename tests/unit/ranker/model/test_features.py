@@ -282,6 +282,28 @@ def test_history_sums_from_the_dense_table_match_the_sparse_rows(monkeypatch):
     assert np.allclose(history_sums(table, hist, weights, cand, dense), expected, rtol=1e-3)  # cells gathered
 
 
+def test_history_sums_of_a_batch_split_by_its_users_match_a_dense_computation(monkeypatch):
+    # A batch whose (user, candidate item) table would pass SLOT_LIMIT is summed in halves of its users.
+    from scipy import sparse
+
+    import ranker.model.cooccurrence as cooccurrence
+
+    rng = np.random.default_rng(6)
+    table = sparse.random(301, 301, density=0.05, format="csr", random_state=7, dtype=np.float32)
+    hist, cand = rng.integers(-1, 300, size=(7, 40)), rng.integers(-1, 300, size=(7, 25))
+    weights = rng.random((2, 7, 40)).astype(np.float32)
+    whole = history_sums(table, hist, weights, cand)
+    monkeypatch.setattr(cooccurrence, "SLOT_LIMIT", 30)
+    split = history_sums(table, hist, weights, cand)
+    dense = table.toarray()
+    expected = np.einsum("kbh,bhc->kbc", weights, dense[(hist % 301)[:, :, None], (cand % 301)[:, None, :]])
+    assert (
+        split.shape == (2, 7, 25)
+        and np.allclose(split, expected, atol=1e-5)
+        and np.allclose(whole, expected, atol=1e-5)
+    )
+
+
 def test_history_sums_of_one_user_in_a_large_catalog_match_a_dense_computation():
     # Few entries read against a large table: the candidates are found by a search instead of a catalog-wide table.
     from scipy import sparse
